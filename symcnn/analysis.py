@@ -1,0 +1,108 @@
+"""Per-layer shapes, parameter counts and activation sizes of a network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import SymcnnError
+from .intdiv import FloorDiv
+from .layers import Derivation, Layer, Shape, numel
+from .network import INPUT, Network
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """What one node of a network computes, for one sample."""
+
+    index: int
+    name: str
+    layer: Layer
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    params: sympy.Expr
+    buffers: sympy.Expr
+    params_derivation: Derivation | None
+    activation: sympy.Expr
+    allocates: bool
+
+    @property
+    def type_name(self) -> str:
+        return self.layer.type_name
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Shapes and counts of every node, and the network's totals."""
+
+    network: Network
+    rows: tuple[LayerRow, ...]
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.network.input_shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.rows[-1].output_shape if self.rows else self.network.input_shape
+
+    @property
+    def total_params(self) -> sympy.Expr:
+        return sympy.Add(*(r.params for r in self.rows))
+
+    @property
+    def total_buffers(self) -> sympy.Expr:
+        return sympy.Add(*(r.buffers for r in self.rows))
+
+
+def analyze(network: Network) -> Analysis:
+    """Propagate shapes through ``network`` and count parameters and activations.
+
+    >>> from symcnn.builtin import lecture_network
+    >>> a = analyze(lecture_network())
+    >>> a.total_params, a.output_shape
+    (3301651, (1,))
+    """
+    shapes: dict[str, Shape] = {INPUT: network.input_shape}
+    rows = []
+    for index, node in enumerate(network.nodes, start=1):
+        layer = node.layer
+        ins = tuple(shapes[i] for i in node.inputs)
+        try:
+            out = tuple(sympy.sympify(v) for v in layer.output_shape(*ins))
+            params, buffers = layer.params(*ins), layer.buffers(*ins)
+            derivation = layer.params_derivation(*ins)
+        except SymcnnError as err:
+            raise err.within(layer=f"layer {index} ({node.label})") from None
+        shapes[node.name] = out
+        rows.append(LayerRow(index, node.name, layer, ins, out, params, buffers, derivation,
+                             numel(out),
+                             layer.allocates_output))
+    return Analysis(network, tuple(rows))
+
+
+def compact(expr: sympy.Expr, max_ops: int = 80) -> sympy.Expr:
+    """A short closed form of a total.
+
+    A polynomial is expanded, then factored when that reads shorter.  A sum with floor
+    divisions keeps each product whole (``C*(D - 2)*(H - 2)``, not its eight expanded
+    terms) and only has common factors taken out.  Never ``simplify()``: it is very
+    slow on long sums of floors.
+
+    >>> from symcnn.symbols import size
+    >>> C, D, H = size("C"), size("D"), size("H")
+    >>> compact(2*C*(27*C + 1) + 4*C*(54*C + 1))
+    270*C**2 + 6*C
+    >>> compact(4*C*D + 4*C*H)
+    4*C*(D + H)
+    """
+    if expr.is_number:
+        return expr
+    if expr.has(FloorDiv, sympy.Piecewise, sympy.Max, sympy.Min):
+        return sympy.factor_terms(expr)
+    expr = sympy.expand(expr)
+    if sympy.count_ops(expr) > max_ops:
+        return expr
+    factored = sympy.factor(expr)
+    return factored if sympy.count_ops(factored) < sympy.count_ops(expr) else expr

@@ -1,0 +1,66 @@
+"""The ``symcnn`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .errors import SymcnnError
+from .memory import DTYPE_BYTES, OPTIMIZER_STATES
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="symcnn", description="Closed-form parameter counts and "
+                                "memory of convolutional networks.")
+    p.add_argument("--version", action="version", version=f"symcnn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser("report", help="per-layer shapes, parameters, memory and largest batch",
+                       description="Derive parameters and memory of a network described in a "
+                       "TOML spec (the lecture's 3-D CNN when no SPEC is given).")
+    r.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (.toml)")
+    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="substitute a symbol, e.g. --set C=30 (repeatable)")
+    r.add_argument("--batch-size", "-b", default="1", metavar="B",
+                   help="batch size for the memory figures (default 1; may be a symbol)")
+    r.add_argument("--memory", "-m", metavar="SIZE",
+                   help="memory budget for the largest batch: 12GB (10^9), 11GiB (2^30) or bytes")
+    r.add_argument("--dtype", choices=list(DTYPE_BYTES), help="element type (default: the spec's)")
+    r.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="none",
+                   help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters)")
+    r.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"], default="MB",
+                   help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B)")
+    r.add_argument("--json", action="store_true", help="print one JSON document")
+    return p
+
+
+def _report(args) -> str:
+    from .builtin import example_spec
+    from .report import make_report
+    from .spec import load_spec, parse_assignments
+
+    overrides = parse_assignments(args.set)
+    spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
+    report = make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
+                         optimizer=args.optimizer, units=args.units)
+    if args.json:
+        from .jsonreport import to_json
+        return json.dumps(to_json(report), indent=2) + "\n"
+    from .textreport import render_text
+    return render_text(report)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        text = _report(args)
+    except SymcnnError as err:
+        print(f"symcnn: error: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

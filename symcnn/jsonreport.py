@@ -1,0 +1,67 @@
+"""A :class:`~symcnn.report.Report` as one JSON document (presentation only).
+
+Numbers are JSON integers; symbolic values are strings that ``sympy.sympify`` reads back.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .memory import DTYPE_BYTES
+from .report import Report
+
+
+def value(expr):
+    expr = sympy.sympify(expr)
+    return int(expr) if expr.is_Integer else str(expr)
+
+
+def to_json(report: Report) -> dict:
+    a, mem = report.analysis, report.memory
+    s = DTYPE_BYTES[mem.dtype]
+    terms = {t.source: t for t in mem.activations}
+    layers = []
+    for r in a.rows:
+        d = r.params_derivation
+        term = terms.get(r.name) if r.allocates else None
+        layers.append({
+            "index": r.index, "name": r.name, "type": r.type_name,
+            "input_shape": [value(x) for x in r.input_shapes[0]],
+            "output_shape": [value(x) for x in r.output_shape],
+            "params": value(r.params),
+            "params_formula": str(d.formula) if d else None,
+            "params_substituted": sympy.sstr(d.substituted, order="none") if d else None,
+            "buffers": value(r.buffers),
+            "activation_elements": value(r.activation),
+            "activation_bytes": value(r.activation * s) if r.allocates else 0,
+            "activation_label": term.label if term else None,
+        })
+    memory = {
+        "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,
+        "optimizer": mem.optimizer,
+        "params_bytes": value(mem.params.bytes), "grads_bytes": value(mem.grads.bytes),
+        "buffers_bytes": value(mem.buffers.bytes),
+        "optimizer_bytes": value(mem.optimizer_state.bytes),
+        "input_bytes": value(mem.activations[0].bytes),
+        "fixed_bytes": value(mem.fixed), "per_sample_bytes": value(mem.per_sample),
+        "training_formula": str(mem.training()),
+        "batch_size": value(report.batch_size),
+        "training_bytes": value(report.training_bytes),
+        "inference_bytes": value(report.inference_bytes),
+    }
+    if report.budget is not None:
+        limit = report.limits[0][1]
+        memory.update({"budget": report.budget, "budget_bytes": value(limit.budget),
+                       "max_batch_size": value(limit.value),
+                       "max_batch_size_formula": str(limit.formula),
+                       "shortfall_bytes": value(limit.shortfall)})
+    out = {"name": report.network.name, "source": report.source,
+           "input_shape": [value(x) for x in a.input_shape],
+           "symbols": sorted(map(str, report.network.free_symbols)),
+           "total_params": value(report.total_params),
+           "total_buffers": value(a.total_buffers),
+           "layers": layers, "memory": memory}
+    if report.checks:
+        out["published"] = [{"key": c.key, "printed": c.printed, "value": value(c.value),
+                             "agrees": c.agrees} for c in report.checks]
+    return out

@@ -1,0 +1,158 @@
+"""Normalization: BatchNorm1d/2d/3d, GroupNorm, LayerNorm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from ..errors import SymcnnError
+from ..intdiv import product
+from ..symbols import size
+from .base import Derivation, Layer, Shape, check_flag, check_size, matches, to_expr
+
+
+@dataclass(frozen=True, kw_only=True)
+class _BatchNorm(Layer):
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+    num_features: sympy.Expr | None = None
+
+    def __post_init__(self) -> None:
+        check_flag(self.affine, "affine")
+        check_flag(self.track_running_stats, "track_running_stats")
+
+    def _channels(self, in_shape: Shape) -> sympy.Expr:
+        self.check_input(in_shape)
+        matches(self.num_features, in_shape[0], "num_features")
+        return in_shape[0]
+
+    def params(self, in_shape: Shape) -> sympy.Expr:
+        return 2 * self._channels(in_shape) if self.affine else sympy.Integer(0)
+
+    def buffers(self, in_shape: Shape) -> sympy.Expr:
+        """running_mean and running_var (C each) and num_batches_tracked (one int64)."""
+        return 2 * self._channels(in_shape) + 1 if self.track_running_stats else sympy.Integer(0)
+
+    def buffer_bytes(self, in_shape: Shape, dtype_bytes: int) -> sympy.Expr:
+        """running_mean and running_var in the dtype, num_batches_tracked an int64 (8 bytes)."""
+        if not self.track_running_stats:
+            return sympy.Integer(0)
+        return 2 * self._channels(in_shape) * dtype_bytes + 8
+
+    def params_derivation(self, in_shape: Shape) -> Derivation | None:
+        if not self.affine:
+            return None
+        c = self._channels(in_shape)
+        with sympy.evaluate(False):
+            substituted = sympy.Integer(2) * c
+        return Derivation(2 * size("C"), substituted, 2 * c)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNorm1d(_BatchNorm):
+    """As ``torch.nn.BatchNorm1d``: an input of shape (C,) or (C, L)."""
+
+    def check_input(self, in_shape: Shape) -> None:
+        if len(in_shape) not in (1, 2):
+            raise SymcnnError(f"expects a (C,) or (C, L) input, got shape {tuple(in_shape)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNorm2d(_BatchNorm):
+    """As ``torch.nn.BatchNorm2d``; ``num_features`` is inferred.
+
+    >>> bn = BatchNorm2d()
+    >>> bn.params((64, 8, 8)), bn.buffers((64, 8, 8))
+    (128, 129)
+    """
+
+    ndim = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchNorm3d(_BatchNorm):
+    """As ``torch.nn.BatchNorm3d``."""
+
+    ndim = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupNorm(Layer):
+    """As ``torch.nn.GroupNorm``; ``num_channels`` is inferred and must divide by ``num_groups``.
+
+    >>> GroupNorm(num_groups=4).params((32, 10, 10))
+    64
+    """
+
+    num_groups: sympy.Expr
+    eps: float = 1e-5
+    affine: bool = True
+    num_channels: sympy.Expr | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_groups",
+                           check_size(to_expr(self.num_groups, "num_groups"), "num_groups"))
+        check_flag(self.affine, "affine")
+
+    def _channels(self, in_shape: Shape) -> sympy.Expr:
+        c = in_shape[0]
+        matches(self.num_channels, c, "num_channels")
+        if (c / self.num_groups).is_integer is False:
+            raise SymcnnError(f"num_groups={self.num_groups} does not divide the {c} channels",
+                              field="num_groups")
+        return c
+
+    def params(self, in_shape: Shape) -> sympy.Expr:
+        c = self._channels(in_shape)
+        return 2 * c if self.affine else sympy.Integer(0)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        self._channels(in_shape)
+        return tuple(in_shape)
+
+    def params_derivation(self, in_shape: Shape) -> Derivation | None:
+        if not self.affine:
+            return None
+        c = self._channels(in_shape)
+        with sympy.evaluate(False):
+            substituted = sympy.Integer(2) * c
+        return Derivation(2 * size("C"), substituted, 2 * c)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerNorm(Layer):
+    """As ``torch.nn.LayerNorm``: ``normalized_shape`` must be the trailing axes of the input.
+
+    >>> LayerNorm(normalized_shape=[16, 8]).params((4, 16, 8))
+    256
+    """
+
+    normalized_shape: tuple[sympy.Expr, ...]
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        value = self.normalized_shape
+        items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+        object.__setattr__(self, "normalized_shape", tuple(
+            check_size(to_expr(v, "normalized_shape"), "normalized_shape") for v in items))
+        check_flag(self.elementwise_affine, "elementwise_affine")
+        check_flag(self.bias, "bias")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        n = len(self.normalized_shape)
+        tail = tuple(in_shape[len(in_shape) - n:]) if n <= len(in_shape) else None
+        if tail is None or any(sympy.expand(a - b) != 0 for a, b in zip(tail, self.normalized_shape)):
+            raise SymcnnError(f"{self.normalized_shape} is not the trailing part of the input "
+                              f"shape {tuple(in_shape)}", field="normalized_shape")
+        return tuple(in_shape)
+
+    def params(self, in_shape: Shape) -> sympy.Expr:
+        self.output_shape(in_shape)
+        if not self.elementwise_affine:
+            return sympy.Integer(0)
+        return product(self.normalized_shape) * (2 if self.bias else 1)

@@ -1,0 +1,149 @@
+"""Memory of training and inference, as expressions affine in the batch size.
+
+The ``lecture`` convention (the seed lecture's, and the one taught in most courses)::
+
+    M(b) = Params + Grads + b * (I_1 + 2 * sum_{i>=2} I_i)
+
+``I_1`` is the input, stored once; every later activation ``I_i`` (the output of a
+layer that allocates one: views such as Flatten and in-place layers do not) is counted
+twice, once for its value and once for its gradient.  Optimizer state (SGD momentum 1x,
+Adam/AdamW 2x the parameters) and BatchNorm buffers are added when present.
+The inference figure keeps no gradients and counts, per sample, the largest
+input + output pair that must be alive at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .analysis import Analysis
+from .errors import SymcnnError
+from .layers import Derivation, Shape
+from .symbols import axis_symbols, b, size
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+OPTIMIZER_STATES = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+CONVENTIONS = ("lecture",)
+
+
+def dtype_bytes(dtype: str) -> int:
+    if dtype not in DTYPE_BYTES:
+        raise SymcnnError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})",
+                          field="dtype")
+    return DTYPE_BYTES[dtype]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One named amount of memory in bytes, with how it was derived."""
+
+    label: str
+    source: str
+    derivation: Derivation
+    times: int = 1
+
+    @property
+    def bytes(self) -> sympy.Expr:
+        return self.derivation.value
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Memory of a network as ``fixed + per_sample * b`` (training) and its inference peak."""
+
+    analysis: Analysis
+    convention: str
+    dtype: str
+    optimizer: str
+    params: Term
+    grads: Term
+    buffers: Term
+    optimizer_state: Term
+    activations: tuple[Term, ...]
+    inference_per_sample: sympy.Expr
+
+    @property
+    def fixed(self) -> sympy.Expr:
+        """Bytes that do not grow with the batch: parameters, gradients, buffers, optimizer state."""
+        return sympy.Add(self.params.bytes, self.grads.bytes, self.buffers.bytes,
+                         self.optimizer_state.bytes)
+
+    @property
+    def per_sample(self) -> sympy.Expr:
+        """Training bytes per sample: ``I_1 + 2 * sum_{i>=2} I_i``."""
+        return sympy.Add(*(t.times * t.bytes for t in self.activations))
+
+    def training(self, batch=b) -> sympy.Expr:
+        """Training memory at batch size ``batch`` (the symbol ``b`` by default)."""
+        return self.fixed + self.per_sample * batch
+
+    @property
+    def inference_fixed(self) -> sympy.Expr:
+        return self.params.bytes + self.buffers.bytes
+
+    def inference(self, batch=b) -> sympy.Expr:
+        """Inference memory: weights and buffers, plus the largest live input + output pair."""
+        return self.inference_fixed + self.inference_per_sample * batch
+
+
+def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int) -> Term:
+    """``I_i = D*H*W*C*s`` in the lecture's written order: spatial axes, channels, bytes."""
+    channels, spatial = shape[0], tuple(shape[1:])
+    names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(spatial)) \
+        or axis_symbols("n", len(spatial))
+    general = sympy.Mul(*(size(f"{n}") if isinstance(n, str) else n for n in names),
+                        size("C"), size("s"))
+    value = sympy.Mul(*shape) * nbytes
+    with sympy.evaluate(False):
+        substituted = sympy.Mul(*spatial, channels, sympy.Integer(nbytes), evaluate=False)
+    return Term(label, source, Derivation(general, substituted, value), times)
+
+
+def _scaled_term(label: str, count: sympy.Expr, nbytes: int, symbol: str = "N") -> Term:
+    with sympy.evaluate(False):
+        substituted = sympy.Mul(count, sympy.Integer(nbytes), evaluate=False)
+    return Term(label, "", Derivation(size(symbol) * size("s"), substituted,
+                                      count * nbytes))
+
+
+def estimate_memory(analysis: Analysis, *, dtype: str | None = None, optimizer: str = "none",
+           convention: str = "lecture") -> Memory:
+    """Memory terms of ``analysis`` under ``convention``.
+
+    >>> from symcnn.analysis import analyze
+    >>> from symcnn.builtin import lecture_network
+    >>> m = estimate_memory(analyze(lecture_network()))
+    >>> m.fixed, m.per_sample, m.training(1)
+    (26413208, 2910900732, 2937313940)
+    """
+    if convention not in CONVENTIONS:
+        raise SymcnnError(f"unknown convention {convention!r} (known: {', '.join(CONVENTIONS)})",
+                          field="convention")
+    if optimizer not in OPTIMIZER_STATES:
+        raise SymcnnError(f"unknown optimizer {optimizer!r} (known: "
+                          f"{', '.join(OPTIMIZER_STATES)})", field="optimizer")
+    dtype = dtype or analysis.network.dtype
+    s = dtype_bytes(dtype)
+    n_params = analysis.total_params
+    params = _scaled_term("Params", n_params, s)
+    grads = _scaled_term("Grads", n_params, s)
+    state = _scaled_term("Optimizer", OPTIMIZER_STATES[optimizer] * n_params, s)
+    buffers_bytes = sympy.Add(*(r.layer.buffer_bytes(r.input_shapes[0], s)
+                                for r in analysis.rows if r.buffers != 0))
+    buffers = Term("Buffers", "", Derivation(size("N_buf") * size("s"), buffers_bytes,
+                                             sympy.expand(buffers_bytes)))
+
+    acts = [_product_term("I_1", "input", analysis.input_shape, s, 1)]
+    for row in analysis.rows:
+        if row.allocates:
+            acts.append(_product_term(f"I_{len(acts) + 1}", row.name, row.output_shape, s, 2))
+
+    pairs = [sympy.Add(*(sympy.Mul(*shp) for shp in r.input_shapes), r.activation)
+             for r in analysis.rows if r.allocates] or [sympy.Mul(*analysis.input_shape)]
+    numeric = all(p.is_number for p in pairs)
+    peak = sympy.Integer(max(int(p) for p in pairs)) if numeric \
+        else sympy.Max(*set(pairs), evaluate=False)
+    return Memory(analysis, convention, dtype, optimizer, params, grads, buffers, state,
+                  tuple(acts), peak * s)

@@ -1,0 +1,98 @@
+"""Networks: named nodes, each a layer applied to earlier nodes' outputs.
+
+A sequence is the common case (:meth:`Network.sequential`); every node names its
+inputs, so branches (residual additions, concatenations) fit the same structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from .errors import SymcnnError
+from .layers import Layer, Shape
+from .layers.base import check_size, to_expr
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer of a network, fed by the outputs of the nodes named in ``inputs``."""
+
+    name: str
+    layer: Layer
+    inputs: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.layer.type_name} '{self.name}'"
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network and its input (channels first, no batch axis).
+
+    >>> from symcnn.layers import Conv2d, Flatten, Linear
+    >>> net = Network.sequential("tiny", (1, 28, 28), [Conv2d(out_channels=10, kernel_size=5),
+    ...                                               Flatten(), Linear(out_features=10)])
+    >>> [n.name for n in net.nodes]
+    ['conv2d_1', 'flatten_2', 'linear_3']
+    """
+
+    name: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    dtype: str = "float32"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(
+            check_size(to_expr(v, "shape"), "shape") for v in self.input_shape))
+        seen = {INPUT}
+        for node in self.nodes:
+            if node.name in seen:
+                raise SymcnnError(f"duplicate node name {node.name!r}", layer=node.label,
+                                  field="name")
+            missing = [i for i in node.inputs if i not in seen]
+            if missing:
+                raise SymcnnError(f"input {missing[0]!r} is not an earlier node", layer=node.label,
+                                  field="inputs")
+            seen.add(node.name)
+
+    @classmethod
+    def sequential(cls, name: str, input_shape, layers, names=None, *,
+                   dtype: str = "float32", description: str = "") -> "Network":
+        """A chain of layers; ``names`` default to ``<type>_<position>``."""
+        layers = list(layers)
+        names = list(names) if names is not None else [None] * len(layers)
+        nodes, prev = [], INPUT
+        for i, (layer, nm) in enumerate(zip(layers, names), start=1):
+            nm = nm or f"{layer.type_name.lower()}_{i}"
+            nodes.append(Node(nm, layer, (prev,)))
+            prev = nm
+        return cls(name, tuple(input_shape), tuple(nodes), dtype, description)
+
+    @property
+    def free_symbols(self) -> set[sympy.Symbol]:
+        out: set[sympy.Symbol] = set()
+        for v in self.input_shape:
+            out |= v.free_symbols
+        for node in self.nodes:
+            out |= node.layer.free_symbols()
+        return out
+
+    def subs(self, mapping) -> "Network":
+        """The network with symbols replaced by numbers or expressions (``{C: 30}``)."""
+        nodes = []
+        for index, node in enumerate(self.nodes, start=1):
+            try:
+                nodes.append(Node(node.name, node.layer.subs(mapping), node.inputs))
+            except SymcnnError as err:
+                raise err.within(layer=f"layer {index} ({node.label})") from None
+        try:
+            shape = tuple(v.subs(mapping) for v in self.input_shape)
+            return Network(self.name, shape, tuple(nodes), self.dtype, self.description)
+        except SymcnnError as err:
+            raise err.within(layer="input") from None

@@ -1,0 +1,92 @@
+"""Everything a report shows, computed once: analysis, memory, batch limits, checks.
+
+Presentation (the terminal table, JSON, templates) reads a :class:`Report` and
+computes nothing itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .analysis import Analysis, analyze, compact
+from .errors import SymcnnError
+from .layers.base import check_size, to_expr
+from .memory import Memory, estimate_memory
+from .network import Network
+from .published import PublishedCheck, check_published
+from .solve import BatchLimit, max_batch_size
+from .spec import Spec
+from .units import canonical_unit, parse_size
+
+#: GPU sizes the report solves for when no budget is given (decimal GB, as sold).
+COMMON_GPUS = ("8GB", "12GB", "16GB", "24GB", "40GB", "80GB")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A network's derivations, totals, memory at one batch size, and batch limits."""
+
+    analysis: Analysis
+    memory: Memory
+    batch_size: sympy.Expr
+    limits: tuple[tuple[str, BatchLimit], ...]
+    budget: str | None
+    checks: tuple[PublishedCheck, ...]
+    source: str
+    published_source: str
+    units: str
+
+    @property
+    def network(self) -> Network:
+        return self.analysis.network
+
+    @property
+    def total_params(self) -> sympy.Expr:
+        return compact(self.analysis.total_params)
+
+    @property
+    def training_bytes(self) -> sympy.Expr:
+        return compact(self.memory.training(self.batch_size))
+
+    @property
+    def inference_bytes(self) -> sympy.Expr:
+        return self.memory.inference(self.batch_size)
+
+    @property
+    def mismatches(self) -> tuple[PublishedCheck, ...]:
+        return tuple(c for c in self.checks if not c.agrees)
+
+
+def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
+                optimizer: str = "none", units: str = "MB") -> Report:
+    """Analyse a network (or a loaded spec) and solve its batch limits.
+
+    ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes); without it the report solves
+    for common GPU sizes.
+
+    >>> from symcnn.builtin import example_spec
+    >>> r = make_report(example_spec(), memory="80GB")
+    >>> r.total_params, r.training_bytes, r.limits[0][1].value
+    (3301651, 2937313940, 27)
+    >>> [c.key for c in r.mismatches]
+    ['memory.I_5']
+    """
+    spec = spec if isinstance(spec, Spec) else Spec(spec)
+    try:
+        batch = check_size(to_expr(batch_size, "batch_size"), "batch_size")
+    except SymcnnError as err:
+        raise SymcnnError(f"--batch-size: {err.message}") from None
+    units = canonical_unit(units)
+    try:
+        analysis = analyze(spec.network)
+        mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer)
+        checks = check_published(spec.published, analysis, mem) if spec.published else ()
+    except SymcnnError as err:
+        raise err.within(source=spec.source) from None
+    budgets = (memory,) if memory is not None else COMMON_GPUS
+    limits = tuple((str(b), max_batch_size(mem.fixed, mem.per_sample, parse_size(b)))
+                   for b in budgets)
+    return Report(analysis, mem, batch, limits, None if memory is None else str(memory), checks,
+                  spec.source, str(spec.published.get("source", "the source")), units)

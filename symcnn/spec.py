@@ -1,0 +1,166 @@
+"""Spec files: a network described in TOML.
+
+::
+
+    name = "lecture-3d-cnn"
+    [input]
+    shape = [1, "D", "H", "W"]     # channels first, no batch axis
+    dtype = "float32"
+    [[layers]]
+    type = "Conv3d"                # a torch.nn class name
+    name = "L1"                    # optional
+    out_channels = "C"             # numbers, or expression strings
+    kernel_size = 3
+
+Expression strings are read by :mod:`symcnn.expressions`, never by ``eval``.
+An optional ``[published]`` table holds figures printed in a source (a lecture, a
+paper) that the report checks against the derivation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+
+from .errors import SymcnnError
+from .expressions import parse_expression
+from .layers import LAYER_TYPES, Layer
+from .memory import DTYPE_BYTES
+from .network import Network
+from .symbols import size
+
+TOP_KEYS = ("name", "description", "input", "layers", "published")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A loaded spec: the network and the figures a source printed for it."""
+
+    network: Network
+    source: str = "<spec>"
+    published: dict = field(default_factory=dict, compare=False)
+
+
+def _layer(index: int, table: dict) -> tuple[str | None, Layer]:
+    where = f"layer {index}"
+    if not isinstance(table, dict):
+        raise SymcnnError("each [[layers]] entry must be a table", layer=where)
+    kind = table.get("type")
+    if kind is None:
+        raise SymcnnError("missing", layer=where, field="type")
+    if kind not in LAYER_TYPES:
+        raise SymcnnError(f"unknown layer type {kind!r} (known: {', '.join(sorted(LAYER_TYPES))})",
+                          layer=where, field="type")
+    cls = LAYER_TYPES[kind]
+    where = f"layer {index} ({kind})"
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    args = {k: v for k, v in table.items() if k not in ("type", "name")}
+    for key in args:
+        if key not in known:
+            raise SymcnnError(f"unknown field for {kind} (known: {', '.join(known)})",
+                              layer=where, field=key)
+    for name, f in known.items():
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING \
+                and name not in args:
+            raise SymcnnError("missing", layer=where, field=name)
+    name = table.get("name")
+    if name is not None and not isinstance(name, str):
+        raise SymcnnError("must be a string", layer=where, field="name")
+    try:
+        layer = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
+    except SymcnnError as err:
+        raise err.within(layer=where if name is None else f"{where[:-1]} '{name}')") from None
+    return name, layer
+
+
+def _input(table) -> tuple[tuple, str]:
+    if not isinstance(table, dict):
+        raise SymcnnError("missing [input] table with a shape", layer="input", field="shape")
+    unknown = set(table) - {"shape", "dtype"}
+    if unknown:
+        raise SymcnnError("unknown field (known: shape, dtype)", layer="input",
+                          field=sorted(unknown)[0])
+    shape = table.get("shape")
+    if not isinstance(shape, list) or not shape:
+        raise SymcnnError("expected a list such as [3, 224, 224] (channels first, no batch)",
+                          layer="input", field="shape")
+    dtype = table.get("dtype", "float32")
+    if dtype not in DTYPE_BYTES:
+        raise SymcnnError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})",
+                          layer="input", field="dtype")
+    return tuple(shape), dtype
+
+
+def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None) -> Spec:
+    """Read a spec from TOML text; ``overrides`` maps symbols to values (``--set``)."""
+    try:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise SymcnnError(f"invalid TOML: {err}") from None
+        for key in data:
+            if key not in TOP_KEYS:
+                raise SymcnnError(f"unknown top-level key (known: {', '.join(TOP_KEYS)})",
+                                  field=key)
+        name = data.get("name", Path(source).stem)
+        if not isinstance(name, str) or not name:
+            raise SymcnnError("must be a non-empty string", field="name")
+        shape, dtype = _input(data.get("input"))
+        layers = data.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise SymcnnError("no [[layers]] given", field="layers")
+        named = [_layer(i, t) for i, t in enumerate(layers, start=1)]
+        try:
+            network = Network.sequential(name, shape, [lay for _, lay in named],
+                                         [n for n, _ in named], dtype=dtype,
+                                         description=str(data.get("description", "")))
+        except SymcnnError as err:
+            raise err.within(layer="input") from None
+        if overrides:
+            unknown = set(overrides) - network.free_symbols
+            if unknown:
+                names = ", ".join(sorted(map(str, network.free_symbols))) or "none"
+                raise SymcnnError(f"--set {sorted(map(str, unknown))[0]}: no such symbol in the "
+                                  f"spec (its symbols: {names})")
+            network = network.subs(overrides)
+        published = data.get("published", {})
+        if not isinstance(published, dict):
+            raise SymcnnError("must be a table", field="published")
+        return Spec(network, source, published)
+    except SymcnnError as err:
+        raise err.within(source=source) from None
+
+
+def load_spec(path, overrides: dict | None = None) -> Spec:
+    """Read a spec file.  Errors name the file, the layer and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SymcnnError(f"cannot read spec: {err.strerror}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise SymcnnError("not a UTF-8 text file", source=str(path)) from None
+    return parse_spec(text, str(path), overrides)
+
+
+def parse_assignments(items) -> dict[sympy.Symbol, sympy.Expr]:
+    """``["C=30", "D=2*K"]`` as ``{C: 30, D: 2*K}``.
+
+    >>> parse_assignments(["C=30"])
+    {C: 30}
+    """
+    out = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise SymcnnError(f"--set {item!r}: write NAME=VALUE, e.g. C=30")
+        try:
+            out[size(name)] = parse_expression(value)
+        except SymcnnError as err:
+            raise SymcnnError(f"--set {name}: {err}") from None
+    return out

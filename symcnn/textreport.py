@@ -1,0 +1,118 @@
+"""The terminal table of a :class:`~symcnn.report.Report` (presentation only)."""
+
+from __future__ import annotations
+
+import sympy
+
+from .report import Report
+from .units import format_bytes
+
+ORDER = dict(order="none")
+
+
+def number(value) -> str:
+    """``3,301,651`` for whole numbers, the expression otherwise."""
+    value = sympy.sympify(value)
+    return f"{int(value):,}" if value.is_Integer else str(value)
+
+
+def shape(dims) -> str:
+    return " x ".join(number(d) for d in dims)
+
+
+def nbytes(value, unit: str) -> str:
+    value = sympy.sympify(value)
+    return format_bytes(value, unit) if value.is_number else f"{value} B"
+
+
+UNIT_BYTES = {"MB": "10^6", "MiB": "2^20", "GB": "10^9", "GiB": "2^30"}
+
+
+def factor(value) -> str:
+    """A number, or an expression in parentheses when it is a sum."""
+    value = sympy.sympify(value)
+    return f"({value})" if value.is_Add else number(value)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _layer_rows(report: Report) -> list[list[str]]:
+    mem, unit = report.memory, report.units
+    labels = {t.source: t for t in mem.activations}
+    first = labels["input"]
+    rows = [["#", "layer", "type", "output shape", "parameters", "activation (per sample)"],
+            ["", "input", "", shape(report.analysis.input_shape), "",
+             f"{first.label} = {nbytes(first.bytes, unit)}"]]
+    for r in report.analysis.rows:
+        d = r.params_derivation
+        params = number(r.params)
+        if d is not None:
+            written = sympy.sstr(d.substituted, **ORDER)
+            if d.value.is_number or len(written) <= 32:
+                params = f"{written} = {number(d.value)}"
+        term = labels.get(r.name) if r.allocates else None
+        act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else "(view, no new memory)"
+        rows.append([str(r.index), r.name, r.type_name, shape(r.output_shape), params, act])
+    return rows
+
+
+def render_text(report: Report) -> str:
+    """The report as it is printed by ``symcnn report``."""
+    net, mem, unit = report.network, report.memory, report.units
+    a = report.analysis
+    out = [f"{net.name}" + (f": {net.description}" if net.description else ""),
+           f"input {shape(net.input_shape)} (channels first, per sample), {mem.dtype} "
+           f"({mem.params.derivation.substituted.args[-1]} B per element)"]
+    symbols = sorted(map(str, net.free_symbols))
+    if symbols:
+        out.append(f"symbols {', '.join(symbols)}: positive integers (substitute with --set NAME=VALUE)")
+    out += ["", *_table(_layer_rows(report)), ""]
+    out.append(f"Total parameters: {number(report.total_params)}")
+    if a.total_buffers != 0:
+        out.append(f"Buffers (BatchNorm running statistics): {number(a.total_buffers)} elements")
+    act = mem.activations
+    later = " + ".join(t.label for t in act[1:]) or "0"
+    s = mem.params.derivation.substituted.args[-1]
+    written = (lambda t: sympy.sstr(t.derivation.substituted, **ORDER)
+               if a.total_params.is_number else f"N*{s}")
+    out += ["", f"Memory, {mem.convention} convention, {unit} = {UNIT_BYTES[unit]} bytes:",
+            f"  Params      = {written(mem.params)} B = {nbytes(mem.params.bytes, unit)}",
+            f"  Grads       = {written(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}"]
+    if mem.buffers.bytes != 0:
+        out.append(f"  Buffers     = {nbytes(mem.buffers.bytes, unit)}")
+    if mem.optimizer_state.bytes != 0:
+        out.append(f"  Optimizer   = {mem.optimizer} state, "
+                   f"{sympy.sstr(mem.optimizer_state.derivation.substituted, **ORDER)} B = "
+                   f"{nbytes(mem.optimizer_state.bytes, unit)}")
+    out += [f"  per sample  = I_1 + 2*({later}) = {nbytes(mem.per_sample, unit)}",
+            f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes",
+            f"  training at b = {number(report.batch_size)}: "
+            f"{nbytes(report.training_bytes, unit)}"
+            + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
+            f"  inference at b = {number(report.batch_size)} (no gradients, largest live "
+            f"input + output): {nbytes(report.inference_bytes, unit)}", ""]
+    formula = report.limits[0][1].formula
+    out.append(f"Largest batch: b_max = {formula}  (M = memory in bytes)")
+    for name, limit in report.limits:
+        if not limit.value.is_number:
+            out.append(f"  {name}: substitute the symbols (--set) for a number")
+            break
+        if limit.fits is False:
+            out.append(f"  {name}: does not fit even at b = 1; "
+                       f"{nbytes(limit.shortfall, unit)} short")
+        else:
+            out.append(f"  {name}: b_max = {number(limit.value)}")
+    if report.checks:
+        good = sum(c.agrees for c in report.checks)
+        out += ["", f"Checked against {report.published_source}: {good} of "
+                    f"{len(report.checks)} printed figures agree."]
+        for c in report.mismatches:
+            d = c.derivation
+            value = nbytes(d.value, c.unit) if c.unit else number(d.value)
+            exact = f"{number(d.value)} B = " if c.unit else ""
+            out.append(f"  {c.key.split('.')[-1]}: printed {c.printed}, but "
+                       f"{sympy.sstr(d.substituted, **ORDER)} = {exact}{value}")
+    return "\n".join(out) + "\n"

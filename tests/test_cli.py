@@ -1,0 +1,142 @@
+"""The command line as a user runs it: output, JSON, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sympy
+
+from symcnn.cli import main
+
+LECTURE_TOTAL = 3_301_651
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "symcnn", *args], capture_output=True,
+                          text=True)
+
+
+def test_report_default_is_the_lecture(capsys):
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "3,301,651" in out
+    assert "(27*30 + 1)*30 = 24,330" in out
+    assert "2,937.31 MB" in out
+    assert "80GB: b_max = 27" in out
+    assert "I_5: printed 51.50 MB, but 46*55*46*60*4 = 27,931,200 B = 27.93 MB" in out
+
+
+def test_json_document(capsys):
+    assert main(["report", "--json", "--memory", "12GB", "--batch-size", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total_params"] == LECTURE_TOTAL
+    assert [l["params"] for l in doc["layers"] if l["params"]][:2] == [840, 24_330]
+    assert doc["layers"][0]["output_shape"] == [30, 191, 227, 191]
+    assert doc["layers"][0]["activation_bytes"] == 191 * 227 * 191 * 30 * 4
+    mem = doc["memory"]
+    assert mem["params_bytes"] == mem["grads_bytes"] == LECTURE_TOTAL * 4
+    assert mem["per_sample_bytes"] == 2_910_900_732
+    assert mem["training_bytes"] == 26_413_208 + 2 * 2_910_900_732
+    assert mem["max_batch_size"] == 4
+    bad = [p for p in doc["published"] if not p["agrees"]]
+    assert [p["key"] for p in bad] == ["memory.I_5"]
+
+
+def test_json_symbolic_strings_parse_back(capsys, tmp_path):
+    assert main(["report", "examples/lecture_symbolic.toml", "--json", "--memory", "24GB"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    total = sympy.sympify(doc["total_params"])
+    values = {"C": 30, "D": 193, "H": 229, "W": 193}
+    assert total.subs(values) == LECTURE_TOTAL
+    assert sympy.sympify(doc["memory"]["training_bytes"]).subs(values) == 2_937_313_940
+    assert sympy.sympify(doc["memory"]["max_batch_size"]).subs(values) == 8
+
+
+def test_set_substitutes_symbols(capsys):
+    args = ["report", "examples/lecture_symbolic.toml", "--json", "--memory", "80GB",
+            "--set", "C=30", "--set", "D=193", "--set", "H=229", "--set", "W=193"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total_params"] == LECTURE_TOTAL
+    assert doc["memory"]["max_batch_size"] == 27
+
+
+def test_units_mib_and_dtype(capsys):
+    assert main(["report", "--units", "MiB", "--dtype", "float16", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["memory"]["params_bytes"] == LECTURE_TOTAL * 2
+    assert main(["report", "--units", "MiB"]) == 0
+    assert "12.59 MiB" in capsys.readouterr().out  # 3,301,651 * 4 / 2**20
+
+
+def test_optimizer_state(capsys):
+    assert main(["report", "--optimizer", "adam", "--json"]) == 0
+    mem = json.loads(capsys.readouterr().out)["memory"]
+    assert mem["optimizer_bytes"] == 2 * LECTURE_TOTAL * 4
+    assert mem["fixed_bytes"] == 4 * LECTURE_TOTAL * 4
+
+
+def test_does_not_fit_says_by_how_much(capsys):
+    assert main(["report", "--memory", "2GB"]) == 0
+    out = capsys.readouterr().out
+    # 2,937,313,940 B needed for one sample; 937,313,940 B short
+    assert "does not fit even at b = 1; 937.31 MB short" in out
+
+
+def spec(tmp_path, body):
+    path = tmp_path / "net.toml"
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+HEAD = """
+name = "t"
+[input]
+shape = [3, 8, 8]
+"""
+
+
+@pytest.mark.parametrize("body, expected", [
+    (HEAD + '[[layers]]\ntype = "Conv9d"\nout_channels = 4\n',
+     "layer 1: field 'type': unknown layer type 'Conv9d' (known: AdaptiveAvgPool1d"),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\nkernal_size = 3\n',
+     "layer 1 (Conv2d): field 'kernal_size': unknown field for Conv2d"),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\n',
+     "layer 1 (Conv2d): field 'kernel_size': missing"),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\nkernel_size = 9\n',
+     "layer 1 (Conv2d 'conv2d_1'): field 'kernel_size': output size along spatial axis 1 is "
+     "floor((8 + 2*0 - 1*(9 - 1) - 1)/1) + 1 = 0, not positive"),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\nkernel_size = 3\ngroups = 2\n',
+     "field 'groups': groups=2 does not divide the 3 input channels"),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = -4\nkernel_size = 3\n',
+     "layer 1 (Conv2d): field 'out_channels': must be at least 1, got -4"),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = "__import__(\'os\')"\nkernel_size = 3\n',
+     "layer 1 (Conv2d): field 'out_channels': unexpected character \"_\""),
+    (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = "C.__class__"\nkernel_size = 3\n',
+     "field 'out_channels': unexpected character \".\""),
+    ('name = "t"\n[input]\nshape = [3, 0, 8]\n[[layers]]\ntype = "ReLU"\n',
+     "input: field 'shape': must be at least 1, got 0"),
+    ("name = 't'\n[input\n", "invalid TOML"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, body, expected):
+    path = spec(tmp_path, body)
+    result = run("report", path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"symcnn: error: {path}: ")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_options_exit_2():
+    for args, expected in [(("--memory", "lots"), "cannot read memory size 'lots'"),
+                           (("--set", "Q=3", "examples/lecture_symbolic.toml"), "no such symbol"),
+                           (("--batch-size", "0"), "--batch-size: must be at least 1"),
+                           (("missing.toml",), "missing.toml: cannot read spec")]:
+        result = run("report", *args)
+        assert result.returncode == 2, args
+        assert expected in result.stderr and "Traceback" not in result.stderr
