@@ -1,0 +1,40 @@
+import pytest
+import sympy
+from hypothesis import given
+from hypothesis import strategies as st
+
+from symcnn import SymcnnError, max_batch_size
+from symcnn.solve import M
+from symcnn.symbols import size
+
+
+@given(st.integers(0, 10**10), st.integers(1, 10**10), st.integers(1, 10**12))
+def test_largest_batch_is_exact(fixed, per_sample, budget):
+    limit = max_batch_size(fixed, per_sample, budget)
+    b = int(limit.value)
+    assert fixed + b * per_sample <= budget < fixed + (b + 1) * per_sample
+    assert limit.fits == (b >= 1)
+    if b < 1:
+        assert limit.shortfall == fixed + per_sample - budget > 0
+    else:
+        assert limit.shortfall == 0
+    assert limit.formula.subs(M, budget) == b
+
+
+def test_symbolic_per_sample():
+    C = size("C")
+    limit = max_batch_size(100 * C, 10 * C**2, "1GB")
+    assert limit.fits is None
+    assert limit.value.subs(C, 10) == (10**9 - 1000) // 1000
+
+
+def test_no_growth_refused():
+    with pytest.raises(SymcnnError):
+        max_batch_size(10, 0, "1GB")
+
+
+def test_units_of_budget():
+    assert max_batch_size(0, 2**30, "11GiB").value == 11
+    assert max_batch_size(0, 10**9, "11GiB").value == 11  # 11.81 GB
+    assert max_batch_size(0, 10**9, "12GB").value == 12
+    assert isinstance(max_batch_size(0, 10**9, "12GB").value, sympy.Integer)
