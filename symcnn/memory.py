@@ -91,10 +91,9 @@ class Memory:
 def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int) -> Term:
     """``I_i = D*H*W*C*s`` in the lecture's written order: spatial axes, channels, bytes."""
     channels, spatial = shape[0], tuple(shape[1:])
-    names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(spatial)) \
-        or axis_symbols("n", len(spatial))
-    general = sympy.Mul(*(size(f"{n}") if isinstance(n, str) else n for n in names),
-                        size("C"), size("s"))
+    names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(spatial))
+    axes = tuple(map(size, names)) if names else axis_symbols("n", len(spatial))
+    general = sympy.Mul(*axes, size("C"), size("s"))
     value = sympy.Mul(*shape) * nbytes
     with sympy.evaluate(False):
         substituted = sympy.Mul(*spatial, channels, sympy.Integer(nbytes), evaluate=False)
@@ -144,6 +143,6 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None, optimizer: 
              for r in analysis.rows if r.allocates] or [sympy.Mul(*analysis.input_shape)]
     numeric = all(p.is_number for p in pairs)
     peak = sympy.Integer(max(int(p) for p in pairs)) if numeric \
-        else sympy.Max(*set(pairs), evaluate=False)
+        else sympy.Max(*dict.fromkeys(pairs), evaluate=False)
     return Memory(analysis, convention, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s)
