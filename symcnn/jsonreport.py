@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import sympy
 
+from .formatting import expr_text, written
+from .formatting import json_value as value
 from .memory import DTYPE_BYTES
 from .report import Report
-
-
-def value(expr):
-    expr = sympy.sympify(expr)
-    return int(expr) if expr.is_Integer else str(expr)
 
 
 def to_json(report: Report) -> dict:
@@ -29,8 +26,8 @@ def to_json(report: Report) -> dict:
             "input_shape": [value(x) for x in r.input_shapes[0]],
             "output_shape": [value(x) for x in r.output_shape],
             "params": value(r.params),
-            "params_formula": str(d.formula) if d else None,
-            "params_substituted": sympy.sstr(d.substituted, order="none") if d else None,
+            "params_formula": expr_text(d.formula) if d else None,
+            "params_substituted": written(d.substituted) if d else None,
             "buffers": value(r.buffers),
             "activation_elements": value(r.activation),
             "activation_bytes": value(r.activation * s) if r.allocates else 0,
@@ -44,7 +41,7 @@ def to_json(report: Report) -> dict:
         "optimizer_bytes": value(mem.optimizer_state.bytes),
         "input_bytes": value(mem.activations[0].bytes),
         "fixed_bytes": value(mem.fixed), "per_sample_bytes": value(mem.per_sample),
-        "training_formula": str(mem.training()),
+        "training_formula": expr_text(mem.training()),
         "batch_size": value(report.batch_size),
         "training_bytes": value(report.training_bytes),
         "inference_bytes": value(report.inference_bytes),
@@ -53,7 +50,7 @@ def to_json(report: Report) -> dict:
         limit = report.limits[0][1]
         memory.update({"budget": report.budget, "budget_bytes": value(limit.budget),
                        "max_batch_size": value(limit.value),
-                       "max_batch_size_formula": str(limit.formula),
+                       "max_batch_size_formula": expr_text(limit.formula),
                        "shortfall_bytes": value(limit.shortfall)})
     out = {"name": report.network.name, "source": report.source,
            "input_shape": [value(x) for x in a.input_shape],

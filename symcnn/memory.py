@@ -95,14 +95,12 @@ def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int
     axes = tuple(map(size, names)) if names else axis_symbols("n", len(spatial))
     general = sympy.Mul(*axes, size("C"), size("s"))
     value = sympy.Mul(*shape) * nbytes
-    with sympy.evaluate(False):
-        substituted = sympy.Mul(*spatial, channels, sympy.Integer(nbytes), evaluate=False)
+    substituted = sympy.Mul(*spatial, channels, sympy.Integer(nbytes), evaluate=False)
     return Term(label, source, Derivation(general, substituted, value), times)
 
 
 def _scaled_term(label: str, count: sympy.Expr, nbytes: int, symbol: str = "N") -> Term:
-    with sympy.evaluate(False):
-        substituted = sympy.Mul(count, sympy.Integer(nbytes), evaluate=False)
+    substituted = sympy.Mul(count, sympy.Integer(nbytes), evaluate=False)
     return Term(label, "", Derivation(size(symbol) * size("s"), substituted,
                                       count * nbytes))
 

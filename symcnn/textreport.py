@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import sympy
 
+from .formatting import expr_text, number, written
 from .report import Report
 from .units import format_bytes
-
-ORDER = dict(order="none")
-
-
-def number(value) -> str:
-    """``3,301,651`` for whole numbers, the expression otherwise."""
-    value = sympy.sympify(value)
-    return f"{int(value):,}" if value.is_Integer else str(value)
 
 
 def shape(dims) -> str:
@@ -22,7 +15,7 @@ def shape(dims) -> str:
 
 def nbytes(value, unit: str) -> str:
     value = sympy.sympify(value)
-    return format_bytes(value, unit) if value.is_number else f"{value} B"
+    return format_bytes(value, unit) if value.is_number else f"{expr_text(value)} B"
 
 
 UNIT_BYTES = {"MB": "10^6", "MiB": "2^20", "GB": "10^9", "GiB": "2^30"}
@@ -31,7 +24,7 @@ UNIT_BYTES = {"MB": "10^6", "MiB": "2^20", "GB": "10^9", "GiB": "2^30"}
 def factor(value) -> str:
     """A number, or an expression in parentheses when it is a sum."""
     value = sympy.sympify(value)
-    return f"({value})" if value.is_Add else number(value)
+    return f"({expr_text(value)})" if value.is_Add else number(value)
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -50,9 +43,9 @@ def _layer_rows(report: Report) -> list[list[str]]:
         d = r.params_derivation
         params = number(r.params)
         if d is not None:
-            written = sympy.sstr(d.substituted, **ORDER)
-            if d.value.is_number or len(written) <= 32:
-                params = f"{written} = {number(d.value)}"
+            text = written(d.substituted)
+            if d.value.is_number or len(text) <= 32:
+                params = f"{text} = {number(d.value)}"
         term = labels.get(r.name) if r.allocates else None
         act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else "(view, no new memory)"
         rows.append([str(r.index), r.name, r.type_name, shape(r.output_shape), params, act])
@@ -76,16 +69,16 @@ def render_text(report: Report) -> str:
     act = mem.activations
     later = " + ".join(t.label for t in act[1:]) or "0"
     s = mem.params.derivation.substituted.args[-1]
-    written = (lambda t: sympy.sstr(t.derivation.substituted, **ORDER)
+    product = (lambda t: written(t.derivation.substituted)
                if a.total_params.is_number else f"N*{s}")
     out += ["", f"Memory, {mem.convention} convention, {unit} = {UNIT_BYTES[unit]} bytes:",
-            f"  Params      = {written(mem.params)} B = {nbytes(mem.params.bytes, unit)}",
-            f"  Grads       = {written(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}"]
+            f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}",
+            f"  Grads       = {product(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}"]
     if mem.buffers.bytes != 0:
         out.append(f"  Buffers     = {nbytes(mem.buffers.bytes, unit)}")
     if mem.optimizer_state.bytes != 0:
         out.append(f"  Optimizer   = {mem.optimizer} state, "
-                   f"{sympy.sstr(mem.optimizer_state.derivation.substituted, **ORDER)} B = "
+                   f"{written(mem.optimizer_state.derivation.substituted)} B = "
                    f"{nbytes(mem.optimizer_state.bytes, unit)}")
     out += [f"  per sample  = I_1 + 2*({later}) = {nbytes(mem.per_sample, unit)}",
             f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes",
@@ -114,5 +107,5 @@ def render_text(report: Report) -> str:
             value = nbytes(d.value, c.unit) if c.unit else number(d.value)
             exact = f"{number(d.value)} B = " if c.unit else ""
             out.append(f"  {c.key.split('.')[-1]}: printed {c.printed}, but "
-                       f"{sympy.sstr(d.substituted, **ORDER)} = {exact}{value}")
+                       f"{written(d.substituted)} = {exact}{value}")
     return "\n".join(out) + "\n"

@@ -115,6 +115,9 @@ class _ConvTransposeNd(_ConvNd):
             raise SymcnnError("ConvTranspose takes numeric padding only (as in PyTorch)",
                               field="padding")
         super().__post_init__()
+        if self.padding_mode != "zeros":
+            raise SymcnnError('ConvTranspose supports only padding_mode="zeros" (as in PyTorch)',
+                              field="padding_mode")
         ops = per_axis(self.output_padding, self.ndim, "output_padding", minimum=0)
         object.__setattr__(self, "output_padding", ops)
         for op, s, d in zip(ops, self.stride, self.dilation):

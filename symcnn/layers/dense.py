@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy
@@ -53,6 +54,8 @@ class Linear(Layer):
 
     >>> Linear(out_features=1).params_derivation((213840,)).text
     'n_out*(n_in + 1) = (213840 + 1)*1 = 213841'
+    >>> Linear(out_features=2, in_features=5, bias=False).params_derivation((5,)).text
+    'n_in*n_out = 5*2 = 10'
     """
 
     out_features: sympy.Expr
@@ -80,13 +83,16 @@ class Linear(Layer):
         n_in, n_out = size("n_in"), size("n_out")
         one = sympy.Integer(1) if self.bias else sympy.Integer(0)
         general = (n_in + one) * n_out
+        value_in = self._in(in_shape)  # outside evaluate(False): checking in_features subtracts
         with sympy.evaluate(False):
-            substituted = (self._in(in_shape) + one) * self.out_features if self.bias \
-                else self._in(in_shape) * self.out_features
+            substituted = (value_in + one) * self.out_features if self.bias \
+                else value_in * self.out_features
         return Derivation(general, substituted, self.params(in_shape))
 
 
 UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
+#: Spatial axes the interpolating modes work on; the nearest modes take 1 to 3.
+MODE_AXES = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +104,12 @@ class Upsample(Layer):
     (8, 10, 14)
     >>> Upsample(scale_factor=1.5).output_shape((8, 5, 7))
     (8, 7, 10)
+
+    A float factor times a numeric size is rounded as PyTorch does it, in double precision
+    (``100 * 1.15`` is ``114.99999999999999`` there); symbolic sizes are multiplied exactly.
+
+    >>> Upsample(scale_factor=1.15).output_shape((8, 100))
+    (8, 114)
     """
 
     size: tuple[sympy.Expr, ...] | sympy.Expr | None = None
@@ -109,14 +121,24 @@ class Upsample(Layer):
     def __post_init__(self) -> None:
         if (self.size is None) == (self.scale_factor is None):
             raise SymcnnError("give exactly one of size and scale_factor", field="size")
+        if self.size is not None and self.recompute_scale_factor:
+            raise SymcnnError("is not meaningful with an explicit size (as in PyTorch)",
+                              field="recompute_scale_factor")
         check_choice(self.mode, UPSAMPLE_MODES, "mode")
         if self.align_corners is not None:
             check_flag(self.align_corners, "align_corners")
+            if self.mode not in MODE_AXES:
+                raise SymcnnError(f"align_corners is only for the interpolating modes "
+                                  f"{', '.join(MODE_AXES)} (as in PyTorch)", field="align_corners")
 
     def output_shape(self, in_shape: Shape) -> Shape:
         n = len(in_shape) - 1
-        if n < 1:
-            raise SymcnnError(f"expects a (C, *spatial) input, got shape {tuple(in_shape)}")
+        if not 1 <= n <= 3:
+            raise SymcnnError(f"expects a (C, *spatial) input with 1 to 3 spatial axes, got shape "
+                              f"{tuple(in_shape)}")
+        if MODE_AXES.get(self.mode, n) != n:
+            raise SymcnnError(f"mode {self.mode!r} needs {MODE_AXES[self.mode]} spatial axes, the "
+                              f"input has {n}", field="mode")
         if self.size is not None:
             return (in_shape[0], *per_axis(self.size, n, "size"))
         items = self.scale_factor if isinstance(self.scale_factor, (tuple, list)) \
@@ -124,10 +146,17 @@ class Upsample(Layer):
         if len(items) != n:
             raise SymcnnError(f"expected {n} values, got {len(items)}", field="scale_factor")
         out = []
-        for x, f in zip(in_shape[1:], items):
-            f = to_expr(f, "scale_factor")
-            if f.is_positive is False:
-                raise SymcnnError(f"must be positive, got {f}", field="scale_factor")
-            num, den = sympy.fraction(f)
-            out.append(FloorDiv(x * num, den))
+        for axis, (x, f) in enumerate(zip(in_shape[1:], items)):
+            factor = to_expr(f, "scale_factor")
+            if factor.is_positive is False:
+                raise SymcnnError(f"must be positive, got {factor}", field="scale_factor")
+            if isinstance(f, float) and sympy.sympify(x).is_Integer:
+                size_ = sympy.Integer(math.floor(int(x) * f))  # PyTorch's double arithmetic
+            else:
+                num, den = sympy.fraction(factor)
+                size_ = FloorDiv(x * num, den)
+            if (size_.is_number and size_ < 1) or size_.is_positive is False:
+                raise SymcnnError(f"output size along spatial axis {axis + 1} is "
+                                  f"floor({x}*{f}) = {size_}, not positive", field="scale_factor")
+            out.append(size_)
         return (in_shape[0], *out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SymcnnError
-from .base import Layer, check_choice, check_flag
+from .base import Layer, Shape, check_choice, check_flag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +67,13 @@ class Softmax(Layer):
         if self.dim is not None and (isinstance(self.dim, bool) or not isinstance(self.dim, int)):
             raise SymcnnError(f"expected an axis number, got {self.dim!r}", field="dim")
 
+    def output_shape(self, in_shape: Shape) -> Shape:
+        rank = len(in_shape) + 1  # with the batch axis
+        if self.dim is not None and not -rank <= self.dim < rank:
+            raise SymcnnError(f"must be an axis from {-rank} to {rank - 1} (axis 0 is the batch)",
+                              field="dim")
+        return tuple(in_shape)
+
 
 @dataclass(frozen=True, kw_only=True)
 class _Dropout(_Inplace):
@@ -85,7 +92,15 @@ class Dropout(_Dropout):
 
 @dataclass(frozen=True, kw_only=True)
 class Dropout1d(_Dropout):
-    """As ``torch.nn.Dropout1d``."""
+    """As ``torch.nn.Dropout1d``: an input of shape (C,) or (C, L)."""
+
+    def check_input(self, in_shape: Shape) -> None:
+        if len(in_shape) not in (1, 2):
+            raise SymcnnError(f"expects a (C,) or (C, L) input, got shape {tuple(in_shape)}")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        self.check_input(in_shape)
+        return tuple(in_shape)
 
 
 @dataclass(frozen=True, kw_only=True)

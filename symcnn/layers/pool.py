@@ -81,6 +81,21 @@ class _AvgPoolNd(_PoolNd):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_flag(self.count_include_pad, "count_include_pad")
+        if self.ndim == 1 and self.divisor_override is not None:
+            raise SymcnnError("AvgPool1d takes no divisor_override (as in PyTorch)",
+                              field="divisor_override")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        self.check_input(in_shape)
+        if self.ndim == 3:
+            # PyTorch's avg_pool3d refuses an input shorter than the kernel, padding or not
+            for axis, (n, k) in enumerate(zip(in_shape[1:], self.kernel_size)):
+                short = sympy.sympify(k - n)
+                if (short.is_number and short > 0) or short.is_positive:
+                    raise SymcnnError(f"input size {n} along spatial axis {axis + 1} is smaller "
+                                      f"than the kernel {k} (PyTorch's AvgPool3d refuses it, "
+                                      "even with padding)", field="kernel_size")
+        return super().output_shape(in_shape)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +107,9 @@ class _AdaptivePoolNd(Layer):
         items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * self.ndim
         if len(items) != self.ndim:
             raise SymcnnError(f"expected {self.ndim} values, got {len(items)}", field="output_size")
+        if self.ndim == 1 and None in items:
+            raise SymcnnError("None (keep the size) is for 2-D and 3-D pooling only "
+                              "(as in PyTorch)", field="output_size")
         object.__setattr__(self, "output_size", tuple(
             None if v is None else check_size(to_expr(v, "output_size"), "output_size")
             for v in items))

@@ -1,0 +1,34 @@
+"""Plain-text forms of numbers and expressions, shared by the terminal and JSON output.
+
+Printing a sympy sum sorts its terms, which is slow; a report prints the same few
+expressions many times, so the text of each is made once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy
+
+
+@lru_cache(maxsize=8192)
+def expr_text(expr: sympy.Basic) -> str:
+    """``str(expr)``, made once per distinct expression."""
+    return str(expr)
+
+
+def number(value) -> str:
+    """``3,301,651`` for whole numbers, the expression otherwise."""
+    value = sympy.sympify(value)
+    return f"{int(value):,}" if value.is_Integer else expr_text(value)
+
+
+def json_value(value):
+    """A JSON integer for whole numbers, else a string that ``sympy.sympify`` reads back."""
+    value = sympy.sympify(value)
+    return int(value) if value.is_Integer else expr_text(value)
+
+
+def written(expr: sympy.Basic) -> str:
+    """An unevaluated expression in the order it was written: ``(27*30 + 1)*30``."""
+    return sympy.sstr(expr, order="none")
