@@ -68,11 +68,22 @@ def check_choice(value, choices: tuple[str, ...], field: str) -> str:
     return value
 
 
-def check_positive_size(value: sympy.Expr, formula: sympy.Expr, field: str, axis: int) -> None:
-    """Refuse an output size that is surely zero or negative."""
+def check_positive_size(value: sympy.Expr, formula, field: str, axis: int) -> None:
+    """Refuse an output size that is surely zero or negative; ``formula()`` writes how it
+    was computed (built only for the message)."""
     if (value.is_number and value < 1) or value.is_positive is False:
-        raise SymcnnError(f"output size along spatial axis {axis + 1} is {formula} = {value}, "
+        raise SymcnnError(f"output size along spatial axis {axis + 1} is {formula()} = {value}, "
                           "not positive (kernel larger than its padded input?)", field=field)
+
+
+def written_add(*terms) -> sympy.Expr:
+    """A sum kept as written: ``27*30 + 1`` is not evaluated nor reordered."""
+    return sympy.Add(*map(sympy.sympify, terms), evaluate=False)
+
+
+def written_mul(*factors) -> sympy.Expr:
+    """A product kept as written (no evaluation, no reordering)."""
+    return sympy.Mul(*map(sympy.sympify, factors), evaluate=False)
 
 
 def matches(declared, actual: sympy.Expr, field: str) -> None:
@@ -94,12 +105,12 @@ class Derivation:
     """One quantity derived three ways: the general formula, the same formula with this
     layer's values put in (left unevaluated, in the written order), and its value.
 
-    >>> from sympy import Integer, evaluate
+    >>> from sympy import Integer
     >>> from symcnn.symbols import C_in, C_out, k
-    >>> with evaluate(False):
-    ...     sub = (Integer(27) * Integer(30) + Integer(1)) * Integer(30)
-    >>> Derivation((k**3 * C_in + 1) * C_out, sub, Integer(24330)).text
-    'C_out*(C_in*k**3 + 1) = (27*30 + 1)*30 = 24330'
+    >>> general = written_mul(written_add(written_mul(k**3, C_in), 1), C_out)
+    >>> sub = written_mul(written_add(written_mul(27, 30), 1), 30)
+    >>> Derivation(general, sub, Integer(24330)).text
+    '(k**3*C_in + 1)*C_out = (27*30 + 1)*30 = 24330'
     """
 
     formula: sympy.Expr
@@ -108,8 +119,8 @@ class Derivation:
 
     @property
     def text(self) -> str:
-        return " = ".join([str(self.formula), sympy.sstr(self.substituted, order="none"),
-                           str(self.value)])
+        return " = ".join([sympy.sstr(self.formula, order="none"),
+                           sympy.sstr(self.substituted, order="none"), str(self.value)])
 
 
 class Layer:

@@ -10,7 +10,7 @@ from ..errors import SymcnnError
 from ..intdiv import FloorDiv, product
 from ..symbols import C_in, C_out, axis_symbols, g, size
 from .base import (Derivation, Layer, Shape, check_choice, check_flag, check_positive_size,
-                   check_size, matches, per_axis, to_expr)
+                   check_size, matches, per_axis, to_expr, written_add, written_mul)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -29,14 +29,12 @@ def conv_params_derivation(kernel: tuple[sympy.Expr, ...], c_in, c_out, groups, 
     grouped = groups != 1
 
     def form(kvol, cin, cout, gg):
-        weight = kvol * cin / gg if grouped else kvol * cin
-        return (weight + 1) * cout if bias else weight * cout
+        weight = written_mul(kvol, cin, sympy.Pow(gg, -1, evaluate=False)) if grouped \
+            else written_mul(kvol, cin)
+        return written_mul(written_add(weight, 1), cout) if bias else written_mul(weight, cout)
 
-    general = form(k_general, C_in, C_out, g)
-    kvol = product(kernel)
-    with sympy.evaluate(False):
-        substituted = form(kvol, c_in, c_out, groups)
-    return Derivation(general, substituted, value)
+    return Derivation(form(k_general, C_in, C_out, g), form(product(kernel), c_in, c_out, groups),
+                      value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,8 +88,8 @@ class _ConvNd(Layer):
         for axis, (n, k, s, p, d) in enumerate(zip(in_shape[1:], self.kernel_size, self.stride,
                                                     pads, self.dilation)):
             size_ = FloorDiv(n + 2 * p - d * (k - 1) - 1, s) + 1
-            formula = f"floor(({n} + 2*{p} - {d}*({k} - 1) - 1)/{s}) + 1"
-            check_positive_size(size_, formula, "kernel_size", axis)
+            check_positive_size(size_, lambda: f"floor(({n} + 2*{p} - {d}*({k} - 1) - 1)/{s}) + 1",
+                                "kernel_size", axis)
             out.append(size_)
         return (self.out_channels, *out)
 
@@ -132,8 +130,8 @@ class _ConvTransposeNd(_ConvNd):
                                                         self.stride, self.padding, self.dilation,
                                                         self.output_padding)):
             size_ = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-            formula = f"({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1"
-            check_positive_size(size_, formula, "padding", axis)
+            check_positive_size(size_, lambda: f"({n} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op} + 1",
+                                "padding", axis)
             out.append(size_)
         return (self.out_channels, *out)
 
@@ -155,7 +153,7 @@ Conv3d = _nd(_ConvNd, 3, "Conv3d", """3-D convolution, as ``torch.nn.Conv3d``.
 
 >>> conv = Conv3d(out_channels=30, kernel_size=3, stride=2)
 >>> conv.params_derivation((30, 191, 227, 191)).text
-'C_out*(C_in*k**3 + 1) = (27*30 + 1)*30 = 24330'
+'(k**3*C_in + 1)*C_out = (27*30 + 1)*30 = 24330'
 >>> conv.output_shape((30, 191, 227, 191))
 (30, 95, 113, 95)
 """)

@@ -11,7 +11,7 @@ from ..errors import SymcnnError
 from ..intdiv import FloorDiv, product
 from ..symbols import size
 from .base import (Derivation, Layer, Shape, check_choice, check_flag, check_size, matches,
-                   per_axis, to_expr)
+                   per_axis, to_expr, written_add, written_mul)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +53,7 @@ class Linear(Layer):
     """As ``torch.nn.Linear``, applied to the last axis; ``in_features`` is inferred.
 
     >>> Linear(out_features=1).params_derivation((213840,)).text
-    'n_out*(n_in + 1) = (213840 + 1)*1 = 213841'
+    '(n_in + 1)*n_out = (213840 + 1)*1 = 213841'
     >>> Linear(out_features=2, in_features=5, bias=False).params_derivation((5,)).text
     'n_in*n_out = 5*2 = 10'
     """
@@ -80,14 +80,11 @@ class Linear(Layer):
         return (self._in(in_shape) + (1 if self.bias else 0)) * self.out_features
 
     def params_derivation(self, in_shape: Shape) -> Derivation:
-        n_in, n_out = size("n_in"), size("n_out")
-        one = sympy.Integer(1) if self.bias else sympy.Integer(0)
-        general = (n_in + one) * n_out
-        value_in = self._in(in_shape)  # outside evaluate(False): checking in_features subtracts
-        with sympy.evaluate(False):
-            substituted = (value_in + one) * self.out_features if self.bias \
-                else value_in * self.out_features
-        return Derivation(general, substituted, self.params(in_shape))
+        def form(n_in, n_out):
+            return written_mul(written_add(n_in, 1), n_out) if self.bias else written_mul(n_in, n_out)
+
+        return Derivation(form(size("n_in"), size("n_out")),
+                          form(self._in(in_shape), self.out_features), self.params(in_shape))
 
 
 UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")

@@ -9,7 +9,8 @@ import sympy
 from ..errors import SymcnnError
 from ..intdiv import product
 from ..symbols import size
-from .base import Derivation, Layer, Shape, check_flag, check_size, matches, to_expr
+from .base import (Derivation, Layer, Shape, check_flag, check_size, matches, to_expr,
+                   written_mul)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,9 +47,7 @@ class _BatchNorm(Layer):
         if not self.affine:
             return None
         c = self._channels(in_shape)
-        with sympy.evaluate(False):
-            substituted = sympy.Integer(2) * c
-        return Derivation(2 * size("C"), substituted, 2 * c)
+        return Derivation(written_mul(2, size("C")), written_mul(2, c), 2 * c)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,9 +116,7 @@ class GroupNorm(Layer):
         if not self.affine:
             return None
         c = self._channels(in_shape)
-        with sympy.evaluate(False):
-            substituted = sympy.Integer(2) * c
-        return Derivation(2 * size("C"), substituted, 2 * c)
+        return Derivation(written_mul(2, size("C")), written_mul(2, c), 2 * c)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -53,8 +53,8 @@ class _PoolNd(Layer):
                                                     self.padding, self._dilation())):
             size_ = pooled_size(n, k, p, s, d, self.ceil_mode)
             rounding = "ceil" if self.ceil_mode else "floor"
-            check_positive_size(size_, f"{rounding}(({n} + 2*{p} - {d}*({k} - 1) - 1)/{s}) + 1",
-                                "kernel_size", axis)
+            check_positive_size(size_, lambda: f"{rounding}(({n} + 2*{p} - {d}*({k} - 1) - 1)/{s})"
+                                " + 1", "kernel_size", axis)
             out.append(size_)
         return (in_shape[0], *out)
 
