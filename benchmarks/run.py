@@ -309,7 +309,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     n_cli, n_torch, n_deep = (3, 1, 1) if args.quick else (10, 3, 3)
 
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     print(f"symcnn benchmarks ({'quick' if args.quick else 'full'}) ...", file=sys.stderr)
     results = {"date": started.isoformat(timespec="seconds"), "quick": args.quick,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -320,7 +320,7 @@ def main(argv=None) -> int:
     print("  2/2 deep symbolic networks ...", file=sys.stderr)
     results["deep"] = bench_deep(DEPTHS, n_deep)
     results["targets"] = targets(results)
-    results["elapsed_s"] = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
+    results["elapsed_s"] = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
 
     v = results["versions"]
     header = (f"## symcnn benchmarks, {started:%Y-%m-%d}\n\n"

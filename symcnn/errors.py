@@ -30,7 +30,7 @@ class SymcnnError(ValueError):
         self.context = _Context(source, layer, field)
 
     def within(self, *, source: str | None = None, layer: str | None = None,
-               field: str | None = None) -> "SymcnnError":
+               field: str | None = None) -> SymcnnError:
         """Return a copy with the missing parts of the context filled in."""
         ctx = self.context
         new = replace(ctx, source=ctx.source or source, layer=ctx.layer or layer,

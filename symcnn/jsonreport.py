@@ -5,8 +5,6 @@ Numbers are JSON integers; symbolic values are strings that ``sympy.sympify`` re
 
 from __future__ import annotations
 
-import sympy
-
 from .formatting import expr_text, written
 from .formatting import json_value as value
 from .memory import DTYPE_BYTES

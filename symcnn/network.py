@@ -63,7 +63,7 @@ class Network:
 
     @classmethod
     def sequential(cls, name: str, input_shape, layers, names=None, *,
-                   dtype: str = "float32", description: str = "") -> "Network":
+                   dtype: str = "float32", description: str = "") -> Network:
         """A chain of layers; ``names`` default to ``<type>_<position>``."""
         layers = list(layers)
         names = list(names) if names is not None else [None] * len(layers)
@@ -83,7 +83,7 @@ class Network:
             out |= node.layer.free_symbols()
         return out
 
-    def subs(self, mapping) -> "Network":
+    def subs(self, mapping) -> Network:
         """The network with symbols replaced by numbers or expressions (``{C: 30}``)."""
         nodes = []
         for index, node in enumerate(self.nodes, start=1):

@@ -8,12 +8,12 @@ True
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy
 
 
-@lru_cache(maxsize=None)
+@cache
 def size(name: str) -> sympy.Symbol:
     """The positive-integer symbol called ``name`` (one object per name)."""
     return sympy.Symbol(name, integer=True, positive=True)

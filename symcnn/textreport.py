@@ -69,8 +69,10 @@ def render_text(report: Report) -> str:
     act = mem.activations
     later = " + ".join(t.label for t in act[1:]) or "0"
     s = mem.params.derivation.substituted.args[-1]
-    product = (lambda t: written(t.derivation.substituted)
-               if a.total_params.is_number else f"N*{s}")
+
+    def product(term) -> str:
+        return written(term.derivation.substituted) if a.total_params.is_number else f"N*{s}"
+
     out += ["", f"Memory, {mem.convention} convention, {unit} = {UNIT_BYTES[unit]} bytes:",
             f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}",
             f"  Grads       = {product(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}"]

@@ -32,7 +32,7 @@ def test_json_document(capsys):
     assert main(["report", "--json", "--memory", "12GB", "--batch-size", "2"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["total_params"] == LECTURE_TOTAL
-    assert [l["params"] for l in doc["layers"] if l["params"]][:2] == [840, 24_330]
+    assert [layer["params"] for layer in doc["layers"] if layer["params"]][:2] == [840, 24_330]
     assert doc["layers"][0]["output_shape"] == [30, 191, 227, 191]
     assert doc["layers"][0]["activation_bytes"] == 191 * 227 * 191 * 30 * 4
     mem = doc["memory"]

@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 from .base import Derivation, Layer, Shape, numel
-from .conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
-                   ConvTranspose3d)
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dense import Flatten, Linear, Upsample
-from .elementwise import (GELU, Dropout, Dropout1d, Dropout2d, Dropout3d, Identity, LeakyReLU,
-                          ReLU, Sigmoid, SiLU, Softmax, Tanh)
+from .elementwise import (
+                   GELU,
+                   Dropout,
+                   Dropout1d,
+                   Dropout2d,
+                   Dropout3d,
+                   Identity,
+                   LeakyReLU,
+                   ReLU,
+                   Sigmoid,
+                   SiLU,
+                   Softmax,
+                   Tanh,
+)
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
-from .pool import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
-                   AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
-                   MaxPool1d, MaxPool2d, MaxPool3d)
+from .pool import (
+                   AdaptiveAvgPool1d,
+                   AdaptiveAvgPool2d,
+                   AdaptiveAvgPool3d,
+                   AdaptiveMaxPool1d,
+                   AdaptiveMaxPool2d,
+                   AdaptiveMaxPool3d,
+                   AvgPool1d,
+                   AvgPool2d,
+                   AvgPool3d,
+                   MaxPool1d,
+                   MaxPool2d,
+                   MaxPool3d,
+)
 
 LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,

@@ -86,6 +86,12 @@ def written_mul(*factors) -> sympy.Expr:
     return sympy.Mul(*map(sympy.sympify, factors), evaluate=False)
 
 
+def check_channels_or_length(in_shape: Shape) -> None:
+    """The 1-D layers that also take a plain vector: ``(C,)`` or ``(C, L)``."""
+    if len(in_shape) not in (1, 2):
+        raise SymcnnError(f"expects a (C,) or (C, L) input, got shape {tuple(in_shape)}")
+
+
 def matches(declared, actual: sympy.Expr, field: str) -> None:
     """An optional declared input size (``in_channels`` ...) must equal the inferred one."""
     if declared is None:
@@ -163,7 +169,7 @@ class Layer:
         """False for views and in-place layers, whose output shares the input's memory."""
         return not getattr(self, "inplace", False)
 
-    def subs(self, mapping) -> "Layer":
+    def subs(self, mapping) -> Layer:
         """The same layer with symbols replaced (``{C: 30}``)."""
         def sub(v):
             if isinstance(v, sympy.Basic):

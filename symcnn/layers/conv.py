@@ -9,8 +9,20 @@ import sympy
 from ..errors import SymcnnError
 from ..intdiv import FloorDiv, product
 from ..symbols import C_in, C_out, axis_symbols, g, size
-from .base import (Derivation, Layer, Shape, check_choice, check_flag, check_positive_size,
-                   check_size, matches, per_axis, to_expr, written_add, written_mul)
+from .base import (
+    Derivation,
+    Layer,
+    Shape,
+    check_choice,
+    check_flag,
+    check_positive_size,
+    check_size,
+    matches,
+    per_axis,
+    to_expr,
+    written_add,
+    written_mul,
+)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 

@@ -10,8 +10,19 @@ import sympy
 from ..errors import SymcnnError
 from ..intdiv import FloorDiv, product
 from ..symbols import size
-from .base import (Derivation, Layer, Shape, check_choice, check_flag, check_size, matches,
-                   per_axis, to_expr, written_add, written_mul)
+from .base import (
+    Derivation,
+    Layer,
+    Shape,
+    check_choice,
+    check_flag,
+    check_size,
+    matches,
+    per_axis,
+    to_expr,
+    written_add,
+    written_mul,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SymcnnError
-from .base import Layer, Shape, check_choice, check_flag
+from .base import Layer, Shape, check_channels_or_length, check_choice, check_flag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,8 +95,7 @@ class Dropout1d(_Dropout):
     """As ``torch.nn.Dropout1d``: an input of shape (C,) or (C, L)."""
 
     def check_input(self, in_shape: Shape) -> None:
-        if len(in_shape) not in (1, 2):
-            raise SymcnnError(f"expects a (C,) or (C, L) input, got shape {tuple(in_shape)}")
+        check_channels_or_length(in_shape)
 
     def output_shape(self, in_shape: Shape) -> Shape:
         self.check_input(in_shape)

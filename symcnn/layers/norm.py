@@ -9,12 +9,34 @@ import sympy
 from ..errors import SymcnnError
 from ..intdiv import product
 from ..symbols import size
-from .base import (Derivation, Layer, Shape, check_flag, check_size, matches, to_expr,
-                   written_mul)
+from .base import (
+    Derivation,
+    Layer,
+    Shape,
+    check_channels_or_length,
+    check_flag,
+    check_size,
+    matches,
+    to_expr,
+    written_mul,
+)
+
+
+class _PerChannelAffine(Layer):
+    """A normalization with a learnt scale and shift per channel: 2C parameters if affine."""
+
+    def params(self, in_shape: Shape) -> sympy.Expr:
+        return 2 * self._channels(in_shape) if self.affine else sympy.Integer(0)
+
+    def params_derivation(self, in_shape: Shape) -> Derivation | None:
+        if not self.affine:
+            return None
+        c = self._channels(in_shape)
+        return Derivation(written_mul(2, size("C")), written_mul(2, c), 2 * c)
 
 
 @dataclass(frozen=True, kw_only=True)
-class _BatchNorm(Layer):
+class _BatchNorm(_PerChannelAffine):
     eps: float = 1e-5
     momentum: float | None = 0.1
     affine: bool = True
@@ -30,9 +52,6 @@ class _BatchNorm(Layer):
         matches(self.num_features, in_shape[0], "num_features")
         return in_shape[0]
 
-    def params(self, in_shape: Shape) -> sympy.Expr:
-        return 2 * self._channels(in_shape) if self.affine else sympy.Integer(0)
-
     def buffers(self, in_shape: Shape) -> sympy.Expr:
         """running_mean and running_var (C each) and num_batches_tracked (one int64)."""
         return 2 * self._channels(in_shape) + 1 if self.track_running_stats else sympy.Integer(0)
@@ -43,20 +62,13 @@ class _BatchNorm(Layer):
             return sympy.Integer(0)
         return 2 * self._channels(in_shape) * dtype_bytes + 8
 
-    def params_derivation(self, in_shape: Shape) -> Derivation | None:
-        if not self.affine:
-            return None
-        c = self._channels(in_shape)
-        return Derivation(written_mul(2, size("C")), written_mul(2, c), 2 * c)
-
 
 @dataclass(frozen=True, kw_only=True)
 class BatchNorm1d(_BatchNorm):
     """As ``torch.nn.BatchNorm1d``: an input of shape (C,) or (C, L)."""
 
     def check_input(self, in_shape: Shape) -> None:
-        if len(in_shape) not in (1, 2):
-            raise SymcnnError(f"expects a (C,) or (C, L) input, got shape {tuple(in_shape)}")
+        check_channels_or_length(in_shape)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +91,7 @@ class BatchNorm3d(_BatchNorm):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GroupNorm(Layer):
+class GroupNorm(_PerChannelAffine):
     """As ``torch.nn.GroupNorm``; ``num_channels`` is inferred and must divide by ``num_groups``.
 
     >>> GroupNorm(num_groups=4).params((32, 10, 10))
@@ -104,19 +116,9 @@ class GroupNorm(Layer):
                               field="num_groups")
         return c
 
-    def params(self, in_shape: Shape) -> sympy.Expr:
-        c = self._channels(in_shape)
-        return 2 * c if self.affine else sympy.Integer(0)
-
     def output_shape(self, in_shape: Shape) -> Shape:
         self._channels(in_shape)
         return tuple(in_shape)
-
-    def params_derivation(self, in_shape: Shape) -> Derivation | None:
-        if not self.affine:
-            return None
-        c = self._channels(in_shape)
-        return Derivation(written_mul(2, size("C")), written_mul(2, c), 2 * c)
 
 
 @dataclass(frozen=True, kw_only=True)
