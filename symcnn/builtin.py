@@ -12,14 +12,20 @@ LECTURE = "lecture"
 LECTURE_SYMBOLIC = "lecture_symbolic"
 
 
-def examples_dir() -> Path:
-    """Folder of the shipped spec files (inside the installed package, or the checkout's
-    ``examples/`` when running from source)."""
+def shipped_dir(folder: str, marker: str) -> Path:
+    """A data folder shipped with symcnn: inside the installed package (the wheel maps the
+    checkout's top-level ``examples/`` and ``templates/`` there), or in the checkout when
+    running from source."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "examples", here.parent / "examples"):
-        if (candidate / f"{LECTURE}.toml").is_file():
+    for candidate in (here / folder, here.parent / folder):
+        if (candidate / marker).is_file():
             return candidate
-    raise SymcnnError("the built-in example specs are missing from this installation")
+    raise SymcnnError(f"the shipped {folder}/ folder is missing from this installation")
+
+
+def examples_dir() -> Path:
+    """Folder of the shipped spec files."""
+    return shipped_dir("examples", f"{LECTURE}.toml")
 
 
 def example_spec(name: str = LECTURE, overrides: dict | None = None) -> Spec:

@@ -11,39 +11,67 @@ from .errors import SymcnnError
 from .memory import DTYPE_BYTES, OPTIMIZER_STATES
 
 
+def _network_options() -> argparse.ArgumentParser:
+    """Options shared by ``report`` and ``render``: which network, and the memory question."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("spec", nargs="?", metavar="SPEC",
+                   help="spec file (.toml); the lecture's 3-D CNN when left out")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="substitute a symbol, e.g. --set C=30 (repeatable)")
+    p.add_argument("--batch-size", "-b", default="1", metavar="B",
+                   help="batch size for the memory figures (default 1; may be a symbol)")
+    p.add_argument("--memory", "-m", action="append", metavar="SIZE",
+                   help="memory budget for the largest batch: 12GB (10^9 B), 11GiB (2^30 B) or "
+                   "bytes; repeatable (default: 8, 12, 16, 24, 40 and 80 GB)")
+    p.add_argument("--dtype", choices=list(DTYPE_BYTES), help="element type (default: the spec's)")
+    p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="none",
+                   help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters)")
+    p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"], default="MB",
+                   help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B)")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="symcnn", description="Closed-form parameter counts and "
                                 "memory of convolutional networks.")
     p.add_argument("--version", action="version", version=f"symcnn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    r = sub.add_parser("report", help="per-layer shapes, parameters, memory and largest batch",
+    shared = _network_options()
+    r = sub.add_parser("report", parents=[shared],
+                       help="per-layer shapes, parameters, memory and largest batch",
                        description="Derive parameters and memory of a network described in a "
                        "TOML spec (the lecture's 3-D CNN when no SPEC is given).")
-    r.add_argument("spec", nargs="?", metavar="SPEC", help="spec file (.toml)")
-    r.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="substitute a symbol, e.g. --set C=30 (repeatable)")
-    r.add_argument("--batch-size", "-b", default="1", metavar="B",
-                   help="batch size for the memory figures (default 1; may be a symbol)")
-    r.add_argument("--memory", "-m", metavar="SIZE",
-                   help="memory budget for the largest batch: 12GB (10^9), 11GiB (2^30) or bytes")
-    r.add_argument("--dtype", choices=list(DTYPE_BYTES), help="element type (default: the spec's)")
-    r.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="none",
-                   help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters)")
-    r.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"], default="MB",
-                   help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B)")
     r.add_argument("--json", action="store_true", help="print one JSON document")
+    d = sub.add_parser("render", parents=[shared], help="write slides, a worksheet or Markdown",
+                       description="Write the derivations as a LaTeX beamer deck, a LaTeX "
+                       "worksheet or Markdown, through a Jinja2 template; optionally compile.")
+    d.add_argument("--template", "-t", default="slides", metavar="NAME",
+                   help="slides, worksheet, markdown, or a path to your own .tex.j2/.md.j2 "
+                   "(default: slides)")
+    d.add_argument("--out", "-o", default="output", metavar="DIR",
+                   help="output folder (default: output)")
+    d.add_argument("--pdf", action="store_true",
+                   help="also compile the .tex with latexmk (pdflatex, no shell escape)")
     return p
 
 
-def _report(args) -> str:
+def _make_report(args):
     from .builtin import example_spec
     from .report import make_report
     from .spec import load_spec, parse_assignments
 
     overrides = parse_assignments(args.set)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
-    report = make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
-                         optimizer=args.optimizer, units=args.units)
+    return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
+                       optimizer=args.optimizer, units=args.units)
+
+
+def _run(args) -> str:
+    report = _make_report(args)
+    if args.command == "render":
+        from .render import render
+        paths = render(report, args.template, args.out, pdf=args.pdf)
+        return "".join(f"wrote {p}\n" for p in paths)
     if args.json:
         from .jsonreport import to_json
         return json.dumps(to_json(report), indent=2) + "\n"
@@ -54,7 +82,7 @@ def _report(args) -> str:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
-        text = _report(args)
+        text = _run(args)
     except SymcnnError as err:
         print(f"symcnn: error: {err}", file=sys.stderr)
         return 2

@@ -50,6 +50,8 @@ def to_json(report: Report) -> dict:
                        "max_batch_size": value(limit.value),
                        "max_batch_size_formula": expr_text(limit.formula),
                        "shortfall_bytes": value(limit.shortfall)})
+        if len(report.limits) > 1:
+            memory["max_batch_sizes"] = {name: value(lim.value) for name, lim in report.limits}
     out = {"name": report.network.name, "source": report.source,
            "input_shape": [value(x) for x in a.input_shape],
            "symbols": sorted(map(str, report.network.free_symbols)),

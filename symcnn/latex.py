@@ -1,13 +1,11 @@
-"""LaTeX for formulas and prose: sympy's printer with digit grouping, and an escaper.
+"""LaTeX for formulas and prose: sympy's printer with digit grouping, and escapers.
 
 Presentation only: these functions format what the analysis derived.
 
->>> from sympy import Integer, evaluate
->>> with evaluate(False):
-...     e = (Integer(27) * Integer(30) + Integer(1)) * Integer(30)
->>> math(e)
+>>> from symcnn.layers.base import written_add, written_mul
+>>> written(written_mul(written_add(written_mul(27, 30), 1), 30))
 '\\\\left(27 \\\\times 30 + 1\\\\right) \\\\times 30'
->>> math(Integer(3301651))
+>>> math(3301651)
 '3{,}301{,}651'
 >>> escape_latex("conv_1 & 50%")
 'conv\\\\_1 \\\\& 50\\\\%'
@@ -20,23 +18,33 @@ import re
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from .intdiv import FloorDiv
-
 _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}"}
+            "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 _ESCAPE_RE = re.compile("|".join(re.escape(c) for c in _ESCAPES))
+_MD_RE = re.compile(r"([\\`*_{}\[\]<>|$])")
 
 
 class TeX(str):
-    """A string that is already LaTeX, so it is not escaped again."""
+    """A string that is already LaTeX (or Markdown), so it is not escaped again."""
 
 
 def escape_latex(text) -> TeX:
-    """Prose made safe for LaTeX: ``& % $ # _ { } ~ ^ \\`` are escaped."""
+    """Prose made safe for LaTeX: ``& % $ # _ { } ~ ^ \\ < >`` are escaped."""
     if isinstance(text, TeX):
         return text
     return TeX(_ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], str(text)))
+
+
+def escape_markdown(text) -> TeX:
+    """Prose made safe for Markdown (and the ``$`` of its math).
+
+    >>> escape_markdown("conv_1 | *50%*")
+    'conv\\\\_1 \\\\| \\\\*50%\\\\*'
+    """
+    if isinstance(text, TeX):
+        return text
+    return TeX(_MD_RE.sub(r"\\\1", str(text)))
 
 
 def group_digits(n: int, sep: str = "{,}") -> str:
@@ -45,32 +53,85 @@ def group_digits(n: int, sep: str = "{,}") -> str:
 
 
 class _Printer(LatexPrinter):
-    """sympy's LaTeX printer, keeping the written order of terms, with grouped digits."""
-
-    def __init__(self, **settings):
-        super().__init__({"order": "none", "mul_symbol": "times", **settings})
+    """sympy's LaTeX printer with grouped digits and ``FloorDiv`` as a floor bracket."""
 
     def _print_Integer(self, expr):
         return group_digits(int(expr))
+
+    def _print_Add(self, expr, order=None):
+        # order="none" keeps a *written* sum as written; a sum sympy evaluated (stored in its
+        # canonical order, constant first) still prints in the usual order: D - 61, not -61 + D.
+        if self._settings["order"] == "none" and sympy.Add(*expr.args).args == expr.args:
+            order = "lex"
+        return super()._print_Add(expr, order=order)
 
     def _print_FloorDiv(self, expr):
         p, q = expr.args
         return rf"\left\lfloor \frac{{{self._print(p)}}}{{{self._print(q)}}} \right\rfloor"
 
 
-_SYMBOL_NAMES = {}
+_NAMES = {"C_in": r"C_{\mathrm{in}}", "C_out": r"C_{\mathrm{out}}",
+          "n_in": r"n_{\mathrm{in}}", "n_out": r"n_{\mathrm{out}}", "N_buf": r"N_{\mathrm{buf}}"}
 
 
-def math(expr, **settings) -> TeX:
-    """A sympy expression (or number) as LaTeX math, in the order it was written."""
+def _print(expr, **settings) -> TeX:
     expr = sympy.sympify(expr)
-    return TeX(_Printer(**settings).doprint(expr))
+    names = {s: _NAMES[s.name] for s in expr.free_symbols if s.name in _NAMES}
+    return TeX(_Printer({"symbol_names": names, **settings}).doprint(expr))
 
 
-def number(value) -> TeX:
-    """A whole number with grouped digits; an expression as math."""
-    value = sympy.sympify(value)
-    return TeX(group_digits(int(value))) if value.is_Integer else math(value)
+def math(expr) -> TeX:
+    """An evaluated expression or number, terms in sympy's usual order: ``27 C^{2} + C``."""
+    return _print(expr)
 
 
-__all__ = ["TeX", "escape_latex", "group_digits", "math", "number", "FloorDiv"]
+def formula(expr) -> TeX:
+    """A general formula in its written order: ``\\left(k^{3} C_{in} + 1\\right) C_{out}``."""
+    return _print(expr, order="none")
+
+
+def written(expr) -> TeX:
+    """Numbers put into a formula, in written order with explicit products:
+    ``\\left(27 \\times 30 + 1\\right) \\times 30``."""
+    return _print(expr, order="none", mul_symbol="times")
+
+
+def visible_length(tex: str) -> int:
+    """A rough printed width of a LaTeX formula: characters, less commands and braces.
+
+    >>> visible_length(r"\\left\\lfloor \\frac{D - 61}{16} \\right\\rfloor + 1")
+    8
+    """
+    return len(re.sub(r"\\[a-zA-Z]+|[{}\s^_]", "", tex))
+
+
+def sum_lines(expr, width: int = 55) -> TeX:
+    """A long sum broken into lines about ``width`` characters wide, for an ``align`` block
+    (lines are joined by ``\\\\ &``).
+
+    >>> from symcnn.symbols import size
+    >>> a, b, c = size("a"), size("b"), size("c")
+    >>> print(sum_lines(a + b - c, width=4))
+    a + b \\\\ &- c
+    """
+    expr = sympy.sympify(expr)
+    coeff, rest = expr.as_coeff_Mul()
+    if coeff != 1 and rest.is_Add:  # 4*(a + b) is written 4a + 4b, to break across lines
+        expr = sympy.Add(*(coeff * t for t in rest.args))
+    if not expr.is_Add:
+        return math(expr)
+    out, line = [], 0
+    for i, t in enumerate(math(t) for t in expr.as_ordered_terms()):
+        if i == 0:
+            out.append(t)
+            line = visible_length(t)
+            continue
+        sign, body = ("-", t[1:].lstrip()) if t.startswith("-") else ("+", t)
+        size_ = visible_length(body) + 2
+        if line + size_ > width:
+            out.append(rf" \\ &{sign} {body}")
+            line = size_
+        else:
+            out.append(f" {sign} {body}")
+            line += size_
+    return TeX("".join(out))

@@ -65,6 +65,11 @@ class Memory:
     inference_per_sample: sympy.Expr
 
     @property
+    def element_bytes(self) -> int:
+        """Bytes per element of the dtype."""
+        return DTYPE_BYTES[self.dtype]
+
+    @property
     def fixed(self) -> sympy.Expr:
         """Bytes that do not grow with the batch: parameters, gradients, buffers, optimizer state."""
         return sympy.Add(self.params.bytes, self.grads.bytes, self.buffers.bytes,

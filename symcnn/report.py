@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import sympy
 
-from .analysis import Analysis, analyze, compact
+from .analysis import Analysis, LayerRow, analyze, compact
 from .errors import SymcnnError
 from .layers.base import check_size, to_expr
-from .memory import Memory, estimate_memory
+from .memory import Memory, Term, estimate_memory
 from .network import Network
 from .published import PublishedCheck, check_published
 from .solve import BatchLimit, max_batch_size
@@ -58,13 +58,39 @@ class Report:
     def mismatches(self) -> tuple[PublishedCheck, ...]:
         return tuple(c for c in self.checks if not c.agrees)
 
+    @property
+    def heaviest_layer(self) -> LayerRow | None:
+        """The layer with the most parameters (None when counts are symbolic)."""
+        rows = [r for r in self.analysis.rows if r.params != 0]
+        if not rows or not all(r.params.is_number for r in rows):
+            return None
+        return max(rows, key=lambda r: int(r.params))
+
+    @property
+    def largest_activation(self) -> Term | None:
+        """The largest stored activation (None when sizes are symbolic)."""
+        terms = self.memory.activations
+        if not all(t.bytes.is_number for t in terms):
+            return None
+        return max(terms, key=lambda t: int(t.bytes))
+
+    def _repr_markdown_(self) -> str:
+        """A notebook shows a report as the Markdown worksheet, math included."""
+        from .render import render_string
+        return render_string(self, "markdown")
+
+    def _repr_latex_(self) -> str:
+        """The totals as one display formula (for LaTeX-only front ends)."""
+        from .render import summary_math
+        return summary_math(self)
+
 
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
                 optimizer: str = "none", units: str = "MB") -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
-    ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes); without it the report solves
-    for common GPU sizes.
+    ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
+    report solves for common GPU sizes.
 
     >>> from symcnn.builtin import example_spec
     >>> r = make_report(example_spec(), memory="80GB")
@@ -85,8 +111,11 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         checks = check_published(spec.published, analysis, mem) if spec.published else ()
     except SymcnnError as err:
         raise err.within(source=spec.source) from None
-    budgets = (memory,) if memory is not None else COMMON_GPUS
+    if memory is None:
+        budgets = COMMON_GPUS
+    else:
+        budgets = tuple(memory) if isinstance(memory, (list, tuple)) else (memory,)
     limits = tuple((str(b), max_batch_size(mem.fixed, mem.per_sample, parse_size(b)))
                    for b in budgets)
-    return Report(analysis, mem, batch, limits, None if memory is None else str(memory), checks,
+    return Report(analysis, mem, batch, limits, None if memory is None else str(budgets[0]), checks,
                   spec.source, str(spec.published.get("source", "the source")), units)

@@ -58,7 +58,7 @@ def render_text(report: Report) -> str:
     a = report.analysis
     out = [f"{net.name}" + (f": {net.description}" if net.description else ""),
            f"input {shape(net.input_shape)} (channels first, per sample), {mem.dtype} "
-           f"({mem.params.derivation.substituted.args[-1]} B per element)"]
+           f"({mem.element_bytes} B per element)"]
     symbols = sorted(map(str, net.free_symbols))
     if symbols:
         out.append(f"symbols {', '.join(symbols)}: positive integers (substitute with --set NAME=VALUE)")
@@ -68,7 +68,7 @@ def render_text(report: Report) -> str:
         out.append(f"Buffers (BatchNorm running statistics): {number(a.total_buffers)} elements")
     act = mem.activations
     later = " + ".join(t.label for t in act[1:]) or "0"
-    s = mem.params.derivation.substituted.args[-1]
+    s = mem.element_bytes
 
     def product(term) -> str:
         return written(term.derivation.substituted) if a.total_params.is_number else f"N*{s}"
