@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -15,17 +16,22 @@ INSTALL_HINT = ("install TeX Live, e.g. on Debian/Ubuntu: apt-get install latexm
                 "texlive-latex-recommended texlive-pictures texlive-latex-extra")
 
 
-def first_error(log: str) -> str:
-    """The first ``! ...`` error of a LaTeX log, with the ``l.<n>`` line that caused it.
+_ERROR = re.compile(r"^(?:!|\S*\.tex:\d+:)\s*(.*)")
 
-    >>> first_error("x\\n! Undefined control sequence.\\nl.12 \\\\foo\\nmore")
+
+def first_error(log: str) -> str:
+    """The first error of a LaTeX log (``! ...`` or ``file.tex:12: ...``), with the
+    ``l.<n>`` line that caused it.
+
+    >>> first_error("x\\n./a.tex:12: Undefined control sequence.\\nl.12 \\\\foo\\nmore")
     'Undefined control sequence. (l.12 \\\\foo)'
     """
     lines = log.splitlines()
     for i, line in enumerate(lines):
-        if line.startswith("!"):
+        m = _ERROR.match(line)
+        if m:
             where = next((x.strip() for x in lines[i + 1:i + 12] if x.startswith("l.")), "")
-            return line[1:].strip() + (f" ({where})" if where else "")
+            return m.group(1).strip() + (f" ({where})" if where else "")
     return "see the LaTeX log"
 
 

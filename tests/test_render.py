@@ -1,0 +1,219 @@
+"""Documents from templates: golden files, escaping, user templates, PDF compilation."""
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import symcnn
+from symcnn import SymcnnError, make_report, parse_spec
+from symcnn.render import render, render_string, templates_dir
+
+GOLDEN = Path(__file__).parent / "golden"
+HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdftotext") is not None
+needs_tex = pytest.mark.skipif(not HAVE_TEX, reason="latexmk/pdftotext not installed")
+
+
+@pytest.fixture(scope="module")
+def lecture():
+    return make_report(symcnn.example_spec())
+
+
+@pytest.fixture(scope="module")
+def symbolic():
+    return make_report(symcnn.example_spec("lecture_symbolic"))
+
+
+@pytest.mark.parametrize("template, suffix", [("slides", "tex"), ("worksheet", "tex"),
+                                              ("markdown", "md")])
+@pytest.mark.parametrize("which", ["lecture", "symbolic"])
+def test_golden(template, suffix, which, request, update_golden):
+    report = request.getfixturevalue(which)
+    text = render_string(report, template)
+    golden = GOLDEN / f"{which}-{template}.{suffix}"
+    if update_golden:
+        golden.write_text(text)
+    assert text == golden.read_text(), f"{golden} differs; rerun with --update-golden if intended"
+
+
+def test_slides_show_the_lecture_numbers(lecture):
+    tex = render_string(lecture, "slides")
+    for expected in [r"\left(k^{3} C_{\mathrm{in}} + 1\right) C_{\mathrm{out}} = "
+                     r"\left(27 \times 30 + 1\right) \times 30 = 24{,}330",
+                     r"\left(213{,}840 + 1\right) \times 1 = 213{,}841",
+                     r"N = \sum_i L_i = 3{,}301{,}651",
+                     r"3{,}301{,}651 \times 4 = 13.21\,\mathrm{MB}",
+                     r"I_{5} = 46 \times 55 \times 46 \times 60 \times 4 = 27.93\,\mathrm{MB}",
+                     "print 51.50 MB",
+                     r"I_{10} = 1 \times 4 = 4 \times 10^{-6}\,\mathrm{MB}",
+                     r"2{,}937.31\,\mathrm{MB}",
+                     r"\text{80GB}:\quad b_{\max} = \left\lfloor \frac{80{,}000{,}000{,}000 - "
+                     r"26{,}413{,}208}{2{,}910{,}900{,}732} \right\rfloor = 27"]:
+        assert expected in tex
+
+
+def test_units_are_labelled(lecture):
+    mib = make_report(symcnn.example_spec(), units="MiB")
+    assert r"12.59\,\mathrm{MiB}" in render_string(mib, "worksheet")
+    assert r"1\,\mathrm{MiB} = 2^{20}" in render_string(mib, "worksheet")
+    assert r"1\,\mathrm{MB} = 10^{6}" in render_string(lecture, "worksheet")
+
+
+NASTY = """
+name = "conv_1 & 50% {net} #2"
+description = "a $5 net ~ with ^ and \\\\ backslash"
+[input]
+shape = [3, 16, 16]
+[[layers]]
+type = "Conv2d"
+name = "conv_1 & 50%"
+out_channels = 4
+kernel_size = 3
+[[layers]]
+type = "ReLU"
+"""
+
+
+def test_prose_is_escaped():
+    report = make_report(parse_spec(NASTY))
+    tex = render_string(report, "worksheet")
+    assert r"conv\_1 \& 50\% \{net\} \#2" in tex
+    assert r"a \$5 net \textasciitilde{} with \textasciicircum{} and \textbackslash{} backslash" in tex
+    md = render_string(report, "markdown")
+    assert r"conv\_1 & 50% \{net\} #2" in md
+
+
+@needs_tex
+@pytest.mark.parametrize("template", ["slides", "worksheet"])
+def test_escaped_names_compile(tmp_path, template):
+    report = make_report(parse_spec(NASTY))
+    tex, pdf = render(report, template, tmp_path, pdf=True)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    # the default OT1 font draws \_ as a rule, which pdftotext reads as a space
+    assert "conv 1 & 50% {net} #2" in text
+
+
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def test_user_template_gets_the_same_context(tmp_path, lecture):
+    tpl = write(tmp_path / "mine.tex.j2", r"""((* extends "base.tex.j2" *))
+((* block body *))
+Total ((( report.total_params|num ))) in ((( net.name ))); I5 ((( terms[4].bytes|bytes(units) ))).
+((* endblock *))
+""")
+    (path,) = render(lecture, tpl, tmp_path / "out")
+    assert path.name == "lecture-3d-cnn-mine.tex"
+    text = path.read_text()
+    assert r"Total 3{,}301{,}651 in lecture-3d-cnn; I5 27.93\,\mathrm{MB}." in text
+    assert r"\documentclass[11pt]{article}" in text
+
+
+@pytest.mark.parametrize("body, message", [
+    ("((( no_such_thing )))", "UndefinedError: 'no_such_thing' is undefined"),
+    ("((( report.nope )))", "has no attribute 'nope'"),
+    ("((* if *))", "line 1"),
+])
+def test_bad_user_template_writes_nothing(tmp_path, lecture, body, message):
+    tpl = write(tmp_path / "bad.tex.j2", body)
+    out = tmp_path / "out"
+    with pytest.raises(SymcnnError) as info:
+        render(lecture, tpl, out)
+    assert message in str(info.value)
+    assert "bad.tex.j2" in str(info.value)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unknown_template(lecture, tmp_path):
+    with pytest.raises(SymcnnError, match="no template 'deck'"):
+        render(lecture, "deck", tmp_path)
+
+
+@needs_tex
+def test_failing_compile_leaves_no_pdf(tmp_path, lecture):
+    tpl = write(tmp_path / "broken.tex.j2", r"""((* extends "base.tex.j2" *))
+((* block body *))\undefinedmacro ((( report.total_params|num )))((* endblock *))
+""")
+    out = tmp_path / "out"
+    with pytest.raises(SymcnnError) as info:
+        render(lecture, tpl, out, pdf=True)
+    assert "LaTeX failed: Undefined control sequence" in str(info.value)
+    assert "l." in str(info.value)
+    # the complete .tex stays for inspection; no PDF, log, aux or temporary file
+    assert sorted(p.name for p in out.iterdir()) == ["lecture-3d-cnn-broken.tex"]
+
+
+def test_missing_latexmk_says_how_to_install(tmp_path, lecture, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SymcnnError) as info:
+        render(lecture, "slides", tmp_path, pdf=True)
+    assert "latexmk not found" in str(info.value) and "apt-get install" in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["lecture-3d-cnn-slides.tex"]
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+@needs_tex
+def test_slides_pdf_shows_every_lecture_number(tmp_path, lecture):
+    _, pdf = render(lecture, "slides", tmp_path, pdf=True)
+    text = pdf_text(pdf)
+    for n in ["840", "24,330", "48,660", "97,260", "194,520", "388,920", "777,840",
+              "1,555,440", "213,841", "3,301,651", "13.21 MB", "34.12 MB", "993.74 MB",
+              "122.38 MB", "230.41 MB", "27.93 MB", "49.25 MB", "5.50 MB", "8.32 MB",
+              "0.86 MB", "2,937.31 MB", "51.50 MB"]:
+        assert n in text, n
+    assert "print 51.50 MB" in text  # the visible note on the lecture's slip
+
+
+@needs_tex
+@pytest.mark.parametrize("which", ["lecture", "symbolic"])
+def test_worksheet_compiles(tmp_path, which, request):
+    _, pdf = render(request.getfixturevalue(which), "worksheet", tmp_path, pdf=True)
+    text = pdf_text(pdf)
+    assert "Largest batch" in text
+
+
+@needs_tex
+def test_symbolic_slides_compile(tmp_path, symbolic):
+    _, pdf = render(symbolic, "slides", tmp_path, pdf=True)
+    assert "Closed Form" in pdf_text(pdf)
+
+
+def test_symbolic_worksheet_has_closed_forms(symbolic):
+    tex = render_string(symbolic, "worksheet")
+    assert r"\left\lfloor \frac{D - 61}{16} \right\rfloor" in tex
+    assert r"3{,}429 C^{2}" in tex
+
+
+def test_notebook_display(lecture):
+    md = lecture._repr_markdown_()
+    assert "$N = 3{,}301{,}651$" in md
+    latex = lecture._repr_latex_()
+    assert latex.startswith("$$") and r"N &= 3{,}301{,}651" in latex
+
+
+def test_cli_render(tmp_path):
+    from symcnn.cli import main
+    assert main(["render", "--template", "markdown", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "lecture-3d-cnn-markdown.md").is_file()
+    assert main(["render", "--template", "nope", "--out", str(tmp_path)]) == 2
+
+
+def test_installed_wheel_ships_templates_and_examples(tmp_path):
+    root = Path(__file__).parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
+                    str(root)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("symcnn-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ["slides.tex.j2", "worksheet.tex.j2", "markdown.md.j2", "base.tex.j2"]:
+        assert f"symcnn/templates/{name}" in names
+    assert "symcnn/examples/lecture.toml" in names
+    assert {p.name for p in templates_dir().glob("*.j2")} >= {"slides.tex.j2", "base.tex.j2"}
