@@ -50,8 +50,8 @@ def test_slides_show_the_lecture_numbers(lecture):
                      "print 51.50 MB",
                      r"I_{10} = 1 \times 4 = 4 \times 10^{-6}\,\mathrm{MB}",
                      r"2{,}937.31\,\mathrm{MB}",
-                     r"\text{80GB}:\quad b_{\max} = \left\lfloor \frac{80{,}000{,}000{,}000 - "
-                     r"26{,}413{,}208}{2{,}910{,}900{,}732} \right\rfloor = 27"]:
+                     r"\text{80GB}:\quad b_{\max} = \left\lfloor \bigl( 80{,}000{,}000{,}000 - "
+                     r"26{,}413{,}208\bigr)\,/\,2{,}910{,}900{,}732 \right\rfloor = 27"]:
         assert expected in tex
 
 
