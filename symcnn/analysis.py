@@ -26,10 +26,21 @@ class LayerRow:
     params_derivation: Derivation | None
     activation: sympy.Expr
     allocates: bool
+    inputs: tuple[str, ...] = ()
+    block: str = ""
+    block_type: str = ""
 
     @property
     def type_name(self) -> str:
         return self.layer.type_name
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A relation between symbolic sizes that must hold where branches merge."""
+
+    node: str
+    relation: sympy.Basic
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class Analysis:
 
     network: Network
     rows: tuple[LayerRow, ...]
+    conditions: tuple[Condition, ...] = ()
 
     @property
     def input_shape(self) -> Shape:
@@ -65,21 +77,57 @@ def analyze(network: Network) -> Analysis:
     (3301651, (1,))
     """
     shapes: dict[str, Shape] = {INPUT: network.input_shape}
-    rows = []
+    rows, conditions = [], []
     for index, node in enumerate(network.nodes, start=1):
         layer = node.layer
         ins = tuple(shapes[i] for i in node.inputs)
         try:
             out = tuple(sympy.sympify(v) for v in layer.output_shape(*ins))
-            params, buffers = layer.params(*ins), layer.buffers(*ins)
-            derivation = layer.params_derivation(*ins)
+            for c in layer.conditions(*ins):
+                if all(c != k.relation for k in conditions):
+                    conditions.append(Condition(node.name, c))
+            # parameters follow the first input: merging layers (Add, Concat) have none
+            params, buffers = layer.params(ins[0]), layer.buffers(ins[0])
+            derivation = layer.params_derivation(ins[0])
         except SymcnnError as err:
             raise err.within(layer=f"layer {index} ({node.label})") from None
         shapes[node.name] = out
         rows.append(LayerRow(index, node.name, layer, ins, out, params, buffers, derivation,
-                             numel(out),
-                             layer.allocates_output))
-    return Analysis(network, tuple(rows))
+                             numel(out), layer.allocates_output, node.inputs, node.block,
+                             node.block_type))
+    return Analysis(network, tuple(rows), tuple(conditions))
+
+
+def valid_sizes(analysis: Analysis, symbol: sympy.Symbol, values, fixed=None) -> list[int]:
+    """The values of ``symbol`` (say the input height) for which every size is positive and
+    every merge condition holds; ``fixed`` gives other symbols numbers.  Conditions that
+    still depend on other symbols are not decided here.
+
+    >>> from symcnn import Network
+    >>> from symcnn.layers import Add, Conv2d, ConvTranspose2d, MaxPool2d
+    >>> from symcnn.network import Node
+    >>> from symcnn.symbols import size
+    >>> H = size("H")
+    >>> pool, up = MaxPool2d(kernel_size=2), ConvTranspose2d(out_channels=4, kernel_size=2, stride=2)
+    >>> net = Network("skip", (4, H, H), (Node("p", pool, ("input",)), Node("u", up, ("p",)),
+    ...                                   Node("sum", Add(), ("input", "u"))))
+    >>> [str(c.relation) for c in analyze(net).conditions]
+    ['Eq(H, 2*floor(H/2))']
+    >>> valid_sizes(analyze(net), H, range(1, 11))
+    [2, 4, 6, 8, 10]
+    """
+    base = dict(fixed or {})
+    known = set(base) | {symbol}
+    sizes = [s for r in analysis.rows for s in r.output_shape] + list(analysis.input_shape)
+    sizes = [s for s in dict.fromkeys(sizes) if not s.is_number and s.free_symbols <= known]
+    relations = [c.relation for c in analysis.conditions if c.relation.free_symbols <= known]
+    out = []
+    for v in values:
+        mapping = {**base, symbol: v}
+        if all(s.subs(mapping) >= 1 for s in sizes) and all(r.subs(mapping) == sympy.true
+                                                             for r in relations):
+            out.append(int(v))
+    return out
 
 
 def compact(expr: sympy.Expr, max_ops: int = 80) -> sympy.Expr:

@@ -110,6 +110,27 @@ def _scaled_term(label: str, count: sympy.Expr, nbytes: int, symbol: str = "N") 
                                       count * nbytes))
 
 
+def live_elements(analysis: Analysis) -> list[sympy.Expr]:
+    """Elements alive while each node runs, without gradients: every tensor from the node
+    that makes it until its last reader (the network's output until the end).  Views and
+    in-place layers share their input's storage.  A skip connection stays alive across its
+    branch."""
+    storage = {"input": "input"}                    # node -> the node whose memory it uses
+    size = {"input": sympy.Mul(*analysis.input_shape)}
+    last_use = {"input": 0}
+    for r in analysis.rows:
+        storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
+        if r.allocates:
+            size[r.name] = r.activation
+        for i in r.inputs:
+            last_use[storage[i]] = r.index
+        last_use[storage[r.name]] = max(last_use.get(storage[r.name], 0), r.index)
+    last_use[storage[analysis.rows[-1].name] if analysis.rows else "input"] = len(analysis.rows) + 1
+    born = {"input": 0, **{r.name: r.index for r in analysis.rows if r.allocates}}
+    steps = [r.index for r in analysis.rows if r.allocates] or [0]
+    return [sympy.Add(*(size[s] for s in size if born[s] <= i <= last_use[s])) for i in steps]
+
+
 def estimate_memory(analysis: Analysis, *, dtype: str | None = None, optimizer: str = "none",
            convention: str = "lecture") -> Memory:
     """Memory terms of ``analysis`` under ``convention``.
@@ -142,10 +163,9 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None, optimizer: 
         if row.allocates:
             acts.append(_product_term(f"I_{len(acts) + 1}", row.name, row.output_shape, s, 2))
 
-    pairs = [sympy.Add(*(sympy.Mul(*shp) for shp in r.input_shapes), r.activation)
-             for r in analysis.rows if r.allocates] or [sympy.Mul(*analysis.input_shape)]
-    numeric = all(p.is_number for p in pairs)
-    peak = sympy.Integer(max(int(p) for p in pairs)) if numeric \
-        else sympy.Max(*dict.fromkeys(pairs), evaluate=False)
+    live = live_elements(analysis)
+    numeric = all(p.is_number for p in live)
+    peak = sympy.Integer(max(int(p) for p in live)) if numeric \
+        else sympy.Max(*dict.fromkeys(live), evaluate=False)
     return Memory(analysis, convention, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s)

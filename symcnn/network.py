@@ -6,6 +6,7 @@ inputs, so branches (residual additions, concatenations) fit the same structure.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import sympy
@@ -19,11 +20,17 @@ INPUT = "input"
 
 @dataclass(frozen=True)
 class Node:
-    """One layer of a network, fed by the outputs of the nodes named in ``inputs``."""
+    """One layer of a network, fed by the outputs of the nodes named in ``inputs``.
+
+    ``block`` names the use of a repeated block the node belongs to (``layer1.0``) and
+    ``block_type`` the block's definition (``basic``); both are empty outside blocks.
+    """
 
     name: str
     layer: Layer
     inputs: tuple[str, ...]
+    block: str = ""
+    block_type: str = ""
 
     @property
     def label(self) -> str:
@@ -59,6 +66,11 @@ class Network:
             if missing:
                 raise SymcnnError(f"input {missing[0]!r} is not an earlier node", layer=node.label,
                                   field="inputs")
+            arity = node.layer.arity
+            if (arity is None and len(node.inputs) < 2) or (arity is not None and len(node.inputs) != arity):
+                wanted = "two or more" if arity is None else str(arity)
+                raise SymcnnError(f"takes {wanted} inputs, got {len(node.inputs)}", layer=node.label,
+                                  field="inputs")
             seen.add(node.name)
 
     @classmethod
@@ -75,6 +87,16 @@ class Network:
         return cls(name, tuple(input_shape), tuple(nodes), dtype, description)
 
     @property
+    def is_sequential(self) -> bool:
+        """True when every node reads the one before it (no branches)."""
+        previous = INPUT
+        for node in self.nodes:
+            if node.inputs != (previous,):
+                return False
+            previous = node.name
+        return True
+
+    @property
     def free_symbols(self) -> set[sympy.Symbol]:
         out: set[sympy.Symbol] = set()
         for v in self.input_shape:
@@ -88,7 +110,7 @@ class Network:
         nodes = []
         for index, node in enumerate(self.nodes, start=1):
             try:
-                nodes.append(Node(node.name, node.layer.subs(mapping), node.inputs))
+                nodes.append(dataclasses.replace(node, layer=node.layer.subs(mapping)))
             except SymcnnError as err:
                 raise err.within(layer=f"layer {index} ({node.label})") from None
         try:

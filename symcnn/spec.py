@@ -30,10 +30,11 @@ from .errors import SymcnnError
 from .expressions import parse_expression
 from .layers import LAYER_TYPES, Layer
 from .memory import DTYPE_BYTES
-from .network import Network
+from .layers.base import to_expr
+from .network import INPUT, Network, Node
 from .symbols import size
 
-TOP_KEYS = ("name", "description", "input", "layers", "published")
+TOP_KEYS = ("name", "description", "input", "blocks", "layers", "published")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,11 @@ class Spec:
     published: dict = field(default_factory=dict, compare=False)
 
 
-def _layer(index: int, table: dict) -> tuple[str | None, Layer]:
-    where = f"layer {index}"
+NODE_KEYS = ("type", "name", "inputs")
+
+
+def _layer(index: int, table: dict, where: str | None = None) -> tuple[str | None, Layer]:
+    where = where or f"layer {index}"
     if not isinstance(table, dict):
         raise SymcnnError("each [[layers]] entry must be a table", layer=where)
     kind = table.get("type")
@@ -56,12 +60,12 @@ def _layer(index: int, table: dict) -> tuple[str | None, Layer]:
         raise SymcnnError(f"unknown layer type {kind!r} (known: {', '.join(sorted(LAYER_TYPES))})",
                           layer=where, field="type")
     cls = LAYER_TYPES[kind]
-    where = f"layer {index} ({kind})"
+    where = f"{where} ({kind})"
     known = {f.name: f for f in dataclasses.fields(cls)}
-    args = {k: v for k, v in table.items() if k not in ("type", "name")}
+    args = {k: v for k, v in table.items() if k not in NODE_KEYS}
     for key in args:
         if key not in known:
-            raise SymcnnError(f"unknown field for {kind} (known: {', '.join(known)})",
+            raise SymcnnError(f"unknown field for {kind} (known: {', '.join([*known, *NODE_KEYS[1:]])})",
                               layer=where, field=key)
     for name, f in known.items():
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING \
@@ -75,6 +79,125 @@ def _layer(index: int, table: dict) -> tuple[str | None, Layer]:
     except SymcnnError as err:
         raise err.within(layer=where if name is None else f"{where[:-1]} '{name}')") from None
     return name, layer
+
+
+def _inputs(table: dict, default: str, where: str) -> tuple[str, ...]:
+    inputs = table.get("inputs")
+    if inputs is None:
+        return (default,)
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+        raise SymcnnError("expected a list of node names, e.g. [\"conv1\", \"input\"]",
+                          layer=where, field="inputs")
+    return tuple(inputs)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A ``[blocks.NAME]`` definition: layer tables and the size parameters they use."""
+
+    name: str
+    params: tuple[str, ...]
+    layers: tuple[dict, ...]
+
+
+BLOCK_INPUT = "in"
+
+
+def _blocks(table) -> dict[str, _Block]:
+    if not isinstance(table, dict):
+        raise SymcnnError("must be a table of block definitions", field="blocks")
+    out = {}
+    for name, body in table.items():
+        where = f"block '{name}'"
+        if not isinstance(body, dict) or set(body) - {"params", "layers"}:
+            raise SymcnnError("a block has `params` (a list of names) and [[blocks.NAME.layers]]",
+                              layer=where)
+        params = body.get("params", [])
+        if not isinstance(params, list) or not all(isinstance(p, str) and p.isidentifier()
+                                                   for p in params):
+            raise SymcnnError("expected a list of names, e.g. [\"C\", \"stride\"]", layer=where,
+                              field="params")
+        layers = body.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise SymcnnError("no layers given", layer=where, field="layers")
+        out[name] = _Block(name, tuple(params), tuple(layers))
+    return out
+
+
+def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input: str,
+               count: int) -> list[Node]:
+    """The nodes of one ``[[layers]]`` entry with ``block = "NAME"`` (repeated if asked)."""
+    kind = table.get("block")
+    where = f"layer {index} (block {kind!r})"
+    if kind not in blocks:
+        raise SymcnnError(f"unknown block (defined: {', '.join(blocks) or 'none'})", layer=where,
+                          field="block")
+    block = blocks[kind]
+    values = {k: v for k, v in table.items() if k not in ("block", "name", "inputs", "repeat")}
+    for key in values:
+        if key not in block.params:
+            raise SymcnnError(f"not a parameter of block {kind!r} (its parameters: "
+                              f"{', '.join(block.params) or 'none'})", layer=where, field=key)
+    missing = [p for p in block.params if p not in values]
+    if missing:
+        raise SymcnnError("missing block parameter", layer=where, field=missing[0])
+    mapping = {}
+    for key, v in values.items():
+        try:
+            mapping[size(key)] = to_expr(v, key)
+        except SymcnnError as err:
+            raise err.within(layer=where) from None
+    repeat = table.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise SymcnnError("must be a whole number >= 1", layer=where, field="repeat")
+    base = table.get("name", f"{kind}_{count + 1}")
+    if not isinstance(base, str):
+        raise SymcnnError("must be a string", layer=where, field="name")
+    (previous,) = _inputs(table, default_input, where)
+    nodes: list[Node] = []
+    for r in range(repeat):
+        use = f"{base}.{r}" if repeat > 1 else base
+        local = {BLOCK_INPUT: previous}
+        last = previous
+        for j, inner in enumerate(block.layers, start=1):
+            inner_where = f"{where}, layer {j}"
+            name, layer = _layer(j, inner, inner_where)
+            try:
+                layer = layer.subs(mapping) if mapping else layer
+            except SymcnnError as err:
+                raise err.within(layer=inner_where) from None
+            name = name or f"{layer.type_name.lower()}_{j}"
+            inputs = [last]  # by default, the layer before (the block's input for the first)
+            if "inputs" in inner:
+                inputs = []
+                for ref in _inputs(inner, "", inner_where):
+                    if ref not in local:
+                        raise SymcnnError(f"{ref!r} is not an earlier layer of the block (or "
+                                          f"{BLOCK_INPUT!r}, the block's input)",
+                                          layer=inner_where, field="inputs")
+                    inputs.append(local[ref])
+            full = f"{use}.{name}"
+            nodes.append(Node(full, layer, tuple(inputs), use, kind))
+            local[name] = last = full
+        previous = last
+    return nodes
+
+
+def _nodes(layers: list, blocks: dict[str, _Block]) -> tuple[Node, ...]:
+    nodes: list[Node] = []
+    uses = 0
+    for index, table in enumerate(layers, start=1):
+        previous = nodes[-1].name if nodes else INPUT
+        if isinstance(table, dict) and "block" in table:
+            nodes += _use_block(index, table, blocks, previous, uses)
+            uses += 1
+            continue
+        name, layer = _layer(index, table)
+        name = name or f"{layer.type_name.lower()}_{len(nodes) + 1}"
+        nodes.append(Node(name, layer, _inputs(table, previous, f"layer {index}")))
+    return tuple(nodes)
 
 
 def _input(table) -> tuple[tuple, str]:
@@ -113,11 +236,9 @@ def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None)
         layers = data.get("layers")
         if not isinstance(layers, list) or not layers:
             raise SymcnnError("no [[layers]] given", field="layers")
-        named = [_layer(i, t) for i, t in enumerate(layers, start=1)]
+        nodes = _nodes(layers, _blocks(data.get("blocks", {})))
         try:
-            network = Network.sequential(name, shape, [lay for _, lay in named],
-                                         [n for n, _ in named], dtype=dtype,
-                                         description=str(data.get("description", "")))
+            network = Network(name, shape, nodes, dtype, str(data.get("description", "")))
         except SymcnnError as err:
             raise err.within(layer="input") from None
         if overrides:

@@ -36,8 +36,10 @@ def _layer_rows(report: Report) -> list[list[str]]:
     mem, unit = report.memory, report.units
     labels = {t.source: t for t in mem.activations}
     first = labels["input"]
-    rows = [["#", "layer", "type", "output shape", "parameters", "activation (per sample)"],
-            ["", "input", "", shape(report.analysis.input_shape), "",
+    graph = not report.network.is_sequential
+    rows = [["#", "layer", "type", *(["inputs"] if graph else []), "output shape", "parameters",
+             "activation (per sample)"],
+            ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "",
              f"{first.label} = {nbytes(first.bytes, unit)}"]]
     for r in report.analysis.rows:
         d = r.params_derivation
@@ -47,8 +49,10 @@ def _layer_rows(report: Report) -> list[list[str]]:
             if d.value.is_number or len(text) <= 32:
                 params = f"{text} = {number(d.value)}"
         term = labels.get(r.name) if r.allocates else None
-        act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else "(view, no new memory)"
-        rows.append([str(r.index), r.name, r.type_name, shape(r.output_shape), params, act])
+        kind = "in place" if getattr(r.layer, "inplace", False) else "view"
+        act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else f"({kind}, no new memory)"
+        inputs = [", ".join(r.inputs)] if graph else []
+        rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params, act])
     return rows
 
 
@@ -67,7 +71,9 @@ def render_text(report: Report) -> str:
     if a.total_buffers != 0:
         out.append(f"Buffers (BatchNorm running statistics): {number(a.total_buffers)} elements")
     act = mem.activations
-    later = " + ".join(t.label for t in act[1:]) or "0"
+    labels = [t.label for t in act[1:]]
+    later = " + ".join(labels) if len(labels) <= 6 else f"{labels[0]} + ... + {labels[-1]}"
+    later = later or "0"
     s = mem.element_bytes
 
     def product(term) -> str:
@@ -87,8 +93,8 @@ def render_text(report: Report) -> str:
             f"  training at b = {number(report.batch_size)}: "
             f"{nbytes(report.training_bytes, unit)}"
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
-            f"  inference at b = {number(report.batch_size)} (no gradients, largest live "
-            f"input + output): {nbytes(report.inference_bytes, unit)}", ""]
+            f"  inference at b = {number(report.batch_size)} (no gradients, largest set of "
+            f"tensors alive at once): {nbytes(report.inference_bytes, unit)}", ""]
     formula = report.limits[0][1].formula
     out.append(f"Largest batch: b_max = {formula}  (M = memory in bytes)")
     for name, limit in report.limits:

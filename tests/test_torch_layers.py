@@ -656,8 +656,44 @@ PLAIN = {
 }
 
 
+#: The merging layers are torch functions, not modules: ``x + y`` and ``torch.cat``.
+MERGE = {
+    "Add": (dict(), [(6, 5, 4), (6, 5, 4), (6, 5, 4)], lambda xs: xs[0] + xs[1] + xs[2]),
+    "Concat": (dict(), [(6, 5, 4), (2, 5, 4)], lambda xs: torch.cat(xs, dim=1)),
+}
+
+
+def compare_merge(name: str, kwargs: dict, shapes, op) -> None:
+    xs = [torch.empty((BATCH, *s), device="meta") for s in shapes]
+    expected = tuple(op(xs).shape[1:])
+    layer = LAYER_TYPES[name](**kwargs)
+    ins = [tuple(sympy.Integer(v) for v in s) for s in shapes]
+    assert layer.output_shape(*ins) == expected
+    assert layer.params(*ins[:1]) == 0 and layer.conditions(*ins) == ()
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, -1, -3])
+def test_concat_dims_match_torch(dim):
+    shapes = [(2, 3, 4), (2, 3, 4)]
+    compare_merge("Concat", {"dim": dim}, shapes, lambda xs: torch.cat(xs, dim=dim))
+
+
+def test_merge_shape_mismatch_refused_like_torch():
+    with pytest.raises(RuntimeError):
+        torch.empty((1, 64, 56, 56), device="meta") + torch.empty((1, 128, 28, 28), device="meta")
+    with pytest.raises(SymcnnError, match="channels 64 vs 128"):
+        LAYER_TYPES["Add"]().output_shape((64, 56, 56), (128, 28, 28))
+    with pytest.raises(RuntimeError):
+        torch.cat([torch.empty((1, 2, 5, 4)), torch.empty((1, 2, 5, 3))], dim=1)
+    with pytest.raises(SymcnnError, match="spatial axis 2 4 vs 3"):
+        LAYER_TYPES["Concat"]().output_shape((2, 5, 4), (2, 5, 3))
+
+
 @pytest.mark.parametrize("name", sorted(LAYER_TYPES))
 def test_every_layer_type(name):
+    if name in MERGE:
+        compare_merge(name, *MERGE[name])
+        return
     assert name in PLAIN, f"{name} has no comparison with PyTorch in this file"
     kwargs, shape, inferred = PLAIN[name]
     assert compare(name, kwargs, shape, inferred) is not None

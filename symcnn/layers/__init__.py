@@ -19,6 +19,7 @@ from .elementwise import (
                    Softmax,
                    Tanh,
 )
+from .merge import Add, Concat
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
 from .pool import (
                    AdaptiveAvgPool1d,
@@ -43,6 +44,6 @@ LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm,
     ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Softmax,
     Dropout, Dropout1d, Dropout2d, Dropout3d, Identity,
-    Flatten, Linear, Upsample)}
+    Flatten, Linear, Upsample, Add, Concat)}
 
 __all__ = ["LAYER_TYPES", "Derivation", "Layer", "Shape", "numel", *LAYER_TYPES]

@@ -135,6 +135,8 @@ class Layer:
 
     #: Number of spatial axes the layer expects, or None for any.
     ndim: ClassVar[int | None] = None
+    #: Number of input tensors: 1, or None for two or more (Add, Concat).
+    arity: ClassVar[int | None] = 1
 
     @property
     def type_name(self) -> str:
@@ -163,6 +165,10 @@ class Layer:
     def params_derivation(self, in_shape: Shape) -> Derivation | None:
         """General formula, substitution and value of :meth:`params`; None without parameters."""
         return None
+
+    def conditions(self, *in_shapes: Shape) -> tuple[sympy.Basic, ...]:
+        """Equalities between symbolic input sizes that must hold (merging layers)."""
+        return ()
 
     @property
     def allocates_output(self) -> bool:

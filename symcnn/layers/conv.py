@@ -41,9 +41,9 @@ def conv_params_derivation(kernel: tuple[sympy.Expr, ...], c_in, c_out, groups, 
     grouped = groups != 1
 
     def form(kvol, cin, cout, gg):
-        weight = written_mul(kvol, cin, sympy.Pow(gg, -1, evaluate=False)) if grouped \
-            else written_mul(kvol, cin)
-        return written_mul(written_add(weight, 1), cout) if bias else written_mul(weight, cout)
+        weight = [kvol, cin, sympy.Pow(gg, -1, evaluate=False)] if grouped else [kvol, cin]
+        return written_mul(written_add(written_mul(*weight), 1), cout) if bias \
+            else written_mul(*weight, cout)
 
     return Derivation(form(k_general, C_in, C_out, g), form(product(kernel), c_in, c_out, groups),
                       value)

@@ -1,0 +1,116 @@
+"""Layers that merge branches: residual addition and concatenation.
+
+PyTorch writes these as functions (``x + y``, ``torch.cat``); a spec names them ``Add`` and
+``Concat`` and lists their ``inputs``.  Sizes that are numbers must match; symbolic sizes
+that are not the same expression become conditions on the input (``2*floor(H/2) = H``:
+``H`` even), which :func:`symcnn.analysis.valid_sizes` checks for given values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from ..errors import SymcnnError
+from .base import Layer, Shape
+
+
+def _same(a: sympy.Expr, b: sympy.Expr) -> bool | None:
+    """True if equal, False if surely different, None if it depends on the symbols."""
+    diff = sympy.expand(a - b)
+    if diff == 0:
+        return True
+    if diff.is_number or diff.is_zero is False:
+        return False
+    return None
+
+
+def _differences(shapes: tuple[Shape, ...], skip: int | None = None):
+    """(axis, first, other) for every axis where another input differs surely or maybe."""
+    first = shapes[0]
+    for other in shapes[1:]:
+        if len(other) != len(first):
+            raise SymcnnError(f"inputs have different ranks: {tuple(first)} and {tuple(other)}",
+                              field="inputs")
+        for axis, (a, b) in enumerate(zip(first, other)):
+            if axis != skip:
+                yield axis, a, b, _same(a, b)
+
+
+def _axis_name(axis: int, rank: int) -> str:
+    return "channels" if axis == 0 else f"spatial axis {axis}" if rank > 1 else "features"
+
+
+def _check(shapes: tuple[Shape, ...], what: str, skip: int | None = None) -> list[sympy.Basic]:
+    if len(shapes) < 2:
+        raise SymcnnError(f"{what} needs two or more inputs, got {len(shapes)}", field="inputs")
+    conditions, wrong = [], []
+    for axis, a, b, same in _differences(shapes, skip):
+        if same is False:
+            wrong.append(f"{_axis_name(axis, len(shapes[0]))} {a} vs {b}")
+        elif same is None:
+            conditions.append(sympy.Eq(a, b))
+    if wrong:
+        raise SymcnnError(f"input shapes {' and '.join(str(tuple(s)) for s in shapes)} differ: "
+                          + "; ".join(wrong), field="inputs")
+    return conditions
+
+
+@dataclass(frozen=True, kw_only=True)
+class Add(Layer):
+    """Element-wise sum of two or more tensors of one shape (a residual connection).
+
+    >>> Add().output_shape((64, 56, 56), (64, 56, 56))
+    (64, 56, 56)
+    >>> Add().output_shape((64, 56, 56), (128, 28, 28))
+    Traceback (most recent call last):
+    ...
+    symcnn.errors.SymcnnError: field 'inputs': input shapes (64, 56, 56) and (128, 28, 28) \
+differ: channels 64 vs 128; spatial axis 1 56 vs 28; spatial axis 2 56 vs 28
+    """
+
+    arity = None
+
+    def output_shape(self, *in_shapes: Shape) -> Shape:
+        _check(in_shapes, "Add")
+        return tuple(in_shapes[0])
+
+    def conditions(self, *in_shapes: Shape) -> tuple[sympy.Basic, ...]:
+        return tuple(_check(in_shapes, "Add"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Concat(Layer):
+    """``torch.cat`` along ``dim`` (which counts the batch axis: 1 is the channels).
+
+    >>> Concat().output_shape((64, 28, 28), (32, 28, 28))
+    (96, 28, 28)
+    """
+
+    arity = None
+    dim: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int):
+            raise SymcnnError(f"expected an axis number, got {self.dim!r}", field="dim")
+
+    def _axis(self, shapes: tuple[Shape, ...]) -> int:
+        rank = len(shapes[0]) + 1  # with the batch axis
+        dim = self.dim + rank if self.dim < 0 else self.dim
+        if not 1 <= dim < rank:
+            raise SymcnnError(f"must be an axis from 1 to {rank - 1} (axis 0 is the batch)",
+                              field="dim")
+        return dim - 1
+
+    def output_shape(self, *in_shapes: Shape) -> Shape:
+        if not in_shapes:
+            raise SymcnnError("Concat needs two or more inputs, got 0", field="inputs")
+        axis = self._axis(in_shapes)
+        _check(in_shapes, "Concat", skip=axis)
+        out = list(in_shapes[0])
+        out[axis] = sympy.Add(*(s[axis] for s in in_shapes))
+        return tuple(out)
+
+    def conditions(self, *in_shapes: Shape) -> tuple[sympy.Basic, ...]:
+        return tuple(_check(in_shapes, "Concat", skip=self._axis(in_shapes)))
