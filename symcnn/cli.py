@@ -28,6 +28,9 @@ def _network_options() -> argparse.ArgumentParser:
                    help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters)")
     p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"], default="MB",
                    help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B)")
+    p.add_argument("--sizes", action="append", default=[], metavar="NAME=START:STOP[:STEP]",
+                   help="list the values of a size symbol (e.g. H=1:512) for which every layer "
+                   "size is positive and all branches meet (repeatable)")
     return p
 
 
@@ -58,12 +61,13 @@ def _parser() -> argparse.ArgumentParser:
 def _make_report(args):
     from .builtin import example_spec
     from .report import make_report
-    from .spec import load_spec, parse_assignments
+    from .spec import load_spec, parse_assignments, parse_size_range
 
     overrides = parse_assignments(args.set)
+    sizes = dict(parse_size_range(item) for item in args.sizes)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
     return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
-                       optimizer=args.optimizer, units=args.units)
+                       optimizer=args.optimizer, units=args.units, sizes=sizes)
 
 
 def _run(args) -> str:

@@ -30,6 +30,8 @@ def to_json(report: Report) -> dict:
             "activation_elements": value(r.activation),
             "activation_bytes": value(r.activation * s) if r.allocates else 0,
             "activation_label": term.label if term else None,
+            "inputs": list(r.inputs),
+            **({"block": r.block, "block_type": r.block_type} if r.block else {}),
         })
     memory = {
         "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,
@@ -58,6 +60,11 @@ def to_json(report: Report) -> dict:
            "total_params": value(report.total_params),
            "total_buffers": value(a.total_buffers),
            "layers": layers, "memory": memory}
+    if a.conditions:
+        out["conditions"] = [{"node": c.node, "relation": expr_text(c.relation)}
+                             for c in a.conditions]
+    if report.valid_sizes:
+        out["valid_sizes"] = {name: list(valid) for name, _, valid in report.valid_sizes}
     if report.checks:
         out["published"] = [{"key": c.key, "printed": c.printed, "value": value(c.value),
                              "agrees": c.agrees} for c in report.checks]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from .analysis import Analysis, LayerRow, analyze, compact
+from .analysis import Analysis, LayerRow, analyze, compact, valid_sizes
 from .errors import SymcnnError
 from .layers.base import check_size, to_expr
 from .memory import Memory, Term, estimate_memory
@@ -18,6 +18,7 @@ from .network import Network
 from .published import PublishedCheck, check_published
 from .solve import BatchLimit, max_batch_size
 from .spec import Spec
+from .symbols import size
 from .units import canonical_unit, parse_size
 
 #: GPU sizes the report solves for when no budget is given (decimal GB, as sold).
@@ -37,6 +38,8 @@ class Report:
     source: str
     published_source: str
     units: str
+    #: For each symbol asked about (``--sizes H=1:512``): the range and its valid values.
+    valid_sizes: tuple[tuple[str, range, tuple[int, ...]], ...] = ()
 
     @property
     def network(self) -> Network:
@@ -86,11 +89,12 @@ class Report:
 
 
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
-                optimizer: str = "none", units: str = "MB") -> Report:
+                optimizer: str = "none", units: str = "MB", sizes=None) -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
-    report solves for common GPU sizes.
+    report solves for common GPU sizes.  ``sizes`` maps symbol names to ranges of values to
+    check against the network's size conditions (``{"H": range(1, 513)}``).
 
     >>> from symcnn.builtin import example_spec
     >>> r = make_report(example_spec(), memory="80GB")
@@ -117,5 +121,13 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         budgets = tuple(memory) if isinstance(memory, (list, tuple)) else (memory,)
     limits = tuple((str(b), max_batch_size(mem.fixed, mem.per_sample, parse_size(b)))
                    for b in budgets)
+    valid = []
+    for name, values in (sizes or {}).items():
+        symbol = size(name)
+        if symbol not in spec.network.free_symbols:
+            raise SymcnnError(f"--sizes {name}: no such symbol in the network (its symbols: "
+                              f"{', '.join(sorted(map(str, spec.network.free_symbols))) or 'none'})")
+        valid.append((name, values, tuple(valid_sizes(analysis, symbol, values))))
     return Report(analysis, mem, batch, limits, None if memory is None else str(budgets[0]), checks,
-                  spec.source, str(spec.published.get("source", "the source")), units)
+                  spec.source, str(spec.published.get("source", "the source")), units,
+                  tuple(valid))

@@ -268,6 +268,25 @@ def load_spec(path, overrides: dict | None = None) -> Spec:
     return parse_spec(text, str(path), overrides)
 
 
+def parse_size_range(item: str) -> tuple[str, range]:
+    """``"H=1:512"`` (or ``"H=16:512:16"``) as a name and the range of values, ends included.
+
+    >>> parse_size_range("H=16:64:16")
+    ('H', range(16, 65, 16))
+    """
+    name, sep, spec = item.partition("=")
+    parts = spec.split(":")
+    if not sep or not name.strip().isidentifier() or len(parts) not in (2, 3) \
+            or not all(p.strip().isdigit() for p in parts):
+        raise SymcnnError(f"--sizes {item!r}: write NAME=START:STOP or NAME=START:STOP:STEP, "
+                          "e.g. H=1:512")
+    start, stop, *step = (int(p) for p in parts)
+    if start < 1 or stop < start or (step and step[0] < 1) or stop - start > 10**6:
+        raise SymcnnError(f"--sizes {item!r}: need 1 <= START <= STOP (at most a million values)"
+                          " and STEP >= 1")
+    return name.strip(), range(start, stop + 1, step[0] if step else 1)
+
+
 def parse_assignments(items) -> dict[sympy.Symbol, sympy.Expr]:
     """``["C=30", "D=2*K"]`` as ``{C: 30, D: 2*K}``.
 

@@ -56,6 +56,30 @@ def _layer_rows(report: Report) -> list[list[str]]:
     return rows
 
 
+def relation(rel) -> str:
+    """``Eq(a, b)`` as ``a = b``."""
+    return f"{expr_text(rel.lhs)} = {expr_text(rel.rhs)}" if isinstance(rel, sympy.Eq) \
+        else expr_text(rel)
+
+
+def _values(values) -> str:
+    shown = ", ".join(map(str, values[:12]))
+    return shown + (f", ... ({len(values)} values)" if len(values) > 12 else "")
+
+
+def _conditions(report: Report) -> list[str]:
+    conditions = report.analysis.conditions
+    out = []
+    if conditions:
+        out.append("Branches meet only if:")
+        out += [f"  {relation(c.relation)}   (at {c.node})" for c in conditions]
+    for name, values, valid in report.valid_sizes:
+        out.append(f"Valid {name} in {values.start}..{values[-1]}"
+                   + (f" step {values.step}" if values.step != 1 else "") + ": "
+                   + (_values(valid) if valid else "none"))
+    return [*out, ""] if out else []
+
+
 def render_text(report: Report) -> str:
     """The report as it is printed by ``symcnn report``."""
     net, mem, unit = report.network, report.memory, report.units
@@ -95,6 +119,7 @@ def render_text(report: Report) -> str:
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
             f"  inference at b = {number(report.batch_size)} (no gradients, largest set of "
             f"tensors alive at once): {nbytes(report.inference_bytes, unit)}", ""]
+    out += _conditions(report)
     formula = report.limits[0][1].formula
     out.append(f"Largest batch: b_max = {formula}  (M = memory in bytes)")
     for name, limit in report.limits:

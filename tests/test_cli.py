@@ -140,3 +140,36 @@ def test_bad_options_exit_2():
         result = run("report", *args)
         assert result.returncode == 2, args
         assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sizes_lists_valid_input_sizes(tmp_path, capsys):
+    path = spec(tmp_path, """
+name = "tiny-unet"
+[input]
+shape = [1, "H", "H"]
+[[layers]]
+type = "Conv2d"
+name = "enc"
+out_channels = 4
+kernel_size = 3
+padding = 1
+[[layers]]
+type = "MaxPool2d"
+kernel_size = 2
+[[layers]]
+type = "ConvTranspose2d"
+name = "up"
+out_channels = 4
+kernel_size = 2
+stride = 2
+[[layers]]
+type = "Concat"
+inputs = ["up", "enc"]
+""")
+    assert main(["report", path, "--json", "--sizes", "H=1:12"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid_sizes"] == {"H": [2, 4, 6, 8, 10, 12]}  # the pool's floor must undo exactly
+    assert [c["relation"] for c in doc["conditions"]] == ["Eq(2*floor(H/2), H)"]
+    assert doc["layers"][3]["inputs"] == ["up", "enc"]
+    result = run("report", path, "--sizes", "H=9")
+    assert result.returncode == 2 and "write NAME=START:STOP" in result.stderr
