@@ -29,6 +29,7 @@ class LayerRow:
     inputs: tuple[str, ...] = ()
     block: str = ""
     block_type: str = ""
+    block_args: tuple[tuple[str, sympy.Expr], ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -94,7 +95,7 @@ def analyze(network: Network) -> Analysis:
         shapes[node.name] = out
         rows.append(LayerRow(index, node.name, layer, ins, out, params, buffers, derivation,
                              numel(out), layer.allocates_output, node.inputs, node.block,
-                             node.block_type))
+                             node.block_type, node.block_args))
     return Analysis(network, tuple(rows), tuple(conditions))
 
 

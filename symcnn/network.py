@@ -22,8 +22,9 @@ INPUT = "input"
 class Node:
     """One layer of a network, fed by the outputs of the nodes named in ``inputs``.
 
-    ``block`` names the use of a repeated block the node belongs to (``layer1.0``) and
-    ``block_type`` the block's definition (``basic``); both are empty outside blocks.
+    ``block`` names the use of a repeated block the node belongs to (``layer1.0``),
+    ``block_type`` the block's definition (``basic``) and ``block_args`` the parameter values
+    of that use (``(("C", 64),)``); all are empty outside blocks.
     """
 
     name: str
@@ -31,6 +32,7 @@ class Node:
     inputs: tuple[str, ...]
     block: str = ""
     block_type: str = ""
+    block_args: tuple[tuple[str, sympy.Expr], ...] = ()
 
     @property
     def label(self) -> str:

@@ -67,6 +67,13 @@ def _label(name: str) -> TeX:
     return TeX(f"{base}_{{{sub}}}" if sub else base)
 
 
+def _block_args(group) -> TeX:
+    """A block use's parameters as math: ``$(C = 64)$``."""
+    if not group.args:
+        return TeX("")
+    return TeX("$(" + ", ".join(f"{escape_latex(k)} = {math(v)}" for k, v in group.args) + ")$")
+
+
 def _unit_bytes(unit: str) -> TeX:
     """Bytes in one ``unit``, as a power: ``10^{6}`` for MB, ``2^{20}`` for MiB."""
     n = UNITS[canonical_unit(unit)]
@@ -132,7 +139,7 @@ def _environment(kind: str, search: list[Path]) -> jinja2.Environment:
     env.filters.update({
         "math": math, "formula": formula, "written": written, "sum_lines": sum_lines,
         "num": _num, "shape": _shape, "label": _label, "visible_length": visible_length,
-        "unit_bytes": _unit_bytes, "arguments": _arguments,
+        "unit_bytes": _unit_bytes, "arguments": _arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
     })

@@ -6,6 +6,7 @@ computes nothing itself.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import sympy
@@ -23,6 +24,32 @@ from .units import canonical_unit, parse_size
 
 #: GPU sizes the report solves for when no budget is given (decimal GB, as sold).
 COMMON_GPUS = ("8GB", "12GB", "16GB", "24GB", "40GB", "80GB")
+
+
+@dataclass(frozen=True)
+class Group:
+    """A use of a repeated block (``layer1.0``, a ``basic`` block with C = 64), or one layer
+    outside blocks: what documents summarize a graph network by."""
+
+    name: str
+    block_type: str
+    args: tuple[tuple[str, sympy.Expr], ...]
+    rows: tuple[LayerRow, ...]
+    terms: tuple[Term, ...]
+    first_of_type: bool
+
+    @property
+    def params(self) -> sympy.Expr:
+        return sympy.Add(*(r.params for r in self.rows))
+
+    @property
+    def activation_bytes(self) -> sympy.Expr:
+        """Bytes of the activations its layers store (each counted once)."""
+        return sympy.Add(*(t.bytes for t in self.terms))
+
+    @property
+    def output_shape(self):
+        return self.rows[-1].output_shape
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,26 @@ class Report:
     @property
     def mismatches(self) -> tuple[PublishedCheck, ...]:
         return tuple(c for c in self.checks if not c.agrees)
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        """The nodes grouped by block use, in order; a layer outside blocks is its own group."""
+        terms = {t.source: t for t in self.memory.activations}
+        groups: list[Group] = []
+        seen: set[str] = set()
+        for row in self.analysis.rows:
+            key = row.block or row.name
+            if groups and row.block and groups[-1].name == key:
+                last = groups[-1]
+                groups[-1] = dataclasses.replace(
+                    last, rows=(*last.rows, row),
+                    terms=last.terms + ((terms[row.name],) if row.name in terms else ()))
+                continue
+            first = bool(row.block_type) and row.block_type not in seen
+            seen.add(row.block_type)
+            groups.append(Group(key, row.block_type, row.block_args, (row,),
+                                (terms[row.name],) if row.name in terms else (), first))
+        return tuple(groups)
 
     @property
     def heaviest_layer(self) -> LayerRow | None:

@@ -156,6 +156,7 @@ def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input
     if not isinstance(base, str):
         raise SymcnnError("must be a string", layer=where, field="name")
     (previous,) = _inputs(table, default_input, where)
+    args = tuple((p, mapping[size(p)]) for p in block.params)
     nodes: list[Node] = []
     for r in range(repeat):
         use = f"{base}.{r}" if repeat > 1 else base
@@ -179,7 +180,7 @@ def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input
                                           layer=inner_where, field="inputs")
                     inputs.append(local[ref])
             full = f"{use}.{name}"
-            nodes.append(Node(full, layer, tuple(inputs), use, kind))
+            nodes.append(Node(full, layer, tuple(inputs), use, kind, args))
             local[name] = last = full
         previous = last
     return nodes

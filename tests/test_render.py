@@ -1,5 +1,6 @@
 """Documents from templates: golden files, escaping, user templates, PDF compilation."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +28,14 @@ def symbolic():
     return make_report(symcnn.example_spec("lecture_symbolic"))
 
 
+@pytest.fixture(scope="module")
+def resnet18():
+    return make_report(symcnn.example_spec("resnet18"))
+
+
 @pytest.mark.parametrize("template, suffix", [("slides", "tex"), ("worksheet", "tex"),
                                               ("markdown", "md")])
-@pytest.mark.parametrize("which", ["lecture", "symbolic"])
+@pytest.mark.parametrize("which", ["lecture", "symbolic", "resnet18"])
 def test_golden(template, suffix, which, request, update_golden):
     report = request.getfixturevalue(which)
     text = render_string(report, template)
@@ -217,3 +223,22 @@ def test_installed_wheel_ships_templates_and_examples(tmp_path):
         assert f"symcnn/templates/{name}" in names
     assert "symcnn/examples/lecture.toml" in names
     assert {p.name for p in templates_dir().glob("*.j2")} >= {"slides.tex.j2", "base.tex.j2"}
+
+
+def test_graph_documents_summarize_blocks(resnet18):
+    for template in ("slides", "worksheet"):
+        tex = render_string(resnet18, template)
+        assert r"Block basic, as used in layer1.0 $(C = 64)$" in tex
+        assert r"Block down, as used in layer2.0 $(C = 128)$" in tex
+        assert r"11{,}689{,}512" in tex
+        # each block definition is derived once, not once per use
+        assert len(re.findall(r"\\mathrm\{conv1\} &?= ", tex)) == 2
+    slides = render_string(resnet18, "slides")
+    assert slides.count(r"\begin{frame}") <= 12
+
+
+@needs_tex
+def test_graph_slides_compile(tmp_path, resnet18):
+    _, pdf = render(resnet18, "slides", tmp_path, pdf=True)
+    text = pdf_text(pdf)
+    assert "11,689,512" in text and "layer4.1" in text
