@@ -7,7 +7,7 @@ Prints Markdown tables and writes ``benchmarks/results.json``.  Every timed comm
 fresh subprocess, so imports and sympy's empty cache are part of each figure.  Nothing
 here asserts a time: the targets are compared and reported, not tested.
 
-Needs ``pip install torch==2.13.0 && pip install -e ".[bench]"`` (torchinfo) and numpy,
+Needs ``pip install torch==2.13.0 && pip install -e ".[peers]"`` (torchinfo, numpy),
 which torchinfo 1.8.0 imports without declaring it.  Without torch/torchinfo the
 torchinfo rows are reported as unavailable and the rest still runs.
 """

@@ -8,7 +8,7 @@ import sys
 
 from . import __version__
 from .errors import SymcnnError
-from .memory import DTYPE_BYTES, OPTIMIZER_STATES
+from .memory import CONVENTIONS, DTYPE_BYTES, OPTIMIZER_STATES
 
 
 def _network_options() -> argparse.ArgumentParser:
@@ -24,10 +24,15 @@ def _network_options() -> argparse.ArgumentParser:
                    help="memory budget for the largest batch: 12GB (10^9 B), 11GiB (2^30 B) or "
                    "bytes; repeatable (default: 8, 12, 16, 24, 40 and 80 GB)")
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), help="element type (default: the spec's)")
-    p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES), default="none",
-                   help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters)")
-    p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"], default="MB",
-                   help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B)")
+    p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES),
+                   help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters; "
+                   "default: the convention's)")
+    p.add_argument("--convention", choices=list(CONVENTIONS), default="lecture",
+                   help="what the memory figure counts: lecture (default), torchinfo, "
+                   "torchsummary or cs231n (see README)")
+    p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"],
+                   help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B; default: the "
+                   "convention's)")
     p.add_argument("--sizes", action="append", default=[], metavar="NAME=START:STOP[:STEP]",
                    help="list the values of a size symbol (e.g. H=1:512) for which every layer "
                    "size is positive and all branches meet (repeatable)")
@@ -67,7 +72,8 @@ def _make_report(args):
     sizes = dict(parse_size_range(item) for item in args.sizes)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
     return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
-                       optimizer=args.optimizer, units=args.units, sizes=sizes)
+                       optimizer=args.optimizer, units=args.units, sizes=sizes,
+                       convention=args.convention)
 
 
 def _run(args) -> str:

@@ -1,31 +1,86 @@
 """Memory of training and inference, as expressions affine in the batch size.
 
-The ``lecture`` convention (the seed lecture's, and the one taught in most courses)::
+Every convention has the form ``M(b) = fixed + b * per_sample``; they differ in what
+they count (:data:`CONVENTIONS`):
+
+``lecture`` (the seed lecture's, and the one taught in most courses)::
 
     M(b) = Params + Grads + b * (I_1 + 2 * sum_{i>=2} I_i)
 
-``I_1`` is the input, stored once; every later activation ``I_i`` (the output of a
-layer that allocates one: views such as Flatten and in-place layers do not) is counted
-twice, once for its value and once for its gradient.  Optimizer state (SGD momentum 1x,
-Adam/AdamW 2x the parameters) and BatchNorm buffers are added when present.
-The inference figure keeps no gradients and counts, per sample, the largest
-input + output pair that must be alive at once.
+  ``I_1`` is the input, stored once; every later activation ``I_i`` (the output of a
+  layer that allocates one: views such as Flatten and in-place layers do not) is counted
+  twice, once for its value and once for its gradient.  Optimizer state (SGD momentum 1x,
+  Adam/AdamW 2x the parameters) and BatchNorm buffers are added when present.
+
+``torchinfo``: torchinfo's "Estimated Total Size": input + 2 x the outputs of the layers
+  that have parameters + the parameters; no gradients, no buffers, no optimizer state;
+  MB = 10^6 bytes.
+
+``torchsummary``: torchsummary's "Estimated Total Size": input + 2 x the output of every
+  module (views and in-place layers included; ``Add``/``Concat`` are functions, not
+  modules) + parameters, always at 4 bytes per element, in MiB (which it labels "MB").
+
+``cs231n``: the CS231n notes' rule: every activation, the input included, twice (forward
+  value and backward gradient), and the parameters three times (values, gradients and
+  momentum), in binary units.
+
+The inference figure keeps no gradients and counts, per sample, the largest set of tensors
+that must be alive at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy
 
-from .analysis import Analysis
+from .analysis import Analysis, LayerRow
 from .errors import SymcnnError
 from .layers import Derivation, Shape
 from .symbols import axis_symbols, b, size
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 OPTIMIZER_STATES = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
-CONVENTIONS = ("lecture",)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """What a memory convention counts.
+
+    ``stores(row)`` says whether a node's output counts as an activation; the input counts
+    ``input_times`` and each stored output ``output_times``.  ``optimizer`` is the state it
+    assumes by default, or None when it models no training state (then none may be asked).
+    """
+
+    name: str
+    summary: str
+    stores: Callable[[LayerRow], bool]
+    input_times: int = 1
+    output_times: int = 2
+    grads: bool = True
+    buffers: bool = True
+    optimizer: str | None = "none"
+    element_bytes: int | None = None
+    units: str = "MB"
+    #: Count each block's output once more, as hooks on container modules do.
+    containers: bool = False
+
+
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
+    Convention("lecture", "Params + Grads + b (I_1 + 2 sum of the allocated outputs)",
+               lambda r: r.allocates),
+    Convention("torchinfo", "torchinfo's Estimated Total Size: input + 2 x outputs of the "
+               "layers with parameters + parameters", lambda r: r.params != 0, grads=False,
+               buffers=False, optimizer=None),
+    Convention("torchsummary", "torchsummary's Estimated Total Size: input + 2 x every module "
+               "output + parameters, 4 bytes per element, in MiB",
+               lambda r: r.layer.arity == 1, grads=False, buffers=False, optimizer=None,
+               element_bytes=4, units="MiB", containers=True),
+    Convention("cs231n", "CS231n's rule: every activation twice (forward and backward), the "
+               "parameters three times (values, gradients, momentum)", lambda r: r.allocates,
+               input_times=2, optimizer="momentum", units="MiB"),
+)}
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -54,7 +109,7 @@ class Memory:
     """Memory of a network as ``fixed + per_sample * b`` (training) and its inference peak."""
 
     analysis: Analysis
-    convention: str
+    rules: Convention
     dtype: str
     optimizer: str
     params: Term
@@ -65,9 +120,13 @@ class Memory:
     inference_per_sample: sympy.Expr
 
     @property
+    def convention(self) -> str:
+        return self.rules.name
+
+    @property
     def element_bytes(self) -> int:
-        """Bytes per element of the dtype."""
-        return DTYPE_BYTES[self.dtype]
+        """Bytes per element the convention counts (the dtype's, unless it fixes one)."""
+        return self.rules.element_bytes or DTYPE_BYTES[self.dtype]
 
     @property
     def fixed(self) -> sympy.Expr:
@@ -131,41 +190,54 @@ def live_elements(analysis: Analysis) -> list[sympy.Expr]:
     return [sympy.Add(*(size[s] for s in size if born[s] <= i <= last_use[s])) for i in steps]
 
 
-def estimate_memory(analysis: Analysis, *, dtype: str | None = None, optimizer: str = "none",
-           convention: str = "lecture") -> Memory:
-    """Memory terms of ``analysis`` under ``convention``.
+def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
+                    optimizer: str | None = None, convention: str = "lecture") -> Memory:
+    """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
     >>> m = estimate_memory(analyze(lecture_network()))
     >>> m.fixed, m.per_sample, m.training(1)
     (26413208, 2910900732, 2937313940)
+    >>> estimate_memory(analyze(lecture_network()), convention="torchinfo").training(1)
+    2924107336
     """
     if convention not in CONVENTIONS:
         raise SymcnnError(f"unknown convention {convention!r} (known: {', '.join(CONVENTIONS)})",
                           field="convention")
-    if optimizer not in OPTIMIZER_STATES:
+    rules = CONVENTIONS[convention]
+    if optimizer is not None and optimizer not in OPTIMIZER_STATES:
         raise SymcnnError(f"unknown optimizer {optimizer!r} (known: "
                           f"{', '.join(OPTIMIZER_STATES)})", field="optimizer")
+    if rules.optimizer is None and optimizer not in (None, "none"):
+        raise SymcnnError(f"the {convention} convention counts no optimizer state; use the "
+                          "lecture or cs231n convention for that", field="optimizer")
+    optimizer = optimizer or rules.optimizer or "none"
     dtype = dtype or analysis.network.dtype
-    s = dtype_bytes(dtype)
+    dtype_bytes(dtype)
+    s = rules.element_bytes or DTYPE_BYTES[dtype]
     n_params = analysis.total_params
     params = _scaled_term("Params", n_params, s)
-    grads = _scaled_term("Grads", n_params, s)
+    grads = _scaled_term("Grads", n_params if rules.grads else sympy.Integer(0), s)
     state = _scaled_term("Optimizer", OPTIMIZER_STATES[optimizer] * n_params, s)
     buffers_bytes = sympy.Add(*(r.layer.buffer_bytes(r.input_shapes[0], s)
-                                for r in analysis.rows if r.buffers != 0))
+                                for r in analysis.rows if r.buffers != 0 and rules.buffers))
     buffers = Term("Buffers", "", Derivation(size("N_buf") * size("s"), buffers_bytes,
                                              sympy.expand(buffers_bytes)))
 
-    acts = [_product_term("I_1", "input", analysis.input_shape, s, 1)]
-    for row in analysis.rows:
-        if row.allocates:
-            acts.append(_product_term(f"I_{len(acts) + 1}", row.name, row.output_shape, s, 2))
+    acts = [_product_term("I_1", "input", analysis.input_shape, s, rules.input_times)]
+    rows = analysis.rows
+    for i, row in enumerate(rows):
+        if rules.stores(row):
+            acts.append(_product_term(f"I_{len(acts) + 1}", row.name, row.output_shape, s,
+                                      rules.output_times))
+        if rules.containers and row.block and (i + 1 == len(rows) or rows[i + 1].block != row.block):
+            acts.append(_product_term(f"I_{len(acts) + 1}", row.block, row.output_shape, s,
+                                      rules.output_times))
 
     live = live_elements(analysis)
     numeric = all(p.is_number for p in live)
     peak = sympy.Integer(max(int(p) for p in live)) if numeric \
         else sympy.Max(*dict.fromkeys(live), evaluate=False)
-    return Memory(analysis, convention, dtype, optimizer, params, grads, buffers, state,
+    return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s)

@@ -35,11 +35,13 @@ def first_error(log: str) -> str:
     return "see the LaTeX log"
 
 
-def compile_pdf(tex: Path, *, timeout: int = 300) -> Path:
+def compile_pdf(tex: Path, *, timeout: int = 300, reproducible: bool = False) -> Path:
     """Compile ``tex`` in a temporary folder and move the PDF next to it.
 
     On failure nothing is left beside ``tex`` (no PDF, no auxiliary files) and the error
     says the first LaTeX error.  Without latexmk the error says how to install TeX.
+    With ``reproducible`` the PDF carries no date (``SOURCE_DATE_EPOCH=0``), so the same
+    source gives the same bytes.
     """
     tex = Path(tex)
     latexmk = shutil.which("latexmk")
@@ -52,6 +54,8 @@ def compile_pdf(tex: Path, *, timeout: int = 300) -> Path:
         cmd = [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
                "-pdflatex=pdflatex -no-shell-escape %O %S", work.name]
         env = {**os.environ, "openout_any": "p", "shell_escape": "f"}
+        if reproducible:
+            env.update(SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
         try:
             proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL, env=env)

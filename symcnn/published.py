@@ -74,7 +74,7 @@ def check_published(published: dict, analysis: Analysis, memory: Memory) -> tupl
               *memory.activations)}
     found: list[tuple[str, object, Derivation]] = []
     for key, printed in published.items():
-        if key in ("source", "note"):
+        if key in ("source", "note", "convention"):
             continue
         if key == "total_params":
             total = analysis.total_params
@@ -94,7 +94,8 @@ def check_published(published: dict, analysis: Analysis, memory: Memory) -> tupl
                                       field=f"published.memory.{name}")
                 found.append((f"memory.{term.label}", p, term.derivation))
         else:
-            raise SymcnnError("unknown entry (known: source, total_params, params, memory)",
+            raise SymcnnError("unknown entry (known: source, convention, total_params, params, "
+                              "memory)",
                               field=f"published.{key}")
     checks = []
     for key, printed, derivation in found:

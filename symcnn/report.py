@@ -136,7 +136,8 @@ class Report:
 
 
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
-                optimizer: str = "none", units: str = "MB", sizes=None) -> Report:
+                optimizer: str | None = None, units: str | None = None, sizes=None,
+                convention: str = "lecture") -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
@@ -155,11 +156,17 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         batch = check_size(to_expr(batch_size, "batch_size"), "batch_size")
     except SymcnnError as err:
         raise SymcnnError(f"--batch-size: {err.message}") from None
-    units = canonical_unit(units)
     try:
         analysis = analyze(spec.network)
-        mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer)
-        checks = check_published(spec.published, analysis, mem) if spec.published else ()
+        mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention)
+        units = canonical_unit(units or mem.rules.units)
+        checks = ()
+        if spec.published:
+            # printed figures follow the source's own convention (the lecture's by default)
+            theirs = str(spec.published.get("convention", "lecture"))
+            checked = mem if theirs == convention and dtype is None and optimizer is None \
+                else estimate_memory(analysis, convention=theirs)
+            checks = check_published(spec.published, analysis, checked)
     except SymcnnError as err:
         raise err.within(source=spec.source) from None
     if memory is None:

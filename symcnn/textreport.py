@@ -103,16 +103,20 @@ def render_text(report: Report) -> str:
     def product(term) -> str:
         return written(term.derivation.substituted) if a.total_params.is_number else f"N*{s}"
 
-    out += ["", f"Memory, {mem.convention} convention, {unit} = {UNIT_BYTES[unit]} bytes:",
-            f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}",
-            f"  Grads       = {product(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}"]
+    out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
+                f"{unit} = {UNIT_BYTES[unit]} bytes:",
+            f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}"]
+    if mem.grads.bytes != 0:
+        out.append(f"  Grads       = {product(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}")
     if mem.buffers.bytes != 0:
         out.append(f"  Buffers     = {nbytes(mem.buffers.bytes, unit)}")
     if mem.optimizer_state.bytes != 0:
         out.append(f"  Optimizer   = {mem.optimizer} state, "
                    f"{written(mem.optimizer_state.derivation.substituted)} B = "
                    f"{nbytes(mem.optimizer_state.bytes, unit)}")
-    out += [f"  per sample  = I_1 + 2*({later}) = {nbytes(mem.per_sample, unit)}",
+    first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
+    rest = f" + {mem.rules.output_times}*({later})" if len(act) > 1 else ""
+    out += [f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}",
             f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes",
             f"  training at b = {number(report.batch_size)}: "
             f"{nbytes(report.training_bytes, unit)}"

@@ -242,3 +242,14 @@ def test_graph_slides_compile(tmp_path, resnet18):
     _, pdf = render(resnet18, "slides", tmp_path, pdf=True)
     text = pdf_text(pdf)
     assert "11,689,512" in text and "layer4.1" in text
+
+
+def test_documents_say_which_convention():
+    r = make_report(symcnn.example_spec(), convention="torchinfo")
+    tex = render_string(r, "worksheet")
+    assert "Convention: torchinfo, that is torchinfo's Estimated Total Size" in tex
+    assert r"\text{Grads} &=" not in tex
+    assert r"2{,}924.11\,\mathrm{MB}" in tex
+    slides = render_string(make_report(symcnn.example_spec(), convention="cs231n"), "slides")
+    assert r"\Bigl( 2 \times I_{1} + 2 \times \sum" in slides
+    assert r"\mathrm{MiB}" in slides
