@@ -135,7 +135,8 @@ def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input
         raise SymcnnError(f"unknown block (defined: {', '.join(blocks) or 'none'})", layer=where,
                           field="block")
     block = blocks[kind]
-    values = {k: v for k, v in table.items() if k not in ("block", "name", "inputs", "repeat")}
+    values = {k: v for k, v in table.items()
+              if k not in ("block", "name", "inputs", "repeat", "start")}
     for key in values:
         if key not in block.params:
             raise SymcnnError(f"not a parameter of block {kind!r} (its parameters: "
@@ -149,18 +150,25 @@ def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input
             mapping[size(key)] = to_expr(v, key)
         except SymcnnError as err:
             raise err.within(layer=where) from None
-    repeat = table.get("repeat", 1)
+    repeat, start = table.get("repeat", 1), table.get("start", 0)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise SymcnnError("must be a whole number >= 1", layer=where, field="repeat")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise SymcnnError("must be a whole number >= 0 (the number of the first repeat)",
+                          layer=where, field="start")
     base = table.get("name", f"{kind}_{count + 1}")
     if not isinstance(base, str):
         raise SymcnnError("must be a string", layer=where, field="name")
-    (previous,) = _inputs(table, default_input, where)
+    previous, *others = _inputs(table, default_input, where)
+    if others and repeat > 1:
+        raise SymcnnError("a block with several inputs cannot be repeated", layer=where,
+                          field="repeat")
     args = tuple((p, mapping[size(p)]) for p in block.params)
     nodes: list[Node] = []
     for r in range(repeat):
-        use = f"{base}.{r}" if repeat > 1 else base
-        local = {BLOCK_INPUT: previous}
+        use = f"{base}.{start + r}" if repeat > 1 or "start" in table else base
+        # "in" is the block's (first) input; further inputs are "in2", "in3", ...
+        local = {BLOCK_INPUT: previous, **{f"in{k}": o for k, o in enumerate(others, start=2)}}
         last = previous
         for j, inner in enumerate(block.layers, start=1):
             inner_where = f"{where}, layer {j}"
@@ -170,13 +178,17 @@ def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input
             except SymcnnError as err:
                 raise err.within(layer=inner_where) from None
             name = name or f"{layer.type_name.lower()}_{j}"
+            if name == BLOCK_INPUT or (name.startswith(BLOCK_INPUT) and name[2:].isdigit()):
+                raise SymcnnError(f"{BLOCK_INPUT!r} names the block's input; choose another name",
+                                  layer=inner_where, field="name")
             inputs = [last]  # by default, the layer before (the block's input for the first)
             if "inputs" in inner:
                 inputs = []
                 for ref in _inputs(inner, "", inner_where):
                     if ref not in local:
                         raise SymcnnError(f"{ref!r} is not an earlier layer of the block (or "
-                                          f"{BLOCK_INPUT!r}, the block's input)",
+                                          f"{BLOCK_INPUT!r}, the block's input, or in2, in3, ... "
+                                          "its further inputs)",
                                           layer=inner_where, field="inputs")
                     inputs.append(local[ref])
             full = f"{use}.{name}"

@@ -161,3 +161,69 @@ def test_report_on_graph_lists_conditions():
     # up1 doubles floor(H/4) to meet floor(H/2); up0 doubles again to meet H
     assert [str(c.relation) for c in r.analysis.conditions] == [
         "Eq(2*floor(H/4), floor(H/2))", "Eq(4*floor(H/4), H)"]
+
+
+def test_repeat_can_start_at_one():
+    text = BLOCKS.replace("repeat = 3", "repeat = 2\nstart = 1").replace(
+        'inputs = ["stem", "stage.2.add"]\n', "")
+    names = [n.name for n in parse_spec(text).network.nodes]
+    assert names[1:5] == ["stage.1.conv", "stage.1.add", "stage.2.conv", "stage.2.add"]
+
+
+def test_block_layer_may_not_be_called_in():
+    text = BLOCKS.replace('name = "conv"', 'name = "in"')
+    with pytest.raises(SymcnnError, match="'in' names the block's input"):
+        parse_spec(text)
+
+
+UP_BLOCK = """
+name = "unet-ish"
+[input]
+shape = [4, 16, 16]
+[blocks.up]
+params = ["F"]
+[[blocks.up.layers]]
+type = "ConvTranspose2d"
+name = "up"
+out_channels = "F"
+kernel_size = 2
+stride = 2
+[[blocks.up.layers]]
+type = "Concat"
+name = "cat"
+inputs = ["up", "in2"]
+[[blocks.up.layers]]
+type = "Conv2d"
+name = "conv"
+out_channels = "F"
+kernel_size = 3
+padding = 1
+[[layers]]
+type = "Conv2d"
+name = "enc"
+out_channels = 8
+kernel_size = 3
+padding = 1
+[[layers]]
+type = "MaxPool2d"
+name = "pool"
+kernel_size = 2
+[[layers]]
+block = "up"
+name = "dec"
+inputs = ["pool", "enc"]
+F = 8
+"""
+
+
+def test_block_with_a_skip_input():
+    net = parse_spec(UP_BLOCK).network
+    node = {n.name: n for n in net.nodes}
+    assert node["dec.up"].inputs == ("pool",)
+    assert node["dec.cat"].inputs == ("dec.up", "enc")
+    a = analyze(net)
+    assert a.output_shape == (8, 16, 16)
+    # up: 8*8*4 + 8; conv 3x3 on 16 channels: 9*16*8 + 8
+    assert a.total_params == (9 * 4 * 8 + 8) + (8 * 8 * 4 + 8) + (9 * 16 * 8 + 8)
+    with pytest.raises(SymcnnError, match="cannot be repeated"):
+        parse_spec(UP_BLOCK.replace("F = 8", "F = 8\nrepeat = 2"))

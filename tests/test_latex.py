@@ -3,8 +3,7 @@
 import pytest
 import sympy
 
-from symcnn.latex import (TeX, escape_latex, escape_markdown, formula, group_digits, math,
-                          sum_lines, written)
+from symcnn.latex import TeX, escape_latex, escape_markdown, formula, group_digits, math, sum_lines, written
 from symcnn.layers.base import written_add, written_mul
 from symcnn.symbols import size
 
