@@ -1,0 +1,198 @@
+"""Saved-for-backward storages: symcnn's prediction against autograd's own saved tensors.
+
+For every layer type, a small network (a 1x1 convolution, so that the layer's input needs a
+gradient, then the layer) runs one training-mode forward on the CPU under
+``torch.autograd.graph.saved_tensors_hooks``; the storages saved, parameters and buffers
+excluded and each storage counted once, must add up to symcnn's prediction to the byte.
+"""
+
+import pytest
+import sympy
+
+from symcnn import Network, analyze
+from symcnn.layers import LAYER_TYPES, Conv1d, Conv2d, Conv3d
+from symcnn.saved import saved_tensors, total_saved_bytes
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+BATCH = 3
+
+CASES = [
+    ("Conv2d", dict(out_channels=5, kernel_size=3), (4, 9, 8)),
+    ("ConvTranspose2d", dict(out_channels=5, kernel_size=2, stride=2), (4, 5, 4)),
+    ("Conv1d", dict(out_channels=5, kernel_size=3), (4, 9)),
+    ("Conv3d", dict(out_channels=2, kernel_size=3), (4, 5, 6, 5)),
+    ("Linear", dict(out_features=7), (4, 6)),
+    ("Linear", dict(out_features=7), (4, 3, 6)),
+    ("ReLU", dict(), (4, 6, 6)),
+    ("ReLU", dict(inplace=True), (4, 6, 6)),
+    ("LeakyReLU", dict(negative_slope=0.2), (4, 6, 6)),
+    ("GELU", dict(), (4, 6, 6)),
+    ("SiLU", dict(), (4, 6, 6)),
+    ("Sigmoid", dict(), (4, 6, 6)),
+    ("Tanh", dict(), (4, 6, 6)),
+    ("Softmax", dict(dim=1), (4, 6, 6)),
+    ("MaxPool2d", dict(kernel_size=2), (4, 8, 8)),
+    ("MaxPool1d", dict(kernel_size=3, stride=2), (4, 11)),
+    ("MaxPool3d", dict(kernel_size=2), (4, 4, 6, 4)),
+    ("AvgPool2d", dict(kernel_size=2), (4, 8, 8)),
+    ("AvgPool1d", dict(kernel_size=2), (4, 8)),
+    ("AvgPool3d", dict(kernel_size=2), (4, 4, 4, 4)),
+    ("AdaptiveAvgPool2d", dict(output_size=1), (4, 8, 8)),
+    ("AdaptiveAvgPool2d", dict(output_size=3), (4, 8, 8)),
+    ("AdaptiveMaxPool2d", dict(output_size=3), (4, 8, 8)),
+    ("BatchNorm2d", dict(), (4, 6, 6)),
+    ("BatchNorm1d", dict(), (4, 6)),
+    ("BatchNorm3d", dict(affine=False), (4, 3, 4, 3)),
+    ("GroupNorm", dict(num_groups=2), (4, 6, 6)),
+    ("LayerNorm", dict(normalized_shape=(6, 6)), (4, 6, 6)),
+    ("Dropout", dict(p=0.3), (4, 6, 6)),
+    ("Dropout2d", dict(p=0.3), (4, 6, 6)),
+    ("Dropout1d", dict(p=0.3), (4, 6)),
+    ("Dropout3d", dict(p=0.3), (4, 3, 3, 3)),
+    ("Flatten", dict(), (4, 6, 6)),
+    ("Identity", dict(), (4, 6, 6)),
+    ("Upsample", dict(scale_factor=2), (4, 3, 3)),
+    ("Upsample", dict(scale_factor=2, mode="bilinear"), (4, 3, 3)),
+]
+
+INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}
+
+
+def torch_module(name, kwargs, shape):
+    kw = dict(kwargs)
+    c = shape[0]
+    if name.startswith(("Conv", "ConvTranspose")):
+        kw["in_channels"] = c
+    elif name == "Linear":
+        kw["in_features"] = shape[-1]
+    elif name.startswith("BatchNorm"):
+        kw["num_features"] = c
+    elif name == "GroupNorm":
+        kw["num_channels"] = c
+    return getattr(nn, name)(**kw)
+
+
+def measured_saved_bytes(model, x):
+    exclude = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    exclude |= {b.untyped_storage().data_ptr() for b in model.buffers()}
+    storages = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in exclude and s.nbytes():
+            storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("name, kwargs, shape", CASES,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(CASES)])
+def test_saved_bytes_exact(name, kwargs, shape):
+    ndim = len(shape) - 1
+    first = {1: Conv1d, 2: Conv2d, 3: Conv3d}.get(ndim, Conv1d)
+    first_t = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}.get(ndim, nn.Conv1d)
+    c = shape[0]
+    # a 1x1 convolution first (for a (C, L) or (C,) shape too), so the layer's input has a
+    # gradient; inputs of 3-D tensors to Linear go through Conv1d
+    model = nn.Sequential(first_t(c, c, 1), torch_module(name, kwargs, shape)).train()
+    x = torch.randn((BATCH, *shape))
+    measured = measured_saved_bytes(model, x)
+
+    net = Network.sequential("one", shape, [first(out_channels=c, kernel_size=1),
+                                            LAYER_TYPES[name](**kwargs)])
+    predicted = total_saved_bytes(saved_tensors(analyze(net), device="cpu"), 4, batch=BATCH)
+    assert isinstance(predicted, sympy.Integer)
+    assert int(predicted) == measured
+
+
+def test_every_layer_type_is_covered():
+    merge = {"Add", "Concat"}
+    assert set(LAYER_TYPES) - merge - {n for n, _, _ in CASES} == {
+        "ConvTranspose1d", "ConvTranspose3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool3d",
+        "AdaptiveMaxPool1d", "AdaptiveMaxPool3d"}
+
+
+GRAPH = """
+name = "mixed"
+[input]
+shape = [3, 12, 12]
+[[layers]]
+type = "Conv2d"
+name = "stem"
+out_channels = 8
+kernel_size = 3
+padding = 1
+[[layers]]
+type = "BatchNorm2d"
+name = "bn"
+[[layers]]
+type = "ReLU"
+name = "relu"
+inplace = true
+[[layers]]
+type = "Conv2d"
+name = "conv"
+out_channels = 8
+kernel_size = 3
+padding = 1
+[[layers]]
+type = "Add"
+name = "add"
+inputs = ["conv", "relu"]
+[[layers]]
+type = "MaxPool2d"
+name = "pool"
+kernel_size = 2
+[[layers]]
+type = "ConvTranspose2d"
+name = "up"
+out_channels = 8
+kernel_size = 2
+stride = 2
+[[layers]]
+type = "Concat"
+name = "cat"
+inputs = ["up", "add"]
+[[layers]]
+type = "Conv2d"
+name = "head"
+out_channels = 2
+kernel_size = 1
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Dropout"
+p = 0.5
+[[layers]]
+type = "Linear"
+out_features = 3
+"""
+
+
+class Mixed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn, self.relu = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(True)
+        self.conv, self.pool = nn.Conv2d(8, 8, 3, padding=1), nn.MaxPool2d(2)
+        self.up, self.head = nn.ConvTranspose2d(8, 8, 2, stride=2), nn.Conv2d(16, 2, 1)
+        self.drop, self.fc = nn.Dropout(0.5), nn.Linear(2 * 12 * 12, 3)
+
+    def forward(self, x):
+        r = self.relu(self.bn(self.stem(x)))
+        a = self.conv(r) + r
+        c = torch.cat([self.up(self.pool(a)), a], dim=1)
+        return self.fc(self.drop(torch.flatten(self.head(c), 1)))
+
+
+def test_graph_saved_bytes_exact():
+    from symcnn import parse_spec
+    model = Mixed().train()
+    x = torch.randn(BATCH, 3, 12, 12)
+    a = analyze(parse_spec(GRAPH).network)
+    assert a.total_params == sum(p.numel() for p in model.parameters())
+    predicted = total_saved_bytes(saved_tensors(a, device="cpu"), 4, batch=BATCH)
+    assert int(predicted) == measured_saved_bytes(model, x)
