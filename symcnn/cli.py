@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -60,7 +61,55 @@ def _parser() -> argparse.ArgumentParser:
                    help="output folder (default: output)")
     d.add_argument("--pdf", action="store_true",
                    help="also compile the .tex with latexmk (pdflatex, no shell escape)")
+    _exam_parser(sub)
     return p
+
+
+def _exam_parser(sub) -> None:
+    e = sub.add_parser("exam", help="randomized exams with answer keys from a question family",
+                       description="Draw variants of a question family (a spec whose values are "
+                       "choices or ranges, with an [exam] table) and write, per variant, an exam "
+                       "and its worked answer key, plus a combined key and a CSV of all answers.")
+    e.add_argument("family", nargs="?", metavar="FAMILY",
+                   help="family file (.toml); examples/lecture_family.toml when left out")
+    e.add_argument("--variants", "-n", type=int, default=10, metavar="N",
+                   help="number of variants (default 10)")
+    e.add_argument("--seed", "-s", type=int, default=0, metavar="S",
+                   help="random seed: the same seed gives the same files (default 0)")
+    e.add_argument("--out", "-o", default="output/exam", metavar="DIR",
+                   help="output folder (default: output/exam)")
+    e.add_argument("--pdf", action="store_true",
+                   help="also compile every exam and key with latexmk")
+    e.add_argument("--moodle", action="store_true",
+                   help="also write moodle.xml, a Moodle XML question bank")
+    e.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1), metavar="J",
+                   help="LaTeX compilations at a time with --pdf (default: up to 4)")
+
+
+def _run_exam(args) -> str:
+    from pathlib import Path
+
+    from .builtin import examples_dir
+    from .exam import make_exam
+    from .exam_output import compile_all, write_exam
+    from .family import load_family
+
+    if args.jobs < 1:
+        raise SymcnnError(f"--jobs: must be at least 1, got {args.jobs}")
+    family = load_family(args.family or examples_dir() / "lecture_family.toml")
+    exam = make_exam(family, args.variants, args.seed)
+    paths = write_exam(exam, args.out, moodle=args.moodle)
+    out = Path(args.out)
+    lines = [f"wrote {len(exam.variants)} exams and answer keys (exam-NNN.tex, key-NNN.tex, "
+             f"variant-NNN.toml), keys.tex, answers.csv{', moodle.xml' if args.moodle else ''} "
+             f"to {out}\n"]
+    if args.pdf:
+        tex = [p for p in paths if p.suffix == ".tex"]
+        compile_all(tex, jobs=args.jobs,
+                    progress=lambda done, total: print(f"compiled {done}/{total}", file=sys.stderr,
+                                                       flush=True))
+        lines.append(f"compiled {len(tex)} PDFs in {out}\n")
+    return "".join(lines)
 
 
 def _make_report(args):
@@ -77,6 +126,8 @@ def _make_report(args):
 
 
 def _run(args) -> str:
+    if args.command == "exam":
+        return _run_exam(args)
     report = _make_report(args)
     if args.command == "render":
         from .render import render
