@@ -1,12 +1,38 @@
 #!/usr/bin/env bash
-# Regenerate docs/lecture-slides.png: four slides of the lecture deck on one picture.
-# Needs symcnn installed, TeX (latexmk, beamer) and poppler-utils (pdftoppm).
+# Regenerate the README's pictures:
+#   docs/lecture-slides.png  four slides of the lecture deck on one picture
+#   docs/exam-page.png       the first page of an exam beside the same questions in its key
+# Usage: docs/make_pictures.sh [slides|exam]   (both when left out)
+# Needs symcnn installed (or SYMCNN="python3 -m symcnn" from the checkout's root), TeX
+# (latexmk, beamer, the exam class) and poppler-utils (pdftoppm).
 set -euo pipefail
-cd "$(dirname "$0")"
+symcnn=${SYMCNN:-symcnn}
+root=$(pwd)
+docs=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-symcnn render --template slides --out "$work" --pdf >/dev/null
-cat > "$work/grid.tex" <<'TEX'
+
+# pages FILE.pdf PAGE FILE.pdf PAGE OUT: two pages side by side as docs/OUT.png
+pages() {
+    cat > "$work/grid.tex" <<TEX
+\documentclass{article}
+\usepackage[paperwidth=24cm,paperheight=15.6cm,margin=2mm]{geometry}
+\usepackage{graphicx}
+\pagestyle{empty}
+\setlength{\fboxsep}{0pt}
+\begin{document}\noindent
+\fbox{\includegraphics[page=$2,width=11.7cm]{$1}}\hfill\fbox{\includegraphics[page=$4,width=11.7cm]{$3}}
+\end{document}
+TEX
+    (cd "$work" && latexmk -pdf -interaction=nonstopmode -halt-on-error grid.tex >/dev/null)
+    pdftoppm -r 110 -png -singlefile "$work/grid.pdf" "$docs/$5"
+    rm -f "$work"/grid.*
+    echo "wrote docs/$5.png"
+}
+
+slides() {
+    (cd "$root" && $symcnn render --template slides --out "$work" --pdf >/dev/null)
+    cat > "$work/grid.tex" <<'TEX'
 \documentclass{article}
 \usepackage[paperwidth=24cm,paperheight=14.3cm,margin=2mm]{geometry}
 \usepackage{graphicx}
@@ -18,6 +44,20 @@ cat > "$work/grid.tex" <<'TEX'
 \slide{6}\hfill\slide{8}
 \end{document}
 TEX
-(cd "$work" && latexmk -pdf -interaction=nonstopmode -halt-on-error grid.tex >/dev/null)
-pdftoppm -r 110 -png -singlefile "$work/grid.pdf" lecture-slides
-echo "wrote docs/lecture-slides.png"
+    (cd "$work" && latexmk -pdf -interaction=nonstopmode -halt-on-error grid.tex >/dev/null)
+    pdftoppm -r 110 -png -singlefile "$work/grid.pdf" "$docs/lecture-slides"
+    rm -f "$work"/grid.*
+    echo "wrote docs/lecture-slides.png"
+}
+
+exam() {
+    (cd "$root" && $symcnn exam --variants 1 --seed 2025 --out "$work" --pdf >/dev/null 2>&1)
+    pages exam-001.pdf 1 key-001.pdf 2 exam-page
+}
+
+case "${1:-all}" in
+    slides) slides ;;
+    exam) exam ;;
+    all) slides; exam ;;
+    *) echo "usage: $0 [slides|exam]" >&2; exit 2 ;;
+esac
