@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--pdf", action="store_true",
                    help="also compile the .tex with latexmk (pdflatex, no shell escape)")
     _exam_parser(sub)
+    _import_parser(sub)
     return p
 
 
@@ -112,6 +113,39 @@ def _run_exam(args) -> str:
     return "".join(lines)
 
 
+def _import_parser(sub) -> None:
+    i = sub.add_parser("import", help="a spec from a PyTorch model (needs torch)",
+                       description="Trace a PyTorch nn.Module with torch.fx (on the meta device) "
+                       "and write its spec: each torch.nn module a layer named by its path, "
+                       "additions, torch.cat and flattens as Add, Concat and Flatten.")
+    i.add_argument("model", metavar="MODULE:CALLABLE",
+                   help="a class or function returning an nn.Module (called without arguments), "
+                   "or an nn.Module; MODULE is imported from the current directory")
+    i.add_argument("--input-shape", required=True, metavar="C,H,W",
+                   help="input shape, channels first, no batch axis, e.g. 3,224,224")
+    i.add_argument("--out", "-o", metavar="FILE", help="write the spec here (default: stdout)")
+    i.add_argument("--symbolic", action="append", default=[], metavar="KEY=NAMES",
+                   help="channels=C: out_channels that are multiples of the first "
+                   "convolution's as k*C; input=H,W: the input's spatial sizes as symbols "
+                   "(repeatable)")
+
+
+def _run_import(args) -> str:
+    from pathlib import Path
+
+    from .files import write_atomic
+    from .importer import import_ref
+
+    text = import_ref(args.model, args.input_shape, args.symbolic)
+    if args.out is None:
+        return text
+    try:
+        write_atomic(Path(args.out), text)
+    except OSError as err:
+        raise SymcnnError(f"cannot write {args.out}: {err.strerror}") from None
+    return f"wrote {args.out}\n"
+
+
 def _make_report(args):
     from .builtin import example_spec
     from .report import make_report
@@ -126,6 +160,8 @@ def _make_report(args):
 
 
 def _run(args) -> str:
+    if args.command == "import":
+        return _run_import(args)
     if args.command == "exam":
         return _run_exam(args)
     report = _make_report(args)
