@@ -28,9 +28,11 @@ question states.  Nothing here prints or writes files (see :mod:`symcnn.exam_out
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 
 import sympy
 
@@ -192,78 +194,108 @@ class Exam:
 
 # ---- answers --------------------------------------------------------------------------------
 
-def _row(analysis: Analysis, q: QuestionSpec, source: str) -> LayerRow:
+def _row(analysis: Analysis, q: QuestionSpec) -> LayerRow:
     rows = analysis.rows
     if isinstance(q.layer, int):
         if q.layer <= len(rows):
             return rows[q.layer - 1]
-        raise SymcnnError(f"no layer {q.layer}: the network has {len(rows)}", source=source,
-                          layer=q.where, field="layer")
+        raise SymcnnError(f"no layer {q.layer}: the network has {len(rows)}", layer=q.where,
+                          field="layer")
     for r in rows:
         if r.name == q.layer:
             return r
     raise SymcnnError(f"no layer named {q.layer!r} (its layers: "
-                      f"{', '.join(r.name for r in rows)})", source=source, layer=q.where,
-                      field="layer")
+                      f"{', '.join(r.name for r in rows)})", layer=q.where, field="layer")
 
 
-def _size(nbytes, q: QuestionSpec) -> Decimal:
+def _in_unit(nbytes, q: QuestionSpec) -> Decimal:
     return round_half_up(Fraction(nbytes) / UNITS[q.unit], q.decimals)
 
 
-def _answer(q: QuestionSpec, report: Report, mistakes: Mistakes, source: str):
-    """``(answer, work, row, distractors, normalise)`` for one question; ``distractors()``
-    gives the typical wrong answers, unrounded."""
-    analysis, memory = report.analysis, report.memory
-    count = lambda v: int(v)  # noqa: E731
-    if q.kind == "params":
-        row = _row(analysis, q, source)
-        if row.params_derivation is None or row.params == 0:
-            raise SymcnnError(f"layer {row.name!r} ({row.type_name}) has no parameters",
-                              source=source, layer=q.where, field="layer")
-        return Answer("count", int(row.params)), row, row, lambda: mistakes.params(row), count
-    if q.kind == "total_params":
-        rows = tuple(r for r in analysis.rows if r.params != 0)
-        total = int(analysis.total_params)
-        return (Answer("count", total), TotalWork(rows, analysis.total_params), None,
-                mistakes.total_params, count)
-    if q.kind == "output_shape":
-        row = _row(analysis, q, source)
-        shape = lambda v: tuple(int(x) for x in v)  # noqa: E731
-        return (Answer("shape", shape(row.output_shape)), ShapeWork(shape_steps(analysis, row)),
-                row, lambda: mistakes.output_shape(row), shape)
-    if q.kind == "max_batch":
-        limit = max_batch_size(memory.fixed, memory.per_sample, parse_size(q.memory))
-        return (Answer("count", int(limit.value)), BatchWork(memory, limit, q.memory), None,
-                lambda: mistakes.max_batch(q.memory), count)
-    rounded = lambda v: _size(v, q)  # noqa: E731
-    if q.kind == "activation_memory":
-        row = _row(analysis, q, source)
-        term = next((t for t in memory.activations if t.source == row.name), None)
-        if term is None:
-            raise SymcnnError(f"layer {row.name!r} ({row.type_name}) stores no activation of its "
-                              "own (a view or in place)", source=source, layer=q.where,
-                              field="layer")
-        nbytes = int(term.bytes) * q.batch_size
-        return (Answer("size", rounded(nbytes), q.unit, q.decimals),
-                ActivationWork(term, q.batch_size, nbytes), row,
-                lambda: mistakes.activation(row, q.batch_size, q.unit), rounded)
-    if q.kind == "training_memory":
-        nbytes = int(memory.training(q.batch_size))
-        return (Answer("size", rounded(nbytes), q.unit, q.decimals),
-                TrainingWork(memory, q.batch_size, nbytes), None,
-                lambda: mistakes.training(q.batch_size, q.unit), rounded)
-    raise AssertionError(q.kind)  # pragma: no cover - symbolic_total is answered apart
+def _as_shape(values) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
 
 
-def _symbolic(q: QuestionSpec, candidate: Candidate):
-    analysis = analyze(candidate.network(keep=(q.symbol,)))
-    total = sympy.expand(analysis.total_params)
-    symbol, value = size(q.symbol), candidate.values[q.symbol]
-    work = SymbolicWork(symbol, value, tuple(r for r in analysis.rows if r.params != 0), total,
-                        total.subs(symbol, value))
-    return (Answer("expression", total), work, None, Mistakes(analysis).symbolic_total,
-            sympy.expand)
+@dataclass(frozen=True)
+class _Answered:
+    """A question answered: ``distractors()`` gives the typical wrong answers, unrounded, and
+    ``normalise`` puts one in the answer's form (rounded as the question states)."""
+
+    answer: Answer
+    work: object
+    row: LayerRow | None
+    distractors: Callable[[], list]
+    normalise: Callable
+
+
+def _params(q, report, mistakes, row) -> _Answered:
+    if row.params_derivation is None or row.params == 0:
+        raise SymcnnError(f"layer {row.name!r} ({row.type_name}) has no parameters",
+                          layer=q.where, field="layer")
+    return _Answered(Answer("count", int(row.params)), row, row,
+                     partial(mistakes.params, row), int)
+
+
+def _total_params(q, report, mistakes, row) -> _Answered:
+    a = report.analysis
+    work = TotalWork(tuple(r for r in a.rows if r.params != 0), a.total_params)
+    return _Answered(Answer("count", int(a.total_params)), work, None, mistakes.total_params, int)
+
+
+def _output_shape(q, report, mistakes, row) -> _Answered:
+    return _Answered(Answer("shape", _as_shape(row.output_shape)),
+                     ShapeWork(shape_steps(report.analysis, row)), row,
+                     partial(mistakes.output_shape, row), _as_shape)
+
+
+def _activation_memory(q, report, mistakes, row) -> _Answered:
+    term = next((t for t in report.memory.activations if t.source == row.name), None)
+    if term is None:
+        raise SymcnnError(f"layer {row.name!r} ({row.type_name}) stores no activation of its "
+                          "own (a view or in place)", layer=q.where, field="layer")
+    nbytes = int(term.bytes) * q.batch_size
+    return _Answered(Answer("size", _in_unit(nbytes, q), q.unit, q.decimals),
+                     ActivationWork(term, q.batch_size, nbytes), row,
+                     partial(mistakes.activation, row, q.batch_size, q.unit),
+                     partial(_in_unit, q=q))
+
+
+def _training_memory(q, report, mistakes, row) -> _Answered:
+    nbytes = int(report.memory.training(q.batch_size))
+    return _Answered(Answer("size", _in_unit(nbytes, q), q.unit, q.decimals),
+                     TrainingWork(report.memory, q.batch_size, nbytes), None,
+                     partial(mistakes.training, q.batch_size, q.unit), partial(_in_unit, q=q))
+
+
+def _max_batch(q, report, mistakes, row) -> _Answered:
+    mem = report.memory
+    limit = max_batch_size(mem.fixed, mem.per_sample, parse_size(q.memory))
+    return _Answered(Answer("count", int(limit.value)), BatchWork(mem, limit, q.memory), None,
+                     partial(mistakes.max_batch, q.memory), int)
+
+
+_ANSWER = {"params": _params, "total_params": _total_params, "output_shape": _output_shape,
+           "activation_memory": _activation_memory, "training_memory": _training_memory,
+           "max_batch": _max_batch}
+
+
+def _answer(q: QuestionSpec, report: Report, mistakes: Mistakes,
+            candidate: Candidate) -> _Answered:
+    """One question of a variant, answered from its report (``symbolic_total`` from the
+    network with the question's symbol kept)."""
+    if q.kind == "symbolic_total":
+        analysis = analyze(candidate.network(keep=(q.symbol,)))
+        total = sympy.expand(analysis.total_params)
+        symbol, value = size(q.symbol), candidate.values[q.symbol]
+        work = SymbolicWork(symbol, value, tuple(r for r in analysis.rows if r.params != 0),
+                            total, total.subs(symbol, value))
+        return _Answered(Answer("expression", total), work, None,
+                         Mistakes(analysis).symbolic_total, sympy.expand)
+    try:
+        row = _row(report.analysis, q) if q.layer is not None else None
+        return _ANSWER[q.kind](q, report, mistakes, row)
+    except SymcnnError as err:
+        raise err.within(source=candidate.source) from None
 
 
 def _degenerate(q: QuestionSpec, answer: Answer) -> str | None:
@@ -298,15 +330,17 @@ def _fallbacks(answer: Answer):
             yield v + k * max(1, v // 10)
 
 
-def _choices(q: QuestionSpec, answer: Answer, raw, normalise, rng: random.Random,
+def _choices(q: QuestionSpec, done: _Answered, rng: random.Random,
              source: str) -> tuple[Choice, ...]:
+    """The right answer and ``q.choices - 1`` wrong ones, distinct after rounding, shuffled."""
     if q.choices == 0:
         return ()
+    answer = done.answer
     seen = {answer.value}
     picked: list[tuple[object, str]] = []
-    for mistake, value in raw():
+    for mistake, value in done.distractors():
         try:
-            value = normalise(value)
+            value = done.normalise(value)
         except (TypeError, ValueError):
             continue
         if value not in seen and _valid(value, answer.form):
@@ -347,6 +381,12 @@ def make_variant(family: Family, seed: int, index: int) -> Variant:
     failures: list[SymcnnError] = []
     for candidate in family.candidates(seed, index):
         try:
+            candidate.symbolic  # noqa: B018 - the drawn values may make no network
+        except SymcnnError as err:
+            failures.append(err)
+            continue
+        candidate.check_variables()
+        try:
             report = _try(family, candidate)
         except SymcnnError as err:
             failures.append(err)
@@ -354,16 +394,13 @@ def make_variant(family: Family, seed: int, index: int) -> Variant:
         questions, reason = [], None
         mistakes = Mistakes(report.analysis, report.memory)
         for q in family.exam.questions:
-            if q.kind == "symbolic_total":
-                answer, work, row, raw, normalise = _symbolic(q, candidate)
-            else:
-                answer, work, row, raw, normalise = _answer(q, report, mistakes, family.source)
-            reason = _degenerate(q, answer)
+            done = _answer(q, report, mistakes, candidate)
+            reason = _degenerate(q, done.answer)
             if reason:
                 break
             rng = random.Random(f"symcnn-exam:{seed}:{index}:question:{q.number}")
-            choices = _choices(q, answer, raw, normalise, rng, family.source)
-            questions.append(Question(q, answer, work, row, choices))
+            choices = _choices(q, done, rng, family.source)
+            questions.append(Question(q, done.answer, done.work, done.row, choices))
         if reason:
             failures.append(SymcnnError(reason))
             continue

@@ -61,7 +61,8 @@ def layer_mistakes(row: LayerRow) -> list[tuple[str, sympy.Expr]]:
         n = len(kernel)
         flat = _params_with(row, kernel_size=(*kernel[:-1], 1))
         if flat is not None:
-            out.append((f"kernel volume k^{n - 1} instead of k^{n}", flat))
+            smaller = "k" if n == 2 else f"k^{n - 1}"
+            out.append((f"kernel volume {smaller} instead of k^{n}", flat))
     return out
 
 

@@ -38,13 +38,16 @@ def network_html(variant: Variant) -> str:
     shape = " x ".join(str(v) for v in net.input_shape)
     kept = "".join(f" The numeric questions take {html.escape(k)} = {v}."
                    for k, v in variant.kept.items())
+    graph = not net.is_sequential
     rows = "".join(f"<tr><td>{i}</td><td>{html.escape(n.name)}</td>"
-                   f"<td>{html.escape(n.layer.type_name)}</td>"
+                   + (f"<td>{html.escape(', '.join(n.inputs))}</td>" if graph else "")
+                   + f"<td>{html.escape(n.layer.type_name)}</td>"
                    f"<td>{html.escape(_arguments(n.layer))}</td></tr>"
                    for i, n in enumerate(net.nodes, start=1))
     return (f"<p>Input: {html.escape(shape)} (channels first, one sample), {mem.dtype}, "
             f"s = {mem.element_bytes} bytes per element.{kept}</p>"
-            "<table><tr><th>#</th><th>layer</th><th>type</th><th>arguments</th></tr>"
+            "<table><tr><th>#</th><th>layer</th>" + ("<th>inputs</th>" if graph else "")
+            + "<th>type</th><th>arguments</th></tr>"
             f"{rows}</table>"
             "<p>Conventions: parameters are weights and biases; output size "
             "floor((n + 2p - d(k-1) - 1)/s) + 1; training memory M(b) = Params + Grads + "

@@ -3,8 +3,8 @@
 A layer's output shape is derived once with symbols for its input's spatial sizes
 (``floor((n - 3)/2) + 1``).  From that formula come the worked steps of an output shape,
 the check that every floor division of a drawn network is exact, and the sizes a student
-gets with a typical mistake (the ``+1`` forgotten, rounding up instead of down, the stride
-forgotten).
+gets with a typical mistake (the ``+1`` forgotten, the floor forgotten and the quotient
+rounded up, the stride forgotten).
 
 >>> from symcnn.layers import Conv2d
 >>> conv = Conv2d(out_channels=8, kernel_size=3, stride=2)
@@ -36,9 +36,10 @@ _AXES = tuple(size(f"n_{i}") for i in range(1, 9))
 #: Typical mistakes in an output size, as rewrites of each floor division ``floor(p/q)``.
 SIZE_MISTAKES = {
     "plus_one": ("the +1 forgotten in the output size", lambda p, q: FloorDiv(p, q) - 1),
-    "ceil": ("rounded up instead of down in the output size", lambda p, q: FloorDiv(p + q - 1, q)),
+    "ceil": ("the floor forgotten (rounded up) in the output size",
+             lambda p, q: FloorDiv(p + q - 1, q)),
     "stride": ("the stride forgotten in the output size", lambda p, q: p),
-    "ceil_no_plus_one": ("rounded up and the +1 forgotten in the output size",
+    "ceil_no_plus_one": ("the floor and the +1 forgotten in the output size",
                          lambda p, q: FloorDiv(p + q - 1, q) - 1),
 }
 

@@ -40,6 +40,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .errors import SymcnnError
@@ -106,18 +107,28 @@ class Candidate:
     text: str
     source: str
 
-    def network(self, keep=()) -> Network:
-        """The drawn network with every variable but those in ``keep`` put in."""
-        net = parse_spec(self.text, source="").network
-        used = {s.name for s in net.free_symbols}
+    @cached_property
+    def symbolic(self) -> Network:
+        """The drawn network with the variables still symbols (a SymcnnError when the drawn
+        values make no network)."""
+        return parse_spec(self.text, source="").network
+
+    def check_variables(self) -> None:
+        """Every symbol of the network is a variable and every variable is used; a mistake of
+        the family, not of the draw."""
+        used = {s.name for s in self.symbolic.free_symbols}
         unknown = sorted(used - set(self.values))
         if unknown:
             raise SymcnnError(f"{unknown[0]!r} is used but not drawn: add it to [variables]",
-                              field="variables")
+                              source=self.source, field="variables")
         unused = sorted(set(self.values) - used)
         if unused:
-            raise SymcnnError(f"{unused[0]!r} is drawn but no size uses it", field="variables")
-        return net.subs({size(k): v for k, v in self.values.items() if k not in keep})
+            raise SymcnnError(f"{unused[0]!r} is drawn but no size uses it", source=self.source,
+                              field="variables")
+
+    def network(self, keep=()) -> Network:
+        """The drawn network with every variable but those in ``keep`` put in."""
+        return self.symbolic.subs({size(k): v for k, v in self.values.items() if k not in keep})
 
 
 @dataclass(frozen=True)

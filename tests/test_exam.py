@@ -218,7 +218,62 @@ def test_distractors_are_distinct_wrong_and_from_typical_mistakes(small_exam):
                 assert mistakes["decimal and binary units confused (GB, GiB)"] == \
                     (10**9 - h["fixed"]) // h["per_sample"]
     assert {"the +1 forgotten in the output size", "bias forgotten in every layer",
-            "rounded up instead of down in the output size"} <= seen
+            "the floor forgotten (rounded up) in the output size"} <= seen
+
+
+RESIDUAL = """
+name = "residual"
+[variables]
+C = {choices = [4, 8]}
+[input]
+shape = ["C", {range = [16, 24, 2]}, {range = [16, 24, 2]}]
+[[layers]]
+type = "Conv2d"
+name = "conv"
+out_channels = "C"
+kernel_size = 3
+padding = 1
+[[layers]]
+type = "ReLU"
+name = "relu"
+[[layers]]
+type = "Add"
+name = "sum"
+inputs = ["relu", "input"]
+[[layers]]
+type = "MaxPool2d"
+name = "pool"
+kernel_size = 2
+[[exam.questions]]
+kind = "total_params"
+choices = 3
+[[exam.questions]]
+kind = "output_shape"
+layer = "pool"
+[[exam.questions]]
+kind = "training_memory"
+batch_size = 2
+unit = "MB"
+decimals = 4
+"""
+
+
+def test_a_branching_network_by_hand():
+    from symcnn.exam_output import exam_tex
+
+    exam = make_exam(parse_family(RESIDUAL, "residual.toml"), variants=4, seed=8)
+    for v in exam.variants:
+        c, h, w = v.values["C"], v.draws["input.shape[2]"], v.draws["input.shape[3]"]
+        params = (9 * c + 1) * c
+        full, pooled = c * h * w * 4, c * (h // 2) * (w // 2) * 4
+        per_sample = full + 2 * (3 * full + pooled)  # conv, relu, sum, pool: each stored twice
+        a = [q.answer.value for q in v.questions]
+        assert a[0] == params
+        assert a[1] == (c, h // 2, w // 2)
+        assert a[2] == rounded(2 * params * 4 + 2 * per_sample, 10**6, 4)
+    tex = exam_tex(exam, exam.variants[0])
+    assert r"\# & layer & inputs & type & arguments" in tex
+    assert "3 & sum & relu, input & Add" in tex
 
 
 # ---- rejected draws -------------------------------------------------------------------------
@@ -367,6 +422,35 @@ def test_exam_documents_show_the_question_and_key_the_steps(lecture_exam):
     assert r"\left(k^{3} C_{\mathrm{in}} + 1\right) C_{\mathrm{out}}" in key
 
 
+NASTY = tiny("""
+    name = "nasty"
+    [input]
+    shape = [1, 8, 8]
+    [[layers]]
+    type = "Conv2d"
+    name = "conv_1 & x"
+    out_channels = {choices = [2, 3]}
+    kernel_size = 3
+    [exam]
+    title = "Quiz #1: 50% & {more}"
+    instructions = "Costs $5 ~ ^ \\\\ <b>"
+    """, '[[exam.questions]]\nkind = "params"\nlayer = "conv_1 & x"\nchoices = 2\n')
+
+
+def test_user_text_is_escaped():
+    from symcnn.exam_output import exam_tex, keys_tex
+
+    exam = make_exam(parse_family(NASTY, "nasty.toml"), variants=1)
+    tex = exam_tex(exam, exam.variants[0], key=True)
+    assert r"Quiz \#1: 50\% \& \{more\}" in tex and r"Quiz \#1" in keys_tex(exam)
+    assert (r"Costs \$5 \textasciitilde{} \textasciicircum{} \textbackslash{} "
+            r"\textless{}b\textgreater{}") in tex
+    assert r"layer conv\_1 \& x (Conv2d)" in tex
+    root = ET.fromstring(moodle_xml(exam).encode("utf-8"))
+    text = root.findall("question")[1].findtext("questiontext/text")
+    assert "<td>conv_1 &amp; x</td>" in text and "layer conv_1 &amp; x (Conv2d)" in text
+
+
 def test_nothing_is_written_when_a_variant_fails(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(EXAMPLE.read_text().replace('layer = "L9"', 'layer = "L99"'))
@@ -464,6 +548,12 @@ def test_exams_and_keys_compile(tmp_path, capsys):
     key = text("key-001.pdf")
     assert "Answer:" in key and f"{h['total']:,}" in key
     assert "Answer keys of variants 1 to 2" in text("keys.pdf")
+    nasty = tmp_path / "nasty.toml"
+    nasty.write_text(NASTY)
+    assert main(["exam", str(nasty), "--variants", "1", "--out", str(tmp_path / "n"), "--pdf"]) == 0
+    assert "Quiz #1: 50% & {more}" in subprocess.run(
+        ["pdftotext", str(tmp_path / "n" / "key-001.pdf"), "-"], capture_output=True,
+        text=True, check=True).stdout
     # reproducible: compiled again, the same bytes
     again = tmp_path / "again"
     assert main(["exam", "--variants", "1", "--seed", "3", "--out", str(again), "--pdf"]) == 0

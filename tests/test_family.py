@@ -8,6 +8,7 @@ import pytest
 
 from symcnn import SymcnnError
 from symcnn.builtin import examples_dir
+from symcnn.exam import make_exam
 from symcnn.family import KINDS, load_family, parse_family, to_toml
 
 EXAMPLE = examples_dir() / "lecture_family.toml"
@@ -164,8 +165,9 @@ def test_unreadable_family(tmp_path):
 
 def test_undrawn_and_unused_variables_are_named():
     fam = family(BASE.replace('out_channels = "C"', 'out_channels = "K"') + QUESTION)
-    with pytest.raises(SymcnnError, match="'K' is used but not drawn"):
-        next(fam.candidates(0, 1)).network()
+    with pytest.raises(SymcnnError, match="^fam.toml: field 'variables': 'K' is used but not "
+                       "drawn: add it to \\[variables\\]$"):
+        next(fam.candidates(0, 1)).check_variables()
     fam = family(BASE.replace("[variables]", "[variables]\nE = 3") + QUESTION)
     with pytest.raises(SymcnnError, match="'E' is drawn but no size uses it"):
-        next(fam.candidates(0, 1)).network()
+        make_exam(fam)
