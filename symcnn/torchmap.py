@@ -96,8 +96,9 @@ def module_layer(module, what: str) -> tuple[str, dict]:
             continue
         args[f.name] = module.bias is not None if f.name == "bias" else \
             getattr(module, f.name, f.default)
-    if kind == "LayerNorm" and not module.elementwise_affine:
-        del args["bias"]
+    if (kind == "LayerNorm" and not module.elementwise_affine) or \
+            ("affine" in args and not module.affine):
+        del args["bias"]  # no weight, no bias: the flag changes nothing
     return kind, finish(kind, args, what)
 
 

@@ -388,8 +388,8 @@ class Mean(nn.Module):
     (Scaled, "cannot map Scaled: its forward uses its tensor 'scale' directly"),
     (Mean, "cannot map function Tensor.mean in the model's forward"),
     (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6()), "cannot map module '1' of type ReLU6"),
-    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, bias=False)),
-     "cannot map module '1' of type BatchNorm2d: symcnn would count 8 parameters, PyTorch 4"),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish()),
+     "cannot map module '1' of type Hardswish"),
     (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d((1, None))),
      r"output_size=\[1, None\] cannot be written"),
     (lambda: nn.Linear(5, 2), "the model fails on a 3 x 16 x 16 input"),
@@ -539,3 +539,10 @@ def test_importing_symcnn_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_norms_without_bias_import():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, bias=False),
+                          nn.GroupNorm(2, 4, bias=False), nn.BatchNorm2d(4, affine=False))
+    spec = symcnn.parse_spec(import_module(model, (3, 8, 8)))
+    assert symcnn.analyze(spec.network).total_params == sum(p.numel() for p in model.parameters())

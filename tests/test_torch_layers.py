@@ -636,7 +636,7 @@ PLAIN = {
     "BatchNorm1d": (dict(), (6, 5), {"num_features": 6}),
     "BatchNorm2d": (dict(), (6, 5, 4), {"num_features": 6}),
     "BatchNorm3d": (dict(affine=False), (6, 3, 4, 5), {"num_features": 6}),
-    "GroupNorm": (dict(num_groups=3), (6, 5, 4), {"num_channels": 6}),
+    "GroupNorm": (dict(num_groups=3, bias=False), (6, 5, 4), {"num_channels": 6}),
     "LayerNorm": (dict(normalized_shape=(5, 4)), (6, 5, 4), {}),
     "ReLU": (dict(), (6, 5, 4), {}),
     "LeakyReLU": (dict(negative_slope=0.1), (6, 5, 4), {}),
@@ -687,6 +687,14 @@ def test_merge_shape_mismatch_refused_like_torch():
         torch.cat([torch.empty((1, 2, 5, 4)), torch.empty((1, 2, 5, 3))], dim=1)
     with pytest.raises(SymcnnError, match="spatial axis 2 4 vs 3"):
         LAYER_TYPES["Concat"]().output_shape((2, 5, 4), (2, 5, 3))
+
+
+@pytest.mark.parametrize("name", ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm"])
+def test_norms_without_bias(name):
+    kwargs = {"num_groups": 2} if name == "GroupNorm" else {}
+    shape = {"BatchNorm1d": (6, 5), "BatchNorm3d": (6, 3, 4, 5)}.get(name, (6, 5, 4))
+    inferred = {"num_channels": 6} if name == "GroupNorm" else {"num_features": 6}
+    assert compare(name, {**kwargs, "bias": False}, shape, inferred) is not None
 
 
 @pytest.mark.parametrize("name", sorted(LAYER_TYPES))

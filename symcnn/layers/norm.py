@@ -23,16 +23,21 @@ from .base import (
 
 
 class _PerChannelAffine(Layer):
-    """A normalization with a learnt scale and shift per channel: 2C parameters if affine."""
+    """A normalization with a learnt scale (and, with ``bias``, shift) per channel:
+    2C parameters if affine, C without the bias."""
+
+    def _per_channel(self) -> int:
+        return (2 if self.bias else 1) if self.affine else 0
 
     def params(self, in_shape: Shape) -> sympy.Expr:
-        return 2 * self._channels(in_shape) if self.affine else sympy.Integer(0)
+        return self._per_channel() * self._channels(in_shape)
 
     def params_derivation(self, in_shape: Shape) -> Derivation | None:
-        if not self.affine:
+        k = self._per_channel()
+        if not k:
             return None
         c = self._channels(in_shape)
-        return Derivation(written_mul(2, size("C")), written_mul(2, c), 2 * c)
+        return Derivation(written_mul(k, size("C")), written_mul(k, c), k * c)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,10 +46,12 @@ class _BatchNorm(_PerChannelAffine):
     momentum: float | None = 0.1
     affine: bool = True
     track_running_stats: bool = True
+    bias: bool = True
     num_features: sympy.Expr | None = None
 
     def __post_init__(self) -> None:
         check_flag(self.affine, "affine")
+        check_flag(self.bias, "bias")
         check_flag(self.track_running_stats, "track_running_stats")
 
     def _channels(self, in_shape: Shape) -> sympy.Expr:
@@ -101,12 +108,14 @@ class GroupNorm(_PerChannelAffine):
     num_groups: sympy.Expr
     eps: float = 1e-5
     affine: bool = True
+    bias: bool = True
     num_channels: sympy.Expr | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "num_groups",
                            check_size(to_expr(self.num_groups, "num_groups"), "num_groups"))
         check_flag(self.affine, "affine")
+        check_flag(self.bias, "bias")
 
     def _channels(self, in_shape: Shape) -> sympy.Expr:
         c = in_shape[0]
