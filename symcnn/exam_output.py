@@ -96,7 +96,10 @@ def write_exam(exam: Exam, out_dir, *, moodle: bool = False) -> list[Path]:
     paths = []
     for name, text in files.items():
         path = Path(out_dir) / name
-        write_atomic(path, text)
+        try:
+            write_atomic(path, text)
+        except OSError as err:
+            raise SymcnnError(f"cannot write {path}: {err.strerror or err}") from None
         paths.append(path)
     return paths
 

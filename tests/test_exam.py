@@ -466,8 +466,11 @@ def run(*args):
 def test_cli_bad_input_is_one_line_exit_2(tmp_path):
     path = tmp_path / "fam.toml"
     path.write_text(EXAMPLE.read_text().replace('kind = "max_batch"', 'kind = "max-batch"'))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
     for args, expected in [((str(path),), f"{path}: question 7: field 'kind': unknown kind "
                                           "'max-batch'"),
+                           (("--out", str(blocker / "x")), f"cannot write {blocker / 'x'}"),
                            (("--variants", "0"), "--variants: must be a whole number >= 1"),
                            (("--jobs", "0"), "--jobs: must be at least 1")]:
         result = run("exam", "--out", str(tmp_path / "out"), *args)
