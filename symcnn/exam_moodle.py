@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 
 from .exam import Exam, Question, Variant
 from .exam_text import answer_plain, answer_text, prompt
-from .render import _arguments
+from .render import layer_arguments
 
 
 def _text(parent: ET.Element, tag: str, text: str, fmt: str | None = "html") -> ET.Element:
@@ -42,7 +42,7 @@ def network_html(variant: Variant) -> str:
     rows = "".join(f"<tr><td>{i}</td><td>{html.escape(n.name)}</td>"
                    + (f"<td>{html.escape(', '.join(n.inputs))}</td>" if graph else "")
                    + f"<td>{html.escape(n.layer.type_name)}</td>"
-                   f"<td>{html.escape(_arguments(n.layer))}</td></tr>"
+                   f"<td>{html.escape(layer_arguments(n.layer))}</td></tr>"
                    for i, n in enumerate(net.nodes, start=1))
     return (f"<p>Input: {html.escape(shape)} (channels first, one sample), {mem.dtype}, "
             f"s = {mem.element_bytes} bytes per element.{kept}</p>"

@@ -22,7 +22,7 @@ from .exam import Exam, Variant
 from .exam_moodle import moodle_xml
 from .exam_text import answer_plain, answer_tex, prompt
 from .files import write_atomic
-from .render import _environment, templates_dir
+from .render import template_environment, templates_dir
 
 CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit", "decimals",
                "tolerance", "choice")
@@ -30,7 +30,7 @@ CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit
 
 @cache
 def _templates() -> jinja2.Environment:
-    env = _environment("tex", [templates_dir()])
+    env = template_environment("tex", [templates_dir()])
     env.filters.update({"prompt": prompt, "answer": answer_tex})
     return env
 
@@ -96,10 +96,7 @@ def write_exam(exam: Exam, out_dir, *, moodle: bool = False) -> list[Path]:
     paths = []
     for name, text in files.items():
         path = Path(out_dir) / name
-        try:
-            write_atomic(path, text)
-        except OSError as err:
-            raise SymcnnError(f"cannot write {path}: {err.strerror or err}") from None
+        write_atomic(path, text)  # a SymcnnError naming the file when it cannot be written
         paths.append(path)
     return paths
 

@@ -84,7 +84,7 @@ def _unit_bytes(unit: str) -> TeX:
 _INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}
 
 
-def _arguments(layer) -> str:
+def layer_arguments(layer) -> str:
     """The constructor arguments that differ from PyTorch's defaults: ``kernel_size=3, stride=2``."""
     out = []
     for f in fields(layer):
@@ -117,7 +117,7 @@ class _Context(jinja2.runtime.Context):
         return _Block(ref) if isinstance(ref, jinja2.runtime.BlockReference) else ref
 
 
-def _environment(kind: str, search: list[Path]) -> jinja2.Environment:
+def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
     escape = escape_latex if kind == "tex" else escape_markdown
 
     def finalize(value):
@@ -139,7 +139,7 @@ def _environment(kind: str, search: list[Path]) -> jinja2.Environment:
     env.filters.update({
         "math": math, "formula": formula, "written": written, "sum_lines": sum_lines,
         "num": _num, "shape": _shape, "label": _label, "visible_length": visible_length,
-        "unit_bytes": _unit_bytes, "arguments": _arguments, "block_args": _block_args,
+        "unit_bytes": _unit_bytes, "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
     })
@@ -159,7 +159,7 @@ def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
             raise SymcnnError(f"no template {template!r} (built-in: {', '.join(BUILTIN)}; or a "
                               "path to a .tex.j2 or .md.j2 file)", field="template")
     kind = "md" if path.name.endswith((".md.j2", ".md")) else "tex"
-    env = _environment(kind, [path.parent, builtin])
+    env = template_environment(kind, [path.parent, builtin])
     try:
         return env.get_template(path.name), kind, ".md" if kind == "md" else ".tex"
     except jinja2.TemplateSyntaxError as err:

@@ -29,8 +29,8 @@ import sympy
 from .errors import SymcnnError
 from .expressions import parse_expression
 from .layers import LAYER_TYPES, Layer
-from .memory import DTYPE_BYTES
 from .layers.base import to_expr
+from .memory import DTYPE_BYTES
 from .network import INPUT, Network, Node
 from .symbols import size
 

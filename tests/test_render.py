@@ -253,3 +253,10 @@ def test_documents_say_which_convention():
     slides = render_string(make_report(symcnn.example_spec(), convention="cs231n"), "slides")
     assert r"\Bigl( 2 \times I_{1} + 2 \times \sum" in slides
     assert r"\mathrm{MiB}" in slides
+
+
+def test_unwritable_out_is_one_line(tmp_path, lecture):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SymcnnError, match="cannot write there"):
+        render(lecture, "slides", blocker)
