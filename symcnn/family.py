@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import random
 import re
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,7 +44,7 @@ from pathlib import Path
 
 from .errors import SymcnnError
 from .network import Network
-from .spec import parse_spec
+from .spec import parse_spec, read_toml
 from .symbols import size
 from .units import canonical_unit, parse_size
 
@@ -395,17 +394,7 @@ def parse_family(text: str, source: str = "<family>") -> Family:
     """Read a family from TOML text.  Errors name the source, the table or question, and the
     field; whether the drawn networks are valid is only known once they are analysed."""
     try:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise SymcnnError(f"invalid TOML: {err}") from None
-        for key in data:
-            if key not in TOP_KEYS:
-                raise SymcnnError(f"unknown top-level key (known: {', '.join(TOP_KEYS)})",
-                                  field=key)
-        name = data.get("name", Path(source).stem)
-        if not isinstance(name, str) or not name:
-            raise SymcnnError("must be a non-empty string", field="name")
+        data, name = read_toml(text, TOP_KEYS, source)
         variables = data.get("variables", {})
         if not isinstance(variables, dict):
             raise SymcnnError("must be a table of NAME = {choices = [...]} or {range = [...]}",

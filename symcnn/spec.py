@@ -231,20 +231,26 @@ def _input(table) -> tuple[tuple, str]:
     return tuple(shape), dtype
 
 
+def read_toml(text: str, top_keys, source: str) -> tuple[dict, str]:
+    """TOML text as a table that has only ``top_keys`` at its top, and its ``name`` (the
+    file's stem when it has none)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SymcnnError(f"invalid TOML: {err}") from None
+    for key in data:
+        if key not in top_keys:
+            raise SymcnnError(f"unknown top-level key (known: {', '.join(top_keys)})", field=key)
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name:
+        raise SymcnnError("must be a non-empty string", field="name")
+    return data, name
+
+
 def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None) -> Spec:
     """Read a spec from TOML text; ``overrides`` maps symbols to values (``--set``)."""
     try:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise SymcnnError(f"invalid TOML: {err}") from None
-        for key in data:
-            if key not in TOP_KEYS:
-                raise SymcnnError(f"unknown top-level key (known: {', '.join(TOP_KEYS)})",
-                                  field=key)
-        name = data.get("name", Path(source).stem)
-        if not isinstance(name, str) or not name:
-            raise SymcnnError("must be a non-empty string", field="name")
+        data, name = read_toml(text, TOP_KEYS, source)
         shape, dtype = _input(data.get("input"))
         layers = data.get("layers")
         if not isinstance(layers, list) or not layers:
