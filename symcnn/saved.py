@@ -93,6 +93,9 @@ def _layer_saves(row: LayerRow, source: str, own: str, device: str) -> list[Save
     output's."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
     act = lambda node, shape: Saved(node, "activation", numel(shape), saved_by=row.name)  # noqa: E731
+    if isinstance(layer, SiLU) and layer.inplace:
+        # silu_ keeps a copy of its input before overwriting it
+        return [Saved(row.name, "copy", numel(ins), saved_by=row.name)]
     if isinstance(layer, _SAVES_INPUT):
         return [act(source, ins)]
     if isinstance(layer, _SAVES_OUTPUT):

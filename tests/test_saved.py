@@ -29,6 +29,9 @@ CASES = [
     ("LeakyReLU", dict(negative_slope=0.2), (4, 6, 6)),
     ("GELU", dict(), (4, 6, 6)),
     ("SiLU", dict(), (4, 6, 6)),
+    ("SiLU", dict(inplace=True), (4, 6, 6)),
+    ("LeakyReLU", dict(inplace=True), (4, 6, 6)),
+    ("Dropout", dict(p=0.3, inplace=True), (4, 6, 6)),
     ("Sigmoid", dict(), (4, 6, 6)),
     ("Tanh", dict(), (4, 6, 6)),
     ("Softmax", dict(dim=1), (4, 6, 6)),
@@ -196,3 +199,23 @@ def test_graph_saved_bytes_exact():
     assert a.total_params == sum(p.numel() for p in model.parameters())
     predicted = total_saved_bytes(saved_tensors(a, device="cpu"), 4, batch=BATCH)
     assert int(predicted) == measured_saved_bytes(model, x)
+
+
+def zoo_entries():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent.parent / "validation"))
+    import zoo
+    return zoo.entries()
+
+
+@pytest.mark.parametrize("batch", [2, 3])
+def test_zoo_saved_bytes_exact(batch):
+    """Every network of the validation zoo (every layer type, branches, in-place layers)."""
+    from symcnn import parse_spec
+    for name, spec_text, builder, shape in zoo_entries():
+        model = builder().train()
+        x = torch.randn((batch, *shape))
+        a = analyze(parse_spec(spec_text).network)
+        predicted = total_saved_bytes(saved_tensors(a, device="cpu"), 4, batch=batch)
+        assert int(predicted) == measured_saved_bytes(model, x), name
