@@ -154,6 +154,11 @@ class Layer:
         """Trainable parameters, as PyTorch's ``parameters()`` counts them."""
         return sympy.Integer(0)
 
+    def param_tensors(self, in_shape: Shape) -> tuple[sympy.Expr, ...]:
+        """Elements of each parameter tensor, in ``parameters()`` order (weight, then bias)."""
+        p = self.params(in_shape)
+        return (p,) if p != 0 else ()
+
     def buffers(self, in_shape: Shape) -> sympy.Expr:
         """Elements of non-trainable buffers (BatchNorm running statistics)."""
         return sympy.Integer(0)

@@ -105,10 +105,13 @@ class _ConvNd(Layer):
             out.append(size_)
         return (self.out_channels, *out)
 
+    def param_tensors(self, in_shape: Shape) -> tuple[sympy.Expr, ...]:
+        weight = product(self.kernel_size) * self._in_channels(in_shape) * self.out_channels \
+            / self.groups
+        return (weight, self.out_channels) if self.bias else (weight,)
+
     def params(self, in_shape: Shape) -> sympy.Expr:
-        c = self._in_channels(in_shape)
-        weight = product(self.kernel_size) * c * self.out_channels / self.groups
-        return weight + (self.out_channels if self.bias else 0)
+        return sympy.Add(*self.param_tensors(in_shape))
 
     def params_derivation(self, in_shape: Shape) -> Derivation:
         return conv_params_derivation(self.kernel_size, self._in_channels(in_shape),

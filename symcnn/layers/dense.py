@@ -87,6 +87,10 @@ class Linear(Layer):
         self._in(in_shape)
         return (*in_shape[:-1], self.out_features)
 
+    def param_tensors(self, in_shape: Shape) -> tuple[sympy.Expr, ...]:
+        weight = self._in(in_shape) * self.out_features
+        return (weight, self.out_features) if self.bias else (weight,)
+
     def params(self, in_shape: Shape) -> sympy.Expr:
         return (self._in(in_shape) + (1 if self.bias else 0)) * self.out_features
 

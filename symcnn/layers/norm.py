@@ -32,6 +32,9 @@ class _PerChannelAffine(Layer):
     def params(self, in_shape: Shape) -> sympy.Expr:
         return self._per_channel() * self._channels(in_shape)
 
+    def param_tensors(self, in_shape: Shape) -> tuple[sympy.Expr, ...]:
+        return (self._channels(in_shape),) * self._per_channel()
+
     def params_derivation(self, in_shape: Shape) -> Derivation | None:
         k = self._per_channel()
         if not k:
@@ -164,3 +167,7 @@ class LayerNorm(Layer):
         if not self.elementwise_affine:
             return sympy.Integer(0)
         return product(self.normalized_shape) * (2 if self.bias else 1)
+
+    def param_tensors(self, in_shape: Shape) -> tuple[sympy.Expr, ...]:
+        n = (2 if self.bias else 1) if self.elementwise_affine else 0
+        return (product(self.normalized_shape),) * n

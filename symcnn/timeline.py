@@ -1,0 +1,128 @@
+"""A training step as PyTorch runs it, moment by moment: what is alive in the forward pass,
+at each node's backward, and in the optimizer step (first version; see the caveats).
+
+Every moment holds ``fixed + per_sample * b`` bytes, so the step's peak is
+``max_t (F_t + A_t b)`` and the largest batch for a budget ``M`` is
+``min_t floor((M - F_t) / A_t)``.  Resident throughout (the steady state of a training loop,
+with ``zero_grad(set_to_none=True)``): parameters, buffers, optimizer state, the input batch
+and an MSE target of the output's size.
+
+* forward, at each node: what autograd has saved so far (:mod:`symcnn.saved`) and the
+  outputs a later node still reads;
+* after the loss: everything saved, the output, and the loss's unreduced buffer;
+* backward, at each node (last to first): the saved storages whose first saver has not yet
+  run backward, the parameter gradients made so far (this node's included), the gradient
+  of the node's output and, unless it reads the network input, of its input;
+* the optimizer step: every gradient plus the step's temporaries (Adam's single-tensor
+  loop: ``max_i(2 P_i + P_{i-1})``; with ``foreach``: all parameters once more).
+
+Not modelled yet: kernel workspaces and layout conversions (oneDNN on the CPU, cuDNN on
+CUDA), gradient accumulation where a tensor feeds two branches, mixed precision, the
+allocator's rounding.  ``validation/`` measures how much these add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .analysis import Analysis
+from .memory import OPTIMIZER_STATES
+from .saved import saved_tensors
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Bytes alive at one point of the step: ``fixed + per_sample * b``."""
+
+    phase: str
+    node: str
+    fixed: sympy.Expr
+    per_sample: sympy.Expr
+
+    def at(self, batch) -> sympy.Expr:
+        return self.fixed + self.per_sample * batch
+
+
+def _optimizer_transient(tensors: list[sympy.Expr], optimizer: str, foreach: bool, s: int):
+    if optimizer in ("adam", "adamw"):
+        if foreach:
+            return sympy.Add(*tensors) * s + 12
+        pairs = [2 * p + (tensors[i - 1] if i else 0) for i, p in enumerate(tensors)]
+        return sympy.Max(*pairs) * s + 12 if pairs else sympy.Integer(0)
+    return sympy.Integer(12 if optimizer == "momentum" else 0)
+
+
+def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: str = "sgd",
+                     foreach: bool = False, device: str = "cuda") -> tuple[Moment, ...]:
+    """The moments of one training step of ``analysis`` (see the module's description)."""
+    s, rows = element_bytes, analysis.rows
+    n = len(rows)
+    tensors = [t for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
+    params = sympy.Add(*tensors)
+    buffers = sympy.Add(*(r.layer.buffer_bytes(r.input_shapes[0], s) for r in rows))
+    resident = params * s + buffers + OPTIMIZER_STATES[optimizer] * params * s
+    x = sympy.Mul(*analysis.input_shape) * s
+    out = rows[-1].activation * s if rows else x
+    steady = x + out                              # the batch and its target
+
+    index = {"input": 0, **{r.name: r.index for r in rows}}
+    storage = {"input": "input"}
+    size, last_use = {}, {}
+    for r in rows:
+        storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
+        if r.allocates:
+            size[r.name] = r.activation * s
+        for i in r.inputs:
+            last_use[storage[i]] = r.index
+    if rows:
+        last_use[storage[rows[-1].name]] = n + 1    # the output lives on into the loss
+
+    saved = [t for t in saved_tensors(analysis, device) if not (t.kind == "activation"
+                                                                 and t.node == "input")]
+    by_node = {}
+    for t in saved:
+        nbytes = t.elements * (t.element_bytes or s)
+        by_node.setdefault(t.node if t.kind == "activation" else (t.node, t.kind),
+                           (index[t.saved_by], nbytes, t.per_sample))
+    saved_storages = {k for k in by_node if isinstance(k, str)}
+
+    def split(items):
+        fixed = sympy.Add(*(b for _, b, per in items if not per))
+        return fixed, sympy.Add(*(b for _, b, per in items if per))
+
+    moments = []
+    for r in rows:                                 # forward
+        live = [(0, b, True) for st, b in size.items()
+                if index[st] <= r.index <= last_use.get(st, 0) and st not in saved_storages]
+        held = [v for v in by_node.values() if v[0] <= r.index]
+        fixed, per = split(live + held)
+        moments.append(Moment("forward", r.name, resident + fixed, steady + per))
+    fixed, per = split(list(by_node.values()))
+    loss_buffer = out                              # mse_loss keeps its unreduced buffer
+    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer))
+
+    grads = 0
+    for r in reversed(rows):                       # backward
+        grads += r.params * s
+        if not r.allocates and r.params == 0:
+            continue
+        held = [v for v in by_node.values() if v[0] <= r.index]
+        fixed, per = split(held)
+        reads_input = storage[r.inputs[0]] == "input"  # x needs no gradient
+        grad_in = sympy.Mul(*r.input_shapes[0]) * s if r.layer.arity == 1 and not reads_input \
+            else 0
+        moments.append(Moment("backward", r.name, resident + fixed + grads,
+                              steady + loss_buffer + per + r.activation * s + grad_in))
+    moments.append(Moment("optimizer", "", resident + params * s
+                          + _optimizer_transient(tensors, optimizer, foreach, s), steady))
+    return tuple(moments)
+
+
+def peak(moments, batch) -> sympy.Expr:
+    """The largest of the moments at batch size ``batch`` (a number, or a Max)."""
+    values = [m.at(batch) for m in moments]
+    if all(v.is_number for v in values):
+        return max(values, key=int)
+    return sympy.Max(*values)

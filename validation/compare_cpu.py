@@ -1,0 +1,52 @@
+"""Predicted (symcnn.timeline) against measured (cpu_zoo.json) training-step peaks on the CPU.
+
+Run from the repository root: ``python validation/compare_cpu.py`` (needs no torch: it reads
+the zoo's spec texts and the committed measurements) -> validation/results/cpu_predicted.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+import zoo  # noqa: E402
+
+import symcnn  # noqa: E402
+from symcnn.saved import saved_tensors, total_saved_bytes  # noqa: E402
+from symcnn.timeline import peak, training_moments  # noqa: E402
+
+
+def main() -> None:
+    runs = json.loads((HERE / "results" / "cpu_zoo.json").read_text())["results"]
+    specs = {name: text for name, text, _, _ in zoo.entries()}
+    lines = ["| network | config | b | saved measured | saved predicted | peak measured | "
+             "peak predicted | error | measured peak at | predicted peak at |",
+             "|---|---|--:|--:|--:|--:|--:|--:|---|---|"]
+    for run in runs:
+        cfg = run["config"]
+        if cfg["precision"] != "fp32":
+            continue
+        a = symcnn.analyze(symcnn.parse_spec(specs[cfg["network"]]).network)
+        b = cfg["batch"]
+        saved = int(total_saved_bytes(saved_tensors(a, "cpu"), 4, batch=b))
+        moments = training_moments(a, optimizer=cfg["optimizer"], foreach=bool(cfg["foreach"]),
+                                   device="cpu")
+        predicted = int(peak(moments, b))
+        top = max(moments, key=lambda m: int(m.at(b)))
+        measured = run["step"]["step_peak"]
+        lines.append(f"| {cfg['network']} | {run['label']} | {b} | {run['saved_dedup']:,} | "
+                     f"{saved:,} | {measured:,} | {predicted:,} | "
+                     f"{100 * (predicted - measured) / measured:+.1f} % | "
+                     f"{run['step']['peak_phase']} {run['step']['peak_node']} | "
+                     f"{top.phase} {top.node} |")
+    out = HERE / "results" / "cpu_predicted.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
