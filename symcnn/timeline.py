@@ -16,9 +16,15 @@ and an MSE target of the output's size.
 * the optimizer step: every gradient plus the step's temporaries (Adam's single-tensor
   loop: ``max_i(2 P_i + P_{i-1})``; with ``foreach``: all parameters once more).
 
-Not modelled yet: kernel workspaces and layout conversions (oneDNN on the CPU, cuDNN on
-CUDA), gradient accumulation where a tensor feeds two branches, mixed precision, the
-allocator's rounding.  ``validation/`` measures how much these add.
+Inside a node's forward call or backward function kernels take more (oneDNN's layout
+conversions, ATen's copies, BatchNorm's second buffer): :func:`symcnn.workspace.transient`
+gives them as alternatives, each one more moment of the node.  Where a tensor feeds several
+nodes, the gradient parts wait to be summed, and Add/Concat keep their output's gradient
+until every branch has read it (:func:`_pending_gradients`).
+
+Not modelled yet: cuDNN workspaces on CUDA, oneDNN's weight-gradient scratchpads (not
+derivable from the shapes), the extra buffer of the gradient sum itself, mixed precision,
+the allocator's rounding.  ``validation/`` measures how much these add.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import sympy
 from .analysis import Analysis
 from .memory import OPTIMIZER_STATES
 from .saved import saved_tensors
+from .workspace import transient
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,61 @@ def _optimizer_transient(tensors: list[sympy.Expr], optimizer: str, foreach: boo
     return sympy.Integer(12 if optimizer == "momentum" else 0)
 
 
+def _pending_gradients(rows, s):
+    """Per node index: gradient bytes alive while it runs backward that its moment does not
+    count otherwise (autograd's accumulation where a tensor feeds several nodes).
+
+    * A tensor read by nodes ``c_1 < ... < c_n``: the gradient part a layer ``c_j`` (j > 1)
+      makes is a new buffer of the tensor's size, held from ``c_j``'s backward until ``c_1``'s
+      has run and the parts are summed.
+    * Add and Concat pass their output's gradient on (Concat as views of it): that storage
+      lives from their backward until, for each input, its producer has read it (or, if the
+      input also feeds an earlier node, until that node's part is summed with it).  At an
+      input's producer it is that node's output gradient, counted already up to its size.
+    """
+    by_name = {r.name: r for r in rows}
+    consumers = {}
+    for r in rows:
+        for name in dict.fromkeys(r.inputs):
+            if name != "input":
+                consumers.setdefault(name, []).append(r)
+    pending = {}
+
+    def hold(lo, hi, nbytes, counted=()):
+        for r in rows[lo - 1:hi - 1]:
+            own = r.activation * s if r.name in counted else 0
+            pending[r.index] = pending.get(r.index, 0) + nbytes - own
+
+    for name, users in consumers.items():
+        for c in users[1:]:
+            if c.layer.arity == 1:
+                hold(users[0].index, c.index, by_name[name].activation * s)
+    for c in rows:
+        if c.layer.arity == 1:
+            continue
+        ends, direct = [], []
+        for x in dict.fromkeys(c.inputs):
+            if x == "input":
+                continue
+            users = consumers[x]
+            if users[0] is not c:
+                ends.append(users[0].index)
+            elif len(users) == 1:
+                ends.append(by_name[x].index)
+                direct.append(x)
+        if ends:
+            hold(min(ends), c.index, c.activation * s, direct)
+    return pending
+
+
 def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: str = "sgd",
-                     foreach: bool = False, device: str = "cuda") -> tuple[Moment, ...]:
-    """The moments of one training step of ``analysis`` (see the module's description)."""
+                     foreach: bool = False, device: str = "cuda",
+                     batch=None) -> tuple[Moment, ...]:
+    """The moments of one training step of ``analysis`` (see the module's description).
+
+    ``batch``: the batch size if it is known; kernels that change algorithm with it (PyTorch's
+    im2col convolutions at batch 1 on the CPU, :mod:`symcnn.workspace`) then take the right
+    regime.  None: the regime of b >= 2."""
     s, rows = element_bytes, analysis.rows
     n = len(rows)
     tensors = [t for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
@@ -99,11 +158,15 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
         held = [v for v in by_node.values() if v[0] <= r.index]
         fixed, per = split(live + held)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per))
+        for f, p in transient(r, "forward", device, s, batch=batch,
+                              first=storage[r.inputs[0]] == "input"):
+            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p))
     fixed, per = split(list(by_node.values()))
     loss_buffer = out                              # mse_loss keeps its unreduced buffer
     moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer))
 
     grads = 0
+    pending = _pending_gradients(rows, s)
     for r in reversed(rows):                       # backward
         grads += r.params * s
         if not r.allocates and r.params == 0:
@@ -113,8 +176,11 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
         reads_input = storage[r.inputs[0]] == "input"  # x needs no gradient
         grad_in = sympy.Mul(*r.input_shapes[0]) * s if r.layer.arity == 1 and not reads_input \
             else 0
-        moments.append(Moment("backward", r.name, resident + fixed + grads,
-                              steady + loss_buffer + per + r.activation * s + grad_in))
+        fixed, per = resident + fixed + grads, steady + loss_buffer + per + r.activation * s \
+            + grad_in + pending.get(r.index, 0)
+        moments.append(Moment("backward", r.name, fixed, per))
+        for f, p in transient(r, "backward", device, s, batch=batch, first=reads_input):
+            moments.append(Moment("backward", r.name, fixed + f, per + p))
     moments.append(Moment("optimizer", "", resident + params * s
                           + _optimizer_transient(tensors, optimizer, foreach, s), steady))
     return tuple(moments)

@@ -1,8 +1,10 @@
 """The training-step timeline against the CPU measurements committed in validation/.
 
 The measurements (``validation/results/cpu_zoo.json``) were taken with torch 2.13.0 on the
-CPU allocator's own byte counter; the timeline does not model convolution workspaces yet,
-so it must be a lower bound everywhere and exact where there are none (the MLP).
+CPU allocator's own byte counter.  With the kernel transients of :mod:`symcnn.workspace` and
+the gradient accumulation of forks the timeline is within 2 % of every fp32 peak, to the byte
+(up to the optimizer's scalars) where the peak node has no oneDNN weight-gradient scratchpad,
+and still never above the measurement.
 """
 
 import json
@@ -13,6 +15,7 @@ import pytest
 
 import symcnn
 from symcnn.timeline import peak, training_moments
+from symcnn.workspace import padded, transient
 
 VALIDATION = Path(__file__).parent.parent / "validation"
 sys.path.insert(0, str(VALIDATION))
@@ -21,24 +24,74 @@ import zoo  # noqa: E402
 RUNS = [r for r in json.loads((VALIDATION / "results" / "cpu_zoo.json").read_text())["results"]
         if r["config"]["precision"] == "fp32"]
 SPECS = {name: text for name, text, _, _ in zoo.entries()}
+IDS = [f"{r['config']['network']}-{r['label']}-b{r['config']['batch']}" for r in RUNS]
+
+#: Runs whose peak is in a convolution's weight-gradient stage, where oneDNN adds a scratchpad
+#: that is not derivable from the shapes (``results/cpu_patterns.md``): the model is that much
+#: low there.  (network, batch, optimizer, foreach) -> the scratchpad in bytes.
+SCRATCHPAD_PEAKS = {
+    ("unet2d", 2, "sgd", None): 21_888, ("unet2d", 2, "momentum", None): 21_888,
+    ("unet2d", 2, "adam", None): 21_888, ("unet2d", 4, "sgd", None): 21_888,
+    ("unet2d", 4, "adam", None): 21_888,                     # outc
+    ("vgg2d", 2, "sgd", None): 29_952, ("vgg2d", 2, "momentum", None): 29_952,
+    ("vgg2d", 2, "adam", True): 29_952, ("vgg2d", 2, "momentum", True): 29_952,  # conv1_2
+    ("conv1d", 4, "sgd", None): 23_808, ("conv1d", 4, "adam", None): 23_808,     # conv3
+}
+
+
+def key(run):
+    cfg = run["config"]
+    return cfg["network"], cfg["batch"], cfg["optimizer"], cfg["foreach"]
 
 
 def predicted(run):
     cfg = run["config"]
     a = symcnn.analyze(symcnn.parse_spec(SPECS[cfg["network"]]).network)
     moments = training_moments(a, optimizer=cfg["optimizer"], foreach=bool(cfg["foreach"]),
-                               device="cpu")
+                               device="cpu", batch=cfg["batch"])
     return int(peak(moments, cfg["batch"]))
 
 
-@pytest.mark.parametrize("run", RUNS, ids=[f"{r['config']['network']}-{r['label']}-b"
-                                           f"{r['config']['batch']}" for r in RUNS])
-def test_peak_is_a_lower_bound(run):
+@pytest.mark.parametrize("run", RUNS, ids=IDS)
+def test_peak_within_two_percent(run):
+    measured = run["step"]["step_peak"]
+    assert abs(predicted(run) - measured) <= 0.02 * measured
+
+
+@pytest.mark.parametrize("run", RUNS, ids=IDS)
+def test_peak_is_still_a_lower_bound(run):
     assert predicted(run) <= run["step"]["step_peak"]
 
 
-@pytest.mark.parametrize("run", [r for r in RUNS if r["config"]["network"] == "mlp"],
-                         ids=lambda r: f"{r['label']}-b{r['config']['batch']}")
-def test_peak_exact_without_convolutions(run):
+@pytest.mark.parametrize("run", [r for r in RUNS if key(r) not in SCRATCHPAD_PEAKS],
+                         ids=[i for r, i in zip(RUNS, IDS) if key(r) not in SCRATCHPAD_PEAKS])
+def test_peak_exact_without_weight_scratchpad(run):
     # the optimizer's 4-byte step counters and scalar temporaries are below the model's grain
-    assert abs(predicted(run) - run["step"]["step_peak"]) <= 64
+    assert abs(predicted(run) - run["step"]["step_peak"]) <= 128
+
+
+@pytest.mark.parametrize("run", [r for r in RUNS if key(r) in SCRATCHPAD_PEAKS],
+                         ids=[i for r, i in zip(RUNS, IDS) if key(r) in SCRATCHPAD_PEAKS])
+def test_peak_low_by_the_scratchpad_only(run):
+    missing = run["step"]["step_peak"] - predicted(run)
+    assert 0 < missing <= SCRATCHPAD_PEAKS[key(run)] + 160   # + Adam's step counters
+
+
+def test_the_zoo_has_every_exception():
+    assert set(SCRATCHPAD_PEAKS) <= {key(r) for r in RUNS}
+
+
+def test_cuda_has_no_transients_yet():
+    a = symcnn.analyze(symcnn.parse_spec(SPECS["plain2d"]).network)
+    assert all(transient(r, phase, "cuda") == () for r in a.rows
+               for phase in ("forward", "backward"))
+
+
+def test_channel_block_is_a_parameter():
+    assert padded((30, 2, 2)) == 32 * 4 and padded((30, 2, 2), 8) == 32 * 4
+    assert padded((30, 2, 2), 1) == 30 * 4
+    a = symcnn.analyze(symcnn.parse_spec(SPECS["lecture3d"]).network)
+    l2 = next(r for r in a.rows if r.name == "L2")     # 30 channels: 32 in blocks of 16
+    (fixed16, per16), = transient(l2, "forward", "cpu")[:1]
+    (fixed1, per1), = transient(l2, "forward", "cpu", channel_block=1)[:1]
+    assert per16 - per1 == 4 * (2 * 29 * 35 * 29 + 2 * 59 * 71 * 59) and fixed16 > fixed1

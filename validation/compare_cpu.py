@@ -34,7 +34,7 @@ def main() -> None:
         b = cfg["batch"]
         saved = int(total_saved_bytes(saved_tensors(a, "cpu"), 4, batch=b))
         moments = training_moments(a, optimizer=cfg["optimizer"], foreach=bool(cfg["foreach"]),
-                                   device="cpu")
+                                   device="cpu", batch=b)
         predicted = int(peak(moments, b))
         top = max(moments, key=lambda m: int(m.at(b)))
         measured = run["step"]["step_peak"]

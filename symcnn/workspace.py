@@ -1,0 +1,163 @@
+"""Transient memory inside one node's forward call or backward function, per device.
+
+:mod:`symcnn.timeline` counts, at each node, what is alive before the node runs plus what the
+node leaves behind (its output in the forward pass; the gradient of its input and of its
+parameters in the backward pass).  Kernels take more than that while they run: oneDNN reorders
+tensors into a blocked layout, ATen copies results back, BatchNorm keeps a second input-sized
+buffer.  :func:`transient` gives those extra bytes as *alternatives*, one per stage of the
+node's computation, each ``(fixed, per_sample)`` on top of the timeline's moment for the node
+(an alternative may be negative in one part: it replaces the node's outputs, which are not all
+allocated yet at that stage).  The timeline turns each alternative into one more moment, so
+the step's peak stays ``max_t (F_t + A_t b)``.
+
+The rules come from the allocator traces of ``validation/`` (``results/cpu_patterns.md``,
+torch 2.13.0 on an AVX-512 CPU); symbols are bytes, per sample unless said otherwise: ``I``,
+``O`` the node's input and output, ``Ip``, ``Op`` the same with the channels rounded up to a
+multiple of ``channel_block`` (oneDNN's blocked layout: ``nChw16c`` on AVX-512), ``W``, ``B``
+the weight and bias (fixed), ``Wp`` the weight with both channel counts rounded up.
+
+CPU, fp32 (``device="cpu"``):
+
+* **Convolution, oneDNN** (every batch >= 2; at batch 1 see im2col below).
+  Forward: ``+Ip +Wp +Op``, free ``Wp, Ip``, ``+O`` (ATen's output), free ``Op``: peak
+  ``max(Ip + Wp + Op, Op + O)``; the input is reordered only when it has at least
+  ``channel_block`` channels (``Ip = 0`` otherwise).
+  Backward, input needing a gradient, stride 1: gradient of the input ``Op + Wp + Ip`` then
+  ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` (the largest; the scratchpad
+  oneDNN adds there is not derivable from the shapes and left out).
+  Backward, stride > 1: the gradient of the input comes in the plain layout, ``O + Wp + I +
+  scratch``, then ATen allocates the result and a contiguous copy: **3 I** at once; then the
+  weight stage as for stride 1.  ``strided_scratch`` (default 61,488 B) is the smallest
+  backward-data scratchpad observed, identical for all four small strided convolutions of the
+  zoo (Conv1d, 1x1 and 3x3 Conv2d, Conv3d); the large lecture layers take more, where 3 I
+  dominates anyway.
+  First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B``.
+* **Convolution, im2col** (PyTorch's ``use_mkldnn`` in ``aten/src/ATen/native/Convolution.cpp``
+  keeps the native ``slow_conv2d``/``slow_conv3d`` at batch 1 when ``groups == 1``, the kernel
+  is not larger than 3 in both last axes and ``C * d1 * d2 <= 20480``): forward ``+col +O
+  -col`` and backward ``+I +col -col``, ``col = C_in * prod(kernel) * n_spatial(O) * e`` for
+  one sample.  This regime exists only at ``batch == 1``, so it is not affine in b: the
+  timeline applies it when it is given ``batch=1`` and the oneDNN rules otherwise.
+* **ConvTranspose, oneDNN**: forward peak ``3 O`` (oneDNN's output and two ATen copies);
+  backward ``+O`` (a copy of the incoming gradient) and then a stride-1 convolution's stages.
+* **BatchNorm (training)**: backward ``+I +2C*4 +I -I``: ``2 I + 2 C 4``, one ``I`` above
+  what the timeline counts.
+* **Upsample, nearest/bilinear 2-d**: forward ``+O +I +O -O -I``: ``2 O + I``.
+* Every other layer allocates exactly its output (forward) or its input's gradient (backward).
+
+``device="cuda"``: no transient is modelled yet.  cuDNN's workspaces depend on the algorithm
+cuDNN picks, on free memory, on TF32 and on the cuDNN version (see ``validation/README.md``:
+about 1.2 GB per sample for the lecture network's second convolution on an H100); the function
+returns no alternative there, so the CUDA timeline is still a lower bound.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .analysis import LayerRow
+from .layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+    Upsample,
+    numel,
+)
+
+#: Channels per block of oneDNN's blocked layout: 16 fp32 values fill an AVX-512 register.
+CHANNEL_BLOCK = 16
+#: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).
+STRIDED_SCRATCH = 61_488
+#: PyTorch keeps im2col at batch 1 while ``C * d1 * d2`` is at most this.
+IM2COL_LIMIT = 20_480
+
+_CONVS = (Conv1d, Conv2d, Conv3d)
+_TRANSPOSED = (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
+_BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
+
+Alternative = tuple[sympy.Expr, sympy.Expr]
+
+
+def padded(shape, block: int = CHANNEL_BLOCK) -> sympy.Expr:
+    """Elements of ``shape`` (channels first) with the channels rounded up to ``block``."""
+    c = sympy.sympify(shape[0])
+    return sympy.ceiling(c / block) * block * numel(shape[1:])
+
+
+def uses_im2col(row: LayerRow, batch) -> bool:
+    """Whether PyTorch runs ``row``'s convolution through im2col rather than oneDNN."""
+    layer, ins = row.layer, row.input_shapes[0]
+    if batch != 1 or not isinstance(layer, _CONVS) or layer.groups != 1:
+        return False
+    kernel = layer.kernel_size
+    if len(kernel) >= 2 and kernel[-1] > 3 and kernel[-2] > 3:
+        return False
+    size = sympy.sympify(ins[0] * numel(ins[1:3]))
+    return bool(size.is_number and size <= IM2COL_LIMIT)
+
+
+def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> bool:
+    """Whether oneDNN computes ``row``'s weight gradient on blocked (channel-padded) copies:
+    seen for every convolution with at least ``channel_block`` input channels and for the 1x1
+    one with fewer (unet2d outc, 8 -> 2); the others with fewer channels (unet2d 8 -> 8 and
+    8 -> 16, 3x3) copy the input and the output gradient in the plain layout."""
+    layer, cin = row.layer, sympy.sympify(row.input_shapes[0][0])
+    if sympy.sympify(cin >= channel_block) == sympy.true:
+        return True
+    return all(k == 1 for k in layer.kernel_size)
+
+
+def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
+              first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
+              strided_scratch: int = STRIDED_SCRATCH) -> tuple[Alternative, ...]:
+    """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
+    as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module).
+
+    ``first``: the node reads the network input, which needs no gradient.  ``batch``: the batch
+    size when it is a number (it picks the im2col regime at 1); None means b >= 2."""
+    if device == "cuda":
+        return ()     # cuDNN workspaces are not modelled yet (see the module's description)
+    s, layer = element_bytes, row.layer
+    ins, out = row.input_shapes[0], row.output_shape
+    i, o = numel(ins) * s, numel(out) * s
+    ip, op = padded(ins, channel_block) * s, padded(out, channel_block) * s
+    zero = sympy.Integer(0)
+    if isinstance(layer, _CONVS + _TRANSPOSED):
+        tensors = layer.param_tensors(ins)
+        w, b_ = tensors[0] * s, (tensors[1] * s if len(tensors) > 1 else zero)
+        kvol = sympy.Mul(*layer.kernel_size)
+        cin, cout = ins[0], layer.out_channels
+        wp = (sympy.ceiling(sympy.sympify(cin) / channel_block) * channel_block
+              * sympy.ceiling(sympy.sympify(cout) / channel_block) * channel_block
+              * kvol / layer.groups * s)
+        if uses_im2col(row, batch):
+            col = cin * kvol * numel(out[1:]) * s
+            return ((col, zero),)            # b = 1: a fixed number of bytes
+        if isinstance(layer, _TRANSPOSED):
+            if phase == "forward":
+                return ((zero, 2 * o),)
+            return ((wp - w, o + op + ip),)
+        if phase == "forward":
+            reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
+            return ((wp, reorder_in + op - o), (zero, op))
+        if blocked_weight_stage(row, channel_block):
+            weight_stage = (wp - w, op) if first else (wp - w, op + ip)
+        else:                                 # plain copies of the input and output gradient
+            weight_stage = (zero, o) if first else (zero, o + i)
+        if first:
+            return (weight_stage,)
+        if all(st == 1 for st in layer.stride):
+            return (weight_stage, (wp - w - b_, op + ip - i))
+        return (weight_stage, (-w - b_, 2 * i), (wp + strided_scratch - w - b_, o))
+    if isinstance(layer, _BATCH_NORMS) and phase == "backward":
+        return ((zero, i),)
+    if isinstance(layer, Upsample) and phase == "forward" and layer.mode in (
+            "nearest", "bilinear") and len(ins) == 3:
+        return ((zero, o + i),)
+    return ()
