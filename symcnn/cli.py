@@ -30,7 +30,11 @@ def _network_options() -> argparse.ArgumentParser:
                    "default: the convention's)")
     p.add_argument("--convention", choices=list(CONVENTIONS), default="lecture",
                    help="what the memory figure counts: lecture (default), torchinfo, "
-                   "torchsummary or cs231n (see README)")
+                   "torchsummary, cs231n, or pytorch (the peak of a simulated training step; "
+                   "see README)")
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                   help="for --convention pytorch: where the step runs (dropout masks and CPU "
+                   "kernel workspaces differ; default cuda)")
     p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"],
                    help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B; default: the "
                    "convention's)")
@@ -156,7 +160,7 @@ def _make_report(args):
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
     return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
                        optimizer=args.optimizer, units=args.units, sizes=sizes,
-                       convention=args.convention)
+                       convention=args.convention, device=args.device)
 
 
 def _run(args) -> str:

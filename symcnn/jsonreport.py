@@ -5,6 +5,8 @@ Numbers are JSON integers; symbolic values are strings that ``sympy.sympify`` re
 
 from __future__ import annotations
 
+import sympy
+
 from .formatting import expr_text, written
 from .formatting import json_value as value
 from .memory import DTYPE_BYTES
@@ -46,6 +48,11 @@ def to_json(report: Report) -> dict:
         "training_bytes": value(report.training_bytes),
         "inference_bytes": value(report.inference_bytes),
     }
+    if mem.moments:
+        top = mem.peak_moment(report.batch_size)
+        memory["device"] = mem.device
+        memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
+        memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:
         limit = report.limits[0][1]
         memory.update({"budget": report.budget, "budget_bytes": value(limit.budget),

@@ -65,6 +65,8 @@ class Convention:
     units: str = "MB"
     #: Count each block's output once more, as hooks on container modules do.
     containers: bool = False
+    #: The peak of a simulated training step (:mod:`symcnn.timeline`), not a sum.
+    timeline: bool = False
 
 
 CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
@@ -80,6 +82,9 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
     Convention("cs231n", "CS231n's rule: every activation twice (forward and backward), the "
                "parameters three times (values, gradients, momentum)", lambda r: r.allocates,
                input_times=2, optimizer="momentum", units="MiB"),
+    Convention("pytorch", "the peak of a PyTorch training step: parameters, gradients, "
+               "optimizer state, what autograd saves, the gradients in flight (CUDA kernel "
+               "workspaces not included)", lambda r: False, optimizer="sgd", timeline=True),
 )}
 
 
@@ -118,6 +123,9 @@ class Memory:
     optimizer_state: Term
     activations: tuple[Term, ...]
     inference_per_sample: sympy.Expr
+    #: For the ``pytorch`` convention: the moments of the simulated step.
+    moments: tuple = ()
+    device: str = ""
 
     @property
     def convention(self) -> str:
@@ -130,18 +138,45 @@ class Memory:
 
     @property
     def fixed(self) -> sympy.Expr:
-        """Bytes that do not grow with the batch: parameters, gradients, buffers, optimizer state."""
+        """Bytes that do not grow with the batch: parameters, gradients, buffers, optimizer state.
+
+        For a simulated step (``pytorch``): those of the moment that grows fastest with the
+        batch, the one that decides large batches."""
+        if self.moments:
+            return self.asymptote.fixed
         return sympy.Add(self.params.bytes, self.grads.bytes, self.buffers.bytes,
                          self.optimizer_state.bytes)
 
     @property
     def per_sample(self) -> sympy.Expr:
-        """Training bytes per sample: ``I_1 + 2 * sum_{i>=2} I_i``."""
+        """Training bytes per sample: ``I_1 + 2 * sum_{i>=2} I_i`` (lecture convention)."""
+        if self.moments:
+            return self.asymptote.per_sample
         return sympy.Add(*(t.times * t.bytes for t in self.activations))
 
+    @property
+    def asymptote(self):
+        """The moment of the simulated step that grows fastest with the batch."""
+        numeric = all(m.per_sample.is_number and m.fixed.is_number for m in self.moments)
+        if not numeric:
+            return max(self.moments, key=lambda m: sympy.count_ops(m.per_sample))
+        return max(self.moments, key=lambda m: (int(m.per_sample), int(m.fixed)))
+
     def training(self, batch=b) -> sympy.Expr:
-        """Training memory at batch size ``batch`` (the symbol ``b`` by default)."""
+        """Training memory at batch size ``batch`` (the symbol ``b`` by default); for a
+        simulated step, the largest of its moments."""
+        if self.moments:
+            from .timeline import peak
+            return sympy.sympify(peak(self.moments, batch))
         return self.fixed + self.per_sample * batch
+
+    def peak_moment(self, batch):
+        """The moment of the simulated step that holds the most at ``batch`` (None when the
+        convention sums, or sizes are symbolic)."""
+        values = [m.at(batch) for m in self.moments]
+        if not values or not all(v.is_number for v in values):
+            return None
+        return max(zip(values, self.moments), key=lambda vm: int(vm[0]))[1]
 
     @property
     def inference_fixed(self) -> sympy.Expr:
@@ -191,7 +226,8 @@ def live_elements(analysis: Analysis) -> list[sympy.Expr]:
 
 
 def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
-                    optimizer: str | None = None, convention: str = "lecture") -> Memory:
+                    optimizer: str | None = None, convention: str = "lecture",
+                    device: str = "cuda") -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     >>> from symcnn.analysis import analyze
@@ -239,5 +275,18 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     numeric = all(p.is_number for p in live)
     peak = sympy.Integer(max(int(p) for p in live)) if numeric \
         else sympy.Max(*dict.fromkeys(live), evaluate=False)
+    moments = ()
+    if rules.timeline:
+        from .saved import DEVICES, saved_tensors
+        from .timeline import training_moments
+        if device not in DEVICES:
+            raise SymcnnError(f"unknown device {device!r} (known: {', '.join(DEVICES)})",
+                              field="device")
+        moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device)
+        acts = [Term(f"S_{i}", t.node if t.kind == "activation" else f"{t.saved_by} ({t.kind})",
+                     Derivation(size("n") * size("s"), sympy.Mul(
+                         t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),
+                         t.elements * (t.element_bytes or s)))
+                for i, t in enumerate(saved_tensors(analysis, device), start=1)]
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
-                  tuple(acts), peak * s)
+                  tuple(acts), peak * s, moments, device if rules.timeline else "")

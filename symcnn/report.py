@@ -17,7 +17,7 @@ from .layers.base import check_size, to_expr
 from .memory import Memory, Term, estimate_memory
 from .network import Network
 from .published import PublishedCheck, check_published
-from .solve import BatchLimit, max_batch_size
+from .solve import BatchLimit, max_batch_size, max_batch_size_moments
 from .spec import Spec
 from .symbols import size
 from .units import canonical_unit, parse_size
@@ -137,7 +137,7 @@ class Report:
 
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
                 optimizer: str | None = None, units: str | None = None, sizes=None,
-                convention: str = "lecture") -> Report:
+                convention: str = "lecture", device: str = "cuda") -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
@@ -158,7 +158,8 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         raise SymcnnError(f"--batch-size: {err.message}") from None
     try:
         analysis = analyze(spec.network)
-        mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention)
+        mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention,
+                              device=device)
         units = canonical_unit(units or mem.rules.units)
         checks = ()
         if spec.published:
@@ -173,8 +174,12 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         budgets = COMMON_GPUS
     else:
         budgets = tuple(memory) if isinstance(memory, (list, tuple)) else (memory,)
-    limits = tuple((str(b), max_batch_size(mem.fixed, mem.per_sample, parse_size(b)))
-                   for b in budgets)
+    if mem.moments:
+        limits = tuple((str(b), max_batch_size_moments(mem.moments, parse_size(b)))
+                       for b in budgets)
+    else:
+        limits = tuple((str(b), max_batch_size(mem.fixed, mem.per_sample, parse_size(b)))
+                       for b in budgets)
     valid = []
     for name, values in (sizes or {}).items():
         symbol = size(name)

@@ -59,3 +59,29 @@ def max_batch_size(fixed, per_sample, budget) -> BatchLimit:
     formula = FloorDiv(M - fixed, per_sample)
     value = FloorDiv(budget - fixed, per_sample)
     return BatchLimit(budget, fixed, per_sample, formula, value)
+
+
+def max_batch_size_moments(moments, budget) -> BatchLimit:
+    """The largest batch for which every moment of a simulated step fits:
+    ``min_t floor((M - F_t) / A_t)`` over the moments that grow with the batch.
+
+    >>> from symcnn.timeline import Moment
+    >>> steps = [Moment("forward", "a", 10, 100), Moment("backward", "a", 500, 60)]
+    >>> limit = max_batch_size_moments(steps, 1000)
+    >>> limit.value, limit.fixed, limit.per_sample
+    (8, 500, 60)
+    """
+    budget = parse_size(budget) if isinstance(budget, (str, int)) else sympy.sympify(budget)
+    growing = [m for m in moments if not (m.per_sample.is_number and m.per_sample <= 0)]
+    if not growing:
+        raise SymcnnError("memory does not grow with the batch size: no largest batch")
+    limits = [max_batch_size(m.fixed, m.per_sample, budget) for m in growing]
+    formula = sympy.Min(*dict.fromkeys(lim.formula for lim in limits))
+    if all(lim.value.is_number for lim in limits):
+        # the moments that do not grow must fit too, whatever the batch
+        flat = [m.fixed for m in moments if m not in growing]
+        binding = min(limits, key=lambda lim: int(lim.value))
+        value = binding.value if all(f <= budget for f in flat) else sympy.Integer(0)
+        return BatchLimit(budget, binding.fixed, binding.per_sample, formula, value)
+    return BatchLimit(budget, limits[0].fixed, limits[0].per_sample, formula,
+                      sympy.Min(*(lim.value for lim in limits)))

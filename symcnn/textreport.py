@@ -80,6 +80,25 @@ def _conditions(report: Report) -> list[str]:
     return [*out, ""] if out else []
 
 
+def _moments(report: Report) -> list[str]:
+    """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
+    mem, unit, b = report.memory, report.units, report.batch_size
+    saved = sympy.Add(*(t.bytes for t in mem.activations))
+    out = [f"  saved for backward ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
+           + " per sample (BatchNorm statistics once)" * any(
+               "statistics" in t.source for t in mem.activations),
+           "  peak of the step = max over its moments t of F_t + A_t*b "
+           f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)"]
+    top = mem.peak_moment(b)
+    if top is not None:
+        where = f"{top.phase} of {top.node}" if top.node else top.phase
+        out.append(f"  peak at b = {number(b)}: during the {where}")
+    a = mem.asymptote
+    out.append(f"  large batches: {number(a.fixed)} + {factor(a.per_sample)}*b bytes "
+               f"({a.phase} of {a.node})")
+    return out
+
+
 def render_text(report: Report) -> str:
     """The report as it is printed by ``symcnn report``."""
     net, mem, unit = report.network, report.memory, report.units
@@ -114,18 +133,22 @@ def render_text(report: Report) -> str:
         out.append(f"  Optimizer   = {mem.optimizer} state, "
                    f"{written(mem.optimizer_state.derivation.substituted)} B = "
                    f"{nbytes(mem.optimizer_state.bytes, unit)}")
-    first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
-    rest = f" + {mem.rules.output_times}*({later})" if len(act) > 1 else ""
-    out += [f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}",
-            f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes",
-            f"  training at b = {number(report.batch_size)}: "
+    if mem.moments:
+        out += _moments(report)
+    else:
+        first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
+        rest = f" + {mem.rules.output_times}*({later})" if len(act) > 1 else ""
+        out += [f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}",
+                f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes"]
+    out += [f"  training at b = {number(report.batch_size)}: "
             f"{nbytes(report.training_bytes, unit)}"
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
             f"  inference at b = {number(report.batch_size)} (no gradients, largest set of "
             f"tensors alive at once): {nbytes(report.inference_bytes, unit)}", ""]
     out += _conditions(report)
     formula = report.limits[0][1].formula
-    out.append(f"Largest batch: b_max = {formula}  (M = memory in bytes)")
+    out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
+               if mem.moments else f"Largest batch: b_max = {formula}  (M = memory in bytes)")
     for name, limit in report.limits:
         if not limit.value.is_number:
             out.append(f"  {name}: substitute the symbols (--set) for a number")

@@ -48,6 +48,10 @@ class Moment:
     fixed: sympy.Expr
     per_sample: sympy.Expr
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fixed", sympy.sympify(self.fixed))
+        object.__setattr__(self, "per_sample", sympy.sympify(self.per_sample))
+
     def at(self, batch) -> sympy.Expr:
         return self.fixed + self.per_sample * batch
 

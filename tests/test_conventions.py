@@ -25,7 +25,7 @@ def test_lecture_preset_is_the_seed():
 
 
 def test_every_preset_has_a_summary():
-    assert set(CONVENTIONS) == {"lecture", "torchinfo", "torchsummary", "cs231n"}
+    assert set(CONVENTIONS) == {"lecture", "torchinfo", "torchsummary", "cs231n", "pytorch"}
     for c in CONVENTIONS.values():
         assert c.summary
 
@@ -129,3 +129,40 @@ type = "Flatten"
 """)
     r = make_report(spec, convention="torchsummary")
     assert f"{int(r.training_bytes) / 2**20:.2f}" == printed
+
+
+def h100_run():
+    import json
+    from pathlib import Path
+    path = Path(__file__).parent.parent / "validation" / "results" / \
+        "gpu_lecture_h100_expandable_segments.json"
+    return json.loads(path.read_text())
+
+
+def test_pytorch_preset_against_the_h100_measurement():
+    """The lecture's network trained on an H100 (validation/README.md): where memory is tight
+    cuDNN runs without workspace, and the simulated step's peak is the measured one; the
+    largest batch that trained is the one the preset solves for."""
+    run = h100_run()
+    r = make_report(symcnn.example_spec(), convention="pytorch",
+                    memory=run["environment"]["mem_get_info_at_start"]["free"])
+    assert r.limits[0][1].value == run["max_batch"]["largest_batch_without_oom"] == 39
+    for t in run["max_batch"]["tries"]:
+        if not t["ok"]:
+            continue
+        predicted = int(r.memory.training(t["batch"]))
+        measured = t["max_memory_allocated"]
+        assert predicted <= measured
+        if t["batch"] >= 36:  # no cuDNN workspace this close to the limit
+            assert abs(predicted - measured) / measured < 1e-5
+
+
+def test_pytorch_preset_saved_terms_and_moments():
+    r = make_report(symcnn.example_spec(), convention="pytorch")
+    m = r.memory
+    assert m.peak_moment(1).phase == "backward" and m.peak_moment(1).node == "L2"
+    # the saved storages: the input and the outputs of L1..L8 (each read by the next layer)
+    assert sum(int(t.bytes) for t in m.activations) == 4 * (
+        193 * 229 * 193 + 30 * 191 * 227 * 191 + 30 * 95 * 113 * 95 + 60 * 93 * 111 * 93
+        + 60 * 46 * 55 * 46 + 120 * 44 * 53 * 44 + 120 * 21 * 26 * 21 + 240 * 19 * 24 * 19
+        + 240 * 9 * 11 * 9)

@@ -260,3 +260,13 @@ def test_unwritable_out_is_one_line(tmp_path, lecture):
     blocker.write_text("")
     with pytest.raises(SymcnnError, match="cannot write there"):
         render(lecture, "slides", blocker)
+
+
+def test_pytorch_convention_documents():
+    r = make_report(symcnn.example_spec(), convention="pytorch")
+    tex = render_string(r, "worksheet")
+    assert "simulated moment by moment" in tex and "21 moments" in tex
+    assert r"M(b) &= \max_t \bigl(F_t + A_t\, b\bigr)" in tex
+    assert r"2{,}170.39\,\mathrm{MB}" in tex
+    slides = render_string(r, "slides")
+    assert r"\text{for large batches: } \max_t \ge 26{,}409{,}848" in slides
