@@ -135,6 +135,12 @@ class Report:
         return summary_math(self)
 
 
+def _budget_name(budget) -> str:
+    """``"12GB"`` as given; a plain byte count as ``"84,366,524,416 B"``."""
+    text = str(budget).strip()
+    return f"{int(text):,} B" if text.isdigit() else text
+
+
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
                 optimizer: str | None = None, units: str | None = None, sizes=None,
                 convention: str = "lecture", device: str = "cuda") -> Report:
@@ -175,10 +181,11 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
     else:
         budgets = tuple(memory) if isinstance(memory, (list, tuple)) else (memory,)
     if mem.moments:
-        limits = tuple((str(b), max_batch_size_moments(mem.moments, parse_size(b)))
+        limits = tuple((_budget_name(b), max_batch_size_moments(mem.moments, parse_size(b)))
                        for b in budgets)
     else:
-        limits = tuple((str(b), max_batch_size(mem.fixed, mem.per_sample, parse_size(b)))
+        limits = tuple((_budget_name(b), max_batch_size(mem.fixed, mem.per_sample,
+                                                        parse_size(b)))
                        for b in budgets)
     valid = []
     for name, values in (sizes or {}).items():
