@@ -76,7 +76,7 @@ def max_batch_size_moments(moments, budget) -> BatchLimit:
     if not growing:
         raise SymcnnError("memory does not grow with the batch size: no largest batch")
     limits = [max_batch_size(m.fixed, m.per_sample, budget) for m in growing]
-    formula = sympy.Min(*dict.fromkeys(lim.formula for lim in limits))
+    formula = sympy.Min(*dict.fromkeys(lim.formula for lim in limits), evaluate=False)
     if all(lim.value.is_number for lim in limits):
         # the moments that do not grow must fit too, whatever the batch
         flat = [m.fixed for m in moments if m not in growing]
@@ -84,4 +84,4 @@ def max_batch_size_moments(moments, budget) -> BatchLimit:
         value = binding.value if all(f <= budget for f in flat) else sympy.Integer(0)
         return BatchLimit(budget, binding.fixed, binding.per_sample, formula, value)
     return BatchLimit(budget, limits[0].fixed, limits[0].per_sample, formula,
-                      sympy.Min(*(lim.value for lim in limits)))
+                      sympy.Min(*(lim.value for lim in limits), evaluate=False))
