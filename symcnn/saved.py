@@ -7,6 +7,13 @@ mask, and views, sums and concatenations nothing.  A tensor several layers save 
 ReLU's output that the next convolution saves as its input) is one storage and is
 counted once.  Parameters and buffers are not counted here: they live anyway.
 
+Under mixed precision (``precision="bf16"`` or ``"fp16"``: the forward pass inside
+``torch.autocast``) each storage has the dtype autocast gives it, and autocast's cast copies
+that a backward reads (of the network input, of the 3-d pools' inputs on the CPU, of the
+conv/linear weights) are saved storages as well; see :func:`saved_tensors`.  Measured exact
+on the CPU, bf16 and fp16, for every layer type and the validation zoo
+(``tests/test_saved.py``); the CUDA op lists are taken from PyTorch's documentation.
+
 >>> from symcnn import analyze
 >>> from symcnn.builtin import lecture_network
 >>> saved = saved_tensors(analyze(lecture_network()))
@@ -88,63 +95,140 @@ _ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d)
 _BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
 
 
-def _layer_saves(row: LayerRow, source: str, own: str, device: str) -> list[Saved]:
+def _layer_saves(row: LayerRow, source: str, own: str, device: str, e_in: int | None = None,
+                 e_out: int | None = None, input_cast: int | None = None) -> list[Saved]:
     """The storages ``row``'s layer saves: ``source`` names its input's storage, ``own`` its
-    output's."""
+    output's.  ``e_in`` and ``e_out`` are the element sizes of the two (None: the activation
+    dtype's, in fp32); ``input_cast``, when set, says that autocast hands the layer a copy of its
+    input cast to that element size, a new storage, which is what it saves instead of the
+    input."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
-    act = lambda node, shape: Saved(node, "activation", numel(shape), saved_by=row.name)  # noqa: E731
+    act = lambda node, shape, e: Saved(node, "activation", numel(shape), e,  # noqa: E731
+                                       saved_by=row.name)
+
+    def saved_input():
+        if input_cast:
+            return Saved(row.name, "cast", numel(ins), input_cast, saved_by=row.name)
+        return act(source, ins, e_in)
+
     if isinstance(layer, SiLU) and layer.inplace:
         # silu_ keeps a copy of its input before overwriting it
-        return [Saved(row.name, "copy", numel(ins), saved_by=row.name)]
+        return [Saved(row.name, "copy", numel(ins), e_in, saved_by=row.name)]
     if isinstance(layer, _SAVES_INPUT):
-        return [act(source, ins)]
+        return [saved_input()]
     if isinstance(layer, _SAVES_OUTPUT):
-        return [act(own, out)]
+        return [act(own, out, e_out)]
     if isinstance(layer, LeakyReLU):
         # out of place it saves its input; in place, its (overwritten) result: same storage
-        return [act(source, ins)]
+        return [saved_input()]
     if isinstance(layer, _MAX_POOLS):
-        return [act(source, ins),
-                Saved(row.name, "indices", numel(out), INT64, saved_by=row.name)]
+        return [saved_input(), Saved(row.name, "indices", numel(out), INT64, saved_by=row.name)]
     if isinstance(layer, _ADAPTIVE_AVG):
         # an output of one element per channel is a mean, whose backward needs only sizes
         if all(o == 1 for o in out[1:]):
             return []
-        return [act(source, ins)]
+        return [saved_input()]
     if isinstance(layer, _BATCH_NORMS):
         c = ins[0]
         stats = Saved(row.name, "statistics", 2 * c, FLOAT32, per_sample=False, saved_by=row.name)
-        return [act(source, ins), stats]
+        return [saved_input(), stats]
     if isinstance(layer, GroupNorm):
-        return [act(source, ins), Saved(row.name, "statistics", 2 * layer.num_groups, FLOAT32,
-                                        saved_by=row.name)]
+        return [saved_input(), Saved(row.name, "statistics", 2 * layer.num_groups, FLOAT32,
+                                     saved_by=row.name)]
     if isinstance(layer, LayerNorm):
         rows = numel(ins) / numel(layer.normalized_shape)
-        return [act(source, ins), Saved(row.name, "statistics", 2 * rows, FLOAT32,
-                                        saved_by=row.name)]
+        return [saved_input(), Saved(row.name, "statistics", 2 * rows, FLOAT32,
+                                     saved_by=row.name)]
     if isinstance(layer, Dropout) and layer.p > 0:
         # CUDA's fused kernel keeps a bool mask; the CPU multiplies by a noise tensor
-        return [Saved(row.name, "mask", numel(out), BOOL if device == "cuda" else None,
+        return [Saved(row.name, "mask", numel(out), BOOL if device == "cuda" else e_in,
                       saved_by=row.name)]
     if isinstance(layer, (Dropout1d, Dropout2d, Dropout3d)) and layer.p > 0:
         # feature dropout multiplies by a (C, 1, ..., 1) noise tensor per sample
-        return [Saved(row.name, "noise", ins[0], saved_by=row.name)]
+        return [Saved(row.name, "noise", ins[0], e_in, saved_by=row.name)]
     return []  # views, Add, Concat, Upsample, Identity: sizes only
 
 
 DEVICES = ("cuda", "cpu")
+#: ``fp32``, or autocast to a 2-byte float: ``bf16`` (``torch.autocast(device,
+#: dtype=torch.bfloat16)``), ``fp16`` (``dtype=torch.float16``).
+PRECISIONS = ("fp32", "bf16", "fp16")
+LOW = 2  # bytes of a bf16 / fp16 element
+
+#: Layers autocast runs in the low precision, on both devices: their floating inputs are cast
+#: (``lower_precision_fp`` on the CPU, the "ops that can autocast to float16" on CUDA).
+_LOW_PRECISION_OPS = (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
+                      ConvTranspose3d, Linear)
+#: Layers autocast runs in fp32 (a low-precision input is cast up, the copy is what is saved,
+#: the output is fp32), per device.  CPU: ``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)`` in
+#: ``aten/src/ATen/autocast_mode.cpp`` lists ``max_pool3d``, ``avg_pool3d``,
+#: ``adaptive_avg_pool3d`` and ``adaptive_max_pool3d`` under the fp32 policy (and ``mse_loss``;
+#: measured with torch 2.13: ``tests/test_saved.py``).  CUDA: the "CUDA ops that can autocast
+#: to float32" of the Automatic Mixed Precision docs (``torch.amp``, "Autocast Op Reference")
+#: list ``layer_norm``, ``group_norm``, ``softmax`` (and ``mse_loss``), but no pooling: the
+#: CUDA rules are read off those lists and have not been measured here.
+_FP32_OPS = {"cpu": (MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d),
+             "cuda": (LayerNorm, GroupNorm, Softmax)}
 
 
-def saved_tensors(analysis: Analysis, device: str = "cuda") -> tuple[Saved, ...]:
+def saved_tensors(analysis: Analysis, device: str = "cuda",
+                  precision: str = "fp32") -> tuple[Saved, ...]:
     """Every storage autograd keeps for backward, each once (the first layer to save it).
 
-    ``device`` matters for dropout: CUDA keeps a 1-byte mask, the CPU a full noise tensor."""
+    ``device`` matters for dropout: CUDA keeps a 1-byte mask, the CPU a full noise tensor.
+
+    ``precision``: ``fp32``, or ``bf16`` / ``fp16`` for a forward pass under
+    ``torch.autocast(device, dtype)``.  Then every item carries its own element size, the
+    dtype of the storage as autocast leaves it: the conv/linear layers run in 2 bytes and
+    their outputs are 2 bytes; the layers of :data:`_FP32_OPS` run in fp32 (4); every other
+    layer keeps its input's dtype (Add and Concat the widest of theirs); normalisation
+    statistics stay fp32, max-pool indices int64.  Autocast's own copies are saved storages
+    too (``validation/measure.py`` counts them in ``saved_dedup``; they are not parameters):
+
+    * ``cast``: a layer whose input is in another dtype than the one it runs in saves the cast
+      copy (a conv or linear reading the fp32 network input saves a 2-byte copy of x; a CPU
+      3-d pool reading a 2-byte tensor an fp32 copy), one per layer: autocast caches only
+      casts of leaf tensors that require grad (the parameters);
+    * ``weight copy``: every conv saves the 2-byte copy of its weight; a linear only when its
+      input requires grad (not when it reads the network input through parameterless
+      layers), since ``mm``'s backward needs the weight only for the input's gradient.  The
+      bias copies autocast caches are not saved (no backward reads them): they are a
+      transient of the step, not modelled here.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     storage = {"input": "input"}
     seen: dict[tuple[str, str], Saved] = {}
+    if precision == "fp32":
+        for row in analysis.rows:
+            source = storage[row.inputs[0]]
+            storage[row.name] = row.name if row.allocates else source
+            for s in _layer_saves(row, source, storage[row.name], device):
+                seen.setdefault((s.node, s.kind), s)
+        return tuple(seen.values())
+    fp32_ops = _FP32_OPS.get(device, ())
+    width = {"input": FLOAT32}                 # element size of each node's output
+    grad = {"input": False}                    # whether it requires grad
     for row in analysis.rows:
         source = storage[row.inputs[0]]
         storage[row.name] = row.name if row.allocates else source
-        for s in _layer_saves(row, source, storage[row.name], device):
+        e_in = max(width[i] for i in row.inputs)
+        grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
+        layer, cast, extra = row.layer, None, []
+        if isinstance(layer, _LOW_PRECISION_OPS):
+            e_out = LOW
+            cast = LOW if e_in != LOW else None
+            if not isinstance(layer, Linear) or grad[row.inputs[0]]:
+                weight = layer.param_tensors(row.input_shapes[0])[0]
+                extra.append(Saved(row.name, "weight copy", weight, LOW, per_sample=False,
+                                   saved_by=row.name))
+        elif isinstance(layer, fp32_ops):
+            e_out = FLOAT32
+            cast = FLOAT32 if e_in != FLOAT32 else None
+        else:
+            e_out = e_in
+        width[row.name] = e_out if row.allocates else width[row.inputs[0]]
+        for s in _layer_saves(row, source, storage[row.name], device, e_in, e_out, cast) + extra:
             seen.setdefault((s.node, s.kind), s)
     return tuple(seen.values())
 

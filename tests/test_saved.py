@@ -112,6 +112,12 @@ def test_saved_bytes_exact(name, kwargs, shape):
     assert int(predicted) == measured
 
 
+def test_precision_is_checked():
+    net = Network.sequential("l", (4, 6), [LAYER_TYPES["Linear"](out_features=7)])
+    with pytest.raises(ValueError, match="precision"):
+        saved_tensors(analyze(net), "cpu", "int8")
+
+
 def test_every_layer_type_is_covered():
     merge = {"Add", "Concat"}
     assert set(LAYER_TYPES) - merge - {n for n, _, _ in CASES} == {
@@ -219,3 +225,181 @@ def test_zoo_saved_bytes_exact(batch):
         a = analyze(parse_spec(spec_text).network)
         predicted = total_saved_bytes(saved_tensors(a, device="cpu"), 4, batch=batch)
         assert int(predicted) == measured_saved_bytes(model, x), name
+
+
+# --- mixed precision: the forward pass under torch.autocast("cpu", dtype=torch.bfloat16) ---
+# (and float16: CPU autocast uses the same op lists for both, and so does symcnn)
+
+PRECISIONS = ["bf16", "fp16"]
+
+
+def autocast_saved_bytes(model, x, precision="bf16"):
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    with torch.autocast("cpu", dtype=dtype):
+        return measured_saved_bytes(model, x)
+
+
+def _one_layer(name, kwargs, shape):
+    ndim = len(shape) - 1
+    first = {1: Conv1d, 2: Conv2d, 3: Conv3d}.get(ndim, Conv1d)
+    first_t = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}.get(ndim, nn.Conv1d)
+    c = shape[0]
+    model = nn.Sequential(first_t(c, c, 1), torch_module(name, kwargs, shape)).train()
+    net = Network.sequential("one", shape, [first(out_channels=c, kernel_size=1),
+                                            LAYER_TYPES[name](**kwargs)])
+    return model, net
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name, kwargs, shape", CASES,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(CASES)])
+def test_saved_bytes_exact_autocast(name, kwargs, shape, precision):
+    """Each layer after a 1x1 convolution, so it gets a 2-byte input; the convolution saves a
+    2-byte copy of x and of its weight."""
+    model, net = _one_layer(name, kwargs, shape)
+    measured = autocast_saved_bytes(model, torch.randn((BATCH, *shape)), precision)
+    saved = saved_tensors(analyze(net), device="cpu", precision=precision)
+    assert all(s.element_bytes for s in saved)
+    assert int(total_saved_bytes(saved, 4, batch=BATCH)) == measured
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("batch", [2, 3])
+def test_zoo_saved_bytes_exact_autocast(batch, precision):
+    """Every network of the validation zoo under CPU bf16 autocast: activations in the dtype
+    autocast leaves them, the 3-d pools' fp32 copies, the bf16 copies of x and the weights."""
+    from symcnn import parse_spec
+    for name, spec_text, builder, shape in zoo_entries():
+        model = builder().train()
+        x = torch.randn((batch, *shape))
+        a = analyze(parse_spec(spec_text).network)
+        predicted = total_saved_bytes(saved_tensors(a, device="cpu", precision=precision), 4,
+                                      batch=batch)
+        assert int(predicted) == autocast_saved_bytes(model, x, precision), name
+
+
+# Networks where dtypes meet: a layer reading the fp32 network input, an fp32 tensor (the
+# CPU 3-d pools' output) reaching a bf16 layer or another fp32 one, Add and Concat of a bf16
+# and an fp32 tensor (the result is fp32).
+MIXED_GRAPH = """
+name = "dtypes"
+[input]
+shape = [2, 6, 6, 6]
+[[layers]]
+type = "BatchNorm3d"
+name = "bn"
+[[layers]]
+type = "Conv3d"
+name = "conv"
+out_channels = 4
+kernel_size = 1
+[[layers]]
+type = "MaxPool3d"
+name = "mpool"
+kernel_size = 1
+[[layers]]
+type = "AvgPool3d"
+name = "apool"
+kernel_size = 1
+[[layers]]
+type = "Add"
+name = "add"
+inputs = ["apool", "conv"]
+[[layers]]
+type = "ReLU"
+name = "relu"
+[[layers]]
+type = "Concat"
+name = "cat"
+inputs = ["conv", "relu"]
+[[layers]]
+type = "Sigmoid"
+name = "sig"
+[[layers]]
+type = "Conv3d"
+name = "conv2"
+out_channels = 2
+kernel_size = 1
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+out_features = 3
+"""
+
+
+class Dtypes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn, self.conv, self.conv2 = nn.BatchNorm3d(2), nn.Conv3d(2, 4, 1), nn.Conv3d(8, 2, 1)
+        self.mpool, self.apool, self.fc = nn.MaxPool3d(1), nn.AvgPool3d(1), nn.Linear(432, 3)
+
+    def forward(self, x):
+        c = self.conv(self.bn(x))
+        r = torch.relu(self.apool(self.mpool(c)) + c)
+        s = torch.sigmoid(torch.cat([c, r], dim=1))
+        return self.fc(torch.flatten(self.conv2(s), 1))
+
+
+AUTOCAST_NETS = [
+    # the first layer reads x (fp32, requires no grad): a bf16 copy of x; a linear saves no
+    # weight copy then, a convolution does
+    ("linear-first", Network.sequential("l", (4, 6), [LAYER_TYPES["Linear"](out_features=7)]),
+     lambda: nn.Linear(6, 7), (4, 6)),
+    ("flatten-linear", Network.sequential("f", (2, 3), [LAYER_TYPES["Flatten"](),
+                                                        LAYER_TYPES["Linear"](out_features=5)]),
+     lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 5)), (2, 3)),
+    ("conv-first", Network.sequential("c", (3, 5, 5), [Conv2d(out_channels=4, kernel_size=3)]),
+     lambda: nn.Conv2d(3, 4, 3), (3, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name, net, builder, shape", AUTOCAST_NETS,
+                         ids=[n for n, *_ in AUTOCAST_NETS])
+def test_autocast_first_layer(name, net, builder, shape, precision):
+    model = builder().train()
+    measured = autocast_saved_bytes(model, torch.randn((BATCH, *shape)), precision)
+    predicted = total_saved_bytes(saved_tensors(analyze(net), "cpu", precision), 4,
+                                  batch=BATCH)
+    assert int(predicted) == measured
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_autocast_dtypes_meet(precision):
+    from symcnn import parse_spec
+    model = Dtypes().train()
+    a = analyze(parse_spec(MIXED_GRAPH).network)
+    assert a.total_params == sum(p.numel() for p in model.parameters())
+    saved = saved_tensors(a, "cpu", precision)
+    widths = {(s.node, s.kind): s.element_bytes for s in saved}
+    # BN runs on x in fp32; the conv saves a bf16 copy of BN's output; the max pool an fp32
+    # copy of the conv's; the avg pool its fp32 input; the ReLU after the promoted Add and the
+    # Sigmoid after the Concat keep fp32, so conv2 casts that to bf16 once more
+    assert widths[("input", "activation")] == 4 and widths[("conv", "cast")] == 2
+    assert widths[("mpool", "cast")] == 4 and widths[("mpool", "activation")] == 4
+    assert widths[("relu", "activation")] == 4 and widths[("sig", "activation")] == 4
+    assert widths[("conv2", "cast")] == 2 and widths[("conv2", "weight copy")] == 2
+    for batch in (2, 3):
+        measured = autocast_saved_bytes(model, torch.randn(batch, 2, 6, 6, 6), precision)
+        assert int(total_saved_bytes(saved, 4, batch=batch)) == measured
+
+
+def test_zoo_bf16_matches_harness_json():
+    """The committed harness run (validation/results/cpu_zoo.json, ``saved_dedup`` with
+    autocast's weight and input copies counted): its bf16 totals minus what the loss saves."""
+    import json
+    from pathlib import Path
+
+    from symcnn import parse_spec
+    data = json.loads((Path(__file__).parent.parent / "validation" / "results"
+                       / "cpu_zoo.json").read_text())["saved"]
+    specs = {name: spec for name, spec, _, _ in zoo_entries()}
+    runs = [k for k in data if k.endswith("/bf16")]
+    assert len(runs) == len(specs)
+    for key in runs:
+        net, b, _ = key.split("/")
+        run = data[key]
+        a = analyze(parse_spec(specs[net]).network)
+        predicted = total_saved_bytes(saved_tensors(a, "cpu", "bf16"), 4, batch=int(b[1:]))
+        assert int(predicted) == run["total"]["dedup"] - run["nodes"]["loss"]["bytes"], key
