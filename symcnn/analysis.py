@@ -146,7 +146,7 @@ def compact(expr: sympy.Expr, max_ops: int = 80) -> sympy.Expr:
     >>> compact(4*C*D + 4*C*H)
     4*C*(D + H)
     """
-    if expr.is_number:
+    if expr.is_number or isinstance(expr, (sympy.Max, sympy.Min)):
         return expr
     if expr.has(FloorDiv, sympy.Piecewise, sympy.Max, sympy.Min):
         return sympy.factor_terms(expr)

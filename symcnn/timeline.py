@@ -195,4 +195,4 @@ def peak(moments, batch) -> sympy.Expr:
     values = [m.at(batch) for m in moments]
     if all(v.is_number for v in values):
         return max(values, key=int)
-    return sympy.Max(*values)
+    return sympy.Max(*dict.fromkeys(values), evaluate=False)
