@@ -231,16 +231,17 @@ def _input(table) -> tuple[tuple, str]:
     return tuple(shape), dtype
 
 
-def read_toml(text: str, top_keys, source: str) -> tuple[dict, str]:
+def read_toml(text: str, top_keys, source: str, hints=None) -> tuple[dict, str]:
     """TOML text as a table that has only ``top_keys`` at its top, and its ``name`` (the
-    file's stem when it has none)."""
+    file's stem when it has none); ``hints`` maps a stray key to a better message."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SymcnnError(f"invalid TOML: {err}") from None
     for key in data:
         if key not in top_keys:
-            raise SymcnnError(f"unknown top-level key (known: {', '.join(top_keys)})", field=key)
+            raise SymcnnError((hints or {}).get(key) or
+                              f"unknown top-level key (known: {', '.join(top_keys)})", field=key)
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name:
         raise SymcnnError("must be a non-empty string", field="name")
@@ -250,7 +251,9 @@ def read_toml(text: str, top_keys, source: str) -> tuple[dict, str]:
 def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None) -> Spec:
     """Read a spec from TOML text; ``overrides`` maps symbols to values (``--set``)."""
     try:
-        data, name = read_toml(text, TOP_KEYS, source)
+        family = "this is an exam family, not a spec: use `symcnn exam` with it"
+        data, name = read_toml(text, TOP_KEYS, source,
+                               hints=dict.fromkeys(("variables", "exam", "draw"), family))
         shape, dtype = _input(data.get("input"))
         layers = data.get("layers")
         if not isinstance(layers, list) or not layers:
