@@ -227,8 +227,12 @@ def live_elements(analysis: Analysis) -> list[sympy.Expr]:
 
 def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                     optimizer: str | None = None, convention: str = "lecture",
-                    device: str = "cuda") -> Memory:
+                    device: str = "cuda", precision: str = "fp32") -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
+
+    ``precision`` (``pytorch`` convention only): ``fp32``, or ``bf16``/``fp16`` for a forward
+    pass under ``torch.autocast``, which changes the saved storages (their dtypes and
+    autocast's saved copies) and nothing else (:mod:`symcnn.timeline`).
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
@@ -276,17 +280,25 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     peak = sympy.Integer(max(int(p) for p in live)) if numeric \
         else sympy.Max(*dict.fromkeys(live), evaluate=False)
     moments = ()
+    from .saved import PRECISIONS
+    if precision not in PRECISIONS:
+        raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
+                          field="precision")
+    if precision != "fp32" and not rules.timeline:
+        raise SymcnnError(f"the {convention} convention has no mixed precision; use the "
+                          "pytorch convention (or dtype for one element size)", field="precision")
     if rules.timeline:
         from .saved import DEVICES, saved_tensors
         from .timeline import training_moments
         if device not in DEVICES:
             raise SymcnnError(f"unknown device {device!r} (known: {', '.join(DEVICES)})",
                               field="device")
-        moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device)
+        moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
+                                   precision=precision)
         acts = [Term(f"S_{i}", t.node if t.kind == "activation" else f"{t.saved_by} ({t.kind})",
                      Derivation(size("n") * size("s"), sympy.Mul(
                          t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),
                          t.elements * (t.element_bytes or s)))
-                for i, t in enumerate(saved_tensors(analysis, device), start=1)]
+                for i, t in enumerate(saved_tensors(analysis, device, precision), start=1)]
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s, moments, device if rules.timeline else "")

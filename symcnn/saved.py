@@ -160,13 +160,16 @@ LOW = 2  # bytes of a bf16 / fp16 element
 _LOW_PRECISION_OPS = (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
                       ConvTranspose3d, Linear)
 #: Layers autocast runs in fp32 (a low-precision input is cast up, the copy is what is saved,
-#: the output is fp32), per device.  CPU: ``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)`` in
-#: ``aten/src/ATen/autocast_mode.cpp`` lists ``max_pool3d``, ``avg_pool3d``,
-#: ``adaptive_avg_pool3d`` and ``adaptive_max_pool3d`` under the fp32 policy (and ``mse_loss``;
-#: measured with torch 2.13: ``tests/test_saved.py``).  CUDA: the "CUDA ops that can autocast
-#: to float32" of the Automatic Mixed Precision docs (``torch.amp``, "Autocast Op Reference")
-#: list ``layer_norm``, ``group_norm``, ``softmax`` (and ``mse_loss``), but no pooling: the
-#: CUDA rules are read off those lists and have not been measured here.
+#: the output is fp32), per device, from ``aten/src/ATen/autocast_mode.cpp``.  CPU
+#: (``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)``, the same lists for bf16 and fp16):
+#: ``max_pool3d``, ``avg_pool3d``, ``adaptive_avg_pool3d`` and ``adaptive_max_pool3d`` under
+#: the ``fp32`` policy (and ``mse_loss``), ``cat`` under ``promote``; measured with torch 2.13
+#: (``tests/test_saved.py``).  CUDA (``TORCH_LIBRARY_IMPL(aten, AutocastCUDA, m)``; the
+#: "CUDA ops that can autocast to float32" of the ``torch.amp`` docs' Autocast Op Reference):
+#: ``layer_norm``, ``native_layer_norm``, ``group_norm`` (and ``mse_loss``) under ``fp32``,
+#: ``softmax`` under ``fp32_set_opt_dtype`` (fp32 output, which is what it saves), no pooling
+#: op: read off that list, not measured here.  Convolutions, transposed convolutions and
+#: ``linear``/``addmm``/``matmul`` are ``lower_precision_fp`` on both devices.
 _FP32_OPS = {"cpu": (MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d),
              "cuda": (LayerNorm, GroupNorm, Softmax)}
 

@@ -95,3 +95,39 @@ def test_channel_block_is_a_parameter():
     (fixed16, per16), = transient(l2, "forward", "cpu")[:1]
     (fixed1, per1), = transient(l2, "forward", "cpu", channel_block=1)[:1]
     assert per16 - per1 == 4 * (2 * 29 * 35 * 29 + 2 * 59 * 71 * 59) and fixed16 > fixed1
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_autocast_changes_only_the_saved_storages(name):
+    """precision="bf16" replaces the saved storages by their autocast dtypes and copies
+    (:func:`symcnn.saved.saved_tensors`, exact against autograd in tests/test_saved.py) and
+    leaves every other part of the step as it is."""
+    from symcnn.saved import saved_tensors, total_saved_bytes
+    a = symcnn.analyze(symcnn.parse_spec(SPECS[name]).network)
+    fp32 = training_moments(a, device="cpu")
+    bf16 = training_moments(a, device="cpu", precision="bf16")
+    assert fp32 == training_moments(a, device="cpu", precision="fp32")
+
+    def saved(precision):     # x itself is resident: the moments leave it out of the saved
+        return total_saved_bytes([t for t in saved_tensors(a, "cpu", precision)
+                                  if (t.node, t.kind) != ("input", "activation")], 4, 1)
+
+    loss = {m.phase: m for m in fp32}["loss"], {m.phase: m for m in bf16}["loss"]
+    assert loss[1].at(1) - loss[0].at(1) == saved("bf16") - saved("fp32")
+    assert [m.phase for m in fp32] == [m.phase for m in bf16]
+    assert fp32[-1] == bf16[-1]                       # the optimizer step: no saved tensor
+
+
+def test_estimate_memory_precision():
+    from symcnn.errors import SymcnnError
+    from symcnn.memory import estimate_memory
+    from symcnn.saved import saved_tensors, total_saved_bytes
+    a = symcnn.analyze(symcnn.parse_spec(SPECS["vgg2d"]).network)
+    m = estimate_memory(a, convention="pytorch", device="cpu", precision="bf16")
+    assert sum(t.bytes for t in m.activations) == total_saved_bytes(
+        saved_tensors(a, "cpu", "bf16"), 4, 1)
+    assert m.training(2) < estimate_memory(a, convention="pytorch", device="cpu").training(2)
+    with pytest.raises(SymcnnError, match="precision"):
+        estimate_memory(a, convention="lecture", precision="bf16")
+    with pytest.raises(SymcnnError, match="precision"):
+        estimate_memory(a, convention="pytorch", precision="fp8")
