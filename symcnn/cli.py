@@ -35,6 +35,9 @@ def _network_options() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
                    help="for --convention pytorch: where the step runs (dropout masks and CPU "
                    "kernel workspaces differ; default cuda)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="for --convention pytorch: fp32 (default), or the forward pass under "
+                   "torch.autocast to bf16/fp16; changes the saved tensors only (see README)")
     p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"],
                    help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B; default: the "
                    "convention's)")
@@ -160,7 +163,8 @@ def _make_report(args):
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
     return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
                        optimizer=args.optimizer, units=args.units, sizes=sizes,
-                       convention=args.convention, device=args.device)
+                       convention=args.convention, device=args.device,
+                       precision=args.precision)
 
 
 def _run(args) -> str:

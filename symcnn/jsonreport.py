@@ -41,7 +41,8 @@ def to_json(report: Report) -> dict:
         "params_bytes": value(mem.params.bytes), "grads_bytes": value(mem.grads.bytes),
         "buffers_bytes": value(mem.buffers.bytes),
         "optimizer_bytes": value(mem.optimizer_state.bytes),
-        "input_bytes": value(mem.activations[0].bytes),
+        "input_bytes": value(terms["input"].bytes if "input" in terms else
+                             sympy.Mul(*report.analysis.input_shape) * mem.element_bytes),
         "fixed_bytes": value(mem.fixed), "per_sample_bytes": value(mem.per_sample),
         "training_formula": expr_text(mem.training()),
         "batch_size": value(report.batch_size),
@@ -51,6 +52,7 @@ def to_json(report: Report) -> dict:
     if mem.moments:
         top = mem.peak_moment(report.batch_size)
         memory["device"] = mem.device
+        memory["precision"] = mem.precision
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

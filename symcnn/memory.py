@@ -126,6 +126,8 @@ class Memory:
     #: For the ``pytorch`` convention: the moments of the simulated step.
     moments: tuple = ()
     device: str = ""
+    #: For the ``pytorch`` convention: ``fp32``, or the autocast dtype of the forward pass.
+    precision: str = "fp32"
 
     @property
     def convention(self) -> str:
@@ -301,4 +303,4 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                          t.elements * (t.element_bytes or s)))
                 for i, t in enumerate(saved_tensors(analysis, device, precision), start=1)]
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
-                  tuple(acts), peak * s, moments, device if rules.timeline else "")
+                  tuple(acts), peak * s, moments, device if rules.timeline else "", precision)

@@ -35,12 +35,12 @@ def _table(rows: list[list[str]]) -> list[str]:
 def _layer_rows(report: Report) -> list[list[str]]:
     mem, unit = report.memory, report.units
     labels = {t.source: t for t in mem.activations}
-    first = labels["input"]
+    first = labels.get("input")  # autocast saves a 2-byte copy of x, not x
     graph = not report.network.is_sequential
     rows = [["#", "layer", "type", *(["inputs"] if graph else []), "output shape", "parameters",
              "activation (per sample)"],
             ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "",
-             f"{first.label} = {nbytes(first.bytes, unit)}"]]
+             f"{first.label} = {nbytes(first.bytes, unit)}" if first else "(not saved)"]]
     for r in report.analysis.rows:
         d = r.params_derivation
         params = number(r.params)
@@ -84,11 +84,18 @@ def _moments(report: Report) -> list[str]:
     """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
     mem, unit, b = report.memory, report.units, report.batch_size
     saved = sympy.Add(*(t.bytes for t in mem.activations))
+    once = [name for key, name in (("statistics", "BatchNorm statistics"),
+                                   ("weight copy", "weight copies"))
+            if any(f"({key})" in t.source for t in mem.activations)]
     out = [f"  saved for backward ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
-           + " per sample (BatchNorm statistics once)" * any(
-               "statistics" in t.source for t in mem.activations),
-           "  peak of the step = max over its moments t of F_t + A_t*b "
-           f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)"]
+           + " per sample"
+           + (f" ({' and '.join(once)} once)" if once else "")]
+    if mem.precision != "fp32":
+        out.append(f"  under {mem.precision} autocast: the saved tensors in autocast's dtypes, "
+                   "with its saved copies of x and the weights; the rest of the step at "
+                   f"{mem.element_bytes} B per element (autocast's caches not modelled)")
+    out.append("  peak of the step = max over its moments t of F_t + A_t*b "
+               f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
     top = mem.peak_moment(b)
     if top is not None:
         where = f"{top.phase} of {top.node}" if top.node else top.phase

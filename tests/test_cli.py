@@ -173,3 +173,28 @@ inputs = ["up", "enc"]
     assert doc["layers"][3]["inputs"] == ["up", "enc"]
     result = run("report", path, "--sizes", "H=9")
     assert result.returncode == 2 and "write NAME=START:STOP" in result.stderr
+
+
+def test_precision_bf16_pytorch_convention(capsys):
+    """--precision bf16: the saved tensors of the lecture network under autocast are half the
+    fp32 ones (x's bf16 copy instead of x, every output in bf16) plus the bf16 copies of every
+    weight (the 901 biases are not saved)."""
+    docs = {}
+    for precision in ("fp32", "bf16"):
+        assert main(["report", "--json", "--convention", "pytorch", "--device", "cpu",
+                     "--precision", precision]) == 0
+        docs[precision] = json.loads(capsys.readouterr().out)["memory"]
+    assert docs["fp32"]["precision"] == "fp32" and docs["bf16"]["precision"] == "bf16"
+    assert docs["bf16"]["saved_bytes"] == docs["fp32"]["saved_bytes"] // 2 \
+        + 2 * (LECTURE_TOTAL - 901)
+    assert docs["bf16"]["input_bytes"] == docs["fp32"]["input_bytes"] == 193 * 229 * 193 * 4
+    assert docs["bf16"]["training_bytes"] < docs["fp32"]["training_bytes"]
+    assert main(["report", "--convention", "pytorch", "--precision", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert "under bf16 autocast" in out and "(weight copies once)" in out
+
+
+def test_precision_needs_the_pytorch_convention():
+    r = run("report", "--precision", "fp16")
+    assert r.returncode == 2 and "no mixed precision" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

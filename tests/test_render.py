@@ -270,3 +270,11 @@ def test_pytorch_convention_documents():
     assert r"2{,}170.39\,\mathrm{MB}" in tex
     slides = render_string(r, "slides")
     assert r"\text{for large batches: } \max_t \ge 26{,}409{,}848" in slides
+
+
+def test_pytorch_convention_bf16_says_so():
+    r = make_report(symcnn.example_spec(), convention="pytorch", precision="bf16")
+    for template in ("worksheet", "markdown", "slides"):
+        assert "bf16 autocast" in render_string(r, template)
+    assert "autocast" not in render_string(make_report(symcnn.example_spec(),
+                                                       convention="pytorch"), "worksheet")
