@@ -403,3 +403,24 @@ def test_zoo_bf16_matches_harness_json():
         a = analyze(parse_spec(specs[net]).network)
         predicted = total_saved_bytes(saved_tensors(a, "cpu", "bf16"), 4, batch=int(b[1:]))
         assert int(predicted) == run["total"]["dedup"] - run["nodes"]["loss"]["bytes"], key
+
+
+def test_cuda_autocast_rules_follow_the_cuda_op_list():
+    """Not measurable here (no GPU): what the CUDA op lists of aten/src/ATen/autocast_mode.cpp
+    imply.  LayerNorm, GroupNorm (``fp32``) and Softmax (``fp32_set_opt_dtype``) run in fp32,
+    so LayerNorm saves an fp32 copy of its fp16 input and Softmax its fp32 output; the 3-d pools
+    keep fp16 on CUDA; dropout keeps a bool mask."""
+    L = LAYER_TYPES
+    net = Network.sequential("cuda", (4, 6, 6), [
+        Conv2d(out_channels=4, kernel_size=1), L["LayerNorm"](normalized_shape=(6, 6)),
+        L["Softmax"](dim=1), L["Dropout"](p=0.5), Conv2d(out_channels=2, kernel_size=1)],
+        names=["conv", "ln", "soft", "drop", "conv2"])
+    got = {(s.node, s.kind): s.element_bytes for s in saved_tensors(analyze(net), "cuda", "fp16")}
+    assert got == {("conv", "cast"): 2, ("conv", "weight copy"): 2, ("ln", "cast"): 4,
+                   ("ln", "statistics"): 4, ("soft", "activation"): 4, ("drop", "mask"): 1,
+                   ("conv2", "cast"): 2, ("conv2", "weight copy"): 2}
+    pool = Network.sequential("p", (2, 4, 4, 4), [Conv3d(out_channels=2, kernel_size=1),
+                                                  L["MaxPool3d"](kernel_size=2)],
+                              names=["conv", "pool"])
+    assert {(s.node, s.kind): s.element_bytes
+            for s in saved_tensors(analyze(pool), "cuda", "fp16")}[("conv", "activation")] == 2
