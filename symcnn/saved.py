@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sympy
 
 from .analysis import Analysis, LayerRow
+from .errors import SymcnnError
 from .layers import (
     GELU,
     AdaptiveAvgPool1d,
@@ -199,13 +200,18 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
       transient of the step, not modelled here.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
+        raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
+                          field="precision")
     storage = {"input": "input"}
     seen: dict[tuple[str, str], Saved] = {}
     if precision == "fp32":
+        grad = {"input": False}  # autograd records nothing before the first parameter
         for row in analysis.rows:
             source = storage[row.inputs[0]]
             storage[row.name] = row.name if row.allocates else source
+            grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
+            if not grad[row.name]:
+                continue
             for s in _layer_saves(row, source, storage[row.name], device):
                 seen.setdefault((s.node, s.kind), s)
         return tuple(seen.values())
@@ -231,6 +237,8 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
         else:
             e_out = e_in
         width[row.name] = e_out if row.allocates else width[row.inputs[0]]
+        if not grad[row.name]:
+            continue  # autograd records nothing before the first parameter
         for s in _layer_saves(row, source, storage[row.name], device, e_in, e_out, cast) + extra:
             seen.setdefault((s.node, s.kind), s)
     return tuple(seen.values())

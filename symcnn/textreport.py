@@ -84,9 +84,11 @@ def _moments(report: Report) -> list[str]:
     """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
     mem, unit, b = report.memory, report.units, report.batch_size
     saved = sympy.Add(*(t.bytes for t in mem.activations))
+    batch_norm = any(r.type_name.startswith("BatchNorm") for r in report.analysis.rows)
     once = [name for key, name in (("statistics", "BatchNorm statistics"),
                                    ("weight copy", "weight copies"))
-            if any(f"({key})" in t.source for t in mem.activations)]
+            if any(f"({key})" in t.source for t in mem.activations)
+            and (key != "statistics" or batch_norm)]
     out = [f"  saved for backward ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
            + " per sample"
            + (f" ({' and '.join(once)} once)" if once else "")]

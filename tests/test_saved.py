@@ -424,3 +424,39 @@ def test_cuda_autocast_rules_follow_the_cuda_op_list():
                               names=["conv", "pool"])
     assert {(s.node, s.kind): s.element_bytes
             for s in saved_tensors(analyze(pool), "cuda", "fp16")}[("conv", "activation")] == 2
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_nothing_is_saved_before_the_first_parameter(precision):
+    """Layers that read the network input through parameterless layers record nothing."""
+    from symcnn import parse_spec
+    spec = """
+name = "late"
+[input]
+shape = [4, 8, 8]
+[[layers]]
+type = "ReLU"
+[[layers]]
+type = "MaxPool2d"
+kernel_size = 2
+[[layers]]
+type = "Dropout"
+p = 0.5
+[[layers]]
+type = "Conv2d"
+out_channels = 4
+kernel_size = 3
+[[layers]]
+type = "ReLU"
+"""
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.5), nn.Conv2d(4, 4, 3),
+                          nn.ReLU()).train()
+    x = torch.randn(BATCH, 4, 8, 8)
+    a = analyze(parse_spec(spec).network)
+    saved = saved_tensors(a, device="cpu", precision=precision)
+    if precision == "fp32":
+        measured = measured_saved_bytes(model, x)
+    else:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            measured = measured_saved_bytes(model, x)
+    assert int(total_saved_bytes(saved, 4, batch=BATCH)) == measured
