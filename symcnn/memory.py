@@ -229,12 +229,17 @@ def live_elements(analysis: Analysis) -> list[sympy.Expr]:
 
 def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                     optimizer: str | None = None, convention: str = "lecture",
-                    device: str = "cuda", precision: str = "fp32") -> Memory:
+                    device: str = "cuda", precision: str = "fp32",
+                    checkpoint_segments: int = 0) -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     ``precision`` (``pytorch`` convention only): ``fp32``, or ``bf16``/``fp16`` for a forward
     pass under ``torch.autocast``, which changes the saved storages (their dtypes and
     autocast's saved copies) and nothing else (:mod:`symcnn.timeline`).
+
+    ``checkpoint_segments`` (``pytorch`` convention, sequential networks only): 0 (off), or
+    ``k`` for a forward pass ``checkpoint_sequential(model, k, x, use_reentrant=False)``
+    (:func:`symcnn.timeline.training_moments`).
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
@@ -289,6 +294,9 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     if precision != "fp32" and not rules.timeline:
         raise SymcnnError(f"the {convention} convention has no mixed precision; use the "
                           "pytorch convention (or dtype for one element size)", field="precision")
+    if checkpoint_segments and not rules.timeline:
+        raise SymcnnError(f"the {convention} convention has no activation checkpointing; use "
+                          "the pytorch convention", field="checkpoint_segments")
     if rules.timeline:
         from .saved import DEVICES, saved_tensors
         from .timeline import training_moments
@@ -296,7 +304,8 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
             raise SymcnnError(f"unknown device {device!r} (known: {', '.join(DEVICES)})",
                               field="device")
         moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
-                                   precision=precision)
+                                   precision=precision,
+                                   checkpoint_segments=checkpoint_segments)
         acts = [Term(f"S_{i}", t.node if t.kind == "activation" else f"{t.saved_by} ({t.kind})",
                      Derivation(size("n") * size("s"), sympy.Mul(
                          t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),

@@ -179,6 +179,18 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
                   precision: str = "fp32") -> tuple[Saved, ...]:
     """Every storage autograd keeps for backward, each once (the first layer to save it).
 
+    See :func:`all_saves` for the rules; this keeps the first save of each storage."""
+    seen: dict[tuple[str, str], Saved] = {}
+    for s in all_saves(analysis, device, precision):
+        seen.setdefault((s.node, s.kind), s)
+    return tuple(seen.values())
+
+
+def all_saves(analysis: Analysis, device: str = "cuda",
+              precision: str = "fp32") -> tuple[Saved, ...]:
+    """Every save autograd makes for backward, layer by layer in forward order (a storage
+    several layers save appears once per layer; ``saved_by`` names the layer).
+
     ``device`` matters for dropout: CUDA keeps a 1-byte mask, the CPU a full noise tensor.
 
     ``precision``: ``fp32``, or ``bf16`` / ``fp16`` for a forward pass under
@@ -203,7 +215,7 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
         raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
                           field="precision")
     storage = {"input": "input"}
-    seen: dict[tuple[str, str], Saved] = {}
+    seen: list[Saved] = []
     if precision == "fp32":
         grad = {"input": False}  # autograd records nothing before the first parameter
         for row in analysis.rows:
@@ -212,9 +224,8 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
             grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
             if not grad[row.name]:
                 continue
-            for s in _layer_saves(row, source, storage[row.name], device):
-                seen.setdefault((s.node, s.kind), s)
-        return tuple(seen.values())
+            seen += _layer_saves(row, source, storage[row.name], device)
+        return tuple(seen)
     fp32_ops = _FP32_OPS.get(device, ())
     width = {"input": FLOAT32}                 # element size of each node's output
     grad = {"input": False}                    # whether it requires grad
@@ -239,9 +250,8 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
         width[row.name] = e_out if row.allocates else width[row.inputs[0]]
         if not grad[row.name]:
             continue  # autograd records nothing before the first parameter
-        for s in _layer_saves(row, source, storage[row.name], device, e_in, e_out, cast) + extra:
-            seen.setdefault((s.node, s.kind), s)
-    return tuple(seen.values())
+        seen += _layer_saves(row, source, storage[row.name], device, e_in, e_out, cast) + extra
+    return tuple(seen)
 
 
 def total_saved_bytes(saved, element_bytes: int, batch=1) -> sympy.Expr:

@@ -1,0 +1,92 @@
+"""Activation checkpointing (``checkpoint_sequential(model, k, x, use_reentrant=False)``)
+against measurements made here, on the CPU, with ``validation/checkpoint.py``: what the forward
+pass leaves alive for the backward pass (exact) and the step's peak (the allocator's counter).
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import symcnn
+from symcnn.errors import SymcnnError
+from symcnn.memory import estimate_memory
+from symcnn.timeline import CPU_RNG_STATE, peak, segments, training_moments
+
+torch = pytest.importorskip("torch")
+
+VALIDATION = Path(__file__).parent.parent / "validation"
+sys.path.insert(0, str(VALIDATION))
+import checkpoint  # noqa: E402
+import zoo  # noqa: E402
+
+SPECS = {name: text for name, text, _, _ in zoo.entries()}
+
+
+def analysis(name):
+    return symcnn.analyze(symcnn.parse_spec(SPECS[name]).network)
+
+
+def moments(name, batch, k):
+    return training_moments(analysis(name), device="cpu", batch=batch, checkpoint_segments=k)
+
+
+def after_loss(ms, batch):
+    return int(next(m for m in ms if m.phase == "loss").at(batch))
+
+
+#: (network, batch, segments, what the model may miss at the peak: oneDNN's weight-gradient
+#: scratchpad of vgg2d's conv1_2, tests/test_timeline.py)
+RUNS = [("plain2d", 2, 2, 0), ("plain2d", 2, 3, 0), ("plain2d", 4, 4, 0),
+        ("lecture3d", 1, 3, 0), ("vgg2d", 2, 3, 29_952)]
+
+
+@pytest.fixture(scope="module")
+def plain_runs():
+    return {(n, b): checkpoint.measure_checkpoint(n, b, 0) for n, b, _, _ in RUNS}
+
+
+@pytest.mark.parametrize("net,batch,k,scratchpad", RUNS)
+def test_retained_and_peak(net, batch, k, scratchpad, plain_runs):
+    m = checkpoint.measure_checkpoint(net, batch, k)
+    base = plain_runs[(net, batch)]
+    # what the forward pass leaves for the backward pass changes exactly as modelled
+    assert m["after_forward"] - base["after_forward"] == \
+        after_loss(moments(net, batch, k), batch) - after_loss(moments(net, batch, 0), batch)
+    assert m["after_forward"] != base["after_forward"] or k == 3 and net == "plain2d"
+    missing = m["step_peak"] - int(peak(moments(net, batch, k), batch))
+    assert abs(missing) <= 0.02 * m["step_peak"]
+    assert 0 <= missing <= scratchpad + 8
+
+
+def test_the_generator_state_kept_per_segment():
+    assert torch.get_rng_state().numel() == CPU_RNG_STATE
+
+
+def test_segments_as_checkpoint_sequential_cuts():
+    a = analysis("vgg2d")                          # 15 layers
+    assert [len(g) for g in segments(a, 4)] == [3, 3, 3, 6]
+    assert [len(g) for g in segments(a, 15)] == [1] * 15
+
+
+def test_off_and_one_segment_are_the_plain_step():
+    a = analysis("plain2d")
+    plain = training_moments(a, device="cpu", batch=2)
+    assert training_moments(a, device="cpu", batch=2, checkpoint_segments=1) == plain
+    assert estimate_memory(a, convention="pytorch", device="cpu").moments == plain
+
+
+def test_refusals():
+    with pytest.raises(SymcnnError, match="sequential"):
+        training_moments(analysis("resnet"), checkpoint_segments=2)
+    with pytest.raises(SymcnnError, match="checkpoint_segments"):
+        training_moments(analysis("plain2d"), checkpoint_segments=9)
+    with pytest.raises(SymcnnError, match="checkpoint"):
+        estimate_memory(analysis("plain2d"), checkpoint_segments=2)
+
+
+def test_estimate_memory_threads_it():
+    a = analysis("lecture3d")
+    m = estimate_memory(a, convention="pytorch", device="cpu", checkpoint_segments=3)
+    assert m.moments == training_moments(a, device="cpu", checkpoint_segments=3)
+    assert any(x.phase == "recompute" for x in m.moments)
