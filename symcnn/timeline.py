@@ -192,7 +192,9 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     for r in rows:                                 # forward
         live = [(0, b, True) for st, b in size.items()
                 if index[st] <= r.index <= last_use.get(st, 0) and st not in saved_storages]
-        held = [v for v in by_node.values() if v[0] <= r.index]
+        # a saved output is alive from the node that makes it, before its saver runs
+        held = [v for k, v in by_node.items()
+                if (index[k] if isinstance(k, str) else v[0]) <= r.index]
         fixed, per = split(live + held)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per))
         for f, p in transient(r, "forward", device, s, batch=batch,
