@@ -38,6 +38,10 @@ def _network_options() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="for --convention pytorch: fp32 (default), or the forward pass under "
                    "torch.autocast to bf16/fp16; changes the saved tensors only (see README)")
+    p.add_argument("--checkpoint-segments", type=int, default=0, metavar="K",
+                   help="for --convention pytorch on a sequential network: activation "
+                   "checkpointing as torch.utils.checkpoint.checkpoint_sequential with K "
+                   "segments (default 0: off)")
     p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"],
                    help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B; default: the "
                    "convention's)")
@@ -164,7 +168,7 @@ def _make_report(args):
     return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
                        optimizer=args.optimizer, units=args.units, sizes=sizes,
                        convention=args.convention, device=args.device,
-                       precision=args.precision)
+                       precision=args.precision, checkpoint_segments=args.checkpoint_segments)
 
 
 def _run(args) -> str:

@@ -144,7 +144,7 @@ def _budget_name(budget) -> str:
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
                 optimizer: str | None = None, units: str | None = None, sizes=None,
                 convention: str = "lecture", device: str = "cuda",
-                precision: str = "fp32") -> Report:
+                precision: str = "fp32", checkpoint_segments: int = 0) -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
@@ -166,14 +166,15 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
     try:
         analysis = analyze(spec.network)
         mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention,
-                              device=device, precision=precision)
+                              device=device, precision=precision,
+                              checkpoint_segments=checkpoint_segments)
         units = canonical_unit(units or mem.rules.units)
         checks = ()
         if spec.published:
             # printed figures follow the source's own convention (the lecture's by default)
             theirs = str(spec.published.get("convention", "lecture"))
             checked = mem if theirs == convention and dtype is None and optimizer is None \
-                and precision == "fp32" \
+                and precision == "fp32" and not checkpoint_segments \
                 else estimate_memory(analysis, convention=theirs)
             checks = check_published(spec.published, analysis, checked)
     except SymcnnError as err:

@@ -198,3 +198,15 @@ def test_precision_needs_the_pytorch_convention():
     r = run("report", "--precision", "fp16")
     assert r.returncode == 2 and "no mixed precision" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoint_segments_option(capsys):
+    from symcnn import example_spec, make_report
+    assert main(["report", "--convention", "pytorch", "--checkpoint-segments", "5", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    plain = make_report(example_spec(), convention="pytorch")
+    checkpointed = make_report(example_spec(), convention="pytorch", checkpoint_segments=5)
+    assert doc["memory"]["training_bytes"] == int(checkpointed.training_bytes)
+    assert checkpointed.memory.moments != plain.memory.moments
+    result = run("report", "--checkpoint-segments", "2")
+    assert result.returncode == 2 and "use the pytorch convention" in result.stderr
