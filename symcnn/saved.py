@@ -32,7 +32,10 @@ import sympy
 from .analysis import Analysis, LayerRow
 from .errors import SymcnnError
 from .layers import (
+    BATCH_NORMS,
+    CONVOLUTIONS,
     GELU,
+    TRANSPOSED_CONVOLUTIONS,
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
     AdaptiveAvgPool3d,
@@ -42,15 +45,6 @@ from .layers import (
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
-    BatchNorm1d,
-    BatchNorm2d,
-    BatchNorm3d,
-    Conv1d,
-    Conv2d,
-    Conv3d,
-    ConvTranspose1d,
-    ConvTranspose2d,
-    ConvTranspose3d,
     Dropout,
     Dropout1d,
     Dropout2d,
@@ -87,13 +81,13 @@ class Saved:
     saved_by: str = ""
 
 
-_SAVES_INPUT = (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
-                Linear, AvgPool1d, AvgPool2d, AvgPool3d, GELU, SiLU)
+_SAVES_INPUT = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear, AvgPool1d, AvgPool2d,
+                AvgPool3d, GELU, SiLU)
 _SAVES_OUTPUT = (ReLU, Sigmoid, Tanh, Softmax)
 _MAX_POOLS = (MaxPool1d, MaxPool2d, MaxPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
               AdaptiveMaxPool3d)
 _ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d)
-_BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
+_BATCH_NORMS = BATCH_NORMS
 
 
 def _layer_saves(row: LayerRow, source: str, own: str, device: str, e_in: int | None = None,
@@ -158,8 +152,7 @@ LOW = 2  # bytes of a bf16 / fp16 element
 
 #: Layers autocast runs in the low precision, on both devices: their floating inputs are cast
 #: (``lower_precision_fp`` on the CPU, the "ops that can autocast to float16" on CUDA).
-_LOW_PRECISION_OPS = (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
-                      ConvTranspose3d, Linear)
+_LOW_PRECISION_OPS = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear)
 #: Layers autocast runs in fp32 (a low-precision input is cast up, the copy is what is saved,
 #: the output is fp32), per device, from ``aten/src/ATen/autocast_mode.cpp``.  CPU
 #: (``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)``, the same lists for bf16 and fp16):

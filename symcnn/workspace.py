@@ -57,15 +57,9 @@ import sympy
 
 from .analysis import LayerRow
 from .layers import (
-    BatchNorm1d,
-    BatchNorm2d,
-    BatchNorm3d,
-    Conv1d,
-    Conv2d,
-    Conv3d,
-    ConvTranspose1d,
-    ConvTranspose2d,
-    ConvTranspose3d,
+    BATCH_NORMS,
+    CONVOLUTIONS,
+    TRANSPOSED_CONVOLUTIONS,
     Upsample,
     numel,
 )
@@ -77,9 +71,7 @@ STRIDED_SCRATCH = 61_488
 #: PyTorch keeps im2col at batch 1 while ``C * d1 * d2`` is at most this.
 IM2COL_LIMIT = 20_480
 
-_CONVS = (Conv1d, Conv2d, Conv3d)
-_TRANSPOSED = (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
-_BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
+_CONVS, _TRANSPOSED, _BATCH_NORMS = CONVOLUTIONS, TRANSPOSED_CONVOLUTIONS, BATCH_NORMS
 
 Alternative = tuple[sympy.Expr, sympy.Expr]
 

@@ -46,4 +46,10 @@ LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     Dropout, Dropout1d, Dropout2d, Dropout3d, Identity,
     Flatten, Linear, Upsample, Add, Concat)}
 
-__all__ = ["LAYER_TYPES", "Derivation", "Layer", "Shape", "numel", *LAYER_TYPES]
+#: Families of layer types, for the rules that treat them alike.
+CONVOLUTIONS = (Conv1d, Conv2d, Conv3d)
+TRANSPOSED_CONVOLUTIONS = (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
+BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
+
+__all__ = ["BATCH_NORMS", "CONVOLUTIONS", "LAYER_TYPES", "TRANSPOSED_CONVOLUTIONS", "Derivation",
+           "Layer", "Shape", "numel", *LAYER_TYPES]
