@@ -32,8 +32,7 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 warnings.filterwarnings("ignore", message=".*Memory block of unknown size.*")
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from torch.utils.checkpoint import checkpoint_sequential  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,21 +41,10 @@ import zoo  # noqa: E402
 
 
 def step(model, opt, x, y, segments: int, marks: bool = False) -> None:
-    rf = record_function if marks else (lambda name: measure.contextlib.nullcontext())
-    with rf("symcnn::forward"):
-        out = checkpoint_sequential(model, segments, x, use_reentrant=False) if segments \
-            else model(x)
-    with rf("symcnn::loss"):
-        loss = F.mse_loss(out, y)
-        del out
-    with rf("symcnn::backward"):
-        loss.backward()
-    with rf("symcnn::del_loss"):
-        del loss
-    with rf("symcnn::optimizer"):
-        opt.step()
-    with rf("symcnn::zero_grad"):
-        opt.zero_grad(set_to_none=True)
+    """The harness's fp32 training step, the forward pass checkpointed in ``segments``."""
+    def forward(x):
+        return checkpoint_sequential(model, segments, x, use_reentrant=False)
+    measure.training_step(model, opt, x, y, "fp32", marks, forward if segments else model)
 
 
 def hooked_saved(entry, batch: int, segments: int) -> int:

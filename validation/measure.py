@@ -619,13 +619,14 @@ def timeline_breakdown(prof, marks) -> dict:
     return out
 
 
-def training_step(model, opt, x, y, precision: str, marks: bool = False) -> None:
-    """forward, mse_loss, backward, optimizer.step, zero_grad(set_to_none=True)."""
+def training_step(model, opt, x, y, precision: str, marks: bool = False, forward=None) -> None:
+    """forward (``forward(x)``, the model by default), mse_loss, backward, optimizer.step,
+    zero_grad(set_to_none=True)."""
     rf = record_function if marks else (lambda name: contextlib.nullcontext())
-    nodes = NodeMarks(model) if marks else contextlib.nullcontext()
+    nodes = NodeMarks(model) if marks and forward is None else contextlib.nullcontext()
     with autocast_ctx(precision):
         with rf("symcnn::forward"), nodes:
-            out = model(x)
+            out = (forward or model)(x)
         with rf("symcnn::loss"):
             loss = F.mse_loss(out, y)
             del out
