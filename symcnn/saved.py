@@ -219,32 +219,66 @@ def all_saves(analysis: Analysis, device: str = "cuda",
                 continue
             seen += _layer_saves(row, source, storage[row.name], device)
         return tuple(seen)
-    fp32_ops = _FP32_OPS.get(device, ())
-    width = {"input": FLOAT32}                 # element size of each node's output
+    width = activation_widths(analysis, device, precision)
     grad = {"input": False}                    # whether it requires grad
     for row in analysis.rows:
         source = storage[row.inputs[0]]
         storage[row.name] = row.name if row.allocates else source
         e_in = max(width[i] for i in row.inputs)
+        e_out = _runs_in(row, e_in, device)
         grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
-        layer, cast, extra = row.layer, None, []
-        if isinstance(layer, _LOW_PRECISION_OPS):
-            e_out = LOW
-            cast = LOW if e_in != LOW else None
-            if not isinstance(layer, Linear) or grad[row.inputs[0]]:
-                weight = layer.param_tensors(row.input_shapes[0])[0]
-                extra.append(Saved(row.name, "weight copy", weight, LOW, per_sample=False,
-                                   saved_by=row.name))
-        elif isinstance(layer, fp32_ops):
-            e_out = FLOAT32
-            cast = FLOAT32 if e_in != FLOAT32 else None
-        else:
-            e_out = e_in
-        width[row.name] = e_out if row.allocates else width[row.inputs[0]]
+        cast, extra = (e_out if e_in != e_out else None), []
+        if isinstance(row.layer, _LOW_PRECISION_OPS) and (
+                not isinstance(row.layer, Linear) or grad[row.inputs[0]]):
+            weight = row.layer.param_tensors(row.input_shapes[0])[0]
+            extra.append(Saved(row.name, "weight copy", weight, LOW, per_sample=False,
+                               saved_by=row.name))
         if not grad[row.name]:
             continue  # autograd records nothing before the first parameter
         seen += _layer_saves(row, source, storage[row.name], device, e_in, e_out, cast) + extra
     return tuple(seen)
+
+
+def _runs_in(row: LayerRow, e_in: int, device: str) -> int:
+    """The element size ``row``'s layer computes in under autocast, given its input's."""
+    if isinstance(row.layer, _LOW_PRECISION_OPS):
+        return LOW
+    if isinstance(row.layer, _FP32_OPS.get(device, ())):
+        return FLOAT32
+    return e_in
+
+
+def activation_widths(analysis: Analysis, device: str = "cuda", precision: str = "fp32",
+                      element_bytes: int = FLOAT32) -> dict[str, int]:
+    """Element size of every node's output (and of its gradient, which autograd makes in the
+    same dtype), ``"input"`` included: ``element_bytes`` everywhere in ``fp32``; under
+    autocast, 2 bytes from the first conv/linear layer on, 4 again after a layer that runs in
+    fp32 (:data:`_FP32_OPS`), the widest input for Add/Concat; a view keeps its base's.
+
+    >>> from symcnn import analyze, parse_spec
+    >>> net = parse_spec('''
+    ... [input]
+    ... shape = [3, 8, 8, 8]
+    ... [[layers]]
+    ... type = "Conv3d"
+    ... out_channels = 4
+    ... kernel_size = 3
+    ... [[layers]]
+    ... type = "MaxPool3d"
+    ... kernel_size = 2
+    ... ''').network
+    >>> activation_widths(analyze(net), "cpu", "bf16")
+    {'input': 4, 'conv3d_1': 2, 'maxpool3d_2': 4}
+    """
+    if precision not in PRECISIONS:
+        raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
+                          field="precision")
+    width = {"input": FLOAT32 if precision != "fp32" else element_bytes}
+    for row in analysis.rows:
+        e_in = max(width[i] for i in row.inputs)
+        e_out = e_in if precision == "fp32" else _runs_in(row, e_in, device)
+        width[row.name] = e_out if row.allocates else width[row.inputs[0]]
+    return width
 
 
 def total_saved_bytes(saved, element_bytes: int, batch=1) -> sympy.Expr:

@@ -93,9 +93,10 @@ def _moments(report: Report) -> list[str]:
            + " per sample"
            + (f" ({' and '.join(once)} once)" if once else "")]
     if mem.precision != "fp32":
-        out.append(f"  under {mem.precision} autocast: the saved tensors in autocast's dtypes, "
-                   "with its saved copies of x and the weights; the rest of the step at "
-                   f"{mem.element_bytes} B per element (autocast's caches not modelled)")
+        out.append(f"  under {mem.precision} autocast: activations, their gradients and the saved "
+                   "tensors in autocast's dtypes, with its saved copies of x and the weights; "
+                   f"parameters, their gradients and optimizer state at {mem.element_bytes} B "
+                   "per element (oneDNN's 2-byte scratchpads not modelled)")
     out.append("  peak of the step = max over its moments t of F_t + A_t*b "
                f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
     top = mem.peak_moment(b)

@@ -23,22 +23,25 @@ nodes, the gradient parts wait to be summed, and Add/Concat keep their output's 
 until every branch has read it (:func:`_pending_gradients`).
 
 Mixed precision (``precision="bf16"``/``"fp16"``, a forward pass under ``torch.autocast``):
-only the saved storages follow it, each in its own dtype and with autocast's saved copies
-(the 2-byte copies of x and of the conv/linear weights, the CPU 3-d pools' fp32 copies):
-:func:`symcnn.saved.saved_tensors`, exact on the CPU.  Everything else keeps
-``element_bytes``: with 4 (what autocast leaves parameters, gradients and optimizer state
-in) the unsaved activations in flight and the activation gradients, 2 bytes under autocast
-where a 2-byte layer made them, count 4.  Not modelled: the bias (and first-linear weight)
-copies the autocast cache holds until the context exits, the weight-gradient cast of
-``ToCopyBackward0`` (``n(W) * 2 + n(W) * 4`` for a moment), the mse_loss's fp32 copy of a
-2-byte output.  Against the 22 bf16 CPU runs of ``validation/results/cpu_zoo.json`` the
-peak is then above the measurement in 18 (+0.6 % to +41 %, lecture3d SGD the most; fp32
-saved storages gave up to +83 %) and equal, up to Adam's scalars, in the 4 whose peak is
-Adam's step: under autocast it is an estimate, no longer a lower bound.
+the saved storages take their autocast dtypes, with autocast's saved copies (the 2-byte copies
+of x and of the conv/linear weights, the CPU 3-d pools' fp32 copies):
+:func:`symcnn.saved.saved_tensors`, exact on the CPU.  Every other activation, and every
+activation gradient (autograd makes it in its tensor's dtype), takes the element size of
+:func:`symcnn.saved.activation_widths`; parameters, their gradients and the optimizer state
+stay ``element_bytes`` (what autocast leaves them in).  Against the 22 bf16 CPU runs of
+``validation/results/cpu_zoo.json`` every node that is not a convolution or a linear layer is
+then within a few hundred bytes of its measured peak (the largest misses: a 2-byte Linear's
+weight copy that the autocast cache holds until the context exits, 32 KiB in the mlp, and the
+fp32 casts of the CPU 3-d pools' backward), and 11 of the 22 step peaks are within 2 %.  The
+other 11 peak inside a oneDNN bf16 kernel whose scratchpad or packed weights the shapes do
+not give (a weight-gradient scratchpad of 19 MB for the lecture's L2 at 61 x 73 x 61; packed
+Linear weights of 256 KiB): -13 % to +9 % (``tests/test_timeline.py`` lists them).  The
+oneDNN transients of :mod:`symcnn.workspace` are the fp32 rules applied with 2-byte
+elements.
 
 Not modelled yet: cuDNN workspaces on CUDA, oneDNN's weight-gradient scratchpads (not
-derivable from the shapes), the extra buffer of the gradient sum itself, the rest of mixed
-precision (above), the allocator's rounding.  ``validation/`` measures how much these add.
+derivable from the shapes), the extra buffer of the gradient sum itself, oneDNN's bf16
+scratchpads (above), the allocator's rounding.  ``validation/`` measures how much these add.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ import sympy
 from .analysis import Analysis
 from .errors import SymcnnError
 from .memory import OPTIMIZER_STATES
-from .saved import all_saves, saved_tensors
+from .saved import activation_widths, all_saves, saved_tensors
 from .workspace import transient
 
 #: Bytes of the CPU generator's state, ``torch.get_rng_state()``, which non-reentrant
@@ -84,7 +87,7 @@ def _optimizer_transient(tensors: list[sympy.Expr], optimizer: str, foreach: boo
     return sympy.Integer(12 if optimizer == "momentum" else 0)
 
 
-def _pending_gradients(rows, s):
+def _pending_gradients(rows, width):
     """Per node index: gradient bytes alive while it runs backward that its moment does not
     count otherwise (autograd's accumulation where a tensor feeds several nodes).
 
@@ -106,13 +109,13 @@ def _pending_gradients(rows, s):
 
     def hold(lo, hi, nbytes, counted=()):
         for r in rows[lo - 1:hi - 1]:
-            own = r.activation * s if r.name in counted else 0
+            own = r.activation * width[r.name] if r.name in counted else 0
             pending[r.index] = pending.get(r.index, 0) + nbytes - own
 
     for name, users in consumers.items():
         for c in users[1:]:
             if c.layer.arity == 1:
-                hold(users[0].index, c.index, by_name[name].activation * s)
+                hold(users[0].index, c.index, by_name[name].activation * width[name])
     for c in rows:
         if c.layer.arity == 1:
             continue
@@ -127,7 +130,7 @@ def _pending_gradients(rows, s):
                 ends.append(by_name[x].index)
                 direct.append(x)
         if ends:
-            hold(min(ends), c.index, c.activation * s, direct)
+            hold(min(ends), c.index, c.activation * width[c.name], direct)
     return pending
 
 
@@ -141,8 +144,9 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     ``torch.utils.checkpoint.checkpoint_sequential(model, k, x, use_reentrant=False)`` over
     the layers in order (a sequential network only; see :func:`_checkpoint_moments`).
 
-    ``precision``: ``fp32``, or ``bf16``/``fp16`` autocast for the saved storages only (the
-    module's description says what that does and does not cover).
+    ``precision``: ``fp32``, or ``bf16``/``fp16`` autocast: activations, their gradients and
+    the saved storages in autocast's dtypes (the module's description says what that does and
+    does not cover).
 
     ``batch``: the batch size if it is known; kernels that change algorithm with it (PyTorch's
     im2col convolutions at batch 1 on the CPU, :mod:`symcnn.workspace`) then take the right
@@ -156,6 +160,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     x = sympy.Mul(*analysis.input_shape) * s
     out = rows[-1].activation * s if rows else x
     steady = x + out                              # the batch and its target
+    width = activation_widths(analysis, device, precision, s)
 
     index = {"input": 0, **{r.name: r.index for r in rows}}
     storage = {"input": "input"}
@@ -163,7 +168,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     for r in rows:
         storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
         if r.allocates:
-            size[r.name] = r.activation * s
+            size[r.name] = r.activation * width[r.name]
         for i in r.inputs:
             last_use[storage[i]] = r.index
     if rows:
@@ -174,7 +179,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
                                    steady=steady, out=out, storage=storage, size=size,
                                    last_use=last_use, index=index, device=device, batch=batch,
                                    precision=precision, optimizer=optimizer, foreach=foreach,
-                                   tensors=tensors, params=params)
+                                   tensors=tensors, params=params, width=width)
     saved = [t for t in saved_tensors(analysis, device, precision) if not (t.kind == "activation"
                                                                  and t.node == "input")]
     by_node = {}
@@ -197,7 +202,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
                 if (index[k] if isinstance(k, str) else v[0]) <= r.index]
         fixed, per = split(live + held)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per))
-        for f, p in transient(r, "forward", device, s, batch=batch,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p))
     fixed, per = split(list(by_node.values()))
@@ -205,7 +210,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer))
 
     grads = 0
-    pending = _pending_gradients(rows, s)
+    pending = _pending_gradients(rows, width)
     for r in reversed(rows):                       # backward
         grads += r.params * s
         if not r.allocates and r.params == 0:
@@ -213,12 +218,12 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
         held = [v for v in by_node.values() if v[0] <= r.index]
         fixed, per = split(held)
         reads_input = storage[r.inputs[0]] == "input"  # x needs no gradient
-        grad_in = sympy.Mul(*r.input_shapes[0]) * s if r.layer.arity == 1 and not reads_input \
-            else 0
-        fixed, per = resident + fixed + grads, steady + loss_buffer + per + r.activation * s \
-            + grad_in + pending.get(r.index, 0)
+        grad_in = sympy.Mul(*r.input_shapes[0]) * width[r.inputs[0]] \
+            if r.layer.arity == 1 and not reads_input else 0
+        fixed, per = resident + fixed + grads, steady + loss_buffer + per \
+            + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
         moments.append(Moment("backward", r.name, fixed, per))
-        for f, p in transient(r, "backward", device, s, batch=batch, first=reads_input):
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
             moments.append(Moment("backward", r.name, fixed + f, per + p))
     moments.append(Moment("optimizer", "", resident + params * s
                           + _optimizer_transient(tensors, optimizer, foreach, s), steady))
@@ -243,7 +248,7 @@ def segments(analysis: Analysis, k: int) -> list[list]:
 
 def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, size,
                         last_use, index, device, batch, precision, optimizer, foreach,
-                        tensors, params):
+                        tensors, params, width):
     """The moments of a step under ``checkpoint_sequential(model, k, x, use_reentrant=False)``
     (measured on the CPU with torch 2.13, ``validation/checkpoint.py``).
 
@@ -311,7 +316,7 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
         items += [it for _, first, _, its in kept.values() if first <= r.index for it in its]
         fixed, per = split(items)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per))
-        for f, p in transient(r, "forward", device, s, batch=batch,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p))
     fixed, per = split(holding(last, n) + [it for v in kept.values() for it in v[3]])
@@ -319,13 +324,13 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
     moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer))
 
     grads = 0
-    pending = _pending_gradients(rows, s)
+    pending = _pending_gradients(rows, width)
     for r in reversed(rows):                       # backward
         j = seg_of[r.index]
         base = [it for _, _, until, its in kept.values() if until <= r.index for it in its]
         if j in kept and r.index == max(savers[j]):
             # segment j runs again from its saved input before r's backward: up to r's saves
-            grad_out = r.activation * s + pending.get(r.index, 0)
+            grad_out = r.activation * width[r.name] + pending.get(r.index, 0)
             rec_saved = saved_from(j)
             for q in groups[j]:
                 if q.index > r.index:
@@ -338,7 +343,7 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
                 fixed, per = split(items)
                 fixed, per = resident + fixed + grads, steady + loss_buffer + per + grad_out
                 moments.append(Moment("recompute", q.name, fixed, per))
-                for f, p in transient(q, "forward", device, s, batch=batch,
+                for f, p in transient(q, "forward", device, width[q.name], batch=batch,
                                       first=storage[q.inputs[0]] == "input"):
                     moments.append(Moment("recompute", q.name, fixed + f, per + p))
         grads += r.params * s
@@ -346,12 +351,12 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
             continue
         fixed, per = split(base + holding(j, r.index))
         reads_input = storage[r.inputs[0]] == "input"
-        grad_in = sympy.Mul(*r.input_shapes[0]) * s if r.layer.arity == 1 and not reads_input \
-            else 0
-        fixed, per = resident + fixed + grads, steady + loss_buffer + per + r.activation * s \
-            + grad_in + pending.get(r.index, 0)
+        grad_in = sympy.Mul(*r.input_shapes[0]) * width[r.inputs[0]] \
+            if r.layer.arity == 1 and not reads_input else 0
+        fixed, per = resident + fixed + grads, steady + loss_buffer + per \
+            + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
         moments.append(Moment("backward", r.name, fixed, per))
-        for f, p in transient(r, "backward", device, s, batch=batch, first=reads_input):
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
             moments.append(Moment("backward", r.name, fixed + f, per + p))
     moments.append(Moment("optimizer", "", resident + params * s
                           + _optimizer_transient(tensors, optimizer, foreach, s), steady))

@@ -82,10 +82,11 @@ def padded(shape, block: int = CHANNEL_BLOCK) -> sympy.Expr:
     return sympy.ceiling(c / block) * block * numel(shape[1:])
 
 
-def uses_im2col(row: LayerRow, batch) -> bool:
-    """Whether PyTorch runs ``row``'s convolution through im2col rather than oneDNN."""
+def uses_im2col(row: LayerRow, batch, element_bytes: int = 4) -> bool:
+    """Whether PyTorch runs ``row``'s convolution through im2col rather than oneDNN (fp32
+    only: a 2-byte convolution always goes to oneDNN)."""
     layer, ins = row.layer, row.input_shapes[0]
-    if batch != 1 or not isinstance(layer, _CONVS) or layer.groups != 1:
+    if batch != 1 or element_bytes != 4 or not isinstance(layer, _CONVS) or layer.groups != 1:
         return False
     kernel = layer.kernel_size
     if len(kernel) >= 2 and kernel[-1] > 3 and kernel[-2] > 3:
@@ -128,7 +129,7 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
         wp = (sympy.ceiling(sympy.sympify(cin) / channel_block) * channel_block
               * sympy.ceiling(sympy.sympify(cout) / channel_block) * channel_block
               * kvol / layer.groups * s)
-        if uses_im2col(row, batch):
+        if uses_im2col(row, batch, s):
             col = cin * kvol * numel(out[1:]) * s
             return ((col, zero),)            # b = 1: a fixed number of bytes
         if isinstance(layer, _TRANSPOSED):

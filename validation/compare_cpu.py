@@ -1,4 +1,5 @@
-"""Predicted (symcnn.timeline) against measured (cpu_zoo.json) training-step peaks on the CPU.
+"""Predicted (symcnn.timeline) against measured (cpu_zoo.json, cpu_heavy.json) training-step
+peaks on the CPU, fp32 and bf16 autocast.
 
 Run from the repository root: ``python validation/compare_cpu.py`` (needs no torch: it reads
 the zoo's spec texts and the committed measurements) -> validation/results/cpu_predicted.md
@@ -19,30 +20,39 @@ import symcnn  # noqa: E402
 from symcnn.saved import saved_tensors, total_saved_bytes  # noqa: E402
 from symcnn.timeline import peak, training_moments  # noqa: E402
 
+RESULTS = ("cpu_heavy.json", "cpu_zoo.json")
 
-def main() -> None:
-    runs = json.loads((HERE / "results" / "cpu_zoo.json").read_text())["results"]
-    specs = {name: text for name, text, _, _ in zoo.entries()}
-    lines = ["| network | config | b | saved measured | saved predicted | peak measured | "
-             "peak predicted | error | measured peak at | predicted peak at |",
-             "|---|---|--:|--:|--:|--:|--:|--:|---|---|"]
-    for run in runs:
+
+def rows(results: list[dict]) -> list[str]:
+    """One table line per measured configuration."""
+    lines = []
+    for run in results:
         cfg = run["config"]
-        if cfg["precision"] != "fp32":
-            continue
-        a = symcnn.analyze(symcnn.parse_spec(specs[cfg["network"]]).network)
-        b = cfg["batch"]
-        saved = int(total_saved_bytes(saved_tensors(a, "cpu"), 4, batch=b))
+        entry = zoo.get(cfg["network"])
+        a = symcnn.analyze(symcnn.parse_spec(entry.spec_text).network)
+        b, precision = cfg["batch"], cfg["precision"]
+        saved = int(total_saved_bytes(saved_tensors(a, "cpu", precision), 4, batch=b))
         moments = training_moments(a, optimizer=cfg["optimizer"], foreach=bool(cfg["foreach"]),
-                                   device="cpu", batch=b)
+                                   device="cpu", batch=b, precision=precision)
         predicted = int(peak(moments, b))
         top = max(moments, key=lambda m: int(m.at(b)))
         measured = run["step"]["step_peak"]
         lines.append(f"| {cfg['network']} | {run['label']} | {b} | {run['saved_dedup']:,} | "
                      f"{saved:,} | {measured:,} | {predicted:,} | "
                      f"{100 * (predicted - measured) / measured:+.1f} % | "
-                     f"{run['step']['peak_phase']} {run['step']['peak_node']} | "
+                     f"{run['step']['peak_phase']} {run['step']['peak_node'] or ''} | "
                      f"{top.phase} {top.node} |")
+    return lines
+
+
+def main() -> None:
+    lines = ["| network | config | b | saved measured | saved predicted | peak measured | "
+             "peak predicted | error | measured peak at | predicted peak at |",
+             "|---|---|--:|--:|--:|--:|--:|--:|---|---|"]
+    for name in RESULTS:
+        path = HERE / "results" / name
+        if path.is_file():
+            lines += rows(json.loads(path.read_text())["results"])
     out = HERE / "results" / "cpu_predicted.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -828,7 +828,7 @@ def markdown(results: list[dict], env: dict, elapsed: float | None = None) -> st
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("network", choices=[e.name for e in zoo.ZOO])
+    ap.add_argument("network", choices=[e.name for e in zoo.ZOO + zoo.HEAVY])
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32")

@@ -2,6 +2,7 @@
 
     python validation/run_cpu.py                      # all networks -> validation/results/cpu_zoo.{json,md}
     python validation/run_cpu.py --only resnet vgg2d --out /tmp/zoo
+    python validation/run_cpu.py --heavy              # the lecture at full size -> .../cpu_heavy.{json,md}
 
 For every network of ``validation/zoo.py`` (after checking it against its spec):
 
@@ -46,12 +47,12 @@ def plan(entry: zoo.ZooEntry) -> list[tuple[Config, bool]]:
     return out
 
 
-def run(names: list[str] | None = None, log=print) -> dict:
+def run(names: list[str] | None = None, log=print, networks=zoo.ZOO) -> dict:
     env = measure.environment()
     t0 = time.perf_counter()
     checks = []
     results = []
-    for entry in zoo.ZOO:
+    for entry in networks:
         if names and entry.name not in names:
             continue
         checks.append(zoo.check_entry(entry))
@@ -72,7 +73,7 @@ def run(names: list[str] | None = None, log=print) -> dict:
                 f"  retained-saved {st['forward_retained_minus_saved']}"
                 f"  rules {saved['rules']['difference']:+d}"
                 f"  [{time.perf_counter() - t1:.1f} s]")
-    if not names:
+    if not names and networks is zoo.ZOO:
         from symcnn.layers import LAYER_TYPES
 
         missing = set(LAYER_TYPES) - zoo.covered_types()
@@ -126,17 +127,22 @@ def load(path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", metavar="NETWORK",
-                    choices=[e.name for e in zoo.ZOO], help="measure only these networks")
+                    choices=[e.name for e in zoo.ZOO + zoo.HEAVY],
+                    help="measure only these networks")
+    ap.add_argument("--heavy", action="store_true",
+                    help="measure zoo.HEAVY (the lecture network at full size: about a minute "
+                         "and 5 GB per configuration) instead of the zoo; writes cpu_heavy.*")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for cpu_zoo.json/.md")
     args = ap.parse_args(argv)
-    data = run(args.only)
+    data = run(args.only, networks=zoo.HEAVY if args.heavy else zoo.ZOO)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "cpu_zoo.json").write_text(dump(data))
-    (out / "cpu_zoo.md").write_text(measure.markdown(data["results"], data["environment"],
-                                                     data["elapsed_s"]))
+    stem = "cpu_heavy" if args.heavy else "cpu_zoo"
+    (out / f"{stem}.json").write_text(dump(data))
+    (out / f"{stem}.md").write_text(measure.markdown(data["results"], data["environment"],
+                                                    data["elapsed_s"]))
     print(f"{len(data['results'])} configurations in {data['elapsed_s']} s -> "
-          f"{out / 'cpu_zoo.json'}, {out / 'cpu_zoo.md'}")
+          f"{out / (stem + '.json')}, {out / (stem + '.md')}")
     return 0
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 try:  # the spec texts are usable without torch; the builders need it
     import torch
@@ -163,7 +164,7 @@ out_features = 1
 """
 
 
-def build_lecture3d():
+def build_lecture3d(flat_features: int = 240, flatten: str = "flatten"):
     return seq(
         ("L1", nn.Conv3d(1, 30, 3)),
         ("L2", nn.Conv3d(30, 30, 3, stride=2)),
@@ -173,9 +174,15 @@ def build_lecture3d():
         ("L6", nn.Conv3d(120, 120, 3, stride=2)),
         ("L7", nn.Conv3d(120, 240, 3)),
         ("L8", nn.Conv3d(240, 240, 3, stride=2)),
-        ("flatten", nn.Flatten()),
-        ("L9", nn.Linear(240, 1)),
+        (flatten, nn.Flatten()),
+        ("L9", nn.Linear(flat_features, 1)),
     )
+
+
+def build_lecture3d_full():
+    """The lecture's network at its real input, 1 x 193 x 229 x 193 (L8's output 240 x 9 x 11 x 9);
+    examples/lecture.toml leaves the Flatten unnamed, so it is ``flatten_9`` there."""
+    return build_lecture3d(240 * 9 * 11 * 9, flatten="flatten_9")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1273,16 +1280,25 @@ ZOO: tuple[ZooEntry, ...] = (
 )
 
 
+#: Networks too large for the routine run (minutes of CPU time and gigabytes of memory each);
+#: ``python validation/lecture_full.py`` measures them.
+HEAVY: tuple[ZooEntry, ...] = (
+    ZooEntry("lecture3d-full", "the lecture's 3-D CNN at full size, 1 x 193 x 229 x 193",
+             (Path(__file__).resolve().parent.parent / "examples" / "lecture.toml").read_text(),
+             build_lecture3d_full, (1, 193, 229, 193), batches=(1,), bf16=True),
+)
+
+
 def entries():
     """``(name, spec_text, builder, input_shape)`` for every network of the zoo."""
     return [(e.name, e.spec_text, e.builder, e.input_shape) for e in ZOO]
 
 
 def get(name: str) -> ZooEntry:
-    for e in ZOO:
+    for e in ZOO + HEAVY:
         if e.name == name:
             return e
-    raise KeyError(f"no zoo network {name!r} (known: {', '.join(e.name for e in ZOO)})")
+    raise KeyError(f"no zoo network {name!r} (known: {', '.join(e.name for e in ZOO + HEAVY)})")
 
 
 # --------------------------------------------------------------------------------------------
