@@ -405,6 +405,24 @@ def test_zoo_bf16_matches_harness_json():
         assert int(predicted) == run["total"]["dedup"] - run["nodes"]["loss"]["bytes"], key
 
 
+def test_full_size_lecture_matches_harness_json():
+    """The lecture's network at its real input (validation/results/cpu_heavy.json, measured
+    with saved_tensors_hooks, fp32 and bf16): 1,472,510,412 B and 742,856,710 B saved, of
+    which the loss saves its input (a 4-byte fp32 output or its fp32 copy) and the target."""
+    import json
+    from pathlib import Path
+
+    from symcnn.builtin import example_spec
+    data = json.loads((Path(__file__).parent.parent / "validation" / "results"
+                       / "cpu_heavy.json").read_text())["saved"]
+    a = analyze(example_spec("lecture").network)
+    for precision, total in (("fp32", 1_472_510_412), ("bf16", 742_856_710)):
+        run = data[f"lecture3d-full/b1/{precision}"]
+        assert run["total"]["dedup"] == total and run["nodes"]["loss"]["bytes"] == 8
+        predicted = total_saved_bytes(saved_tensors(a, "cpu", precision), 4, batch=1)
+        assert int(predicted) == total - 8
+
+
 def test_cuda_autocast_rules_follow_the_cuda_op_list():
     """Not measurable here (no GPU): what the CUDA op lists of aten/src/ATen/autocast_mode.cpp
     imply.  LayerNorm, GroupNorm (``fp32``) and Softmax (``fp32_set_opt_dtype``) run in fp32,
