@@ -37,11 +37,16 @@ def _network_options() -> argparse.ArgumentParser:
                    "kernel workspaces differ; default cuda)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="for --convention pytorch: fp32 (default), or the forward pass under "
-                   "torch.autocast to bf16/fp16; changes the saved tensors only (see README)")
+                   "torch.autocast to bf16/fp16: activations, their gradients and the saved "
+                   "tensors in autocast's dtypes (see README)")
     p.add_argument("--checkpoint-segments", type=int, default=0, metavar="K",
                    help="for --convention pytorch on a sequential network: activation "
                    "checkpointing as torch.utils.checkpoint.checkpoint_sequential with K "
                    "segments (default 0: off)")
+    p.add_argument("--allocator-block", type=int, default=0, metavar="BYTES",
+                   help="for --convention pytorch: round every allocation up to a multiple of "
+                   "BYTES, as PyTorch's CUDA caching allocator does (512; default 0: the "
+                   "requested sizes)")
     p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"],
                    help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B; default: the "
                    "convention's)")
@@ -168,7 +173,8 @@ def _make_report(args):
     return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
                        optimizer=args.optimizer, units=args.units, sizes=sizes,
                        convention=args.convention, device=args.device,
-                       precision=args.precision, checkpoint_segments=args.checkpoint_segments)
+                       precision=args.precision, checkpoint_segments=args.checkpoint_segments,
+                       allocator_block=args.allocator_block)
 
 
 def _run(args) -> str:

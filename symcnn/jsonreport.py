@@ -53,6 +53,7 @@ def to_json(report: Report) -> dict:
         top = mem.peak_moment(report.batch_size)
         memory["device"] = mem.device
         memory["precision"] = mem.precision
+        memory["allocator_block"] = mem.allocator_block
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

@@ -128,6 +128,9 @@ class Memory:
     device: str = ""
     #: For the ``pytorch`` convention: ``fp32``, or the autocast dtype of the forward pass.
     precision: str = "fp32"
+    #: For the ``pytorch`` convention: every allocation rounded up to a multiple of this many
+    #: bytes (512: PyTorch's CUDA caching allocator), or 0 for the requested sizes.
+    allocator_block: int = 0
 
     @property
     def convention(self) -> str:
@@ -166,17 +169,22 @@ class Memory:
 
     def training(self, batch=b) -> sympy.Expr:
         """Training memory at batch size ``batch`` (the symbol ``b`` by default); for a
-        simulated step, the largest of its moments."""
+        simulated step, the largest of its moments (with ``allocator_block``, rounded, when
+        ``batch`` is a number)."""
         if self.moments:
             from .timeline import peak
-            return sympy.sympify(peak(self.moments, batch))
+            # rounding applies to a number of samples; in b the formula stays the affine one
+            block = self.allocator_block if sympy.sympify(batch).is_number else 0
+            return sympy.sympify(peak(self.moments, batch, block))
         return self.fixed + self.per_sample * batch
 
     def peak_moment(self, batch):
         """The moment of the simulated step that holds the most at ``batch`` (None when the
         convention sums, or sizes are symbolic)."""
-        values = [m.at(batch) for m in self.moments]
-        if not values or not all(v.is_number for v in values):
+        if not self.moments or not sympy.sympify(batch).is_number:
+            return None
+        values = [m.at(batch, self.allocator_block) for m in self.moments]
+        if not all(v.is_number for v in values):
             return None
         return max(zip(values, self.moments), key=lambda vm: int(vm[0]))[1]
 
@@ -230,7 +238,7 @@ def live_elements(analysis: Analysis) -> list[sympy.Expr]:
 def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                     optimizer: str | None = None, convention: str = "lecture",
                     device: str = "cuda", precision: str = "fp32",
-                    checkpoint_segments: int = 0) -> Memory:
+                    checkpoint_segments: int = 0, allocator_block: int = 0) -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     ``precision`` (``pytorch`` convention only): ``fp32``, or ``bf16``/``fp16`` for a forward
@@ -240,6 +248,11 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     ``checkpoint_segments`` (``pytorch`` convention, sequential networks only): 0 (off), or
     ``k`` for a forward pass ``checkpoint_sequential(model, k, x, use_reentrant=False)``
     (:func:`symcnn.timeline.training_moments`).
+
+    ``allocator_block`` (``pytorch`` convention): round every allocation up to a multiple of
+    this many bytes, as PyTorch's CUDA caching allocator does (512) and as
+    ``torch.cuda.max_memory_allocated`` counts; 0 (the default) counts the requested sizes.
+    The moments stay affine; :meth:`Memory.training` and the batch limits apply the rounding.
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
@@ -294,6 +307,12 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     if precision != "fp32" and not rules.timeline:
         raise SymcnnError(f"the {convention} convention has no mixed precision; use the "
                           "pytorch convention (or dtype for one element size)", field="precision")
+    if not isinstance(allocator_block, int) or allocator_block < 0:
+        raise SymcnnError(f"allocator_block must be a whole number of bytes >= 0, not "
+                          f"{allocator_block!r}", field="allocator_block")
+    if allocator_block and not rules.timeline:
+        raise SymcnnError(f"the {convention} convention does not simulate allocations; use the "
+                          "pytorch convention for allocator rounding", field="allocator_block")
     if checkpoint_segments and not rules.timeline:
         raise SymcnnError(f"the {convention} convention has no activation checkpointing; use "
                           "the pytorch convention", field="checkpoint_segments")
@@ -312,4 +331,5 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                          t.elements * (t.element_bytes or s)))
                 for i, t in enumerate(saved_tensors(analysis, device, precision), start=1)]
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
-                  tuple(acts), peak * s, moments, device if rules.timeline else "", precision)
+                  tuple(acts), peak * s, moments, device if rules.timeline else "", precision,
+                  allocator_block)

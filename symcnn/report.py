@@ -144,7 +144,8 @@ def _budget_name(budget) -> str:
 def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
                 optimizer: str | None = None, units: str | None = None, sizes=None,
                 convention: str = "lecture", device: str = "cuda",
-                precision: str = "fp32", checkpoint_segments: int = 0) -> Report:
+                precision: str = "fp32", checkpoint_segments: int = 0,
+                allocator_block: int = 0) -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
@@ -167,14 +168,15 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         analysis = analyze(spec.network)
         mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention,
                               device=device, precision=precision,
-                              checkpoint_segments=checkpoint_segments)
+                              checkpoint_segments=checkpoint_segments,
+                              allocator_block=allocator_block)
         units = canonical_unit(units or mem.rules.units)
         checks = ()
         if spec.published:
             # printed figures follow the source's own convention (the lecture's by default)
             theirs = str(spec.published.get("convention", "lecture"))
             checked = mem if theirs == convention and dtype is None and optimizer is None \
-                and precision == "fp32" and not checkpoint_segments \
+                and precision == "fp32" and not checkpoint_segments and not allocator_block \
                 else estimate_memory(analysis, convention=theirs)
             checks = check_published(spec.published, analysis, checked)
     except SymcnnError as err:
@@ -184,7 +186,8 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
     else:
         budgets = tuple(memory) if isinstance(memory, (list, tuple)) else (memory,)
     if mem.moments:
-        limits = tuple((_budget_name(b), max_batch_size_moments(mem.moments, parse_size(b)))
+        limits = tuple((_budget_name(b), max_batch_size_moments(mem.moments, parse_size(b),
+                                                                mem.allocator_block))
                        for b in budgets)
     else:
         limits = tuple((_budget_name(b), max_batch_size(mem.fixed, mem.per_sample,

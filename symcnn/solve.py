@@ -61,16 +61,26 @@ def max_batch_size(fixed, per_sample, budget) -> BatchLimit:
     return BatchLimit(budget, fixed, per_sample, formula, value)
 
 
-def max_batch_size_moments(moments, budget) -> BatchLimit:
+def max_batch_size_moments(moments, budget, block: int = 0) -> BatchLimit:
     """The largest batch for which every moment of a simulated step fits:
     ``min_t floor((M - F_t) / A_t)`` over the moments that grow with the batch.
+
+    With ``block`` (allocations rounded up to multiples of it, :meth:`Moment.at`) that closed
+    form is an upper bound, and the rounding adds less than ``block`` bytes per allocation:
+    the value is then the largest batch at or below it whose rounded moments all fit, found
+    by bisection down to the bound's ``floor((M - F_t - block n_t) / A_t)``.
 
     >>> from symcnn.timeline import Moment
     >>> steps = [Moment("forward", "a", 10, 100), Moment("backward", "a", 500, 60)]
     >>> limit = max_batch_size_moments(steps, 1000)
     >>> limit.value, limit.fixed, limit.per_sample
     (8, 500, 60)
+    >>> blocks = [Moment("backward", "a", 500, 60, parts=(((500, 0), (0, 60)),))]
+    >>> max_batch_size_moments(blocks, 1600).value, max_batch_size_moments(blocks, 1600, 512).value
+    (18, 17)
     """
+    if block:
+        return _rounded_limit(moments, budget, block)
     budget = parse_size(budget) if isinstance(budget, (str, int)) else sympy.sympify(budget)
     growing = [m for m in moments if not (m.per_sample.is_number and m.per_sample <= 0)]
     if not growing:
@@ -85,3 +95,33 @@ def max_batch_size_moments(moments, budget) -> BatchLimit:
         return BatchLimit(budget, binding.fixed, binding.per_sample, formula, value)
     return BatchLimit(budget, limits[0].fixed, limits[0].per_sample, formula,
                       sympy.Min(*(lim.value for lim in limits), evaluate=False))
+
+
+def _rounded_limit(moments, budget, block: int) -> BatchLimit:
+    """:func:`max_batch_size_moments` with every allocation rounded up to ``block`` bytes."""
+    exact = max_batch_size_moments(moments, budget)
+    budget = exact.budget
+    if not (exact.value.is_number and budget.is_number):
+        raise SymcnnError("allocator rounding needs numeric sizes and budget (substitute the "
+                          "symbols first)", field="allocator_block")
+    parts = [[(int(f), int(p)) for group in m.parts for f, p in group] for m in moments]
+
+    def fits(b: int) -> bool:
+        return all(sum(-(-(f + p * b) // block) * block if f + p * b > 0 else f + p * b
+                       for f, p in ps) <= budget for ps in parts)
+
+    hi = int(exact.value)
+    if hi <= 0:
+        return exact                               # not even one sample fits unrounded
+    lo = max(0, min((int(budget) - int(m.fixed) - block * len(ps)) // int(m.per_sample)
+                    for m, ps in zip(moments, parts) if m.per_sample > 0))
+    lo = min(lo, hi)
+    if not fits(lo):
+        lo = 0
+    while lo < hi:                                 # fits(lo) holds (or lo == 0)
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula, sympy.Integer(lo))

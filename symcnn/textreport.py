@@ -99,6 +99,9 @@ def _moments(report: Report) -> list[str]:
                    "per element (oneDNN's 2-byte scratchpads not modelled)")
     out.append("  peak of the step = max over its moments t of F_t + A_t*b "
                f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
+    if mem.allocator_block:
+        out.append(f"  every allocation rounded up to a multiple of {mem.allocator_block} B "
+                   "(caching allocator) in the figures at a batch size and in b_max")
     top = mem.peak_moment(b)
     if top is not None:
         where = f"{top.phase} of {top.node}" if top.node else top.phase

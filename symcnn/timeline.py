@@ -46,7 +46,7 @@ scratchpads (above), the allocator's rounding.  ``validation/`` measures how muc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -63,19 +63,50 @@ CPU_RNG_STATE = 5056
 
 @dataclass(frozen=True)
 class Moment:
-    """Bytes alive at one point of the step: ``fixed + per_sample * b``."""
+    """Bytes alive at one point of the step: ``fixed + per_sample * b``.
+
+    ``parts`` lists the allocations that make it up, in groups (shared between moments):
+    ``(fixed_i, per_sample_i)`` each, summing to ``fixed`` and ``per_sample``; a kernel's
+    transient stage is one part.  :meth:`at` with ``block`` rounds each part up to a multiple
+    of ``block`` bytes, as a caching allocator does (PyTorch's CUDA allocator: 512).
+
+    >>> m = Moment("forward", "a", 1000, 100, parts=(((1000, 0), (0, 100)),))
+    >>> m.at(3), m.at(3, block=512)
+    (1300, 1536)
+    """
 
     phase: str
     node: str
     fixed: sympy.Expr
     per_sample: sympy.Expr
+    parts: tuple = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fixed", sympy.sympify(self.fixed))
         object.__setattr__(self, "per_sample", sympy.sympify(self.per_sample))
 
-    def at(self, batch) -> sympy.Expr:
-        return self.fixed + self.per_sample * batch
+    def at(self, batch, block: int = 0) -> sympy.Expr:
+        if not block:
+            return self.fixed + self.per_sample * batch
+        if not self.parts:
+            raise SymcnnError(f"the moment {self.phase} {self.node} lists no allocations to "
+                              "round", field="allocator_block")
+        return sympy.Add(*(round_up(f + p * batch, block) for group in self.parts
+                           for f, p in group))
+
+
+def round_up(nbytes, block: int):
+    """``nbytes`` rounded up to a multiple of ``block`` (a positive size; 0 and the negative
+    corrections of a transient stay as they are).
+
+    >>> round_up(1, 512), round_up(512, 512), round_up(513, 512), round_up(0, 512)
+    (512, 512, 1024, 0)
+    """
+    value = sympy.sympify(nbytes)
+    if value.is_number:
+        v = int(value)
+        return sympy.Integer(-(-v // block) * block if v > 0 else v)
+    return block * sympy.ceiling(value / block)
 
 
 def _optimizer_transient(tensors: list[sympy.Expr], optimizer: str, foreach: bool, s: int):
@@ -160,6 +191,10 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     x = sympy.Mul(*analysis.input_shape) * s
     out = rows[-1].activation * s if rows else x
     steady = x + out                              # the batch and its target
+    param_parts = tuple((t * s, 0) for t in tensors)
+    base = (param_parts * (1 + OPTIMIZER_STATES[optimizer])
+            + tuple((t, 0) for r in rows for t in r.layer.buffer_tensors(r.input_shapes[0], s)),
+            ((0, x), (0, out)))                    # resident, then the batch and its target
     width = activation_widths(analysis, device, precision, s)
 
     index = {"input": 0, **{r.name: r.index for r in rows}}
@@ -179,7 +214,8 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
                                    steady=steady, out=out, storage=storage, size=size,
                                    last_use=last_use, index=index, device=device, batch=batch,
                                    precision=precision, optimizer=optimizer, foreach=foreach,
-                                   tensors=tensors, params=params, width=width)
+                                   tensors=tensors, params=params, width=width, base=base,
+                                   param_parts=param_parts)
     saved = [t for t in saved_tensors(analysis, device, precision) if not (t.kind == "activation"
                                                                  and t.node == "input")]
     by_node = {}
@@ -201,18 +237,22 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
         held = [v for k, v in by_node.items()
                 if (index[k] if isinstance(k, str) else v[0]) <= r.index]
         fixed, per = split(live + held)
-        moments.append(Moment("forward", r.name, resident + fixed, steady + per))
+        parts = base + (_parts(live + held),)
+        moments.append(Moment("forward", r.name, resident + fixed, steady + per, parts))
         for f, p in transient(r, "forward", device, width[r.name], batch=batch,
                               first=storage[r.inputs[0]] == "input"):
-            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p))
+            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
+                                  parts + (((f, p),),)))
     fixed, per = split(list(by_node.values()))
     loss_buffer = out                              # mse_loss keeps its unreduced buffer
-    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer))
+    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
+                          base + (_parts(by_node.values()), ((0, loss_buffer),))))
 
-    grads = 0
+    grads, grad_parts = 0, ()
     pending = _pending_gradients(rows, width)
     for r in reversed(rows):                       # backward
         grads += r.params * s
+        grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         if not r.allocates and r.params == 0:
             continue
         held = [v for v in by_node.values() if v[0] <= r.index]
@@ -222,12 +262,27 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
             if r.layer.arity == 1 and not reads_input else 0
         fixed, per = resident + fixed + grads, steady + loss_buffer + per \
             + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
-        moments.append(Moment("backward", r.name, fixed, per))
+        parts = base + (_parts(held), grad_parts, ((0, loss_buffer), (0, r.activation
+                        * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
+        moments.append(Moment("backward", r.name, fixed, per, parts))
         for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
-            moments.append(Moment("backward", r.name, fixed + f, per + p))
-    moments.append(Moment("optimizer", "", resident + params * s
-                          + _optimizer_transient(tensors, optimizer, foreach, s), steady))
+            moments.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
+    moments.append(_optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
+                                     base, param_parts))
     return tuple(moments)
+
+
+def _parts(items):
+    """``(fixed, per_sample)`` of each ``(index, bytes, per_sample?)`` item."""
+    return tuple((0, b) if per else (b, 0) for _, b, per in items)
+
+
+def _optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady, base,
+                      param_parts):
+    """The optimizer step: every gradient, and the step's own temporaries."""
+    extra = _optimizer_transient(tensors, optimizer, foreach, s)
+    return Moment("optimizer", "", resident + params * s + extra, steady,
+                  base + (param_parts, ((extra, 0),)))
 
 
 def segments(analysis: Analysis, k: int) -> list[list]:
@@ -248,7 +303,7 @@ def segments(analysis: Analysis, k: int) -> list[list]:
 
 def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, size,
                         last_use, index, device, batch, precision, optimizer, foreach,
-                        tensors, params, width):
+                        tensors, params, width, base, param_parts):
     """The moments of a step under ``checkpoint_sequential(model, k, x, use_reentrant=False)``
     (measured on the CPU with torch 2.13, ``validation/checkpoint.py``).
 
@@ -309,25 +364,32 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
         fixed = sympy.Add(*(b for b, per in items if not per))
         return fixed, sympy.Add(*(b for b, per in items if per))
 
+    def parts(items):
+        return tuple((0, b) if per else (b, 0) for b, per in items)
+
     n = len(rows)
     moments = []
     for r in rows:                                 # forward
         items = in_flight(r, 0, fwd_saved) + holding(last, r.index)
         items += [it for _, first, _, its in kept.values() if first <= r.index for it in its]
         fixed, per = split(items)
-        moments.append(Moment("forward", r.name, resident + fixed, steady + per))
+        here = base + (parts(items),)
+        moments.append(Moment("forward", r.name, resident + fixed, steady + per, here))
         for f, p in transient(r, "forward", device, width[r.name], batch=batch,
                               first=storage[r.inputs[0]] == "input"):
-            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p))
-    fixed, per = split(holding(last, n) + [it for v in kept.values() for it in v[3]])
+            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
+                                  here + (((f, p),),)))
+    items = holding(last, n) + [it for v in kept.values() for it in v[3]]
+    fixed, per = split(items)
     loss_buffer = out
-    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer))
+    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
+                          base + (parts(items), ((0, loss_buffer),))))
 
-    grads = 0
+    grads, grad_parts = 0, ()
     pending = _pending_gradients(rows, width)
     for r in reversed(rows):                       # backward
         j = seg_of[r.index]
-        base = [it for _, _, until, its in kept.values() if until <= r.index for it in its]
+        still = [it for _, _, until, its in kept.values() if until <= r.index for it in its]
         if j in kept and r.index == max(savers[j]):
             # segment j runs again from its saved input before r's backward: up to r's saves
             grad_out = r.activation * width[r.name] + pending.get(r.index, 0)
@@ -339,28 +401,35 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
                 if q is r and not any(t.kind in _AFTER_THE_OP or (t.kind == "activation"
                                       and t.node == q.name) for t in own):
                     break                          # early stop before r's op: it saves inputs
-                items = base + holding(j, q.index) + in_flight(q, groups[j][0].index, rec_saved)
+                items = still + holding(j, q.index) + in_flight(q, groups[j][0].index, rec_saved)
                 fixed, per = split(items)
                 fixed, per = resident + fixed + grads, steady + loss_buffer + per + grad_out
-                moments.append(Moment("recompute", q.name, fixed, per))
+                here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, grad_out)))
+                moments.append(Moment("recompute", q.name, fixed, per, here))
                 for f, p in transient(q, "forward", device, width[q.name], batch=batch,
                                       first=storage[q.inputs[0]] == "input"):
-                    moments.append(Moment("recompute", q.name, fixed + f, per + p))
+                    moments.append(Moment("recompute", q.name, fixed + f, per + p,
+                                          here + (((f, p),),)))
         grads += r.params * s
+        grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         if not r.allocates and r.params == 0:
             continue
-        fixed, per = split(base + holding(j, r.index))
+        items = still + holding(j, r.index)
+        fixed, per = split(items)
         reads_input = storage[r.inputs[0]] == "input"
         grad_in = sympy.Mul(*r.input_shapes[0]) * width[r.inputs[0]] \
             if r.layer.arity == 1 and not reads_input else 0
         fixed, per = resident + fixed + grads, steady + loss_buffer + per \
             + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
-        moments.append(Moment("backward", r.name, fixed, per))
+        here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, r.activation
+                       * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
+        moments.append(Moment("backward", r.name, fixed, per, here))
         for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
-            moments.append(Moment("backward", r.name, fixed + f, per + p))
-    moments.append(Moment("optimizer", "", resident + params * s
-                          + _optimizer_transient(tensors, optimizer, foreach, s), steady))
+            moments.append(Moment("backward", r.name, fixed + f, per + p, here + (((f, p),),)))
+    moments.append(_optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
+                                     base, param_parts))
     return tuple(moments)
+
 
 
 #: Saves made from an op's results (after it ran); the others (its input, autocast's copies)
@@ -368,9 +437,10 @@ def _checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage,
 _AFTER_THE_OP = ("indices", "statistics", "mask", "noise")
 
 
-def peak(moments, batch) -> sympy.Expr:
-    """The largest of the moments at batch size ``batch`` (a number, or a Max)."""
-    values = [m.at(batch) for m in moments]
+def peak(moments, batch, block: int = 0) -> sympy.Expr:
+    """The largest of the moments at batch size ``batch`` (a number, or a Max); with
+    ``block``, every allocation rounded up to a multiple of it (:meth:`Moment.at`)."""
+    values = [m.at(batch, block) for m in moments]
     if all(v.is_number for v in values):
         return max(values, key=int)
     return sympy.Max(*dict.fromkeys(values), evaluate=False)

@@ -210,3 +210,17 @@ def test_checkpoint_segments_option(capsys):
     assert checkpointed.memory.moments != plain.memory.moments
     result = run("report", "--checkpoint-segments", "2")
     assert result.returncode == 2 and "use the pytorch convention" in result.stderr
+
+
+def test_allocator_block_option(capsys):
+    assert main(["report", "--convention", "pytorch", "--allocator-block", "512", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)["memory"]
+    assert doc["allocator_block"] == 512
+    # the lecture network at b = 1: 2,170,393,820 B requested, each allocation rounded up
+    assert 2_170_393_820 < doc["training_bytes"] < 2_170_393_820 + 512 * 64
+    assert doc["training_bytes"] % 512 == 0
+    for args in (["--allocator-block", "512"],
+                 ["--convention", "pytorch", "--allocator-block", "-1"]):
+        r = run("report", *args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "allocator_block" in r.stderr

@@ -38,3 +38,34 @@ def test_units_of_budget():
     assert max_batch_size(0, 10**9, "11GiB").value == 11  # 11.81 GB
     assert max_batch_size(0, 10**9, "12GB").value == 12
     assert isinstance(max_batch_size(0, 10**9, "12GB").value, sympy.Integer)
+
+
+def test_largest_batch_with_allocator_rounding_by_brute_force():
+    """With allocations rounded to 512 B the largest batch is the last one whose rounded
+    peak fits, found here by trying every batch size."""
+    import symcnn
+    from symcnn.memory import estimate_memory
+    from symcnn.solve import max_batch_size_moments
+    spec = symcnn.parse_spec("""
+[input]
+shape = [3, 9, 7]
+[[layers]]
+type = "Conv2d"
+out_channels = 5
+kernel_size = 3
+[[layers]]
+type = "ReLU"
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+out_features = 3
+""")
+    a = symcnn.analyze(spec.network)
+    mem = estimate_memory(a, convention="pytorch", allocator_block=512)
+    for budget in (40_000, 123_457, 1_000_003):
+        fits = [b for b in range(1, 2000) if int(mem.training(b)) <= budget]
+        expected = max(fits) if fits else 0
+        assert max_batch_size_moments(mem.moments, budget, 512).value == expected
+        unrounded = max_batch_size_moments(mem.moments, budget).value
+        assert expected <= unrounded

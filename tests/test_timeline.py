@@ -210,3 +210,50 @@ def test_forward_peak(run):
     moments = training_moments(a, optimizer="sgd", device="cpu", batch=cfg["batch"])
     forward = max(int(m.at(cfg["batch"])) for m in moments if m.phase == "forward")
     assert abs(forward - run["step"]["phases"]["forward"]["peak"]) <= 512
+
+
+# --- allocator rounding: every moment lists its allocations ---
+
+def _moments_of_every_kind(name):
+    a = symcnn.analyze(symcnn.parse_spec(SPECS[name]).network)
+    out = []
+    for device in ("cpu", "cuda"):
+        for precision in ("fp32", "bf16"):
+            for optimizer in ("sgd", "adam"):
+                out += training_moments(a, device=device, precision=precision,
+                                        optimizer=optimizer, batch=2)
+    if a.network.is_sequential:
+        out += training_moments(a, device="cpu", checkpoint_segments=3, batch=2)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_moment_parts_add_up(name):
+    """The allocations a moment lists are the moment: the same bytes at every batch size."""
+    for m in _moments_of_every_kind(name):
+        for b in (1, 3):
+            listed = sum(int(f + p * b) for group in m.parts for f, p in group)
+            assert listed == int(m.at(b)), (m.phase, m.node)
+
+
+@pytest.mark.parametrize("name", ["plain2d", "resnet", "unet2d", "lecture3d"])
+def test_rounding_adds_less_than_a_block_per_allocation(name):
+    for m in _moments_of_every_kind(name):
+        n = sum(len(g) for g in m.parts)
+        exact, rounded = int(m.at(2)), int(m.at(2, block=512))
+        assert exact <= rounded < exact + 512 * n
+        assert int(m.at(2, block=1)) == exact
+
+
+def test_rounding_by_hand():
+    """plain2d's optimizer step (SGD, CUDA): the parameters and their gradients (8 tensors
+    each), x and the target, each rounded to 512 B by hand."""
+    a = symcnn.analyze(symcnn.parse_spec(SPECS["plain2d"]).network)
+    step = training_moments(a, device="cuda")[-1]
+    assert step.phase == "optimizer"
+    tensors = [16 * 3 * 9, 16, 32 * 16 * 9, 32, 32 * 32 * 9, 32, 10 * 2048, 10]   # elements
+    up = lambda n: -(-n // 512) * 512   # noqa: E731
+    b = 3
+    by_hand = 2 * sum(up(4 * t) for t in tensors) + up(b * 3 * 32 * 32 * 4) + up(b * 10 * 4)
+    assert int(step.at(b, block=512)) == by_hand
+    assert int(step.at(b)) == 2 * 4 * sum(tensors) + b * (3 * 32 * 32 + 10) * 4

@@ -167,6 +167,11 @@ class Layer:
         """Bytes of the buffers when they are stored in a ``dtype_bytes``-wide type."""
         return self.buffers(in_shape) * dtype_bytes
 
+    def buffer_tensors(self, in_shape: Shape, dtype_bytes: int) -> tuple[sympy.Expr, ...]:
+        """Bytes of each buffer tensor (each is an allocation of its own)."""
+        total = self.buffer_bytes(in_shape, dtype_bytes)
+        return (total,) if total != 0 else ()
+
     def params_derivation(self, in_shape: Shape) -> Derivation | None:
         """General formula, substitution and value of :meth:`params`; None without parameters."""
         return None

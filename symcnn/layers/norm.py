@@ -72,6 +72,12 @@ class _BatchNorm(_PerChannelAffine):
             return sympy.Integer(0)
         return 2 * self._channels(in_shape) * dtype_bytes + 8
 
+    def buffer_tensors(self, in_shape: Shape, dtype_bytes: int) -> tuple[sympy.Expr, ...]:
+        if not self.track_running_stats:
+            return ()
+        c = self._channels(in_shape) * dtype_bytes
+        return (c, c, sympy.Integer(8))
+
 
 @dataclass(frozen=True, kw_only=True)
 class BatchNorm1d(_BatchNorm):
