@@ -131,6 +131,8 @@ class Memory:
     #: For the ``pytorch`` convention: every allocation rounded up to a multiple of this many
     #: bytes (512: PyTorch's CUDA caching allocator), or 0 for the requested sizes.
     allocator_block: int = 0
+    #: For the ``pytorch`` convention: the moments of an eval-mode, no_grad forward pass.
+    inference_moments: tuple = ()
 
     @property
     def convention(self) -> str:
@@ -193,7 +195,13 @@ class Memory:
         return self.params.bytes + self.buffers.bytes
 
     def inference(self, batch=b) -> sympy.Expr:
-        """Inference memory: weights and buffers, plus the largest live input + output pair."""
+        """Inference memory: weights and buffers, plus the largest live input + output pair;
+        for a simulated step (``pytorch``), the peak of the simulated eval-mode forward pass
+        (:mod:`symcnn.inference`)."""
+        if self.inference_moments:
+            from .timeline import peak
+            block = self.allocator_block if sympy.sympify(batch).is_number else 0
+            return sympy.sympify(peak(self.inference_moments, batch, block))
         return self.inference_fixed + self.inference_per_sample * batch
 
 
@@ -299,7 +307,7 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     numeric = all(p.is_number for p in live)
     peak = sympy.Integer(max(int(p) for p in live)) if numeric \
         else sympy.Max(*dict.fromkeys(live), evaluate=False)
-    moments = ()
+    moments = inference = ()
     from .saved import PRECISIONS
     if precision not in PRECISIONS:
         raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
@@ -317,6 +325,7 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
         raise SymcnnError(f"the {convention} convention has no activation checkpointing; use "
                           "the pytorch convention", field="checkpoint_segments")
     if rules.timeline:
+        from .inference import inference_moments
         from .saved import DEVICES, saved_tensors
         from .timeline import training_moments
         if device not in DEVICES:
@@ -325,6 +334,8 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
         moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
                                    precision=precision,
                                    checkpoint_segments=checkpoint_segments)
+        inference = inference_moments(analysis, element_bytes=s, device=device,
+                                      precision=precision)
         acts = [Term(f"S_{i}", t.node if t.kind == "activation" else f"{t.saved_by} ({t.kind})",
                      Derivation(size("n") * size("s"), sympy.Mul(
                          t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),
@@ -332,4 +343,4 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                 for i, t in enumerate(saved_tensors(analysis, device, precision), start=1)]
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s, moments, device if rules.timeline else "", precision,
-                  allocator_block)
+                  allocator_block, inference)

@@ -156,8 +156,11 @@ def render_text(report: Report) -> str:
     out += [f"  training at b = {number(report.batch_size)}: "
             f"{nbytes(report.training_bytes, unit)}"
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
-            f"  inference at b = {number(report.batch_size)} (no gradients, largest set of "
-            f"tensors alive at once): {nbytes(report.inference_bytes, unit)}", ""]
+            f"  inference at b = {number(report.batch_size)} "
+            + ("(eval mode, no_grad: the peak of the simulated forward pass)"
+               if mem.inference_moments else
+               "(no gradients, largest set of tensors alive at once)")
+            + f": {nbytes(report.inference_bytes, unit)}", ""]
     out += _conditions(report)
     formula = report.limits[0][1].formula
     out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"

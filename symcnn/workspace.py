@@ -38,11 +38,16 @@ CPU, fp32 (``device="cpu"``):
   -col`` and backward ``+I +col -col``, ``col = C_in * prod(kernel) * n_spatial(O) * e`` for
   one sample.  This regime exists only at ``batch == 1``, so it is not affine in b: the
   timeline applies it when it is given ``batch=1`` and the oneDNN rules otherwise.
-* **ConvTranspose, oneDNN**: forward peak ``3 O`` (oneDNN's output and two ATen copies);
-  backward ``+O`` (a copy of the incoming gradient) and then a stride-1 convolution's stages.
+* **ConvTranspose, oneDNN**: forward ``scratch + Ip + Wp + Op`` (``Ip`` from 16 input
+  channels on, ``Op`` channel-padded from 16 output channels on, plain ``O`` below;
+  ``scratch`` is :data:`TRANSPOSED_SCRATCH`, 61,616 B in fp32), then ``3 O`` (oneDNN's output
+  and two ATen copies); backward ``+O`` (a copy of the incoming gradient) and then a stride-1
+  convolution's stages.
 * **BatchNorm (training)**: backward ``+I +2C*4 +I -I``: ``2 I + 2 C 4``, one ``I`` above
   what the timeline counts.
 * **Upsample, nearest/bilinear 2-d**: forward ``+O +I +O -O -I``: ``2 O + I``.
+* **Linear, 2 bytes (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
+  weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
 * Every other layer allocates exactly its output (forward) or its input's gradient (backward).
 
 ``device="cuda"``: no transient is modelled yet.  cuDNN's workspaces depend on the algorithm
@@ -60,6 +65,7 @@ from .layers import (
     BATCH_NORMS,
     CONVOLUTIONS,
     TRANSPOSED_CONVOLUTIONS,
+    Linear,
     Upsample,
     numel,
 )
@@ -68,6 +74,16 @@ from .layers import (
 CHANNEL_BLOCK = 16
 #: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).
 STRIDED_SCRATCH = 61_488
+#: Scratchpad of a transposed convolution's forward (oneDNN's backward-data kernel), per
+#: element size: the same for every ConvTranspose1d/2d/3d of the zoo in fp32; the smallest
+#: seen in bf16 (49,840 to 51,376 B).
+TRANSPOSED_SCRATCH = {4: 61_616, 2: 49_840}
+#: Intra-op threads of the CPU the rules were measured on (``torch.get_num_threads()``);
+#: oneDNN's per-thread buffers scale with it.
+THREADS = 2
+#: PyTorch hands a 2-byte matmul to oneDNN when ``m * k * n`` exceeds this
+#: (``mkldnn_gemm_min_size`` in ``aten/src/ATen/native/mkldnn/Matmul.cpp``).
+MKLDNN_GEMM_MIN_SIZE = 16 * 16 * 16
 #: PyTorch keeps im2col at batch 1 while ``C * d1 * d2`` is at most this.
 IM2COL_LIMIT = 20_480
 
@@ -108,7 +124,8 @@ def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> b
 
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
               first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
-              strided_scratch: int = STRIDED_SCRATCH) -> tuple[Alternative, ...]:
+              strided_scratch: int = STRIDED_SCRATCH,
+              threads: int = THREADS) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module).
 
@@ -134,7 +151,12 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
             return ((col, zero),)            # b = 1: a fixed number of bytes
         if isinstance(layer, _TRANSPOSED):
             if phase == "forward":
-                return ((zero, 2 * o),)
+                # oneDNN: scratchpad, blocked input and weight, its output (channel-padded
+                # from 16 channels on); then ATen's result and a contiguous copy: 3 O
+                reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
+                dst = op if sympy.sympify(cout >= channel_block) == sympy.true else o
+                scratch = TRANSPOSED_SCRATCH.get(s, TRANSPOSED_SCRATCH[4])
+                return ((wp + scratch, reorder_in + dst - o), (zero, 2 * o))
             return ((wp - w, o + op + ip),)
         if phase == "forward":
             reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
@@ -148,9 +170,40 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
         if all(st == 1 for st in layer.stride):
             return (weight_stage, (wp - w - b_, op + ip - i))
         return (weight_stage, (-w - b_, 2 * i), (wp + strided_scratch - w - b_, o))
+    if isinstance(layer, Linear) and phase == "forward" and s == 2:
+        return _packed_matmul(row, batch, threads)
     if isinstance(layer, _BATCH_NORMS) and phase == "backward":
         return ((zero, i),)
     if isinstance(layer, Upsample) and phase == "forward" and layer.mode in (
             "nearest", "bilinear") and len(ins) == 3:
         return ((zero, o + i),)
     return ()
+
+
+def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...]:
+    """A 2-byte Linear's forward on the CPU: when ``m k n > 4096`` PyTorch calls oneDNN's
+    matmul, whose every thread holds a packed block of the weights and an fp32 block of the
+    result while it runs:
+
+        threads * (128 min(k32, 1024) + 4 rows min(n, 64) + 640) + 384 bytes,
+
+    ``k32`` is ``k`` rounded up to a multiple of 32, ``m`` the rows of the input (the batch
+    times its leading axes), ``rows = min(m, 256, max(16, ceil(m / t_m)))`` the block of rows
+    a thread works on, ``t_m = max(1, threads // ceil(n / 64))`` the threads along ``m``.
+    Measured with torch 2.13 on 1, 2 and 4 threads (``validation/linear_bf16.py``, 37 shapes,
+    with and without grad): exact in 218 of 222 runs; for (m, k, n) = (128, 64, 300) on 2 and
+    4 threads oneDNN splits ``m`` further and this is 32 KB and 96 KB high.  Without a batch
+    size: the regime of large batches (``rows = 256``)."""
+    ins = row.input_shapes[0]
+    k, n = sympy.sympify(ins[-1]), sympy.sympify(row.layer.out_features)
+    k32 = sympy.Min(sympy.ceiling(k / 32) * 32, 1024)
+    if batch is None:
+        rows = sympy.Integer(256)
+    else:
+        m = sympy.sympify(batch) * numel(ins[:-1])
+        if sympy.sympify(m * k * n > MKLDNN_GEMM_MIN_SIZE) != sympy.true:
+            return ()
+        along_m = sympy.Max(1, sympy.floor(threads / sympy.ceiling(n / 64)))
+        rows = sympy.Min(m, 256, sympy.Max(16, sympy.ceiling(m / along_m)))
+    packed = threads * (128 * k32 + 4 * rows * sympy.Min(n, 64) + 640) + 384
+    return ((packed, sympy.Integer(0)),)
