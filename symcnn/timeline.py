@@ -32,12 +32,11 @@ stay ``element_bytes`` (what autocast leaves them in).  Against the 22 bf16 CPU 
 ``validation/results/cpu_zoo.json`` every node that is not a convolution or a linear layer is
 then within a few hundred bytes of its measured peak (the largest misses: a 2-byte Linear's
 weight copy that the autocast cache holds until the context exits, 32 KiB in the mlp, and the
-fp32 casts of the CPU 3-d pools' backward), and 11 of the 22 step peaks are within 2 %.  The
-other 11 peak inside a oneDNN bf16 kernel whose scratchpad or packed weights the shapes do
-not give (a weight-gradient scratchpad of 19 MB for the lecture's L2 at 61 x 73 x 61; packed
-Linear weights of 256 KiB): -13 % to +9 % (``tests/test_timeline.py`` lists them).  The
-oneDNN transients of :mod:`symcnn.workspace` are the fp32 rules applied with 2-byte
-elements.
+fp32 casts of the CPU 3-d pools' backward), and 12 of the 22 step peaks are within 2 %.  The
+other 10 peak inside a oneDNN bf16 convolution whose weight-gradient scratchpad the shapes do
+not give (19 MB for the lecture's L2 at 61 x 73 x 61): -9 % to +9 %
+(``tests/test_timeline.py`` lists them).  The oneDNN transients of :mod:`symcnn.workspace`
+are the fp32 rules applied with 2-byte elements, plus a 2-byte Linear's packed weights.
 
 Not modelled yet: cuDNN workspaces on CUDA, oneDNN's weight-gradient scratchpads (not
 derivable from the shapes), the extra buffer of the gradient sum itself, oneDNN's bf16
