@@ -37,8 +37,8 @@ from .layers import (
     MaxPool3d,
     numel,
 )
+from .moments import Moment
 from .saved import LOW, _runs_in, activation_widths
-from .timeline import Moment
 from .workspace import transient
 
 _EVAL_IDENTITY = (Dropout, Dropout1d, Dropout2d, Dropout3d)

@@ -278,3 +278,20 @@ def test_packed_matmul_against_measurement():
         else:
             assert predicted == measured, r
         assert (measured > 0) == (r["m"] * r["k"] * r["n"] > 4096)
+
+
+@pytest.mark.parametrize("network, optimizer", [("vgg2d", "adam"), ("resnet", "adam"),
+                                                ("mlp", "adam"), ("plain2d", "momentum")])
+def test_first_step_measured(network, optimizer):
+    """A loop's first step has no optimizer state before ``opt.step()`` creates it: its peak,
+    measured here with the CPU allocator's counter, is the one ``first_step=True`` gives
+    (within Adam's scalars), and never above a later step's."""
+    pytest.importorskip("torch")
+    import measure
+    batch = zoo.get(network).batches[0]
+    measured = measure.measure_first_step(measure.Config(network, batch, optimizer))
+    a = symcnn.analyze(symcnn.parse_spec(SPECS[network]).network)
+    first = training_moments(a, optimizer=optimizer, device="cpu", batch=batch, first_step=True)
+    later = training_moments(a, optimizer=optimizer, device="cpu", batch=batch)
+    assert abs(int(peak(first, batch)) - measured["step_peak"]) <= 128
+    assert peak(first, batch) <= peak(later, batch)

@@ -672,6 +672,20 @@ def measure_step(cfg: Config, timeline: bool = True, events: bool = False) -> di
     return result
 
 
+def measure_first_step(cfg: Config) -> dict:
+    """The peak of a training loop's *first* step (fresh model and optimizer: no optimizer
+    state yet; it is created inside ``opt.step()``)."""
+    entry = zoo.get(cfg.network)
+    model, x, y = build(entry, cfg.batch)
+    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.foreach)
+    steady = unique_bytes(list(model.parameters()) + list(model.buffers()) + [x, y])
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        training_step(model, opt, x, y, cfg.precision, marks=True)
+    trace = allocator_trace(prof, steady, top=4)
+    return {"steady": steady, "step_peak": trace["peak"], "peak_phase": trace["peak_phase"],
+            "peak_node": trace["peak_node"]}
+
+
 def measure_inference(entry: zoo.ZooEntry, batch: int, precision: str = "fp32") -> dict:
     """Peak of a no_grad forward in eval mode (fresh model, no optimizer)."""
     model, x, _ = build(entry, batch)

@@ -1,0 +1,170 @@
+"""Activation checkpointing in the simulated step: the moments of a training step whose
+forward pass is ``torch.utils.checkpoint.checkpoint_sequential(model, k, x,
+use_reentrant=False)`` (:func:`symcnn.timeline.training_moments` with
+``checkpoint_segments=k``), measured on the CPU in ``tests/test_checkpoint.py``."""
+
+from __future__ import annotations
+
+import sympy
+
+from .analysis import Analysis
+from .errors import SymcnnError
+from .moments import Moment, optimizer_moment, pending_gradients
+from .saved import all_saves
+from .workspace import transient
+
+#: Bytes of the CPU generator's state, ``torch.get_rng_state()``, which non-reentrant
+#: checkpointing keeps for every checkpointed segment (``preserve_rng_state=True``).
+CPU_RNG_STATE = 5056
+
+
+def segments(analysis: Analysis, k: int) -> list[list]:
+    """The rows of each segment of ``checkpoint_sequential(model, k, x)``: ``k - 1``
+    checkpointed segments of ``n // k`` layers each, then the rest (run normally)."""
+    rows = analysis.rows
+    if not analysis.network.is_sequential:
+        raise SymcnnError("activation checkpointing is modelled for sequential networks only "
+                          "(checkpoint_sequential over the layers in order)",
+                          field="checkpoint_segments")
+    if not isinstance(k, int) or k < 0 or k > len(rows):
+        raise SymcnnError(f"checkpoint_segments must be 0 (off) or 1 to the number of layers "
+                          f"({len(rows)}), not {k!r}", field="checkpoint_segments")
+    size = len(rows) // k
+    cut = size * (k - 1)
+    return [rows[i:i + size] for i in range(0, cut, size)] + [rows[cut:]]
+
+
+def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, size,
+                        last_use, index, device, batch, precision, optimizer, foreach,
+                        tensors, params, width, base, param_parts):
+    """The moments of a step under ``checkpoint_sequential(model, k, x, use_reentrant=False)``
+    (measured on the CPU with torch 2.13, ``validation/checkpoint.py``).
+
+    * Forward: a checkpointed segment saves nothing of its own (checkpoint's hooks keep no
+      tensor); its input is saved (``_NoopSaveInputs``) and, on the CPU, the generator's
+      state (:data:`CPU_RNG_STATE`) is kept.  The last segment runs normally.
+    * Backward: the last segment as in a plain step.  At the backward of the last layer of
+      a checkpointed segment that saved anything, the segment is run again from its saved
+      input up to that layer's saves (early stop: a layer that saves only its input is not
+      run); the tensors saved there live until their first saver's backward, the segment's
+      input and generator state until the backward of its first saving layer.
+    """
+    groups = segments(analysis, k)
+    seg_of = {r.index: j for j, g in enumerate(groups) for r in g}
+    last = len(groups) - 1
+    every = all_saves(analysis, device, precision)
+    saves = [t for t in every if not (t.kind == "activation" and t.node == "input")]
+    savers = {}                                    # segment -> indices of the rows that save
+    for t in every:
+        savers.setdefault(seg_of[index[t.saved_by]], []).append(index[t.saved_by])
+    held = {}      # (segment, storage) -> (segment, first saver, bytes, per sample)
+    for t in saves:
+        i = index[t.saved_by]
+        key = (seg_of[i], t.node if t.kind == "activation" else (t.node, t.kind))
+        held.setdefault(key, (seg_of[i], i, t.elements * (t.element_bytes or s), t.per_sample))
+    kept = {}      # checkpointed segment -> (input storage, from, until, [(bytes, per)])
+    for j, g in enumerate(groups[:-1]):
+        if j not in savers:
+            continue                               # nothing saved: checkpoint keeps nothing
+        src = storage[g[0].inputs[0]]
+        items = [(size[src], True)] if src != "input" else []
+        if device == "cpu":
+            items.append((sympy.Integer(CPU_RNG_STATE), False))
+        kept[j] = (src, g[0].index, min(savers[j]), items)
+
+    def saved_from(j):
+        """Storage -> the row from which segment ``j``'s saves hold it."""
+        return {key[1]: v[1] for key, v in held.items() if v[0] == j and isinstance(key[1], str)}
+
+    fwd_saved = saved_from(last)
+    for src, first, _, _ in kept.values():
+        fwd_saved.setdefault(src, first)
+
+    def in_flight(r, lo, saved_at):
+        """Storages born at ``lo`` or later that ``r`` still reads and nothing saves yet."""
+        return [(b, True) for st, b in size.items()
+                if lo <= index[st] <= r.index <= last_use.get(st, 0)
+                and not saved_at.get(st, n + 1) <= r.index]
+
+    def holding(j, at):
+        """Segment ``j``'s saves held at ``at``; a checkpointed segment's saves of its own
+        input are that input (counted in ``kept``), no new storage."""
+        own_input = kept[j][0] if j in kept else None
+        return [(v[2], v[3]) for key, v in held.items()
+                if v[0] == j and v[1] <= at and key[1] != own_input]
+
+    def split(items):
+        fixed = sympy.Add(*(b for b, per in items if not per))
+        return fixed, sympy.Add(*(b for b, per in items if per))
+
+    def parts(items):
+        return tuple((0, b) if per else (b, 0) for b, per in items)
+
+    n = len(rows)
+    moments = []
+    for r in rows:                                 # forward
+        items = in_flight(r, 0, fwd_saved) + holding(last, r.index)
+        items += [it for _, first, _, its in kept.values() if first <= r.index for it in its]
+        fixed, per = split(items)
+        here = base + (parts(items),)
+        moments.append(Moment("forward", r.name, resident + fixed, steady + per, here))
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+                              first=storage[r.inputs[0]] == "input"):
+            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
+                                  here + (((f, p),),)))
+    items = holding(last, n) + [it for v in kept.values() for it in v[3]]
+    fixed, per = split(items)
+    loss_buffer = out
+    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
+                          base + (parts(items), ((0, loss_buffer),))))
+
+    grads, grad_parts = 0, ()
+    pending = pending_gradients(rows, width)
+    for r in reversed(rows):                       # backward
+        j = seg_of[r.index]
+        still = [it for _, _, until, its in kept.values() if until <= r.index for it in its]
+        if j in kept and r.index == max(savers[j]):
+            # segment j runs again from its saved input before r's backward: up to r's saves
+            grad_out = r.activation * width[r.name] + pending.get(r.index, 0)
+            rec_saved = saved_from(j)
+            for q in groups[j]:
+                if q.index > r.index:
+                    break
+                own = [t for t in every if t.saved_by == q.name]
+                if q is r and not any(t.kind in _AFTER_THE_OP or (t.kind == "activation"
+                                      and t.node == q.name) for t in own):
+                    break                          # early stop before r's op: it saves inputs
+                items = still + holding(j, q.index) + in_flight(q, groups[j][0].index, rec_saved)
+                fixed, per = split(items)
+                fixed, per = resident + fixed + grads, steady + loss_buffer + per + grad_out
+                here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, grad_out)))
+                moments.append(Moment("recompute", q.name, fixed, per, here))
+                for f, p in transient(q, "forward", device, width[q.name], batch=batch,
+                                      first=storage[q.inputs[0]] == "input"):
+                    moments.append(Moment("recompute", q.name, fixed + f, per + p,
+                                          here + (((f, p),),)))
+        grads += r.params * s
+        grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
+        if not r.allocates and r.params == 0:
+            continue
+        items = still + holding(j, r.index)
+        fixed, per = split(items)
+        reads_input = storage[r.inputs[0]] == "input"
+        grad_in = sympy.Mul(*r.input_shapes[0]) * width[r.inputs[0]] \
+            if r.layer.arity == 1 and not reads_input else 0
+        fixed, per = resident + fixed + grads, steady + loss_buffer + per \
+            + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
+        here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, r.activation
+                       * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
+        moments.append(Moment("backward", r.name, fixed, per, here))
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
+            moments.append(Moment("backward", r.name, fixed + f, per + p, here + (((f, p),),)))
+    moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
+                                     base, param_parts))
+    return tuple(moments)
+
+
+
+#: Saves made from an op's results (after it ran); the others (its input, autocast's copies)
+#: are made before it runs.
+_AFTER_THE_OP = ("indices", "statistics", "mask", "noise")
