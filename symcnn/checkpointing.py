@@ -9,8 +9,9 @@ import sympy
 
 from .analysis import Analysis
 from .errors import SymcnnError
+from .layers import numel
 from .moments import Moment, optimizer_moment, pending_gradients
-from .saved import all_saves
+from .saved import FLOAT32, Saved, activation_widths, all_saves
 from .workspace import transient
 
 #: Bytes of the CPU generator's state, ``torch.get_rng_state()``, which non-reentrant
@@ -29,9 +30,54 @@ def segments(analysis: Analysis, k: int) -> list[list]:
     if not isinstance(k, int) or k < 0 or k > len(rows):
         raise SymcnnError(f"checkpoint_segments must be 0 (off) or 1 to the number of layers "
                           f"({len(rows)}), not {k!r}", field="checkpoint_segments")
+    if k in (0, 1):
+        return [list(rows)]                        # off: one segment, run normally
     size = len(rows) // k
     cut = size * (k - 1)
     return [rows[i:i + size] for i in range(0, cut, size)] + [rows[cut:]]
+
+
+def kept_tensors(analysis: Analysis, k: int, device: str = "cuda",
+                 precision: str = "fp32") -> tuple[Saved, ...]:
+    """What a forward pass under ``checkpoint_sequential(model, k, x, use_reentrant=False)``
+    leaves for the backward pass, each storage once: the input of every checkpointed segment
+    that saves anything (and, on the CPU, a generator state of :data:`CPU_RNG_STATE` bytes per
+    such segment), and what the last segment saves (:func:`symcnn.saved.all_saves`).
+
+    >>> from symcnn import analyze
+    >>> from symcnn.builtin import lecture_network
+    >>> [(t.node, t.kind) for t in kept_tensors(analyze(lecture_network()), 3, "cpu")][:4]
+    [('input', 'activation'), ('segment 1', 'rng state'), ('L3', 'activation'), ('segment 2', 'rng state')]
+    """
+    groups = segments(analysis, k)
+    if len(groups) < 2:
+        from .saved import saved_tensors
+        return saved_tensors(analysis, device, precision)
+    width = activation_widths(analysis, device, precision)
+    seg_of = {r.name: j for j, g in enumerate(groups) for r in g}
+    saves = all_saves(analysis, device, precision)
+    storage = {"input": "input"}
+    shape = {"input": analysis.input_shape}
+    for r in analysis.rows:
+        storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
+        shape[r.name] = r.output_shape
+    kept: dict[tuple[str, str], Saved] = {}
+    for j, g in enumerate(groups[:-1]):
+        if not any(seg_of[t.saved_by] == j for t in saves):
+            continue                               # nothing saved: checkpoint keeps nothing
+        src = storage[g[0].inputs[0]]
+        e = FLOAT32 if src == "input" and precision != "fp32" else width.get(src)
+        kept.setdefault((src, "activation"), Saved(src, "activation", numel(shape[src]),
+                                                   None if precision == "fp32" else e,
+                                                   saved_by=g[0].name))
+        if device == "cpu":
+            kept[(f"segment {j + 1}", "rng state")] = Saved(
+                f"segment {j + 1}", "rng state", sympy.Integer(CPU_RNG_STATE), 1,
+                per_sample=False, saved_by=g[0].name)
+    for t in saves:
+        if seg_of[t.saved_by] == len(groups) - 1:
+            kept.setdefault((t.node, t.kind), t)
+    return tuple(kept.values())
 
 
 def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, size,

@@ -133,6 +133,9 @@ class Memory:
     allocator_block: int = 0
     #: For the ``pytorch`` convention: the moments of an eval-mode, no_grad forward pass.
     inference_moments: tuple = ()
+    #: For the ``pytorch`` convention: ``k`` for a forward pass through
+    #: ``checkpoint_sequential(model, k, x)``, 0 without activation checkpointing.
+    checkpoint_segments: int = 0
 
     @property
     def convention(self) -> str:
@@ -325,6 +328,7 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
         raise SymcnnError(f"the {convention} convention has no activation checkpointing; use "
                           "the pytorch convention", field="checkpoint_segments")
     if rules.timeline:
+        from .checkpointing import kept_tensors
         from .inference import inference_moments
         from .saved import DEVICES, saved_tensors
         from .timeline import training_moments
@@ -340,7 +344,10 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                      Derivation(size("n") * size("s"), sympy.Mul(
                          t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),
                          t.elements * (t.element_bytes or s)))
-                for i, t in enumerate(saved_tensors(analysis, device, precision), start=1)]
+                for i, t in enumerate(kept_tensors(analysis, checkpoint_segments, device,
+                                                   precision) if checkpoint_segments
+                                      else saved_tensors(analysis, device, precision), start=1)]
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s, moments, device if rules.timeline else "", precision,
-                  allocator_block, inference)
+                  allocator_block, inference,
+                  checkpoint_segments if checkpoint_segments not in (0, 1) else 0)

@@ -86,10 +86,13 @@ def _moments(report: Report) -> list[str]:
     saved = sympy.Add(*(t.bytes for t in mem.activations))
     batch_norm = any(r.type_name.startswith("BatchNorm") for r in report.analysis.rows)
     once = [name for key, name in (("statistics", "BatchNorm statistics"),
-                                   ("weight copy", "weight copies"))
+                                   ("weight copy", "weight copies"),
+                                   ("rng state", "generator states"))
             if any(f"({key})" in t.source for t in mem.activations)
             and (key != "statistics" or batch_norm)]
-    out = [f"  saved for backward ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
+    kept = "kept for backward by checkpointing (segment inputs, the last segment's saves)" \
+        if mem.checkpoint_segments else "saved for backward"
+    out = [f"  {kept} ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
            + " per sample"
            + (f" ({' and '.join(once)} once)" if once else "")]
     if mem.precision != "fp32":
@@ -99,6 +102,10 @@ def _moments(report: Report) -> list[str]:
                    "per element (oneDNN's 2-byte scratchpads not modelled)")
     out.append("  peak of the step = max over its moments t of F_t + A_t*b "
                f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
+    if mem.checkpoint_segments:
+        out.append(f"  forward pass through checkpoint_sequential(model, {mem.checkpoint_segments}"
+                   ", x, use_reentrant=False): each checkpointed segment is run again before "
+                   "its backward")
     if mem.allocator_block:
         out.append(f"  every allocation rounded up to a multiple of {mem.allocator_block} B "
                    "(caching allocator) in the figures at a batch size and in b_max")
