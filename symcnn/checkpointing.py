@@ -203,7 +203,8 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
         here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, r.activation
                        * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
         moments.append(Moment("backward", r.name, fixed, per, here))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input,
+                              param_bytes=s):
             moments.append(Moment("backward", r.name, fixed + f, per + p, here + (((f, p),),)))
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
                                      base, param_parts))

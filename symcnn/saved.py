@@ -152,7 +152,7 @@ LOW = 2  # bytes of a bf16 / fp16 element
 
 #: Layers autocast runs in the low precision, on both devices: their floating inputs are cast
 #: (``lower_precision_fp`` on the CPU, the "ops that can autocast to float16" on CUDA).
-_LOW_PRECISION_OPS = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear)
+LOW_PRECISION_OPS = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear)
 #: Layers autocast runs in fp32 (a low-precision input is cast up, the copy is what is saved,
 #: the output is fp32), per device, from ``aten/src/ATen/autocast_mode.cpp``.  CPU
 #: (``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)``, the same lists for bf16 and fp16):
@@ -228,7 +228,7 @@ def all_saves(analysis: Analysis, device: str = "cuda",
         e_out = _runs_in(row, e_in, device)
         grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
         cast, extra = (e_out if e_in != e_out else None), []
-        if isinstance(row.layer, _LOW_PRECISION_OPS) and (
+        if isinstance(row.layer, LOW_PRECISION_OPS) and (
                 not isinstance(row.layer, Linear) or grad[row.inputs[0]]):
             weight = row.layer.param_tensors(row.input_shapes[0])[0]
             extra.append(Saved(row.name, "weight copy", weight, LOW, per_sample=False,
@@ -241,7 +241,7 @@ def all_saves(analysis: Analysis, device: str = "cuda",
 
 def _runs_in(row: LayerRow, e_in: int, device: str) -> int:
     """The element size ``row``'s layer computes in under autocast, given its input's."""
-    if isinstance(row.layer, _LOW_PRECISION_OPS):
+    if isinstance(row.layer, LOW_PRECISION_OPS):
         return LOW
     if isinstance(row.layer, _FP32_OPS.get(device, ())):
         return FLOAT32

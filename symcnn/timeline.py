@@ -52,7 +52,7 @@ from .analysis import Analysis
 from .checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
 from .memory import OPTIMIZER_STATES
 from .moments import Moment, as_parts, optimizer_moment, peak, pending_gradients, round_up
-from .saved import activation_widths, saved_tensors
+from .saved import LOW, LOW_PRECISION_OPS, activation_widths, saved_tensors
 from .workspace import transient
 
 __all__ = ["CPU_RNG_STATE", "Moment", "peak", "round_up", "segments", "training_moments"]
@@ -148,6 +148,7 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         fixed = sympy.Add(*(b for _, b, per in items if not per))
         return fixed, sympy.Add(*(b for _, b, per in items if per))
 
+    cache = _autocast_cache(rows, by_node) if precision != "fp32" else {}
     moments = []
     for r in rows:                                 # forward
         live = [(0, b, True) for st, b in size.items()
@@ -155,6 +156,7 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         # a saved output is alive from the node that makes it, before its saver runs
         held = [v for k, v in by_node.items()
                 if (index[k] if isinstance(k, str) else v[0]) <= r.index]
+        held += [(i, b, False) for i, b in cache.values() if i <= r.index]
         fixed, per = split(live + held)
         parts = base + (as_parts(live + held),)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per, parts))
@@ -162,10 +164,11 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
                               first=storage[r.inputs[0]] == "input"):
             moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
                                   parts + (((f, p),),)))
-    fixed, per = split(list(by_node.values()))
+    at_loss = list(by_node.values()) + [(i, b, False) for i, b in cache.values()]
+    fixed, per = split(at_loss)
     loss_buffer = out                              # mse_loss keeps its unreduced buffer
     moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
-                          base + (as_parts(by_node.values()), ((0, loss_buffer),))))
+                          base + (as_parts(at_loss), ((0, loss_buffer),))))
 
     grads, grad_parts = 0, ()
     pending = pending_gradients(rows, width)
@@ -184,8 +187,26 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         parts = base + (as_parts(held), grad_parts, ((0, loss_buffer), (0, r.activation
                         * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
         moments.append(Moment("backward", r.name, fixed, per, parts))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input):
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input,
+                              param_bytes=s):
             moments.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
                                      base, param_parts))
     return tuple(moments)
+
+
+def _autocast_cache(rows, by_node) -> dict:
+    """The 2-byte parameter copies autocast caches in the forward pass and that nothing saves
+    (saved weight copies are counted as saved): every bias of a layer that runs in 2 bytes, and
+    the weight of a Linear whose input needs no gradient.  They live until the autocast context
+    exits, after the loss.  ``{(node, name): (index, bytes)}``."""
+    out = {}
+    for r in rows:
+        if not isinstance(r.layer, LOW_PRECISION_OPS):
+            continue
+        tensors = r.layer.param_tensors(r.input_shapes[0])
+        if tensors and (r.name, "weight copy") not in by_node:
+            out[(r.name, "weight")] = (r.index, tensors[0] * LOW)
+        if len(tensors) > 1:
+            out[(r.name, "bias")] = (r.index, tensors[1] * LOW)
+    return out

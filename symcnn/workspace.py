@@ -46,6 +46,11 @@ CPU, fp32 (``device="cpu"``):
 * **BatchNorm (training)**: backward ``+I +2C*4 +I -I``: ``2 I + 2 C 4``, one ``I`` above
   what the timeline counts.
 * **Upsample, nearest/bilinear 2-d**: forward ``+O +I +O -O -I``: ``2 O + I``.
+* **Convolution, 2 bytes (autocast)**: the fp32 stages with 2-byte activations, the parameter
+  gradients at ``param_bytes``, and oneDNN's bf16 scratchpads from :mod:`symcnn.onednn_bf16`
+  (:func:`bf16_scratchpads`): the weight stage's (``jit_bf16``: transposed source and output
+  gradient, fp32 reduction buffers, barriers; exact on a 399-point measured grid) and the
+  strided data stage's (``brgconv_strided``), which replaces ``strided_scratch``.
 * **Linear, 2 bytes (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
   weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
 * Every other layer allocates exactly its output (forward) or its input's gradient (backward).
@@ -60,6 +65,7 @@ from __future__ import annotations
 
 import sympy
 
+from . import onednn_bf16
 from .analysis import LayerRow
 from .layers import (
     BATCH_NORMS,
@@ -125,12 +131,14 @@ def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> b
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
               first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
               strided_scratch: int = STRIDED_SCRATCH,
-              threads: int = THREADS) -> tuple[Alternative, ...]:
+              threads: int = THREADS, param_bytes: int | None = None) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module).
 
     ``first``: the node reads the network input, which needs no gradient.  ``batch``: the batch
-    size when it is a number (it picks the im2col regime at 1); None means b >= 2."""
+    size when it is a number (it picks the im2col regime at 1); None means b >= 2.
+    ``element_bytes`` is the size of the node's activations, ``param_bytes`` (default the same)
+    that of the parameter gradients the moment counts (4 under autocast)."""
     if device == "cuda":
         return ()     # cuDNN workspaces are not modelled yet (see the module's description)
     s, layer = element_bytes, row.layer
@@ -140,7 +148,8 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     zero = sympy.Integer(0)
     if isinstance(layer, _CONVS + _TRANSPOSED):
         tensors = layer.param_tensors(ins)
-        w, b_ = tensors[0] * s, (tensors[1] * s if len(tensors) > 1 else zero)
+        pb = param_bytes or s                 # this node's gradients, not made yet in a stage
+        w, b_ = tensors[0] * pb, (tensors[1] * pb if len(tensors) > 1 else zero)
         kvol = sympy.Mul(*layer.kernel_size)
         cin, cout = ins[0], layer.out_channels
         wp = (sympy.ceiling(sympy.sympify(cin) / channel_block) * channel_block
@@ -161,15 +170,17 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
         if phase == "forward":
             reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
             return ((wp, reorder_in + op - o), (zero, op))
+        scratch = bf16_scratchpads(row, batch, threads) if s == 2 else (0, strided_scratch)
         if blocked_weight_stage(row, channel_block):
             weight_stage = (wp - w, op) if first else (wp - w, op + ip)
         else:                                 # plain copies of the input and output gradient
             weight_stage = (zero, o) if first else (zero, o + i)
+        weight_stage = (weight_stage[0] + scratch[0], weight_stage[1])
         if first:
             return (weight_stage,)
         if all(st == 1 for st in layer.stride):
             return (weight_stage, (wp - w - b_, op + ip - i))
-        return (weight_stage, (-w - b_, 2 * i), (wp + strided_scratch - w - b_, o))
+        return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
     if isinstance(layer, Linear) and phase == "forward" and s == 2:
         return _packed_matmul(row, batch, threads)
     if isinstance(layer, _BATCH_NORMS) and phase == "backward":
@@ -178,6 +189,28 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
             "nearest", "bilinear") and len(ins) == 3:
         return ((zero, o + i),)
     return ()
+
+
+def bf16_scratchpads(row: LayerRow, batch, threads: int = THREADS) -> tuple[int, int]:
+    """oneDNN's scratchpads of a 2-byte convolution's backward on the CPU, ``(weight stage,
+    strided data stage)`` in bytes, from :mod:`symcnn.onednn_bf16` (exact for the weight
+    stage on its measured grid); 0 where that module has no rule (1x1 convolutions, groups,
+    dilation, symbolic sizes).  Without a batch size: a batch of 8 for oneDNN's thread split."""
+    layer, ins = row.layer, row.input_shapes[0]
+    sizes = (ins[0], layer.out_channels, *layer.kernel_size, *layer.stride, *ins[1:])
+    if isinstance(layer.padding, str) or not all(sympy.sympify(v).is_Integer for v in sizes) \
+            or layer.groups != 1 or any(d != 1 for d in layer.dilation):
+        return 0, 0
+    args = (int(ins[0]), int(layer.out_channels), [int(k) for k in layer.kernel_size],
+            [int(v) for v in layer.stride], [int(v) for v in layer.padding],
+            tuple(int(v) for v in ins[1:]), int(batch) if batch is not None else 8, threads)
+    found = []
+    for rule in (onednn_bf16.weight_scratch, onednn_bf16.data_scratch):
+        try:
+            found.append(rule(*args))
+        except (NotImplementedError, ValueError):
+            found.append(0)
+    return found[0], found[1]
 
 
 def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...]:

@@ -102,19 +102,13 @@ def test_channel_block_is_a_parameter():
 BF16_RUNS = [r for r in ALL_RUNS if r["config"]["precision"] == "bf16"]
 BF16_IDS = [f"{r['config']['network']}-{r['label']}-b{r['config']['batch']}" for r in BF16_RUNS]
 
-#: bf16 runs whose peak is inside a oneDNN bf16 convolution with a scratchpad the shapes do not
-#: give (the allocation traces in results/cpu_zoo.json): (network, optimizer) -> (lowest,
-#: highest) relative error of the prediction.  Every other bf16 run is within 2 % (a 2-byte
-#: Linear's packed weights are modelled: symcnn.workspace._packed_matmul).
-BF16_ONEDNN_PEAKS = {
-    ("lecture3d", "sgd"): (-0.08, -0.07), ("lecture3d", "adam"): (-0.07, -0.06),  # L2 weights
-    ("plain2d", "sgd"): (-0.08, -0.07), ("plain2d", "adam"): (-0.06, -0.05),      # conv2
-    ("unet2d", "sgd"): (-0.095, -0.085), ("unet2d", "adam"): (-0.08, -0.07),      # outc, 1x1
-    ("resnet", "sgd"): (-0.03, -0.02), ("resnet", "adam"): (-0.025, -0.02),       # layer2.conv1
-    ("conv1d", "sgd"): (0.08, 0.09), ("conv1d", "adam"): (0.06, 0.07),            # conv2, strided
-    ("lecture3d-full", "sgd"): (-0.095, -0.085),         # L2: a 610 MB weight scratchpad
-    ("lecture3d-full", "adam"): (-0.095, -0.085),
-}
+#: bf16 runs whose peak the model misses by more than 256 B (bytes, predicted - measured): a
+#: 2-byte Linear's backward (the fp32 copy of its weight gradient is made while the 2-byte one
+#: is alive; the model counts the input's gradient there instead), and unet2d's 1x1 outc
+#: (8 -> 2 channels, which oneDNN computes through fp32 copies; symcnn.onednn_bf16 has no
+#: rule for 1x1 convolutions).  Every other bf16 run is within 256 B.
+BF16_MISSES = {("vgg2d", "sgd"): 8_572, ("bndrop2d", "sgd"): 8_572, ("mlp", "sgd"): 2_556,
+               ("unet2d", "sgd"): -4_568, ("unet2d", "adam"): -4_712}
 
 
 def predicted_bf16(run):
@@ -128,24 +122,27 @@ def predicted_bf16(run):
 @pytest.mark.parametrize("run", BF16_RUNS, ids=BF16_IDS)
 def test_bf16_peak(run):
     """Under autocast every activation and its gradient take their autocast dtype
-    (:func:`symcnn.saved.activation_widths`): within 2 % of the measured peak unless that
-    peak is in one of the oneDNN bf16 kernels listed above."""
+    (:func:`symcnn.saved.activation_widths`), the autocast cache holds the 2-byte parameter
+    copies nothing saves until the loss, and oneDNN's bf16 kernels take their scratchpads
+    (:mod:`symcnn.onednn_bf16`) and packed weights: every bf16 peak within 1 %, to 256 B but
+    for the misses listed."""
     cfg, measured = run["config"], run["step"]["step_peak"]
-    error = (predicted_bf16(run) - measured) / measured
-    lo, hi = BF16_ONEDNN_PEAKS.get((cfg["network"], cfg["optimizer"]), (-0.02, 0.02))
-    assert lo <= error <= hi
+    error = predicted_bf16(run) - measured
+    assert abs(error) <= 0.01 * measured
+    miss = BF16_MISSES.get((cfg["network"], cfg["optimizer"]))
+    assert error == miss if miss is not None else abs(error) <= 256
 
 
-def test_bf16_exceptions_are_in_the_zoo():
-    assert set(BF16_ONEDNN_PEAKS) <= {(r["config"]["network"], r["config"]["optimizer"])
-                                      for r in BF16_RUNS}
+def test_bf16_misses_are_in_the_zoo():
+    assert set(BF16_MISSES) <= {(r["config"]["network"], r["config"]["optimizer"])
+                                for r in BF16_RUNS}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_autocast_loss_moment_differs_by_the_saved_storages(name):
     """At the loss every activation alive is a saved one: the bf16 and fp32 moments differ
-    by the saved storages (exact against autograd in tests/test_saved.py) only; the
-    optimizer step, which holds no activation, is the same."""
+    by the saved storages (exact against autograd in tests/test_saved.py) and by autocast's
+    cached parameter copies; the optimizer step, which holds no activation, is the same."""
     from symcnn.saved import saved_tensors, total_saved_bytes
     a = symcnn.analyze(symcnn.parse_spec(SPECS[name]).network)
     fp32 = training_moments(a, device="cpu")
@@ -156,8 +153,17 @@ def test_autocast_loss_moment_differs_by_the_saved_storages(name):
         return total_saved_bytes([t for t in saved_tensors(a, "cpu", precision)
                                   if (t.node, t.kind) != ("input", "activation")], 4, 1)
 
+    def cached():             # autocast's 2-byte copies that nothing saves: biases, and the
+        total = 0             # weight of a linear layer reading the input through views
+        kept = {t.saved_by for t in saved_tensors(a, "cpu", "bf16") if t.kind == "weight copy"}
+        for r in a.rows:
+            if r.type_name.startswith(("Conv", "Linear")):
+                tensors = r.layer.param_tensors(r.input_shapes[0])
+                total += 2 * sum(tensors[1:]) + (0 if r.name in kept else 2 * tensors[0])
+        return total
+
     loss = {m.phase: m for m in fp32}["loss"], {m.phase: m for m in bf16}["loss"]
-    assert loss[1].at(1) - loss[0].at(1) == saved("bf16") - saved("fp32")
+    assert loss[1].at(1) - loss[0].at(1) == saved("bf16") - saved("fp32") + cached()
     assert fp32[-1] == bf16[-1]
 
 
