@@ -30,17 +30,16 @@ activation gradient (autograd makes it in its tensor's dtype), takes the element
 :func:`symcnn.saved.activation_widths`; parameters, their gradients and the optimizer state
 stay ``element_bytes`` (what autocast leaves them in).  Against the 22 bf16 CPU runs of
 ``validation/results/cpu_zoo.json`` every node that is not a convolution or a linear layer is
-then within a few hundred bytes of its measured peak (the largest misses: a 2-byte Linear's
-weight copy that the autocast cache holds until the context exits, 32 KiB in the mlp, and the
-fp32 casts of the CPU 3-d pools' backward), and 12 of the 22 step peaks are within 2 %.  The
-other 10 peak inside a oneDNN bf16 convolution whose weight-gradient scratchpad the shapes do
-not give (19 MB for the lecture's L2 at 61 x 73 x 61): -9 % to +9 %
-(``tests/test_timeline.py`` lists them).  The oneDNN transients of :mod:`symcnn.workspace`
-are the fp32 rules applied with 2-byte elements, plus a 2-byte Linear's packed weights.
+then within a few hundred bytes of its measured peak (the largest miss: the fp32 casts of the
+CPU 3-d pools' backward).  The autocast cache's 2-byte parameter copies that nothing saves
+(biases, a first Linear's weight) count until the loss.  With oneDNN's bf16 kernels
+(:mod:`symcnn.workspace`: convolution scratchpads from :mod:`symcnn.onednn_bf16`, a Linear's
+packed weights) every one of the 24 bf16 CPU peaks is within 0.5 %, 19 to 256 B
+(``tests/test_timeline.py``).
 
-Not modelled yet: cuDNN workspaces on CUDA, oneDNN's weight-gradient scratchpads (not
-derivable from the shapes), the extra buffer of the gradient sum itself, oneDNN's bf16
-scratchpads (above).  The allocator's rounding is an option of :meth:`Moment.at`.
+Not modelled yet: cuDNN workspaces on CUDA, oneDNN's fp32 weight-gradient scratchpads, the
+extra buffer of the gradient sum itself, 1x1 convolutions' bf16 scratchpads.  The allocator's
+rounding is an option of :meth:`Moment.at`.
 ``validation/`` measures how much these add.
 """
 
