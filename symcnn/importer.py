@@ -17,24 +17,23 @@ torch is imported only here, and only when a model is imported.
 from __future__ import annotations
 
 import importlib
-import json
-import math
 import os
-import re
 import sys
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .errors import SymcnnError
+from .import_spec import (
+    INPUT,
+    Node,
+    build_layer,
+    parse_symbolic,
+    symbolize,
+    write_toml,
+)
 
 #: Batch size of the traced run: two, so that an operation mixing up the batch axis shows.
 BATCH = 2
-INPUT = "input"
 TORCH_MISSING = 'install the torch extra: pip install "symcnn[torch]"'
-SYMBOLIC_KEYS = ("channels", "input")
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_RESERVED = {"floor", "ceil", "min", "max", "b"}
 
 
 def _torch():
@@ -71,40 +70,6 @@ def parse_shape(value) -> tuple[int, ...]:
         raise SymcnnError(f"--input-shape {value!r}: expected positive whole numbers, channels "
                           "first and no batch axis, e.g. 3,224,224")
     return shape
-
-
-def parse_symbolic(items) -> dict[str, tuple[str, ...]]:
-    """``--symbolic`` options (``"channels=C"``, ``"input=H,W"``, or a dict) as names.
-
-    >>> parse_symbolic(["channels=C", "input=H,W"])
-    {'channels': ('C',), 'input': ('H', 'W')}
-    """
-    if items is None:
-        return {}
-    if isinstance(items, str):
-        items = [items]
-    if isinstance(items, Mapping):
-        pairs = list(items.items())
-    else:
-        pairs = [(k.strip(), v) for k, _, v in (str(i).partition("=") for i in items)]
-    out: dict[str, tuple[str, ...]] = {}
-    for key, value in pairs:
-        if key not in SYMBOLIC_KEYS:
-            raise SymcnnError(f"--symbolic {key}: unknown option (known: channels=NAME, "
-                              "input=NAME,NAME,...)")
-        names = tuple(value.split(",")) if isinstance(value, str) else \
-            tuple(value) if isinstance(value, (list, tuple)) else (value,)
-        names = tuple(n.strip() if isinstance(n, str) else n for n in names)
-        for n in names:
-            if not isinstance(n, str) or not _NAME.fullmatch(n) or n in _RESERVED:
-                raise SymcnnError(f"--symbolic {key}: {n!r} is not a usable symbol name "
-                                  f"(a letter, then letters, digits, _; not {', '.join(sorted(_RESERVED))})")
-        if key == "channels" and len(names) != 1:
-            raise SymcnnError("--symbolic channels: give one name, e.g. channels=C")
-        out[key] = names
-    if set(out.get("channels", ())) & set(out.get("input", ())):
-        raise SymcnnError("--symbolic: the channel symbol must differ from the input's symbols")
-    return out
 
 
 def load_callable(ref: str):
@@ -145,27 +110,12 @@ def _instantiate(obj, torch):
 # --------------------------------------------------------------------------- tracing
 
 
-@dataclass
-class _Node:
-    name: str
-    type: str
-    args: dict
-    inputs: tuple[str, ...]
-    shape: tuple[int, ...]      # output without the batch axis, as PyTorch computed it
-    in_shape: tuple[int, ...]   # first input, likewise
-
-
-def _build(kind: str, args: dict):
-    from .layers import LAYER_TYPES
-    return LAYER_TYPES[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
-
-
 class _Graph:
     """The layers found so far, and which layer made each tensor of the run (the latest
     one: an in-place layer takes over its input)."""
 
     def __init__(self, x, torch, torchmap):
-        self.nodes: list[_Node] = []
+        self.nodes: list[Node] = []
         self.producer = {id(x): INPUT}
         self.keep = [x]             # keeps ids unique while the run's tensors are looked up
         self.taken = {INPUT}
@@ -188,15 +138,15 @@ class _Graph:
             raise SymcnnError(f"cannot map {what}: it does not keep the batch axis first")
         inputs = tuple(self.source(t, what) for t in ins)
         in_shape = tuple(ins[0].shape[1:])
-        if params is not None and _build(kind, args).params(in_shape) != params:
+        if params is not None and build_layer(kind, args).params(in_shape) != params:
             raise SymcnnError(f"cannot map {what}: symcnn would count "
-                              f"{_build(kind, args).params(in_shape)} parameters, PyTorch {params}")
+                              f"{build_layer(kind, args).params(in_shape)} parameters, PyTorch {params}")
         name, k = base, 0
         while name in self.taken:
             k += 1
             name = f"{base}_{k}"
         self.taken.add(name)
-        self.nodes.append(_Node(name, kind, args, inputs, tuple(out.shape[1:]), in_shape))
+        self.nodes.append(Node(name, kind, args, inputs, tuple(out.shape[1:]), in_shape))
         self.producer[id(out)] = name
         self.keep.append(out)
 
@@ -384,115 +334,7 @@ def _trace(model, x, torch, torchmap) -> _Graph:
 # --------------------------------------------------------------------------- symbols
 
 
-def _multiple(value, base: int, name: str):
-    """``value`` channels in terms of ``name``, the first convolution's ``base`` channels,
-    where ``base`` divides it.
-
-    >>> _multiple(128, 64, "C"), _multiple(64, 64, "C"), _multiple(32, 64, "C")
-    ('2*C', 'C', 32)
-    """
-    if not isinstance(value, int) or value % base:
-        return value
-    return name if value == base else f"{value // base}*{name}"
-
-
-def _written(expr):
-    return int(expr) if expr.is_Integer else str(expr)
-
-
-def _symbolize(nodes: list[_Node], shape: tuple[int, ...], options: dict) -> tuple[list, dict, list]:
-    """Write sizes in symbols as ``options`` ask; returns the input shape to write, the
-    value each symbol had in the traced model, and comment lines saying so."""
-    import sympy
-
-    from .symbols import size
-
-    written, subs, notes = list(shape), {}, []
-    if "input" in options:
-        names, spatial = options["input"], shape[1:]
-        names = names * len(spatial) if len(names) == 1 else names
-        if not spatial or len(names) != len(spatial):
-            raise SymcnnError(f"--symbolic input={','.join(options['input'])}: the input "
-                              f"{' x '.join(map(str, shape))} has {len(spatial)} spatial axes")
-        for n, v in zip(names, spatial):
-            if subs.setdefault(n, v) != v:
-                raise SymcnnError(f"--symbolic input: {n} would be both {subs[n]} and {v}")
-        written = [shape[0], *names]
-        notes.append(f"--symbolic input={','.join(options['input'])}: the traced input was "
-                     f"{' x '.join(map(str, shape))}.")
-    if "channels" in options:
-        (c,) = options["channels"]
-        convs = [n for n in nodes if n.type.startswith("Conv")]
-        if not convs:
-            raise SymcnnError("--symbolic channels: the model has no convolution")
-        subs[c] = base = convs[0].args["out_channels"]
-        notes.append(f"--symbolic channels={c}: {c} = {base}, the out_channels of "
-                     f"{convs[0].name!r}; convolutions' out_channels that are multiples of it "
-                     f"are written in {c}.")
-    if not options:
-        return written, subs, notes
-    shapes = {INPUT: tuple(size(v) if isinstance(v, str) else sympy.Integer(v) for v in written)}
-    for node in nodes:
-        ins = [shapes[i] for i in node.inputs]
-        if "channels" in options and node.type.startswith("Conv"):
-            node.args["out_channels"] = _multiple(node.args["out_channels"], base, c)
-            if node.args.get("groups", 1) == node.in_shape[0] > 1:  # depthwise: groups = C_in
-                node.args["groups"] = _written(ins[0][0])
-        if node.type == "LayerNorm":
-            n = len(node.args["normalized_shape"])
-            node.args["normalized_shape"] = [_written(e) for e in ins[0][len(ins[0]) - n:]]
-        try:
-            shapes[node.name] = tuple(_build(node.type, node.args).output_shape(*ins))
-        except SymcnnError as err:
-            raise SymcnnError(f"--symbolic: layer {node.name!r} ({node.type}): {err}") from None
-    return written, subs, notes
-
-
-# --------------------------------------------------------------------------- TOML
-
-
-def toml_value(value) -> str:
-    """A TOML value, written by hand (the standard library only reads TOML).
-
-    >>> toml_value(["a\\"b", 1, 2.5, True, 1e-05, "é\\x7f"])
-    '["a\\\\"b", 1, 2.5, true, 1e-05, "é\\\\u007f"]'
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else \
-            ("nan" if math.isnan(value) else "inf" if value > 0 else "-inf")
-    if isinstance(value, str):  # JSON's escapes are TOML's; DEL must be escaped in TOML too
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(toml_value, value)) + "]"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
-def _toml(name: str, description: str, comments: list[str], shape: list, dtype: str,
-          nodes: list[_Node]) -> str:
-    lines = [f"# {c}".replace("\n", " ") for c in comments]
-    lines += [f"name = {toml_value(name)}", f"description = {toml_value(description)}", "",
-              "[input]", f"shape = {toml_value(shape)}"]
-    if dtype != "float32":
-        lines.append(f"dtype = {toml_value(dtype)}")
-    previous = INPUT
-    for node in nodes:
-        lines += ["", "[[layers]]", f"type = {toml_value(node.type)}",
-                  f"name = {toml_value(node.name)}"]
-        if node.inputs != (previous,):
-            lines.append(f"inputs = {toml_value(list(node.inputs))}")
-        lines += [f"{k} = {toml_value(v)}" for k, v in node.args.items()]
-        previous = node.name
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- the import
-
-
-def _check(text: str, subs: dict, nodes: list[_Node], expected: int) -> None:
+def _check(text: str, subs: dict, nodes: list[Node], expected: int) -> None:
     """The spec parses, and counts and shapes what PyTorch does once symbols are put back."""
     from .analysis import analyze
     from .spec import parse_spec
@@ -550,7 +392,7 @@ def import_module(obj, input_shape, symbolic=None, *, name: str | None = None) -
     finally:
         for m, mode in modes.items():
             m.training = mode
-    written, subs, notes = _symbolize(graph.nodes, shape, options)
+    written, subs, notes = symbolize(graph.nodes, shape, options)
     total = sum(p.numel() for p in model.parameters())
     unused = {n: p.numel() for n, p in model.named_parameters()
               if n.rpartition(".")[0] not in graph.called}
@@ -563,7 +405,7 @@ def import_module(obj, input_shape, symbolic=None, *, name: str | None = None) -
                         f"never called in forward hold the rest ({', '.join(owners)}).")
     else:
         comments.append(f"PyTorch counts {total:,} parameters, and so does this spec.")
-    text = _toml(label, f"{kind}, imported from PyTorch", comments + notes,
+    text = write_toml(label, f"{kind}, imported from PyTorch", comments + notes,
                  written, dtype_name, graph.nodes)
     _check(text, subs, graph.nodes, counted)
     return text

@@ -23,7 +23,8 @@ from torch import nn  # noqa: E402
 import symcnn  # noqa: E402
 from symcnn import SymcnnError  # noqa: E402
 from symcnn.cli import main  # noqa: E402
-from symcnn.importer import import_module, toml_value  # noqa: E402
+from symcnn.import_spec import toml_value  # noqa: E402
+from symcnn.importer import import_module  # noqa: E402
 from symcnn.symbols import size  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
