@@ -34,6 +34,7 @@ from .errors import SymcnnError
 from .layers import (
     BATCH_NORMS,
     CONVOLUTIONS,
+    ELU,
     GELU,
     TRANSPOSED_CONVOLUTIONS,
     AdaptiveAvgPool1d,
@@ -50,16 +51,23 @@ from .layers import (
     Dropout2d,
     Dropout3d,
     GroupNorm,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
     LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
+    Mish,
+    PReLU,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Tanh,
     numel,
 )
@@ -81,8 +89,11 @@ class Saved:
     saved_by: str = ""
 
 
+#: In place, these keep a copy of their input before overwriting it (``silu_``, ``hardtanh_``,
+#: ``hardswish_``, ``hardsigmoid_``, ``mish_``: measured).
+_COPY_IN_PLACE = (SiLU, ReLU6, Hardtanh, Hardswish, Hardsigmoid, Mish)
 _SAVES_INPUT = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear, AvgPool1d, AvgPool2d,
-                AvgPool3d, GELU, SiLU)
+                AvgPool3d, GELU, Softplus, PReLU, *_COPY_IN_PLACE)
 _SAVES_OUTPUT = (ReLU, Sigmoid, Tanh, Softmax)
 _MAX_POOLS = (MaxPool1d, MaxPool2d, MaxPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
               AdaptiveMaxPool3d)
@@ -106,14 +117,13 @@ def _layer_saves(row: LayerRow, source: str, own: str, device: str, e_in: int | 
             return Saved(row.name, "cast", numel(ins), input_cast, saved_by=row.name)
         return act(source, ins, e_in)
 
-    if isinstance(layer, SiLU) and layer.inplace:
-        # silu_ keeps a copy of its input before overwriting it
+    if isinstance(layer, _COPY_IN_PLACE) and layer.inplace:
         return [Saved(row.name, "copy", numel(ins), e_in, saved_by=row.name)]
     if isinstance(layer, _SAVES_INPUT):
         return [saved_input()]
     if isinstance(layer, _SAVES_OUTPUT):
         return [act(own, out, e_out)]
-    if isinstance(layer, LeakyReLU):
+    if isinstance(layer, (LeakyReLU, ELU)):
         # out of place it saves its input; in place, its (overwritten) result: same storage
         return [saved_input()]
     if isinstance(layer, _MAX_POOLS):
@@ -152,7 +162,7 @@ LOW = 2  # bytes of a bf16 / fp16 element
 
 #: Layers autocast runs in the low precision, on both devices: their floating inputs are cast
 #: (``lower_precision_fp`` on the CPU, the "ops that can autocast to float16" on CUDA).
-LOW_PRECISION_OPS = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear)
+LOW_PRECISION_OPS = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear, PReLU)
 #: Layers autocast runs in fp32 (a low-precision input is cast up, the copy is what is saved,
 #: the output is fp32), per device, from ``aten/src/ATen/autocast_mode.cpp``.  CPU
 #: (``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)``, the same lists for bf16 and fp16):

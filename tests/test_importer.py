@@ -160,8 +160,32 @@ class Volume(nn.Module):
         return self.fc(self.body(x).flatten(1))
 
 
+class MobileBlocks(nn.Module):
+    """MobileNet-style: depthwise convolutions and the activations of MobileNetV2/V3, some as
+    modules and some as functions."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False),
+                                  nn.BatchNorm2d(16), nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False),
+                                nn.BatchNorm2d(16), nn.ReLU6(inplace=True))
+        self.pw = nn.Conv2d(16, 24, 1)
+        self.prelu = nn.PReLU(24)
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(24, 8, 1), nn.ELU(),
+                                nn.Conv2d(8, 24, 1), nn.Hardsigmoid())
+        self.head = nn.Linear(24, 10)
+
+    def forward(self, x):
+        x = self.prelu(self.pw(self.dw(self.stem(x))))
+        x = F.mish(x) + F.relu6(x)
+        x = F.hardtanh(F.softplus(x), -2.0, 2.0)
+        s = self.se(x)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(F.elu(s), 1), 1))
+
+
 ROUND_TRIP = [(SmallCNN, (3, 16, 32)), (small_resnet, (3, 64, 64)), (UNet, (1, 32, 32)),
-              (VGG, (3, 32, 32)), (Volume, (1, 13, 15, 11))]
+              (VGG, (3, 32, 32)), (Volume, (1, 13, 15, 11)), (MobileBlocks, (3, 32, 32))]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -388,9 +412,9 @@ class Mean(nn.Module):
     (Shared, "cannot map module 'conv' of type Conv2d: it is called more than once"),
     (Scaled, "cannot map Scaled: its forward uses its tensor 'scale' directly"),
     (Mean, "cannot map function Tensor.mean in the model's forward"),
-    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6()), "cannot map module '1' of type ReLU6"),
-    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardswish()),
-     "cannot map module '1' of type Hardswish"),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.SELU()), "cannot map module '1' of type SELU"),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Softsign()),
+     "cannot map module '1' of type Softsign"),
     (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d((1, None))),
      r"output_size=\[1, None\] cannot be written"),
     (lambda: nn.Linear(5, 2), "the model fails on a 3 x 16 x 16 input"),

@@ -57,6 +57,19 @@ CASES = [
     ("Identity", dict(), (4, 6, 6)),
     ("Upsample", dict(scale_factor=2), (4, 3, 3)),
     ("Upsample", dict(scale_factor=2, mode="bilinear"), (4, 3, 3)),
+    ("ReLU6", dict(), (4, 6, 6)),
+    ("ReLU6", dict(inplace=True), (4, 6, 6)),
+    ("Hardtanh", dict(min_val=-2.0, max_val=2.0, inplace=True), (4, 6, 6)),
+    ("Hardswish", dict(), (4, 6, 6)),
+    ("Hardswish", dict(inplace=True), (4, 6, 6)),
+    ("Hardsigmoid", dict(inplace=True), (4, 6, 6)),
+    ("ELU", dict(), (4, 6, 6)),
+    ("ELU", dict(inplace=True), (4, 6, 6)),
+    ("Mish", dict(), (4, 6, 6)),
+    ("Mish", dict(inplace=True), (4, 6, 6)),
+    ("Softplus", dict(), (4, 6, 6)),
+    ("PReLU", dict(), (4, 6, 6)),
+    ("PReLU", dict(num_parameters=4), (4, 6, 6)),
 ]
 
 INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}

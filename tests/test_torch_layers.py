@@ -310,7 +310,10 @@ def layernorm_cases(draw):
 
 
 ELEMENTWISE = ("ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "Dropout",
-               "Dropout1d", "Dropout2d", "Dropout3d", "Identity")
+               "Dropout1d", "Dropout2d", "Dropout3d", "Identity", "ReLU6", "Hardtanh",
+               "Hardswish", "Hardsigmoid", "ELU", "Mish", "Softplus", "PReLU")
+INPLACE = ("ReLU", "LeakyReLU", "SiLU", "ReLU6", "Hardtanh", "Hardswish", "Hardsigmoid", "ELU",
+           "Mish")
 
 
 @st.composite
@@ -318,8 +321,14 @@ def elementwise_cases(draw):
     name = draw(st.sampled_from(ELEMENTWISE))
     shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=4)))
     kwargs = {}
-    if name in ("ReLU", "LeakyReLU", "SiLU") or name.startswith("Dropout"):
+    if name in INPLACE or name.startswith("Dropout"):
         kwargs["inplace"] = draw(st.booleans())
+    if name == "Hardtanh":
+        kwargs["min_val"], kwargs["max_val"] = draw(st.sampled_from([(-1.0, 1.0), (0.0, 6.0)]))
+    if name == "ELU":
+        kwargs["alpha"] = draw(st.sampled_from([1.0, 0.5]))
+    if name == "PReLU":
+        kwargs["num_parameters"] = draw(st.sampled_from([1, shape[0]]))
     if name == "LeakyReLU":
         kwargs["negative_slope"] = draw(st.sampled_from([0.01, 0.2]))
     if name == "GELU":
@@ -650,6 +659,14 @@ PLAIN = {
     "Dropout2d": (dict(), (6, 5, 4), {}),
     "Dropout3d": (dict(), (6, 5, 4, 3), {}),
     "Identity": (dict(), (6, 5, 4), {}),
+    "ReLU6": (dict(inplace=True), (6, 5, 4), {}),
+    "Hardtanh": (dict(min_val=-2.0, max_val=3.0), (6, 5, 4), {}),
+    "Hardswish": (dict(), (6, 5, 4), {}),
+    "Hardsigmoid": (dict(), (6, 5, 4), {}),
+    "ELU": (dict(alpha=0.5), (6, 5, 4), {}),
+    "Mish": (dict(), (6, 5, 4), {}),
+    "Softplus": (dict(beta=2.0), (6, 5, 4), {}),
+    "PReLU": (dict(num_parameters=6), (6, 5, 4), {}),
     "Flatten": (dict(), (6, 5, 4), {}),
     "Linear": (dict(out_features=3), (6, 5, 4), {"in_features": 4}),
     "Upsample": (dict(scale_factor=2, mode="bilinear"), (6, 5, 4), {}),

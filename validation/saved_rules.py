@@ -23,7 +23,12 @@ GroupNorm                 I + mean + rstd: 2 * b * G * 4 bytes (fp32)
 LayerNorm                 I + mean + rstd: 2 * (n(I) / n(normalized_shape)) * 4 bytes (fp32)
 ReLU                      O   (in-place: O is I's storage)
 LeakyReLU                 I   (in-place: O, which is I's storage)
-SiLU                      I   (in-place: a new copy of I, n(I)*e)
+SiLU, ReLU6, Hardtanh,    I   (in-place: a new copy of I, n(I)*e)
+Hardswish, Hardsigmoid,
+Mish
+ELU                       I   (in-place: O, which is I's storage)
+Softplus                  I
+PReLU                     I   (bf16: as conv: I cast if fp32, and the weight's bf16 copy)
 GELU                      I
 Sigmoid, Tanh, Softmax    O
 Dropout                   mask n(I)*e (the input dtype, not bool: CPU dropout is x*mask)
@@ -50,7 +55,9 @@ from __future__ import annotations
 import math
 
 ACT_OUT = ("ReLU", "Sigmoid", "Tanh", "Softmax")
-ACT_IN = ("GELU",)
+ACT_IN = ("GELU", "Softplus")
+#: in place, these save a new copy of their input (``silu_``, ``hardtanh_``, ...)
+COPY_IN_PLACE = ("SiLU", "ReLU6", "Hardtanh", "Hardswish", "Hardsigmoid", "Mish")
 INPUT_ONLY = ("AvgPool1d", "AvgPool2d", "AvgPool3d")
 NOTHING = ("Upsample", "Flatten", "Identity", "Add", "Concat")
 MAXPOOL = ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
@@ -122,13 +129,17 @@ def expected(calls: list[dict], modules: dict, precision: str) -> list[dict]:
             act(o, "O")
         elif typ in ACT_IN:
             act(i0, "I")
-        elif typ == "LeakyReLU":
+        elif typ in ("LeakyReLU", "ELU"):
             act(o if mod.inplace else i0, "O (in-place)" if mod.inplace else "I")
-        elif typ == "SiLU":
+        elif typ in COPY_IN_PLACE:
             if mod.inplace:
-                new(_n(i0["shape"]) * DTYPE_BYTES[i0["dtype"]], "copy of I (in-place SiLU)")
+                new(_n(i0["shape"]) * DTYPE_BYTES[i0["dtype"]], f"copy of I (in-place {typ})")
             else:
                 act(i0, "I")
+        elif typ == "PReLU":
+            input_maybe_cast()
+            if bf16:
+                new(mod.weight.numel() * 2, "bf16 weight copy")
         elif typ == "Dropout":
             if 0 < mod.p < 1:
                 new(_n(i0["shape"]) * DTYPE_BYTES[i0["dtype"]], "mask, input dtype")

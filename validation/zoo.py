@@ -1198,6 +1198,132 @@ def build_inplace():
 
 
 # --------------------------------------------------------------------------------------------
+# 12. MobileNet-style: depthwise convolution, the MobileNetV2/V3 activations, PReLU
+# --------------------------------------------------------------------------------------------
+
+MOBILE_SPEC = """\
+name = "mobile2d"
+description = "MobileNet-style: depthwise convolution, ReLU6, Hardswish, Hardsigmoid, PReLU, ELU, Mish"
+
+[input]
+shape = [3, 32, 32]
+
+[[layers]]
+type = "Conv2d"
+name = "conv1"
+out_channels = 16
+kernel_size = 3
+stride = 2
+padding = 1
+bias = false
+
+[[layers]]
+type = "BatchNorm2d"
+name = "bn1"
+
+[[layers]]
+type = "Hardswish"
+name = "hswish1"
+inplace = true
+
+[[layers]]
+type = "Conv2d"
+name = "dw"
+out_channels = 16
+kernel_size = 3
+padding = 1
+groups = 16
+bias = false
+
+[[layers]]
+type = "BatchNorm2d"
+name = "bn2"
+
+[[layers]]
+type = "ReLU6"
+name = "relu6"
+inplace = true
+
+[[layers]]
+type = "Conv2d"
+name = "pw"
+out_channels = 24
+kernel_size = 1
+
+[[layers]]
+type = "PReLU"
+name = "prelu"
+num_parameters = 24
+
+[[layers]]
+type = "Conv2d"
+name = "conv3"
+out_channels = 24
+kernel_size = 3
+padding = 1
+
+[[layers]]
+type = "ELU"
+name = "elu"
+inplace = true
+
+[[layers]]
+type = "Mish"
+name = "mish"
+
+[[layers]]
+type = "Hardtanh"
+name = "htanh"
+min_val = -2.0
+max_val = 2.0
+
+[[layers]]
+type = "Softplus"
+name = "softplus"
+
+[[layers]]
+type = "Hardsigmoid"
+name = "hsig"
+
+[[layers]]
+type = "AdaptiveAvgPool2d"
+name = "pool"
+output_size = 2
+
+[[layers]]
+type = "Flatten"
+name = "flatten"
+
+[[layers]]
+type = "Linear"
+name = "fc"
+out_features = 10
+"""
+
+
+def build_mobile():
+    return seq(
+        ("conv1", nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False)),   # 16 x 16 x 16
+        ("bn1", nn.BatchNorm2d(16)),
+        ("hswish1", nn.Hardswish(inplace=True)),
+        ("dw", nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False)),
+        ("bn2", nn.BatchNorm2d(16)),
+        ("relu6", nn.ReLU6(inplace=True)),
+        ("pw", nn.Conv2d(16, 24, 1)),
+        ("prelu", nn.PReLU(24)),
+        ("conv3", nn.Conv2d(24, 24, 3, padding=1)),
+        ("elu", nn.ELU(inplace=True)),
+        ("mish", nn.Mish()),
+        ("htanh", nn.Hardtanh(-2.0, 2.0)),
+        ("softplus", nn.Softplus()),
+        ("hsig", nn.Hardsigmoid()),
+        ("pool", nn.AdaptiveAvgPool2d(2)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(24 * 2 * 2, 10)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # 11. MLP on feature vectors: BatchNorm1d on (C,), LayerNorm, GELU, Dropout
 # --------------------------------------------------------------------------------------------
 
@@ -1277,6 +1403,8 @@ ZOO: tuple[ZooEntry, ...] = (
              (3, 24, 24), bf16=True),
     ZooEntry("mlp", "Linear, BatchNorm1d on (C,), LayerNorm, GELU", MLP_SPEC, build_mlp, (64,),
              bf16=True, foreach=True),
+    ZooEntry("mobile2d", "depthwise conv, ReLU6, Hardswish, PReLU, ELU, Mish, Softplus",
+             MOBILE_SPEC, build_mobile, (3, 32, 32), bf16=True),
 )
 
 

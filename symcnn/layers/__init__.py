@@ -6,17 +6,25 @@ from .base import Derivation, Layer, Shape, numel
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dense import Flatten, Linear, Upsample
 from .elementwise import (
+                   ELU,
                    GELU,
                    Dropout,
                    Dropout1d,
                    Dropout2d,
                    Dropout3d,
+                   Hardsigmoid,
+                   Hardswish,
+                   Hardtanh,
                    Identity,
                    LeakyReLU,
+                   Mish,
+                   PReLU,
                    ReLU,
+                   ReLU6,
                    Sigmoid,
                    SiLU,
                    Softmax,
+                   Softplus,
                    Tanh,
 )
 from .merge import Add, Concat
@@ -43,6 +51,7 @@ LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm,
     ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Softmax,
+    ReLU6, Hardtanh, Hardswish, Hardsigmoid, ELU, Mish, Softplus, PReLU,
     Dropout, Dropout1d, Dropout2d, Dropout3d, Identity,
     Flatten, Linear, Upsample, Add, Concat)}
 

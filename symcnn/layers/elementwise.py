@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sympy
+
 from ..errors import SymcnnError
-from .base import Layer, Shape, check_channels_or_length, check_choice, check_flag
+from .base import (
+    Derivation,
+    Layer,
+    Shape,
+    check_channels_or_length,
+    check_choice,
+    check_flag,
+    check_size,
+    to_expr,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +46,103 @@ class LeakyReLU(_Inplace):
 @dataclass(frozen=True, kw_only=True)
 class SiLU(_Inplace):
     """As ``torch.nn.SiLU``."""
+
+
+def _check_number(value, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SymcnnError(f"expected a number, got {value!r}", field=field)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hardtanh(_Inplace):
+    """As ``torch.nn.Hardtanh``: clamps to ``[min_val, max_val]``."""
+
+    min_val: float = -1.0
+    max_val: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_number(self.min_val, "min_val")
+        _check_number(self.max_val, "max_val")
+        if self.max_val <= self.min_val:
+            raise SymcnnError(f"must be above min_val ({self.min_val}), got {self.max_val}",
+                              field="max_val")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReLU6(_Inplace):
+    """As ``torch.nn.ReLU6`` (``Hardtanh(0, 6)``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hardswish(_Inplace):
+    """As ``torch.nn.Hardswish``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hardsigmoid(_Inplace):
+    """As ``torch.nn.Hardsigmoid``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mish(_Inplace):
+    """As ``torch.nn.Mish``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ELU(_Inplace):
+    """As ``torch.nn.ELU``."""
+
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_number(self.alpha, "alpha")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Softplus(Layer):
+    """As ``torch.nn.Softplus``."""
+
+    beta: float = 1.0
+    threshold: float = 20.0
+
+    def __post_init__(self) -> None:
+        _check_number(self.beta, "beta")
+        _check_number(self.threshold, "threshold")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PReLU(Layer):
+    """As ``torch.nn.PReLU``: ``num_parameters`` slopes, one (shared) or one per channel.
+
+    >>> PReLU(num_parameters=16).params((16, 8, 8)), PReLU().params((16, 8, 8))
+    (16, 1)
+    """
+
+    num_parameters: sympy.Expr = 1
+    init: float = 0.25
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_parameters", check_size(
+            to_expr(self.num_parameters, "num_parameters"), "num_parameters"))
+        _check_number(self.init, "init")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        n = self.num_parameters
+        if n != 1 and (not in_shape or sympy.expand(n - in_shape[0]) != 0):
+            raise SymcnnError(f"must be 1 or the input's channels "
+                              f"({in_shape[0] if in_shape else 'none'}), got {n}",
+                              field="num_parameters")
+        return tuple(in_shape)
+
+    def params(self, in_shape: Shape) -> sympy.Expr:
+        self.output_shape(in_shape)
+        return self.num_parameters
+
+    def params_derivation(self, in_shape: Shape) -> Derivation | None:
+        n = self.params(in_shape)
+        return Derivation(sympy.Symbol("n"), n, n)
 
 
 @dataclass(frozen=True, kw_only=True)
