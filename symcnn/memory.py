@@ -249,7 +249,8 @@ def live_elements(analysis: Analysis) -> list[sympy.Expr]:
 def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                     optimizer: str | None = None, convention: str = "lecture",
                     device: str = "cuda", precision: str = "fp32",
-                    checkpoint_segments: int = 0, allocator_block: int = 0) -> Memory:
+                    checkpoint_segments: int = 0, allocator_block: int = 0,
+                    batch=None) -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     ``precision`` (``pytorch`` convention only): ``fp32``, or ``bf16``/``fp16`` for a forward
@@ -264,6 +265,10 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     this many bytes, as PyTorch's CUDA caching allocator does (512) and as
     ``torch.cuda.max_memory_allocated`` counts; 0 (the default) counts the requested sizes.
     The moments stay affine; :meth:`Memory.training` and the batch limits apply the rounding.
+
+    ``batch`` (``pytorch`` convention): the batch size the kernels' regimes are taken at
+    (PyTorch's im2col at batch 1, oneDNN's thread split; :mod:`symcnn.workspace`); None: the
+    regime of large batches.
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
@@ -336,10 +341,10 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
             raise SymcnnError(f"unknown device {device!r} (known: {', '.join(DEVICES)})",
                               field="device")
         moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
-                                   precision=precision,
+                                   precision=precision, batch=batch,
                                    checkpoint_segments=checkpoint_segments)
         inference = inference_moments(analysis, element_bytes=s, device=device,
-                                      precision=precision)
+                                      precision=precision, batch=batch)
         acts = [Term(f"S_{i}", t.node if t.kind == "activation" else f"{t.saved_by} ({t.kind})",
                      Derivation(size("n") * size("s"), sympy.Mul(
                          t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),

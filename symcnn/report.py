@@ -169,7 +169,8 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
         mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention,
                               device=device, precision=precision,
                               checkpoint_segments=checkpoint_segments,
-                              allocator_block=allocator_block)
+                              allocator_block=allocator_block,
+                              batch=int(batch) if batch.is_number else None)
         units = canonical_unit(units or mem.rules.units)
         checks = ()
         if spec.published:

@@ -86,12 +86,13 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
     # every moment's first group is what is resident: parameters, then (k times) the state
     # of each parameter tensor, then the buffers
     tensors = [t for r in analysis.rows for t in r.layer.param_tensors(r.input_shapes[0])]
-    state = OPTIMIZER_STATES[optimizer] * sympy.Add(*tensors) * element_bytes
     n, k = len(tensors), OPTIMIZER_STATES[optimizer]
+    counters = _step_counters(optimizer, device, n)
+    state = k * sympy.Add(*tensors) * element_bytes + STEP_COUNTER * counters
     out = []
     for m in moments:
         if m.phase != "optimizer":
-            resident = m.parts[0][:n] + m.parts[0][n * (1 + k):]
+            resident = m.parts[0][:n] + m.parts[0][n * (1 + k) + counters:]
             m = Moment(m.phase, m.node, m.fixed - state, m.per_sample,
                        (resident,) + m.parts[1:])
         out.append(m)
@@ -105,12 +106,15 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
     tensors = [t for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
     params = sympy.Add(*tensors)
     buffers = sympy.Add(*(r.layer.buffer_bytes(r.input_shapes[0], s) for r in rows))
-    resident = params * s + buffers + OPTIMIZER_STATES[optimizer] * params * s
+    counters = _step_counters(optimizer, device, len(tensors))
+    resident = params * s + buffers + OPTIMIZER_STATES[optimizer] * params * s \
+        + STEP_COUNTER * counters
     x = sympy.Mul(*analysis.input_shape) * s
     out = rows[-1].activation * s if rows else x
     steady = x + out                              # the batch and its target
     param_parts = tuple((t * s, 0) for t in tensors)
     base = (param_parts * (1 + OPTIMIZER_STATES[optimizer])
+            + ((STEP_COUNTER, 0),) * counters
             + tuple((t, 0) for r in rows for t in r.layer.buffer_tensors(r.input_shapes[0], s)),
             ((0, x), (0, out)))                    # resident, then the batch and its target
     width = activation_widths(analysis, device, precision, s)
@@ -209,3 +213,13 @@ def _autocast_cache(rows, by_node) -> dict:
         if len(tensors) > 1:
             out[(r.name, "bias")] = (r.index, tensors[1] * LOW)
     return out
+
+
+#: Bytes of an Adam ``step`` counter: a float32 scalar tensor per parameter tensor.
+STEP_COUNTER = 4
+
+
+def _step_counters(optimizer: str, device: str, n_tensors: int) -> int:
+    """How many ``step`` counters Adam/AdamW keep on the device: one per parameter tensor on
+    the CPU; on CUDA they stay on the CPU (unless ``capturable`` or ``fused``)."""
+    return n_tensors if optimizer in ("adam", "adamw") and device == "cpu" else 0

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import sympy
 
-from . import onednn_bf16
+from . import onednn_bf16, onednn_fp32
 from .analysis import LayerRow
 from .layers import (
     BATCH_NORMS,
@@ -164,13 +164,13 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
                 # from 16 channels on); then ATen's result and a contiguous copy: 3 O
                 reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
                 dst = op if sympy.sympify(cout >= channel_block) == sympy.true else o
-                scratch = TRANSPOSED_SCRATCH.get(s, TRANSPOSED_SCRATCH[4])
+                scratch = transposed_scratch(row, batch, threads, s)
                 return ((wp + scratch, reorder_in + dst - o), (zero, 2 * o))
             return ((wp - w, o + op + ip),)
         if phase == "forward":
             reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
             return ((wp, reorder_in + op - o), (zero, op))
-        scratch = bf16_scratchpads(row, batch, threads) if s == 2 else (0, strided_scratch)
+        scratch = conv_scratchpads(row, batch, threads, s, strided_scratch)
         if blocked_weight_stage(row, channel_block):
             weight_stage = (wp - w, op) if first else (wp - w, op + ip)
         else:                                 # plain copies of the input and output gradient
@@ -191,26 +191,56 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     return ()
 
 
-def bf16_scratchpads(row: LayerRow, batch, threads: int = THREADS) -> tuple[int, int]:
-    """oneDNN's scratchpads of a 2-byte convolution's backward on the CPU, ``(weight stage,
-    strided data stage)`` in bytes, from :mod:`symcnn.onednn_bf16` (exact for the weight
-    stage on its measured grid); 0 where that module has no rule (1x1 convolutions, groups,
-    dilation, symbolic sizes).  Without a batch size: a batch of 8 for oneDNN's thread split."""
+def _conv_arguments(row: LayerRow, batch, threads: int):
+    """The plain-integer arguments of :mod:`symcnn.onednn_fp32` / :mod:`symcnn.onednn_bf16`
+    for ``row``'s convolution, or None where they have no rule (symbolic sizes, string
+    padding, groups, dilation, output padding)."""
     layer, ins = row.layer, row.input_shapes[0]
     sizes = (ins[0], layer.out_channels, *layer.kernel_size, *layer.stride, *ins[1:])
     if isinstance(layer.padding, str) or not all(sympy.sympify(v).is_Integer for v in sizes) \
-            or layer.groups != 1 or any(d != 1 for d in layer.dilation):
-        return 0, 0
-    args = (int(ins[0]), int(layer.out_channels), [int(k) for k in layer.kernel_size],
+            or layer.groups != 1 or any(d != 1 for d in layer.dilation) \
+            or any(v != 0 for v in getattr(layer, "output_padding", ())):
+        return None
+    return (int(ins[0]), int(layer.out_channels), [int(k) for k in layer.kernel_size],
             [int(v) for v in layer.stride], [int(v) for v in layer.padding],
             tuple(int(v) for v in ins[1:]), int(batch) if batch is not None else 8, threads)
+
+
+def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes: int = 4,
+                     strided_scratch: int = STRIDED_SCRATCH) -> tuple[int, int]:
+    """oneDNN's scratchpads of a convolution's backward on the CPU, ``(weight stage, strided
+    data stage)`` in bytes, derived from oneDNN's source and checked on measured grids:
+    :mod:`symcnn.onednn_fp32` (4-byte elements) and :mod:`symcnn.onednn_bf16` (2).  Where they
+    have no rule: no weight scratchpad and ``strided_scratch`` (fp32; 0 in bf16) for the data
+    stage.  Without a batch size: a batch of 8 for oneDNN's thread split."""
+    rules = onednn_fp32 if element_bytes == 4 else onednn_bf16
+    fallback = (0, strided_scratch if element_bytes == 4 else 0)
+    args = _conv_arguments(row, batch, threads)
+    if args is None:
+        return fallback
     found = []
-    for rule in (onednn_bf16.weight_scratch, onednn_bf16.data_scratch):
+    for rule, default in ((rules.weight_scratch, fallback[0]),
+                          (rules.data_scratch, fallback[1])):
         try:
             found.append(rule(*args))
         except (NotImplementedError, ValueError):
-            found.append(0)
+            found.append(default)
     return found[0], found[1]
+
+
+def transposed_scratch(row: LayerRow, batch, threads: int = THREADS,
+                       element_bytes: int = 4) -> int:
+    """oneDNN's scratchpad of a transposed convolution's forward: in fp32 from
+    :func:`symcnn.onednn_fp32.transposed_forward_scratch`, else (and where it has no rule)
+    :data:`TRANSPOSED_SCRATCH`."""
+    fallback = TRANSPOSED_SCRATCH.get(element_bytes, TRANSPOSED_SCRATCH[4])
+    args = _conv_arguments(row, batch, threads) if element_bytes == 4 else None
+    if args is None:
+        return fallback
+    try:
+        return onednn_fp32.transposed_forward_scratch(*args)
+    except (NotImplementedError, ValueError):
+        return fallback
 
 
 def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...]:

@@ -107,7 +107,7 @@ def test_off_and_one_segment_are_the_plain_step():
     a = analysis("plain2d")
     plain = training_moments(a, device="cpu", batch=2)
     assert training_moments(a, device="cpu", batch=2, checkpoint_segments=1) == plain
-    assert estimate_memory(a, convention="pytorch", device="cpu").moments == plain
+    assert estimate_memory(a, convention="pytorch", device="cpu", batch=2).moments == plain
 
 
 def test_refusals():
