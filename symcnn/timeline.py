@@ -37,9 +37,8 @@ CPU 3-d pools' backward).  The autocast cache's 2-byte parameter copies that not
 packed weights) every one of the 24 bf16 CPU peaks is within 0.5 %, 19 to 256 B
 (``tests/test_timeline.py``).
 
-Not modelled yet: cuDNN workspaces on CUDA, oneDNN's fp32 weight-gradient scratchpads, the
-extra buffer of the gradient sum itself, 1x1 convolutions' bf16 scratchpads.  The allocator's
-rounding is an option of :meth:`Moment.at`.
+Not modelled yet: cuDNN workspaces on CUDA, the extra buffer of the gradient sum itself, 1x1
+convolutions' bf16 scratchpads.  The allocator's rounding is an option of :meth:`Moment.at`.
 ``validation/`` measures how much these add.
 """
 

@@ -23,15 +23,13 @@ CPU, fp32 (``device="cpu"``):
   ``max(Ip + Wp + Op, Op + O)``; the input is reordered only when it has at least
   ``channel_block`` channels (``Ip = 0`` otherwise).
   Backward, input needing a gradient, stride 1: gradient of the input ``Op + Wp + Ip`` then
-  ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` (the largest; the scratchpad
-  oneDNN adds there is not derivable from the shapes and left out).
+  ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` plus oneDNN's weight-gradient
+  scratchpad (reduction buffers of its thread split, barriers: :func:`conv_scratchpads`).
   Backward, stride > 1: the gradient of the input comes in the plain layout, ``O + Wp + I +
-  scratch``, then ATen allocates the result and a contiguous copy: **3 I** at once; then the
-  weight stage as for stride 1.  ``strided_scratch`` (default 61,488 B) is the smallest
-  backward-data scratchpad observed, identical for all four small strided convolutions of the
-  zoo (Conv1d, 1x1 and 3x3 Conv2d, Conv3d); the large lecture layers take more, where 3 I
-  dominates anyway.
-  First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B``.
+  scratch`` (``brgconv_strided``'s scratchpad, :func:`conv_scratchpads`; ``strided_scratch``,
+  61,488 B, where :mod:`symcnn.onednn_fp32` has no rule), then ATen allocates the result and a
+  contiguous copy: **3 I** at once; then the weight stage as for stride 1.
+  First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B`` (+ scratch).
 * **Convolution, im2col** (PyTorch's ``use_mkldnn`` in ``aten/src/ATen/native/Convolution.cpp``
   keeps the native ``slow_conv2d``/``slow_conv3d`` at batch 1 when ``groups == 1``, the kernel
   is not larger than 3 in both last axes and ``C * d1 * d2 <= 20480``): forward ``+col +O
@@ -40,7 +38,7 @@ CPU, fp32 (``device="cpu"``):
   timeline applies it when it is given ``batch=1`` and the oneDNN rules otherwise.
 * **ConvTranspose, oneDNN**: forward ``scratch + Ip + Wp + Op`` (``Ip`` from 16 input
   channels on, ``Op`` channel-padded from 16 output channels on, plain ``O`` below;
-  ``scratch`` is :data:`TRANSPOSED_SCRATCH`, 61,616 B in fp32), then ``3 O`` (oneDNN's output
+  ``scratch`` from :func:`transposed_scratch`: 61,616 B for the zoo's), then ``3 O`` (oneDNN's output
   and two ATen copies); backward ``+O`` (a copy of the incoming gradient) and then a stride-1
   convolution's stages.
 * **BatchNorm (training)**: backward ``+I +2C*4 +I -I``: ``2 I + 2 C 4``, one ``I`` above
