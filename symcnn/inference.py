@@ -70,7 +70,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         last_use[storage[rows[-1].name]] = len(rows) + 1
 
     cached = ()                                    # autocast's 2-byte parameter copies
-    moments = []
+    moments, sums = [], {}
     for r in rows:
         e_in = max(width[i] for i in r.inputs)
         runs_in = _runs_in(r, e_in, device) if precision != "fp32" else e_in
@@ -81,16 +81,21 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
             cast += ((0, 8 * numel(r.output_shape)),)
         live = tuple((0, size[st]) for st in size if born[st] <= r.index <= last_use[st])
         parts = resident + (cached, live, cast)
-        moments.append(_moment("inference", r.name, parts))
+        moments.append(_moment("inference", r.name, parts, sums))
         for f, p in transient(r, "forward", device, width[r.name], batch=batch,
                               first=storage[r.inputs[0]] == "input"):
-            moments.append(_moment("inference", r.name, parts + (((f, p),),)))
+            moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:
-        moments.append(_moment("inference", "", resident))
+        moments.append(_moment("inference", "", resident, sums))
     return tuple(moments)
 
 
-def _moment(phase: str, node: str, parts) -> Moment:
-    fixed = sympy.Add(*(f for group in parts for f, _ in group))
-    per = sympy.Add(*(p for group in parts for _, p in group))
-    return Moment(phase, node, fixed, per, parts)
+def _moment(phase: str, node: str, parts, sums: dict) -> Moment:
+    """A moment of these allocation groups; ``sums`` keeps each group's sums, taken once
+    however many moments share the group (the resident tensors)."""
+    for group in parts:
+        if id(group) not in sums:
+            sums[id(group)] = (group, sympy.Add(*(f for f, _ in group)),
+                               sympy.Add(*(p for _, p in group)))
+    return Moment(phase, node, sympy.Add(*(sums[id(g)][1] for g in parts)),
+                  sympy.Add(*(sums[id(g)][2] for g in parts)), parts)

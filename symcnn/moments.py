@@ -5,6 +5,7 @@ training and checkpointing simulations share (:mod:`symcnn.timeline`,
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import sympy
@@ -42,8 +43,28 @@ class Moment:
         if not self.parts:
             raise SymcnnError(f"the moment {self.phase} {self.node} lists no allocations to "
                               "round", field="allocator_block")
+        number = sympy.sympify(batch)
+        if number.is_Integer and all(_is_numeric(group) for group in self.parts):
+            b = int(number)                        # plain integers: fast for large networks
+            total = 0
+            for group in self.parts:
+                for f, p in _integers(group):
+                    v = f + p * b
+                    total += -(-v // block) * block if v > 0 else v
+            return sympy.Integer(total)
         return sympy.Add(*(round_up(f + p * batch, block) for group in self.parts
                            for f, p in group))
+
+
+@functools.lru_cache(maxsize=8192)
+def _integers(group: tuple) -> tuple[tuple[int, int], ...]:
+    """A group of numeric allocations as Python integers (converted once per group)."""
+    return tuple((int(f), int(p)) for f, p in group)
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_numeric(group: tuple) -> bool:
+    return all(sympy.sympify(f).is_number and sympy.sympify(p).is_number for f, p in group)
 
 
 def round_up(nbytes, block: int):

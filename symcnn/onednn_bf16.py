@@ -95,57 +95,14 @@ and ISAs (AMX, AVX2) choose other implementations.
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Sequence
+from .onednn_common import ALIGN, BARRIER, BATCH_ELEMENT, P4K
+from .onednn_common import div_up as _div_up
+from .onednn_common import float32 as _f
+from .onednn_common import layer_shape as _shape
+from .onednn_common import rnd_up as _rnd_up
 
-#: oneDNN's simple_barrier::ctx_t on Linux: 4096 B, aligned to 4096 B.
-BARRIER = 4096
-#: ``registry_t::book``'s default performance alignment.
-ALIGN = 128
-#: ``P4K``: the brgemm convolutions' alignment and rounding.
-P4K = 4096
 #: ``full_spat_opt_working_set_size`` of the bf16 backward-weights kernel.
 FULL_SPAT_WS = 48 * 1024
-#: ``sizeof(brgemm_batch_element_t)`` (inferred from the measurements: 4096 rounds to 4120).
-BATCH_ELEMENT = 40
-
-
-def _f(x: float) -> float:
-    """Round to IEEE float32 (oneDNN's ``float`` arithmetic in ``balance``)."""
-    return struct.unpack("f", struct.pack("f", float(x)))[0]
-
-
-def _div_up(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _rnd_up(a: int, b: int) -> int:
-    return _div_up(a, b) * b
-
-
-def _axes(value, n: int, name: str) -> list[int]:
-    if isinstance(value, Sequence):
-        vals = [int(v) for v in value]
-        if len(vals) != n:
-            raise ValueError(f"{name} has {len(vals)} values for {n} spatial axes")
-        return vals
-    return [int(value)] * n
-
-
-def _shape(kernel, stride, padding, in_spatial):
-    """Per-axis (d, h, w) input, output, kernel, stride, padding, end padding; 1 where absent."""
-    sp = [int(v) for v in in_spatial]
-    n = len(sp)
-    if not 1 <= n <= 3:
-        raise ValueError("in_spatial must have 1 to 3 sizes")
-    k, s, p = _axes(kernel, n, "kernel"), _axes(stride, n, "stride"), _axes(padding, n, "padding")
-    o = [(sp[a] + 2 * p[a] - k[a]) // s[a] + 1 for a in range(n)]
-    if min(o) < 1:
-        raise ValueError("empty output")
-    r = [(o[a] - 1) * s[a] + k[a] - (sp[a] + p[a]) for a in range(n)]
-    fill = 3 - n
-    one, zero = [1] * fill, [0] * fill
-    return (n, one + sp, one + o, one + k, one + s, zero + p, zero + r)
 
 
 def implementation(c_in, c_out, kernel, stride, padding, in_spatial) -> tuple[str, str]:

@@ -136,51 +136,14 @@ implementations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from .onednn_common import ALIGN, BARRIER, BATCH_ELEMENT, P4K
+from .onednn_common import axes as _axes
+from .onednn_common import div_up as _div_up
+from .onednn_common import layer_shape as _shape
+from .onednn_common import rnd_up as _rnd_up
 
-#: oneDNN's simple_barrier::ctx_t on Linux: 4096 B, aligned to 4096 B.
-BARRIER = 4096
-#: ``registry_t::book``'s default performance alignment.
-ALIGN = 128
-#: ``P4K``/``PAGE_4K``: the brgemm convolutions' and the reducer's alignment.
-P4K = 4096
-#: ``sizeof(brgemm_batch_element_t)`` (as in :mod:`symcnn.onednn_bf16`).
-BATCH_ELEMENT = 40
 #: ``jit_avx512_common_conv_bwd_weights_kernel_f32::min_oh_reduce``.
 MIN_OH_REDUCE = 9
-
-
-def _div_up(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _rnd_up(a: int, b: int) -> int:
-    return _div_up(a, b) * b
-
-
-def _axes(value, n: int, name: str) -> list[int]:
-    if isinstance(value, Sequence):
-        vals = [int(v) for v in value]
-        if len(vals) != n:
-            raise ValueError(f"{name} has {len(vals)} values for {n} spatial axes")
-        return vals
-    return [int(value)] * n
-
-
-def _shape(kernel, stride, padding, in_spatial):
-    """Per-axis (d, h, w) input, output, kernel, stride, padding, end padding; 1 where absent."""
-    sp = [int(v) for v in in_spatial]
-    n = len(sp)
-    if not 1 <= n <= 3:
-        raise ValueError("in_spatial must have 1 to 3 sizes")
-    k, s, p = _axes(kernel, n, "kernel"), _axes(stride, n, "stride"), _axes(padding, n, "padding")
-    o = [(sp[a] + 2 * p[a] - k[a]) // s[a] + 1 for a in range(n)]
-    if min(o) < 1:
-        raise ValueError("empty output")
-    r = [(o[a] - 1) * s[a] + k[a] - (sp[a] + p[a]) for a in range(n)]
-    fill = 3 - n
-    one, zero = [1] * fill, [0] * fill
-    return (n, one + sp, one + o, one + k, one + s, zero + p, zero + r)
 
 
 def _is_1x1(n, k, p) -> bool:

@@ -82,19 +82,49 @@ def max_batch_size_moments(moments, budget, block: int = 0) -> BatchLimit:
     if block:
         return _rounded_limit(moments, budget, block)
     budget = parse_size(budget) if isinstance(budget, (str, int)) else sympy.sympify(budget)
-    growing = [m for m in moments if not (m.per_sample.is_number and m.per_sample <= 0)]
+    grows = [not (m.per_sample.is_number and m.per_sample <= 0) for m in moments]
+    growing = _undominated([m for m, g in zip(moments, grows) if g])
     if not growing:
         raise SymcnnError("memory does not grow with the batch size: no largest batch")
     limits = [max_batch_size(m.fixed, m.per_sample, budget) for m in growing]
     formula = sympy.Min(*dict.fromkeys(lim.formula for lim in limits), evaluate=False)
     if all(lim.value.is_number for lim in limits):
         # the moments that do not grow must fit too, whatever the batch
-        flat = [m.fixed for m in moments if m not in growing]
+        flat = [m.fixed for m, g in zip(moments, grows) if not g]
         binding = min(limits, key=lambda lim: int(lim.value))
         value = binding.value if all(f <= budget for f in flat) else sympy.Integer(0)
         return BatchLimit(budget, binding.fixed, binding.per_sample, formula, value)
     return BatchLimit(budget, limits[0].fixed, limits[0].per_sample, formula,
                       sympy.Min(*(lim.value for lim in limits), evaluate=False))
+
+
+def _undominated(moments) -> list:
+    """The moments that can bind: with numbers, a moment is left out when another holds at
+    least as much both fixed and per sample (its ``floor((M - F) / A)`` is never the least).
+    With symbols, all of them."""
+    if not all(m.fixed.is_number and m.per_sample.is_number for m in moments):
+        return list(moments)
+    keep, most = [], None
+    for m in sorted(moments, key=lambda m: (-int(m.per_sample), -int(m.fixed))):
+        if most is None or int(m.fixed) > most:
+            keep.append(m)
+            most = int(m.fixed)
+    return keep
+
+
+def _numeric_parts(moments) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Each moment's ``(fixed, per_sample, allocations)`` as Python integers; a group of
+    allocations that several moments share (the resident tensors) is converted once."""
+    groups: dict[int, list[tuple[int, int]]] = {}
+    out = []
+    for m in moments:
+        parts = []
+        for group in m.parts:
+            if id(group) not in groups:
+                groups[id(group)] = [(int(f), int(p)) for f, p in group]
+            parts += groups[id(group)]
+        out.append((int(m.fixed), int(m.per_sample), parts))
+    return out
 
 
 def _rounded_limit(moments, budget, block: int) -> BatchLimit:
@@ -104,17 +134,23 @@ def _rounded_limit(moments, budget, block: int) -> BatchLimit:
     if not (exact.value.is_number and budget.is_number):
         raise SymcnnError("allocator rounding needs numeric sizes and budget (substitute the "
                           "symbols first)", field="allocator_block")
-    parts = [[(int(f), int(p)) for group in m.parts for f, p in group] for m in moments]
-
-    def fits(b: int) -> bool:
-        return all(sum(-(-(f + p * b) // block) * block if f + p * b > 0 else f + p * b
-                       for f, p in ps) <= budget for ps in parts)
-
-    hi = int(exact.value)
+    hi, cap = int(exact.value), int(budget)
     if hi <= 0:
         return exact                               # not even one sample fits unrounded
-    lo = max(0, min((int(budget) - int(m.fixed) - block * len(ps)) // int(m.per_sample)
-                    for m, ps in zip(moments, parts) if m.per_sample > 0))
+    numbers = _numeric_parts(moments)
+
+    def fits(b: int) -> bool:
+        for fixed, per, parts in numbers:
+            plain = fixed + per * b
+            if plain + block * len(parts) <= cap:  # fits however its allocations round
+                continue
+            if plain > cap or sum(-(-(f + p * b) // block) * block if f + p * b > 0
+                                  else f + p * b for f, p in parts) > cap:
+                return False
+        return True
+
+    lo = max(0, min((cap - fixed - block * len(parts)) // per
+                    for fixed, per, parts in numbers if per > 0))
     lo = min(lo, hi)
     if not fits(lo):
         lo = 0

@@ -23,11 +23,8 @@ measured backward.  ``symcnn/onednn_bf16.py`` is checked against this file in
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,9 +39,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import measure  # noqa: E402
+from onednn_verbose import Capture as _Capture  # noqa: E402
+from onednn_verbose import implementations as _impls  # noqa: E402
 
 _EV = torch._C._profiler._EventType
-_LIBC = ctypes.CDLL(None)
 
 # (dim, c_in, c_out, kernel, stride, padding, spatial)
 LAYERS = [
@@ -96,37 +94,6 @@ BATCHES = (1, 2, 4, 8)
 THREADS = (1, 2, 4)
 #: measured only at batch 1 (slow): the lecture's strided 3-d layer
 LARGE = [(3, 30, 30, 3, 2, 0, (59, 71, 59))]
-
-
-class _Capture:
-    """Redirect the C-level stdout (oneDNN's verbose lines) into a temporary file."""
-
-    def __enter__(self):
-        sys.stdout.flush()
-        _LIBC.fflush(None)
-        self.tmp = tempfile.TemporaryFile(mode="w+b")
-        self.saved = os.dup(1)
-        os.dup2(self.tmp.fileno(), 1)
-        return self
-
-    def __exit__(self, *exc):
-        _LIBC.fflush(None)
-        os.dup2(self.saved, 1)
-        os.close(self.saved)
-        self.tmp.seek(0)
-        self.text = self.tmp.read().decode(errors="replace")
-        self.tmp.close()
-        return False
-
-
-def _impls(text: str) -> dict:
-    out = {}
-    for line in text.splitlines():
-        f = line.split(",")
-        if len(f) > 7 and f[0] == "onednn_verbose" and f[2] == "primitive" and f[3] == "exec" \
-                and f[5] == "convolution":
-            out[f[7]] = f[6]
-    return out
 
 
 def _events(prof) -> list[tuple[int, int, int]]:
