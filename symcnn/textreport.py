@@ -99,7 +99,7 @@ def _moments(report: Report) -> list[str]:
         out.append(f"  under {mem.precision} autocast: activations, their gradients and the saved "
                    "tensors in autocast's dtypes, with its saved copies of x and the weights; "
                    f"parameters, their gradients and optimizer state at {mem.element_bytes} B "
-                   "per element (oneDNN's 2-byte scratchpads not modelled)")
+                   "per element")
     out.append("  peak of the step = max over its moments t of F_t + A_t*b "
                f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
     if mem.checkpoint_segments:
