@@ -123,8 +123,10 @@ def functions() -> dict:
         for target in targets:
             t[target] = (kind, tuple(params), fixed)
 
-    put([operator.add, operator.iadd, torch.add, "Tensor.add", "Tensor.add_", "Tensor.__add__",
-         "Tensor.__iadd__"], "Add", (("other", REQUIRED), ("alpha", 1)))
+    put([operator.add, torch.add, "Tensor.add", "Tensor.__add__"], "Add",
+        (("other", REQUIRED), ("alpha", 1)))
+    put([operator.iadd, "Tensor.add_", "Tensor.__iadd__"], "Add",
+        (("other", REQUIRED), ("alpha", 1)), inplace=True)
     put([torch.cat, torch.concat, torch.concatenate], "Concat", (("dim", 0),))
     put([torch.flatten, "Tensor.flatten"], "Flatten", (("start_dim", 0), ("end_dim", -1)))
     put([torch.reshape, "Tensor.view", "Tensor.reshape"], "reshape", (("shape", REQUIRED),))
@@ -209,7 +211,7 @@ def function_layer(key, args: tuple, kwargs: dict, result, what: str) -> tuple[s
         if tensors[0].shape != tensors[1].shape:
             raise SymcnnError(f"cannot map {what}: it broadcasts {tuple(tensors[0].shape)} "
                               f"with {tuple(tensors[1].shape)}")
-        return "Add", {}, tensors
+        return "Add", ({"inplace": True} if bound.get("inplace") else {}), tensors
     if kind in ("Concat", "Flatten"):
         dim = bound["dim" if kind == "Concat" else "start_dim"]
         if dim % rank == 0:

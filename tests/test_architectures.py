@@ -39,12 +39,19 @@ def spec(name: str):
 # ------------------------------------------------------------------ merge steps as modules
 
 class Add(nn.Module):
-    """``x + y`` (torchvision writes ``out += identity``)."""
+    """``x + y``; with ``inplace``, torchvision's ``out += identity``."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, *xs):
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            if self.inplace:
+                out += x
+            else:
+                out = out + x
         return out
 
 
@@ -76,7 +83,7 @@ class BasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
-        self.add = Add()
+        self.add = Add(inplace=True)  # torchvision: out += identity
 
     def forward(self, x):
         identity = x
@@ -103,7 +110,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
-        self.add = Add()
+        self.add = Add(inplace=True)  # torchvision: out += identity
 
     def forward(self, x):
         identity = x
@@ -439,21 +446,22 @@ def test_unet3d_valid_sizes_against_torch(one_thread):
 
 # ------------------------------------------------------------------ memory of ResNet-18
 
-ALLOCATING = {"Conv2d", "BatchNorm2d", "Add", "MaxPool2d", "AdaptiveAvgPool2d", "Linear"}
+ALLOCATING = {"Conv2d", "BatchNorm2d", "MaxPool2d", "AdaptiveAvgPool2d", "Linear"}
 
 
 def test_resnet18_memory_by_hand():
     """Lecture convention, computed from the torch model alone: parameters and their gradients
     (4 bytes each), BatchNorm buffers (2C float32 + one int64 per layer), and per sample the
-    input once plus twice the output of every allocating call (conv, BN, add, max/avg pool,
-    linear; the in-place ReLUs and the Flatten view allocate nothing)."""
+    input once plus twice the output of every allocating call (conv, BN, max/avg pool,
+    linear; the in-place additions and ReLUs and the Flatten view allocate nothing)."""
     model = on_meta(lambda: ResNet(BasicBlock, [2, 2, 2, 2]))
     calls = trace(model, (3, 224, 224))
     n_params = sum(p.numel() for p in model.parameters())
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert buffer_bytes == sum(2 * bn.num_features * 4 + 8 for bn in bns)
-    assert {c.type for c in calls} - ALLOCATING == {"ReLU", "Flatten"}
+    assert {c.type for c in calls} - ALLOCATING == {"ReLU", "Flatten", "Add"}
+    assert all(m.inplace for m in model.modules() if isinstance(m, Add))
     assert all(m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
     per_sample = 4 * (3 * 224 * 224 + 2 * sum(c.numel for c in calls if c.type in ALLOCATING))
     fixed = 2 * 4 * n_params + buffer_bytes

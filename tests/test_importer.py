@@ -267,6 +267,8 @@ def test_resnet18_matches_the_example():
     assert analysis.output_shape == example.output_shape == (1000,)
     layers = {t["name"]: t for t in tomllib.loads(text)["layers"]}
     assert tomllib.loads(text)["name"] == "resnet18"
+    # torch.fx records ``out += identity`` as ``out + identity`` (its Proxy has no __iadd__):
+    # the import is out of place, where the example says inplace = true
     assert layers["layer1.0.add"] == {"type": "Add", "name": "layer1.0.add",
                                       "inputs": ["layer1.0.bn2", "maxpool"]}
     assert layers["layer2.0.add"]["inputs"] == ["layer2.0.bn2", "layer2.0.downsample.1"]
@@ -571,3 +573,25 @@ def test_norms_without_bias_import():
                           nn.GroupNorm(2, 4, bias=False), nn.BatchNorm2d(4, affine=False))
     spec = symcnn.parse_spec(import_module(model, (3, 8, 8)))
     assert symcnn.analyze(spec.network).total_params == sum(p.numel() for p in model.parameters())
+
+
+class InPlaceResidual(nn.Module):
+    """A residual written ``out.add_(identity)``: fx keeps the in-place method."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.conv(x)
+        out.add_(x)
+        return self.relu(out)
+
+
+def test_in_place_add_imports_in_place():
+    layers = {t["name"]: t for t in tomllib.loads(import_module(InPlaceResidual,
+                                                                (4, 8, 8)))["layers"]}
+    adds = [t for t in layers.values() if t["type"] == "Add"]
+    assert len(adds) == 1 and adds[0]["inplace"] is True
+    assert adds[0]["inputs"] == ["conv", "input"]

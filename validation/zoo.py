@@ -63,12 +63,20 @@ class ZooEntry:
 if torch is not None:
 
     class Add(nn.Module):
-        """A residual addition as a module (``a + b``, out of place), so that it is a named node."""
+        """A residual addition as a module (``a + b``, out of place), so that it is a named node;
+        with ``inplace``, torchvision's ``out += identity``."""
+
+        def __init__(self, inplace: bool = False):
+            super().__init__()
+            self.inplace = inplace
 
         def forward(self, *xs):
             out = xs[0]
             for x in xs[1:]:
-                out = out + x
+                if self.inplace:
+                    out += x
+                else:
+                    out = out + x
             return out
 
     class Concat(nn.Module):
@@ -426,7 +434,7 @@ out_features = 10
 if torch is not None:
 
     class BasicBlock(nn.Module):
-        def __init__(self, c_in: int, c: int, stride: int = 1):
+        def __init__(self, c_in: int, c: int, stride: int = 1, inplace_add: bool = False):
             super().__init__()
             self.conv1 = nn.Conv2d(c_in, c, 3, stride=stride, padding=1, bias=False)
             self.bn1 = nn.BatchNorm2d(c)
@@ -438,7 +446,7 @@ if torch is not None:
                 self.proj_bn = nn.BatchNorm2d(c)
             else:
                 self.proj = None
-            self.add = Add()
+            self.add = Add(inplace=inplace_add)
             self.relu2 = nn.ReLU(inplace=True)
 
         def forward(self, x):
@@ -448,14 +456,15 @@ if torch is not None:
             return self.relu2(self.add(out, shortcut))
 
     class ResNetMini(nn.Module):
-        def __init__(self):
+        def __init__(self, inplace_add: bool = False):
             super().__init__()
             self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
             self.bn1 = nn.BatchNorm2d(16)
             self.relu = nn.ReLU(inplace=True)
             self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-            self.layer1 = nn.Sequential(BasicBlock(16, 16), BasicBlock(16, 16))
-            self.layer2 = BasicBlock(16, 32, stride=2)
+            self.layer1 = nn.Sequential(BasicBlock(16, 16, inplace_add=inplace_add),
+                                        BasicBlock(16, 16, inplace_add=inplace_add))
+            self.layer2 = BasicBlock(16, 32, stride=2, inplace_add=inplace_add)
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.flatten = nn.Flatten()
             self.fc = nn.Linear(32, 10)
@@ -468,6 +477,18 @@ if torch is not None:
 
 def build_resnet():
     return ResNetMini()
+
+
+#: The same network with torchvision's in-place residual additions (``out += identity``).
+RESNET_INPLACE_SPEC = RESNET_SPEC.replace('name = "resnet-mini"', 'name = "resnet-mini-inplace"') \
+    .replace('type = "Add"\nname = "add"\ninputs = ["bn2", "in"]\n',
+             'type = "Add"\nname = "add"\ninputs = ["bn2", "in"]\ninplace = true\n') \
+    .replace('type = "Add"\nname = "add"\ninputs = ["bn2", "proj_bn"]\n',
+             'type = "Add"\nname = "add"\ninputs = ["bn2", "proj_bn"]\ninplace = true\n')
+
+
+def build_resnet_inplace():
+    return ResNetMini(inplace_add=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1387,6 +1408,8 @@ ZOO: tuple[ZooEntry, ...] = (
              (3, 32, 32), bf16=True, foreach=True),
     ZooEntry("resnet", "ResNet-style: BN, in-place ReLU, Add, projection", RESNET_SPEC, build_resnet,
              (3, 32, 32), bf16=True, foreach=True),
+    ZooEntry("resnet_ip", "the ResNet with in-place additions (out += identity)",
+             RESNET_INPLACE_SPEC, build_resnet_inplace, (3, 32, 32), bf16=True),
     ZooEntry("unet2d", "U-Net depth 2: Concat, ConvTranspose2d, BN", UNET_SPEC, build_unet,
              (1, 32, 32), bf16=True),
     ZooEntry("plain2d", "no BatchNorm / Dropout / MaxPool", PLAIN_SPEC, build_plain, (3, 32, 32),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sympy
 
 from ..errors import SymcnnError
-from .base import Layer, Shape
+from .base import Layer, Shape, check_flag
 
 
 def _same(a: sympy.Expr, b: sympy.Expr) -> bool | None:
@@ -60,9 +60,11 @@ def _check(shapes: tuple[Shape, ...], what: str, skip: int | None = None) -> lis
 @dataclass(frozen=True, kw_only=True)
 class Add(Layer):
     """Element-wise sum of two or more tensors of one shape (a residual connection).
+    ``inplace=True`` is ``out += identity`` (torchvision's residual blocks): the sum is
+    written into the first input's memory, no new tensor.
 
-    >>> Add().output_shape((64, 56, 56), (64, 56, 56))
-    (64, 56, 56)
+    >>> Add().output_shape((64, 56, 56), (64, 56, 56)), Add(inplace=True).allocates_output
+    ((64, 56, 56), False)
     >>> Add().output_shape((64, 56, 56), (128, 28, 28))
     Traceback (most recent call last):
     ...
@@ -71,6 +73,10 @@ differ: channels 64 vs 128; spatial axis 1 56 vs 28; spatial axis 2 56 vs 28
     """
 
     arity = None
+    inplace: bool = False
+
+    def __post_init__(self) -> None:
+        check_flag(self.inplace, "inplace")
 
     def output_shape(self, *in_shapes: Shape) -> Shape:
         _check(in_shapes, "Add")
