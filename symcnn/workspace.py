@@ -61,9 +61,11 @@ returns no alternative there, so the CUDA timeline is still a lower bound.
 
 from __future__ import annotations
 
+import functools
+
 import sympy
 
-from . import onednn_bf16, onednn_fp32
+from . import onednn_bf16, onednn_bf16_1x1, onednn_fp32
 from .analysis import LayerRow
 from .layers import (
     BATCH_NORMS,
@@ -167,7 +169,8 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
             return ((wp - w, o + op + ip),)
         if phase == "forward":
             reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
-            return ((wp, reorder_in + op - o), (zero, op))
+            first_stage = forward_scratch(row, batch, threads, s)
+            return ((wp + first_stage, reorder_in + op - o), (zero, op))
         scratch = conv_scratchpads(row, batch, threads, s, strided_scratch)
         if blocked_weight_stage(row, channel_block):
             weight_stage = (wp - w, op) if first else (wp - w, op + ip)
@@ -177,7 +180,7 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
         if first:
             return (weight_stage,)
         if all(st == 1 for st in layer.stride):
-            return (weight_stage, (wp - w - b_, op + ip - i))
+            return (weight_stage, (wp + scratch[1] - w - b_, op + ip - i))
         return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
     if isinstance(layer, Linear) and phase == "forward" and s == 2:
         return _packed_matmul(row, batch, threads)
@@ -216,14 +219,46 @@ def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes
     args = _conv_arguments(row, batch, threads)
     if args is None:
         return fallback
+    weight, data = rules.weight_scratch, rules.data_scratch
+    if element_bytes == 2 and _one_by_one(row):
+        impl = onednn_bf16_1x1.implementation(*args[:6])
+        bias = bool(getattr(row.layer, "bias", False))
+        if impl["backward_weights"] == onednn_bf16_1x1.IMPLEMENTATION:
+            weight = functools.partial(onednn_bf16_1x1.weight_scratch, bias=bias)
+        if impl["backward_data"] == onednn_bf16_1x1.IMPLEMENTATION:
+            data = onednn_bf16_1x1.data_scratch
     found = []
-    for rule, default in ((rules.weight_scratch, fallback[0]),
-                          (rules.data_scratch, fallback[1])):
+    for rule, default in ((weight, fallback[0]), (data, fallback[1])):
         try:
             found.append(rule(*args))
         except (NotImplementedError, ValueError):
             found.append(default)
     return found[0], found[1]
+
+
+def _one_by_one(row: LayerRow) -> bool:
+    layer = row.layer
+    return all(k == 1 for k in layer.kernel_size) and not isinstance(layer.padding, str) \
+        and all(p == 0 for p in layer.padding)
+
+
+def forward_scratch(row: LayerRow, batch, threads: int = THREADS,
+                    element_bytes: int = 4) -> int:
+    """oneDNN's scratchpad of a convolution's forward: a 2-byte 1x1 convolution's
+    (``jit_bf16_1x1``: an fp32 buffer of the output per thread,
+    :func:`symcnn.onednn_bf16_1x1.forward_scratch`); none for the others (the ones measured
+    book at most a padded bias)."""
+    if element_bytes != 2 or not _one_by_one(row):
+        return 0
+    args = _conv_arguments(row, batch, threads)
+    if args is None:
+        return 0
+    if onednn_bf16_1x1.implementation(*args[:6])["forward"] != onednn_bf16_1x1.IMPLEMENTATION:
+        return 0
+    try:
+        return onednn_bf16_1x1.forward_scratch(*args, bias=bool(row.layer.bias))
+    except (NotImplementedError, ValueError):
+        return 0
 
 
 def transposed_scratch(row: LayerRow, batch, threads: int = THREADS,
