@@ -34,11 +34,11 @@ then within a few hundred bytes of its measured peak (the largest miss: the fp32
 CPU 3-d pools' backward).  The autocast cache's 2-byte parameter copies that nothing saves
 (biases, a first Linear's weight) count until the loss.  With oneDNN's bf16 kernels
 (:mod:`symcnn.workspace`: convolution scratchpads from :mod:`symcnn.onednn_bf16`, a Linear's
-packed weights) every one of the 24 bf16 CPU peaks is within 0.5 %, 19 to 256 B
+packed weights) every one of the 28 bf16 CPU peaks is within 0.5 %, 25 to 256 B
 (``tests/test_timeline.py``).
 
-Not modelled yet: cuDNN workspaces on CUDA, the extra buffer of the gradient sum itself, 1x1
-convolutions' bf16 scratchpads.  The allocator's rounding is an option of :meth:`Moment.at`.
+Not modelled yet: cuDNN workspaces on CUDA, the extra buffer of the gradient sum itself.  The
+allocator's rounding is an option of :meth:`Moment.at`.
 ``validation/`` measures how much these add.
 """
 

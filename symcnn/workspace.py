@@ -48,7 +48,9 @@ CPU, fp32 (``device="cpu"``):
   gradients at ``param_bytes``, and oneDNN's bf16 scratchpads from :mod:`symcnn.onednn_bf16`
   (:func:`bf16_scratchpads`): the weight stage's (``jit_bf16``: transposed source and output
   gradient, fp32 reduction buffers, barriers; exact on a 399-point measured grid) and the
-  strided data stage's (``brgconv_strided``), which replaces ``strided_scratch``.
+  strided data stage's (``brgconv_strided``), which replaces ``strided_scratch``; for a 1x1
+  convolution (``jit_bf16_1x1``) its forward, stride-1 data and weight scratchpads from
+  :mod:`symcnn.onednn_bf16_1x1` (:func:`forward_scratch`).
 * **Linear, 2 bytes (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
   weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
 * Every other layer allocates exactly its output (forward) or its input's gradient (backward).
