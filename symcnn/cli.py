@@ -43,6 +43,9 @@ def _network_options() -> argparse.ArgumentParser:
                    help="for --convention pytorch on a sequential network: activation "
                    "checkpointing as torch.utils.checkpoint.checkpoint_sequential with K "
                    "segments (default 0: off)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="for --convention pytorch --device cpu: the CPU's intra-op threads "
+                   "(torch.get_num_threads()), which oneDNN's buffers follow (default 2)")
     p.add_argument("--allocator-block", type=int, default=0, metavar="BYTES",
                    help="for --convention pytorch: round every allocation up to a multiple of "
                    "BYTES, as PyTorch's CUDA caching allocator does (512; default 0: the "
@@ -174,7 +177,7 @@ def _make_report(args):
                        optimizer=args.optimizer, units=args.units, sizes=sizes,
                        convention=args.convention, device=args.device,
                        precision=args.precision, checkpoint_segments=args.checkpoint_segments,
-                       allocator_block=args.allocator_block)
+                       allocator_block=args.allocator_block, threads=args.threads)
 
 
 def _run(args) -> str:

@@ -39,7 +39,7 @@ from .layers import (
 )
 from .moments import Moment
 from .saved import LOW, _runs_in, activation_widths
-from .workspace import transient
+from .workspace import THREADS, transient
 
 _EVAL_IDENTITY = (Dropout, Dropout1d, Dropout2d, Dropout3d)
 #: Pools whose kernel computes int64 indices even when no gradient is needed (MaxPool1d has
@@ -48,7 +48,8 @@ _INDICES = (MaxPool2d, MaxPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, Adaptive
 
 
 def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str = "cuda",
-                      batch=None, precision: str = "fp32") -> tuple[Moment, ...]:
+                      batch=None, precision: str = "fp32",
+                      threads: int = THREADS) -> tuple[Moment, ...]:
     """The moments of ``model.eval()`` and ``torch.no_grad()`` forward pass (see the module)."""
     s, rows = element_bytes, analysis.rows
     width = activation_widths(analysis, device, precision, s)
@@ -82,7 +83,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         live = tuple((0, size[st]) for st in size if born[st] <= r.index <= last_use[st])
         parts = resident + (cached, live, cast)
         moments.append(_moment("inference", r.name, parts, sums))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch, threads=threads,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:

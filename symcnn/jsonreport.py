@@ -55,6 +55,7 @@ def to_json(report: Report) -> dict:
         memory["precision"] = mem.precision
         memory["allocator_block"] = mem.allocator_block
         memory["checkpoint_segments"] = mem.checkpoint_segments
+        memory["threads"] = mem.threads or None
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

@@ -133,6 +133,8 @@ class Memory:
     allocator_block: int = 0
     #: For the ``pytorch`` convention: the moments of an eval-mode, no_grad forward pass.
     inference_moments: tuple = ()
+    #: For the ``pytorch`` convention on the CPU: the intra-op threads of the kernels' buffers.
+    threads: int = 0
     #: For the ``pytorch`` convention: ``k`` for a forward pass through
     #: ``checkpoint_sequential(model, k, x)``, 0 without activation checkpointing.
     checkpoint_segments: int = 0
@@ -250,7 +252,7 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                     optimizer: str | None = None, convention: str = "lecture",
                     device: str = "cuda", precision: str = "fp32",
                     checkpoint_segments: int = 0, allocator_block: int = 0,
-                    batch=None) -> Memory:
+                    batch=None, threads: int | None = None) -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     ``precision`` (``pytorch`` convention only): ``fp32``, or ``bf16``/``fp16`` for a forward
@@ -268,7 +270,8 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
 
     ``batch`` (``pytorch`` convention): the batch size the kernels' regimes are taken at
     (PyTorch's im2col at batch 1, oneDNN's thread split; :mod:`symcnn.workspace`); None: the
-    regime of large batches.
+    regime of large batches.  ``threads`` (``pytorch`` convention, ``device="cpu"``): the
+    intra-op threads oneDNN's per-thread buffers follow (default 2, as measured).
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
@@ -326,6 +329,12 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     if not isinstance(allocator_block, int) or allocator_block < 0:
         raise SymcnnError(f"allocator_block must be a whole number of bytes >= 0, not "
                           f"{allocator_block!r}", field="allocator_block")
+    if threads is None:
+        from .workspace import THREADS
+        threads = THREADS
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise SymcnnError(f"threads must be a whole number >= 1, not {threads!r}",
+                          field="threads")
     if allocator_block and not rules.timeline:
         raise SymcnnError(f"the {convention} convention does not simulate allocations; use the "
                           "pytorch convention for allocator rounding", field="allocator_block")
@@ -341,10 +350,10 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
             raise SymcnnError(f"unknown device {device!r} (known: {', '.join(DEVICES)})",
                               field="device")
         moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
-                                   precision=precision, batch=batch,
+                                   precision=precision, batch=batch, threads=threads,
                                    checkpoint_segments=checkpoint_segments)
         inference = inference_moments(analysis, element_bytes=s, device=device,
-                                      precision=precision, batch=batch)
+                                      precision=precision, batch=batch, threads=threads)
         acts = [Term(f"S_{i}", t.node if t.kind == "activation" else f"{t.saved_by} ({t.kind})",
                      Derivation(size("n") * size("s"), sympy.Mul(
                          t.elements, sympy.Integer(t.element_bytes or s), evaluate=False),
@@ -355,4 +364,5 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     return Memory(analysis, rules, dtype, optimizer, params, grads, buffers, state,
                   tuple(acts), peak * s, moments, device if rules.timeline else "", precision,
                   allocator_block, inference,
+                  threads if rules.timeline and device == "cpu" else 0,
                   checkpoint_segments if checkpoint_segments not in (0, 1) else 0)

@@ -145,7 +145,7 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
                 optimizer: str | None = None, units: str | None = None, sizes=None,
                 convention: str = "lecture", device: str = "cuda",
                 precision: str = "fp32", checkpoint_segments: int = 0,
-                allocator_block: int = 0) -> Report:
+                allocator_block: int = 0, threads: int | None = None) -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
@@ -170,7 +170,7 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
                               device=device, precision=precision,
                               checkpoint_segments=checkpoint_segments,
                               allocator_block=allocator_block,
-                              batch=int(batch) if batch.is_number else None)
+                              batch=int(batch) if batch.is_number else None, threads=threads)
         units = canonical_unit(units or mem.rules.units)
         checks = ()
         if spec.published:

@@ -102,6 +102,9 @@ def _moments(report: Report) -> list[str]:
                    "per element")
     out.append("  peak of the step = max over its moments t of F_t + A_t*b "
                f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
+    if mem.threads:
+        out.append(f"  CPU kernels (oneDNN) with {mem.threads} intra-op thread"
+                   f"{'s' if mem.threads != 1 else ''}: their per-thread buffers follow it")
     if mem.checkpoint_segments:
         out.append(f"  forward pass through checkpoint_sequential(model, {mem.checkpoint_segments}"
                    ", x, use_reentrant=False): each checkpointed segment is run again before "

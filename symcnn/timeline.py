@@ -51,7 +51,7 @@ from .checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
 from .memory import OPTIMIZER_STATES
 from .moments import Moment, as_parts, optimizer_moment, peak, pending_gradients, round_up
 from .saved import LOW, LOW_PRECISION_OPS, activation_widths, saved_tensors
-from .workspace import transient
+from .workspace import THREADS, transient
 
 __all__ = ["CPU_RNG_STATE", "Moment", "peak", "round_up", "segments", "training_moments"]
 
@@ -60,7 +60,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
                      foreach: bool = False, device: str = "cuda",
                      batch=None, precision: str = "fp32",
                      checkpoint_segments: int = 0,
-                     first_step: bool = False) -> tuple[Moment, ...]:
+                     first_step: bool = False, threads: int = THREADS) -> tuple[Moment, ...]:
     """The moments of one training step of ``analysis`` (see the module's description).
 
     ``first_step``: the first step of a training loop, before the optimizer has state: the
@@ -77,9 +77,12 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
 
     ``batch``: the batch size if it is known; kernels that change algorithm with it (PyTorch's
     im2col convolutions at batch 1 on the CPU, :mod:`symcnn.workspace`) then take the right
-    regime.  None: the regime of b >= 2."""
+    regime.  None: the regime of b >= 2.
+
+    ``threads``: the CPU's intra-op threads (``torch.get_num_threads()``), which oneDNN's
+    per-thread buffers follow (:mod:`symcnn.workspace`; measured on 1, 2 and 4)."""
     moments = _step_moments(analysis, element_bytes, optimizer, foreach, device, batch,
-                            precision, checkpoint_segments)
+                            precision, checkpoint_segments, threads)
     if not first_step or not OPTIMIZER_STATES[optimizer]:
         return moments
     # every moment's first group is what is resident: parameters, then (k times) the state
@@ -99,7 +102,7 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
 
 
 def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, precision,
-                  checkpoint_segments):
+                  checkpoint_segments, threads):
     s, rows = element_bytes, analysis.rows
     n = len(rows)
     tensors = [t for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
@@ -136,7 +139,7 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
                                    last_use=last_use, index=index, device=device, batch=batch,
                                    precision=precision, optimizer=optimizer, foreach=foreach,
                                    tensors=tensors, params=params, width=width, base=base,
-                                   param_parts=param_parts)
+                                   param_parts=param_parts, threads=threads)
     saved = [t for t in saved_tensors(analysis, device, precision) if not (t.kind == "activation"
                                                                  and t.node == "input")]
     by_node = {}
@@ -162,7 +165,7 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         fixed, per = split(live + held)
         parts = base + (as_parts(live + held),)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per, parts))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch, threads=threads,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
                                   parts + (((f, p),),)))
@@ -189,8 +192,8 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         parts = base + (as_parts(held), grad_parts, ((0, loss_buffer), (0, r.activation
                         * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
         moments.append(Moment("backward", r.name, fixed, per, parts))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch, first=reads_input,
-                              param_bytes=s):
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch,
+                              threads=threads, first=reads_input, param_bytes=s):
             moments.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
                                      base, param_parts))

@@ -224,3 +224,31 @@ def test_allocator_block_option(capsys):
         r = run("report", *args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
         assert "allocator_block" in r.stderr
+
+
+def test_threads_option(capsys, tmp_path):
+    """oneDNN's per-thread buffers follow --threads: inplace2d's bf16 peak is its fc1's
+    forward, where a 2-byte Linear packs its weights per thread."""
+    from pathlib import Path
+
+    from symcnn import analyze, parse_spec
+    from symcnn.workspace import _packed_matmul
+    sys.path.insert(0, str(Path(__file__).parent.parent / "validation"))
+    import zoo
+
+    text = zoo.get("inplace2d").spec_text
+    spec = tmp_path / "inplace2d.toml"
+    spec.write_text(text)
+    peaks = {}
+    for t in (2, 4):
+        assert main(["report", str(spec), "--convention", "pytorch", "--device", "cpu",
+                     "--precision", "bf16", "--batch-size", "2", "--threads", str(t),
+                     "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)["memory"]
+        assert doc["threads"] == t
+        peaks[t] = doc["training_bytes"]
+    fc1 = next(r for r in analyze(parse_spec(text).network).rows if r.name == "fc1")
+    assert peaks[4] - peaks[2] == int(_packed_matmul(fc1, 2, 4)[0][0]) \
+        - int(_packed_matmul(fc1, 2, 2)[0][0]) > 0
+    r = run("report", "--convention", "pytorch", "--device", "cpu", "--threads", "0")
+    assert r.returncode == 2 and "threads" in r.stderr
