@@ -62,13 +62,16 @@ float cost model of the caches and of the thread balance), which is not reproduc
 default is the choice oneDNN makes whenever the threads have enough work: ``ic_block =
 min(rnd(C_in, 16), 64)`` and ``iw_block = rnd(i_w, s_w)`` (the whole row).  With few batch
 samples and several threads oneDNN may cut ``ic_block`` or ``iw_block`` to feed the threads,
-and the formula then over-estimates.  Both can be passed explicitly.
+and the formula then over-estimates (also on one thread for some 1x1 strided layers: Conv2d
+64 -> 32, 1x1, stride 2 on 15 x 15 is 1,024 B per thread high at every batch,
+``validation/results/cpu_conv_bf16_1x1.json``).  Both can be passed explicitly.
 
 **Data gradient, stride 1**, ``jit_bf16:avx512_core_bf16``: no scratchpad (0 B) for every
 measured shape.  **1x1 convolutions with stride 1** run both stages in ``jit_bf16_1x1``
 (``jit_avx512_core_bf16_1x1_convolution``), whose scratchpads (depending on the batch as well)
-are not modelled: the functions raise ``NotImplementedError`` there (and ``weight_scratch`` for
-every 1x1 convolution, whose weight gradient always takes ``jit_bf16_1x1``).
+are in :mod:`symcnn.onednn_bf16_1x1`: the functions here raise ``NotImplementedError`` there
+(and ``weight_scratch`` for every 1x1 convolution, whose weight gradient takes
+``jit_bf16_1x1`` where its input is exactly the output times the stride).
 
 **Accuracy** against ``validation/results/cpu_conv_bf16.json`` (``validation/conv_bf16.py``:
 38 shapes (1-d, 2-d, 3-d; C_in 1 to 128, C_out 16 to 128; kernels 1, 3, 5; strides 1, 2;
@@ -84,7 +87,7 @@ paddings 0 to 2), batches 1, 2, 4, 8, threads 1, 2, 4, plus the lecture's Conv3d
   below the measurement on the grid.
 * data gradient, stride 1 (``jit_bf16``): 252 of 252 are 0.
 * the 48 points of 1x1 stride-1 convolutions and the 12 weight gradients of 1x1 stride-2
-  convolutions (``jit_bf16_1x1``) are not modelled.
+  convolutions (``jit_bf16_1x1``) are :mod:`symcnn.onednn_bf16_1x1`'s.
 
 The functions take plain integers (``kernel``, ``stride``, ``padding`` an int or one per spatial
 axis; ``in_spatial`` a tuple of 1 to 3 sizes) and return ints; oneDNN's thread split is a
@@ -95,7 +98,7 @@ and ISAs (AMX, AVX2) choose other implementations.
 
 from __future__ import annotations
 
-from .onednn_common import ALIGN, BARRIER, BATCH_ELEMENT, P4K
+from .onednn_common import ALIGN, BARRIER, BATCH_ELEMENT, P4K, padded_output
 from .onednn_common import div_up as _div_up
 from .onednn_common import float32 as _f
 from .onednn_common import layer_shape as _shape
@@ -234,9 +237,7 @@ def data_scratch(c_in, c_out, kernel, stride, padding, in_spatial, batch, thread
     if not dat.startswith("brgconv_strided"):
         return 0
     t = int(threads)
-    padded = 1
-    for a in range(3 - n, 3):
-        padded *= (o[a] + max(0, k[a] - 1 - p[a]) // s[a] + max(0, k[a] - 1 - r[a]) // s[a])
+    padded = padded_output(n, o, k, s, p, r)
     if ic_block is None:
         ic_block = min(_rnd_up(c_in, 16), 64)
     if iw_block is None:

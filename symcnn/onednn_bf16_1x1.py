@@ -101,7 +101,7 @@ bf16 and without AMX, and a 1 MiB L2 per core (``L2``: only enters for ``C_in C_
 
 from __future__ import annotations
 
-from .onednn_common import ALIGN, BARRIER
+from .onednn_common import ALIGN, BARRIER, balance_1x1
 from .onednn_common import div_up as _div_up
 from .onednn_common import float32 as _f
 from .onednn_common import layer_shape as _shape
@@ -300,18 +300,7 @@ def weight_config(c_in, c_out, kernel, stride, padding, in_spatial, batch, threa
                 + _div_up(mb * nb_reduce, mbt) * _div_up(nb_load, oct_) * 16 * rb
                 + out_k * _div_up(nb_load, oct_) * _div_up(nb_bcast, ict) * 256)
 
-    pick = (1, 1, 1)
-    best = mem(*pick)
-    for mbt in range(1, min(nthreads, mb * nb_reduce) + 1):
-        par = nthreads // mbt
-        for oct_ in range(1, min(par, nb_load) + 1):
-            c = (mbt, oct_, min(par // oct_, nb_bcast))
-            m = mem(*c)
-            if m <= best:
-                best, pick = m, c
-    mbt, oct_, ict = pick
-    if nthreads // 2 < mbt < nthreads:
-        mbt = min(mb, nthreads)
+    mbt, oct_, ict = balance_1x1(mem, nthreads, mb, nb_reduce, nb_load, nb_bcast)
     nb_load_blk = _best_divider(nb_load, 16, nb_load, False)
     nb_bcast_blk = _best_divider(nb_bcast, 5, nb_bcast, False)
     return {"ic": ic, "oc": oc, "os": S, "permw": permw, "reduce_block": rb,

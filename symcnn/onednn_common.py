@@ -57,3 +57,32 @@ def layer_shape(kernel, stride, padding, in_spatial):
     fill = 3 - n
     one, zero = [1] * fill, [0] * fill
     return (n, one + sp, one + o, one + k, one + s, zero + p, zero + r)
+
+
+def padded_output(n: int, o, k, s, p, r) -> int:
+    """The output (gradient) volume with the halo a strided backward-data kernel pads it with
+    (``odp ohp owp`` of ``jit_brgemm_conv_bwd_utils.cpp``), from :func:`layer_shape`'s axes."""
+    volume = 1
+    for a in range(3 - n, 3):
+        volume *= o[a] + max(0, k[a] - 1 - p[a]) // s[a] + max(0, k[a] - 1 - r[a]) // s[a]
+    return volume
+
+
+def balance_1x1(mem, nthreads: int, mb: int, nb_reduce: int, nb_load: int,
+                nb_bcast: int) -> tuple[int, int, int]:
+    """The thread split ``(nthr_mb, nthr_oc_b, nthr_ic_b)`` of a 1x1 weight-gradient kernel's
+    ``balance``: the least ``mem(mbt, oct, ict)`` (ties to the later candidate), then the
+    minibatch split widened to every thread when it already uses more than half."""
+    pick = (1, 1, 1)
+    best = mem(*pick)
+    for mbt in range(1, min(nthreads, mb * nb_reduce) + 1):
+        par = nthreads // mbt
+        for oct_ in range(1, min(par, nb_load) + 1):
+            candidate = (mbt, oct_, min(par // oct_, nb_bcast))
+            m = mem(*candidate)
+            if m <= best:
+                best, pick = m, candidate
+    mbt, oct_, ict = pick
+    if nthreads // 2 < mbt < nthreads:
+        mbt = min(mb, nthreads)
+    return mbt, oct_, ict

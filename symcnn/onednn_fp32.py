@@ -136,7 +136,7 @@ implementations.
 
 from __future__ import annotations
 
-from .onednn_common import ALIGN, BARRIER, BATCH_ELEMENT, P4K
+from .onednn_common import ALIGN, BARRIER, BATCH_ELEMENT, P4K, balance_1x1, padded_output
 from .onednn_common import axes as _axes
 from .onednn_common import div_up as _div_up
 from .onednn_common import layer_shape as _shape
@@ -338,18 +338,7 @@ def onexone_weight_config(c_in, c_out, kernel, stride, padding, in_spatial, batc
                 + _div_up(mb * nb_reduce, mbt) * _div_up(nb_load, oct_) * 16 * rb
                 + 12 * _div_up(nb_load, oct_) * _div_up(nb_bcast, ict) * 256)
 
-    pick = (1, 1, 1)
-    best = mem(*pick)
-    for mbt in range(1, min(nthreads, mb * nb_reduce) + 1):
-        par = nthreads // mbt
-        for oct_ in range(1, min(par, nb_load) + 1):
-            c = (mbt, oct_, min(par // oct_, nb_bcast))
-            m = mem(*c)
-            if m <= best:
-                best, pick = m, c
-    mbt, oct_, ict = pick
-    if nthreads // 2 < mbt < nthreads:
-        mbt = min(mb, nthreads)
+    mbt, oct_, ict = balance_1x1(mem, nthreads, mb, nb_reduce, nb_load, nb_bcast)
     return {"ic": ic, "oc": oc, "is": S, "reduce_block": rb, "nb_reduce": nb_reduce,
             "nb_load": nb_load, "nb_bcast": nb_bcast, "mb": mb, "strided": strided,
             "nthr_mb": mbt, "nthr_oc_b": oct_, "nthr_ic_b": ict, "nthr": mbt * oct_ * ict,
@@ -421,9 +410,7 @@ def data_scratch(c_in, c_out, kernel, stride, padding, in_spatial, batch, thread
     if not dat.startswith("brgconv_strided"):
         return 0
     t = int(threads)
-    padded = 1
-    for a in range(3 - n, 3):
-        padded *= (o[a] + max(0, k[a] - 1 - p[a]) // s[a] + max(0, k[a] - 1 - r[a]) // s[a])
+    padded = padded_output(n, o, k, s, p, r)
     uneven = i[2] % s[2] != 0
     if iw_block is None:
         iw_block = _rnd_up(i[2], s[2])
