@@ -83,8 +83,10 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                "parameters three times (values, gradients, momentum)", lambda r: r.allocates,
                input_times=2, optimizer="momentum", units="MiB"),
     Convention("pytorch", "the peak of a PyTorch training step: parameters, gradients, "
-               "optimizer state, what autograd saves, the gradients in flight (CUDA kernel "
-               "workspaces not included)", lambda r: False, optimizer="sgd", timeline=True),
+               "optimizer state, what autograd saves, the gradients in flight, the CPU "
+               "kernels' buffers (on CUDA, cuDNN's workspaces and the CUDA context, about "
+               "0.5-1 GB, are not included)", lambda r: False, optimizer="sgd",
+               timeline=True),
 )}
 
 
