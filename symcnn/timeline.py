@@ -50,7 +50,7 @@ from .analysis import Analysis
 from .checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
 from .memory import OPTIMIZER_STATES
 from .moments import Moment, as_parts, optimizer_moment, peak, pending_gradients, round_up
-from .saved import LOW, LOW_PRECISION_OPS, activation_widths, saved_tensors
+from .saved import LOW, LOW_PRECISION_OPS, _runs_in, activation_widths, saved_tensors
 from .workspace import THREADS, transient
 
 __all__ = ["CPU_RNG_STATE", "Moment", "peak", "round_up", "segments", "training_moments"]
@@ -154,6 +154,8 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         return fixed, sympy.Add(*(b for _, b, per in items if per))
 
     cache = _autocast_cache(rows, by_node) if precision != "fp32" else {}
+    ran_in = {r.name: (_runs_in(r, max(width[i] for i in r.inputs), device)
+                       if precision != "fp32" else width[r.name]) for r in rows}
     moments = []
     for r in rows:                                 # forward
         live = [(0, b, True) for st, b in size.items()
@@ -185,7 +187,9 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         held = [v for v in by_node.values() if v[0] <= r.index]
         fixed, per = split(held)
         reads_input = storage[r.inputs[0]] == "input"  # x needs no gradient
-        grad_in = sympy.Mul(*r.input_shapes[0]) * width[r.inputs[0]] \
+        # the input's gradient, made in the dtype the layer ran in (an fp32 layer reading a
+        # 2-byte tensor under autocast makes it in fp32, then casts it)
+        grad_in = sympy.Mul(*r.input_shapes[0]) * max(width[r.inputs[0]], ran_in[r.name]) \
             if r.layer.arity == 1 and not reads_input else 0
         fixed, per = resident + fixed + grads, steady + loss_buffer + per \
             + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
