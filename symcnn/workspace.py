@@ -222,6 +222,8 @@ def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes
     if args is None:
         return fallback
     weight, data = rules.weight_scratch, rules.data_scratch
+    if element_bytes == 2 and args[1] < CHANNEL_BLOCK and not _one_by_one(row):
+        return fallback                            # outside the measured grid (C_out >= 16)
     if element_bytes == 2 and _one_by_one(row):
         impl = onednn_bf16_1x1.implementation(*args[:6])
         bias = bool(getattr(row.layer, "bias", False))
