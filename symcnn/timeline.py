@@ -34,7 +34,8 @@ then within a few hundred bytes of its measured peak (the largest miss: the fp32
 CPU 3-d pools' backward).  The autocast cache's 2-byte parameter copies that nothing saves
 (biases, a first Linear's weight) count until the loss.  With oneDNN's bf16 kernels
 (:mod:`symcnn.workspace`: convolution scratchpads from :mod:`symcnn.onednn_bf16`, a Linear's
-packed weights) every one of the 28 bf16 CPU peaks is within 0.5 %, 25 to 256 B
+packed weights) and the casts of 2-byte parameter gradients (:func:`_cast_moments`) every one
+of the 28 bf16 CPU peaks is within 0.1 %, 27 to 256 B
 (``tests/test_timeline.py``).
 
 Not modelled yet: cuDNN workspaces on CUDA, the extra buffer of the gradient sum itself.  The
@@ -195,13 +196,43 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
             + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
         parts = base + (as_parts(held), grad_parts, ((0, loss_buffer), (0, r.activation
                         * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
-        moments.append(Moment("backward", r.name, fixed, per, parts))
+        if precision != "fp32" and ran_in[r.name] == LOW and r.params != 0:
+            moments += _cast_moments(r, s, held, fixed, per, parts, grad_parts, width)
+        else:
+            moments.append(Moment("backward", r.name, fixed, per, parts))
         for f, p in transient(r, "backward", device, width[r.name], batch=batch,
                               threads=threads, first=reads_input, param_bytes=s):
             moments.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
                                      base, param_parts))
     return tuple(moments)
+
+
+def _cast_moments(r, s, held, fixed, per, parts, grad_parts, width) -> list[Moment]:
+    """A layer that ran in 2 bytes under autocast makes its parameter gradients in 2 bytes;
+    ``ToCopyBackward0`` then casts them to the parameters' dtype (measured, torch 2.13 CPU):
+
+    * the layer's own step: its 2-byte gradients, not yet the ``s``-byte ones;
+    * the casts, after the layer's function has returned: autograd has released what only this
+      layer saved (its input, its weight copy) and the gradient of its output; the 2-byte
+      weight gradient and its ``s``-byte copy are both alive.
+
+    ``fixed``/``per`` and ``parts`` are the plain moment (the ``s``-byte gradients counted)."""
+    tensors = r.layer.param_tensors(r.input_shapes[0])
+    own = tuple(t * s for t in tensors)            # this layer's gradients, s bytes each
+    low = tuple(t * LOW for t in tensors)          # ... and their 2-byte originals
+    rest = grad_parts[:len(grad_parts) - len(own)]
+    step = Moment("backward", r.name, fixed - sympy.Add(*own) + sympy.Add(*low), per,
+                  parts[:-2] + (rest + tuple((b, 0) for b in low),) + parts[-1:])
+    mine = [v for v in held if v[0] == r.index]   # released after the layer's function
+    kept = [v for v in held if v[0] < r.index]
+    gone_fixed = sympy.Add(*(b for _, b, p in mine if not p))
+    gone_per = sympy.Add(*(b for _, b, p in mine if p)) + r.activation * width[r.name]
+    loss_buffer, grad_out, grad_in, pending = parts[-1]
+    cast = Moment("backward", r.name, fixed - gone_fixed + low[0],
+                  per - gone_per, parts[:-3] + (as_parts(kept), grad_parts + ((low[0], 0),),
+                                                (loss_buffer, grad_in, pending)))
+    return [step, cast]
 
 
 def _autocast_cache(rows, by_node) -> dict:
