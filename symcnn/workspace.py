@@ -124,8 +124,8 @@ def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> b
     seen for every convolution with at least ``channel_block`` input channels and for the 1x1
     one with fewer (unet2d outc, 8 -> 2); the others with fewer channels (unet2d 8 -> 8 and
     8 -> 16, 3x3) copy the input and the output gradient in the plain layout."""
-    layer, cin = row.layer, sympy.sympify(row.input_shapes[0][0])
-    if sympy.sympify(cin >= channel_block) == sympy.true:
+    layer, cin = row.layer, row.input_shapes[0][0]
+    if _at_least(cin, channel_block):
         return True
     return all(k == 1 for k in layer.kernel_size)
 
@@ -160,17 +160,17 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
         if uses_im2col(row, batch, s):
             col = cin * kvol * numel(out[1:]) * s
             return ((col, zero),)            # b = 1: a fixed number of bytes
+        # oneDNN reorders its input to the blocked layout from a whole block of channels on
+        reorder_in = ip if _at_least(cin, channel_block) else zero
         if isinstance(layer, _TRANSPOSED):
             if phase == "forward":
                 # oneDNN: scratchpad, blocked input and weight, its output (channel-padded
                 # from 16 channels on); then ATen's result and a contiguous copy: 3 O
-                reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
-                dst = op if sympy.sympify(cout >= channel_block) == sympy.true else o
+                dst = op if _at_least(cout, channel_block) else o
                 scratch = transposed_scratch(row, batch, threads, s)
                 return ((wp + scratch, reorder_in + dst - o), (zero, 2 * o))
             return ((wp - w, o + op + ip),)
         if phase == "forward":
-            reorder_in = ip if sympy.sympify(cin >= channel_block) == sympy.true else zero
             first_stage = forward_scratch(row, batch, threads, s)
             return ((wp + first_stage, reorder_in + op - o), (zero, op))
         scratch = conv_scratchpads(row, batch, threads, s, strided_scratch)
@@ -192,6 +192,11 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
             "nearest", "bilinear") and len(ins) == 3:
         return ((zero, o + i),)
     return ()
+
+
+def _at_least(value, bound: int) -> bool:
+    """Whether ``value`` (a size, maybe symbolic) is surely at least ``bound``."""
+    return sympy.sympify(value >= bound) == sympy.true
 
 
 def _conv_arguments(row: LayerRow, batch, threads: int):
