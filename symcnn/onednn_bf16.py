@@ -170,7 +170,7 @@ def weight_config(c_in, c_out, kernel, stride, padding, in_spatial, batch, threa
     """The quantities of ``init_conf`` that size the weight-gradient scratchpad."""
     n, i, o, k, s, p, r = _shape(kernel, stride, padding, in_spatial)
     if all(v == 1 for v in k[3 - n:]) and all(v == 0 for v in p[3 - n:]):
-        raise NotImplementedError("1x1 convolutions run jit_bf16_1x1 (not modelled)")
+        raise NotImplementedError("1x1 convolutions run jit_bf16_1x1: see symcnn.onednn_bf16_1x1")
     first = c_in < 16
     ic = c_in if first else _rnd_up(c_in, 16)
     oc = _rnd_up(c_out, 16)
@@ -233,7 +233,8 @@ def data_scratch(c_in, c_out, kernel, stride, padding, in_spatial, batch, thread
     n, i, o, k, s, p, r = _shape(kernel, stride, padding, in_spatial)
     dat, _ = implementation(c_in, c_out, kernel, stride, padding, in_spatial)
     if dat.startswith("jit_bf16_1x1"):
-        raise NotImplementedError("1x1 stride-1 convolutions run jit_bf16_1x1 (not modelled)")
+        raise NotImplementedError("1x1 stride-1 convolutions run jit_bf16_1x1: see "
+                                  "symcnn.onednn_bf16_1x1")
     if not dat.startswith("brgconv_strided"):
         return 0
     t = int(threads)

@@ -211,8 +211,8 @@ def all_saves(analysis: Analysis, device: str = "cuda",
     * ``weight copy``: every conv saves the 2-byte copy of its weight; a linear only when its
       input requires grad (not when it reads the network input through parameterless
       layers), since ``mm``'s backward needs the weight only for the input's gradient.  The
-      bias copies autocast caches are not saved (no backward reads them): they are a
-      transient of the step, not modelled here.
+      bias copies autocast caches are not saved (no backward reads them): the timeline
+      counts them until the autocast context exits (:mod:`symcnn.timeline`).
     """
     if precision not in PRECISIONS:
         raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
