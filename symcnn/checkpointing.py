@@ -154,7 +154,8 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
         fixed, per = split(items)
         here = base + (parts(items),)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per, here))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch, threads=threads,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+                              threads=threads, precision=precision,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
                                   here + (((f, p),),)))
@@ -185,7 +186,8 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
                 fixed, per = resident + fixed + grads, steady + loss_buffer + per + grad_out
                 here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, grad_out)))
                 moments.append(Moment("recompute", q.name, fixed, per, here))
-                for f, p in transient(q, "forward", device, width[q.name], batch=batch, threads=threads,
+                for f, p in transient(q, "forward", device, width[q.name], batch=batch,
+                                      threads=threads, precision=precision,
                                       first=storage[q.inputs[0]] == "input"):
                     moments.append(Moment("recompute", q.name, fixed + f, per + p,
                                           here + (((f, p),),)))
@@ -203,7 +205,7 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
         here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, r.activation
                        * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
         moments.append(Moment("backward", r.name, fixed, per, here))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch,
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, precision=precision,
                               threads=threads, first=reads_input, param_bytes=s):
             moments.append(Moment("backward", r.name, fixed + f, per + p, here + (((f, p),),)))
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,

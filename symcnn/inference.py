@@ -83,7 +83,8 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         live = tuple((0, size[st]) for st in size if born[st] <= r.index <= last_use[st])
         parts = resident + (cached, live, cast)
         moments.append(_moment("inference", r.name, parts, sums))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch, threads=threads,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+                              threads=threads, precision=precision,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:

@@ -168,7 +168,8 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         fixed, per = split(live + held)
         parts = base + (as_parts(live + held),)
         moments.append(Moment("forward", r.name, resident + fixed, steady + per, parts))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch, threads=threads,
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+                              threads=threads, precision=precision,
                               first=storage[r.inputs[0]] == "input"):
             moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
                                   parts + (((f, p),),)))
@@ -200,7 +201,7 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
             moments += _cast_moments(r, s, held, fixed, per, parts, grad_parts, width)
         else:
             moments.append(Moment("backward", r.name, fixed, per, parts))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch,
+        for f, p in transient(r, "backward", device, width[r.name], batch=batch, precision=precision,
                               threads=threads, first=reads_input, param_bytes=s):
             moments.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,

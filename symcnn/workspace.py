@@ -51,7 +51,8 @@ CPU, fp32 (``device="cpu"``):
   strided data stage's (``brgconv_strided``), which replaces ``strided_scratch``; for a 1x1
   convolution (``jit_bf16_1x1``) its forward, stride-1 data and weight scratchpads from
   :mod:`symcnn.onednn_bf16_1x1` (:func:`forward_scratch`).
-* **Linear, 2 bytes (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
+* **fp16 (autocast)**: PyTorch's own im2col convolutions, not oneDNN (:func:`_native_half`).
+* **Linear, bf16 (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
   weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
 * Every other layer allocates exactly its output (forward) or its input's gradient (backward).
 
@@ -133,7 +134,8 @@ def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> b
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
               first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
               strided_scratch: int = STRIDED_SCRATCH,
-              threads: int = THREADS, param_bytes: int | None = None) -> tuple[Alternative, ...]:
+              threads: int = THREADS, param_bytes: int | None = None,
+              precision: str = "fp32") -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module).
 
@@ -144,6 +146,8 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     if device == "cuda":
         return ()     # cuDNN workspaces are not modelled yet (see the module's description)
     s, layer = element_bytes, row.layer
+    if precision == "fp16" and isinstance(layer, _CONVS + _TRANSPOSED + (Linear,)):
+        return _native_half(row, phase, first, param_bytes or s)
     ins, out = row.input_shapes[0], row.output_shape
     i, o = numel(ins) * s, numel(out) * s
     ip, op = padded(ins, channel_block) * s, padded(out, channel_block) * s
@@ -192,6 +196,30 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
             "nearest", "bilinear") and len(ins) == 3:
         return ((zero, o + i),)
     return ()
+
+
+def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
+    """fp16 under CPU autocast: PyTorch 2.13 runs these outside oneDNN on an AVX-512 CPU
+    without fp16 units (no oneDNN primitive runs): a convolution as im2col (``_slow_conv2d``,
+    ``slow_conv3d``) with a column buffer of the whole batch, ``col = C_in k n(O) 2`` per
+    sample; forward ``+col``; backward the input's gradient (with ``+col`` in 3-d), then the
+    2-byte weight and bias gradients with ``+col`` (an output gradient that is not contiguous,
+    as ``y.sum().backward()`` gives, is copied first: ``+O``).  A linear layer's matmuls take
+    nothing more; a transposed convolution is not modelled.  Every fp16 peak of the zoo to
+    256 B but the mlp's (``tests/test_timeline.py``)."""
+    layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
+    zero = sympy.Integer(0)
+    if not isinstance(layer, _CONVS) or layer.groups != 1:
+        return ()
+    col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * 2
+    if phase == "forward":
+        return ((zero, col),)
+    tensors = layer.param_tensors(ins)
+    w = sympy.Add(*tensors) * param_bytes            # this layer's gradients, not made yet
+    weight_stage = (sympy.Add(*tensors) * 2 - w, col)
+    if first or len(ins) != 4:
+        return (weight_stage,)
+    return (weight_stage, (-w, col))                 # 3-d: the input's gradient via columns too
 
 
 def _at_least(value, bound: int) -> bool:

@@ -45,6 +45,11 @@ def test_inference_peak(key):
         if precision == "fp32":
             assert predicted(*key) + unet_locals(batch) == measured
         return
+    if network.startswith("resnet") and precision == "fp16":
+        # the peak is in layer1.1.conv2 (its im2col buffer), while the zoo's forward still
+        # holds the max-pool output in its local ``x`` (2 x 16 x 16 x 16 fp16)
+        assert 0 <= measured - predicted(*key) <= batch * 16 * 16 * 16 * 2
+        return
     assert abs(predicted(*key) - measured) <= 0.02 * measured
 
 

@@ -398,9 +398,11 @@ def test_autocast_dtypes_meet(precision):
         assert int(total_saved_bytes(saved, 4, batch=batch)) == measured
 
 
-def test_zoo_bf16_matches_harness_json():
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_zoo_autocast_matches_harness_json(precision):
     """The committed harness run (validation/results/cpu_zoo.json, ``saved_dedup`` with
-    autocast's weight and input copies counted): its bf16 totals minus what the loss saves."""
+    autocast's weight and input copies counted): its bf16 and fp16 totals minus what the loss
+    saves."""
     import json
     from pathlib import Path
 
@@ -408,13 +410,13 @@ def test_zoo_bf16_matches_harness_json():
     data = json.loads((Path(__file__).parent.parent / "validation" / "results"
                        / "cpu_zoo.json").read_text())["saved"]
     specs = {name: spec for name, spec, _, _ in zoo_entries()}
-    runs = [k for k in data if k.endswith("/bf16")]
+    runs = [k for k in data if k.endswith("/" + precision)]
     assert len(runs) == len(specs)
     for key in runs:
         net, b, _ = key.split("/")
         run = data[key]
         a = analyze(parse_spec(specs[net]).network)
-        predicted = total_saved_bytes(saved_tensors(a, "cpu", "bf16"), 4, batch=int(b[1:]))
+        predicted = total_saved_bytes(saved_tensors(a, "cpu", precision), 4, batch=int(b[1:]))
         assert int(predicted) == run["total"]["dedup"] - run["nodes"]["loss"]["bytes"], key
 
 

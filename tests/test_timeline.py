@@ -69,40 +69,42 @@ def test_channel_block_is_a_parameter():
     assert per16 - per1 == 4 * (2 * 29 * 35 * 29 + 2 * 59 * 71 * 59) and fixed16 > fixed1
 
 
-BF16_RUNS = [r for r in ALL_RUNS if r["config"]["precision"] == "bf16"]
-BF16_IDS = [f"{r['config']['network']}-{r['label']}-b{r['config']['batch']}" for r in BF16_RUNS]
+HALF_RUNS = [r for r in ALL_RUNS if r["config"]["precision"] in ("bf16", "fp16")]
+HALF_IDS = [f"{r['config']['network']}-{r['label']}-b{r['config']['batch']}" for r in HALF_RUNS]
 
-#: bf16 runs whose peak the model misses by more than 256 B (bytes, predicted - measured): the
-#: mlp's at fc2's backward, where the model does not follow the bias gradients' 2-byte copies
-#: and the matmuls' own buffers.  Every other bf16 run is within 256 B.
-BF16_MISSES = {("mlp", "sgd"): 508}
+#: 2-byte autocast runs whose peak the model misses by more than 256 B (bytes, predicted -
+#: measured): the mlp's at fc2's backward, where the model does not follow the bias
+#: gradients' 2-byte copies and the matmuls' own buffers.  Every other run is within 256 B.
+HALF_MISSES = {("mlp", "sgd", "bf16"): 508, ("mlp", "sgd", "fp16"): 508}
 
 
-def predicted_bf16(run):
+def predicted_half(run):
     cfg = run["config"]
     a = symcnn.analyze(symcnn.parse_spec(SPECS[cfg["network"]]).network)
     moments = training_moments(a, optimizer=cfg["optimizer"], foreach=bool(cfg["foreach"]),
-                               device="cpu", batch=cfg["batch"], precision="bf16")
+                               device="cpu", batch=cfg["batch"], precision=cfg["precision"])
     return int(peak(moments, cfg["batch"]))
 
 
-@pytest.mark.parametrize("run", BF16_RUNS, ids=BF16_IDS)
-def test_bf16_peak(run):
+@pytest.mark.parametrize("run", HALF_RUNS, ids=HALF_IDS)
+def test_half_precision_peak(run):
     """Under autocast every activation and its gradient take their autocast dtype
     (:func:`symcnn.saved.activation_widths`), the autocast cache holds the 2-byte parameter
-    copies nothing saves until the loss, and oneDNN's bf16 kernels take their scratchpads
-    (:mod:`symcnn.onednn_bf16`) and packed weights: every bf16 peak within 1 %, to 256 B but
-    for the misses listed."""
+    copies nothing saves until the loss, and the kernels take their buffers: in bf16
+    oneDNN's scratchpads (:mod:`symcnn.onednn_bf16`, :mod:`symcnn.onednn_bf16_1x1`) and
+    packed weights, in fp16 PyTorch's own im2col convolutions.  Every peak within 1 %, to
+    256 B but for the misses listed."""
     cfg, measured = run["config"], run["step"]["step_peak"]
-    error = predicted_bf16(run) - measured
+    error = predicted_half(run) - measured
     assert abs(error) <= 0.01 * measured
-    miss = BF16_MISSES.get((cfg["network"], cfg["optimizer"]))
+    miss = HALF_MISSES.get((cfg["network"], cfg["optimizer"], cfg["precision"]))
     assert error == miss if miss is not None else abs(error) <= 256
 
 
-def test_bf16_misses_are_in_the_zoo():
-    assert set(BF16_MISSES) <= {(r["config"]["network"], r["config"]["optimizer"])
-                                for r in BF16_RUNS}
+def test_half_misses_are_in_the_zoo():
+    assert set(HALF_MISSES) <= {(r["config"]["network"], r["config"]["optimizer"],
+                                 r["config"]["precision"]) for r in HALF_RUNS}
+    assert {r["config"]["precision"] for r in HALF_RUNS} == {"bf16", "fp16"}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -75,7 +75,7 @@ PHASES = ("forward", "loss", "backward", "del_loss", "optimizer", "zero_grad")
 CATEGORY_NAMES = ("PARAMETER", "OPTIMIZER_STATE", "INPUT", "TEMPORARY", "ACTIVATION", "GRADIENT",
                   "AUTOGRAD_DETAIL", "UNKNOWN")
 OPTIMIZERS = ("sgd", "momentum", "adam")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,8 @@ def dtype_class(dtype: str) -> str:
 def autocast_ctx(precision: str):
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
+    if precision == "fp16":
+        return torch.autocast("cpu", dtype=torch.float16)
     if precision != "fp32":
         raise ValueError(f"unknown precision {precision!r}")
     return contextlib.nullcontext()

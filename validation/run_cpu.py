@@ -10,7 +10,8 @@ For every network of ``validation/zoo.py`` (after checking it against its spec):
 * fp32 training steps: SGD, SGD with momentum and Adam at the first batch size, SGD and Adam at the
   second;
 * networks marked ``bf16``: SGD and Adam under ``torch.autocast("cpu", dtype=torch.bfloat16)`` at
-  the first batch size (saved tensors and inference under autocast as well);
+  the first batch size (saved tensors and inference under autocast as well), and SGD under
+  ``torch.autocast("cpu", dtype=torch.float16)``;
 * networks marked ``foreach``: Adam and SGD-momentum with ``foreach=True`` at the first batch size.
 
 The SGD records at the first batch size (fp32 and bf16), the fp32 Adam one and the foreach ones
@@ -42,6 +43,7 @@ def plan(entry: zoo.ZooEntry) -> list[tuple[Config, bool]]:
         out += [(Config(entry.name, b1, opt), False) for opt in ("sgd", "adam")]
     if entry.bf16:
         out += [(Config(entry.name, b0, opt, "bf16"), opt == "sgd") for opt in ("sgd", "adam")]
+        out += [(Config(entry.name, b0, "sgd", "fp16"), False)]
     if entry.foreach:
         out += [(Config(entry.name, b0, opt, foreach=True), True) for opt in ("adam", "momentum")]
     return out

@@ -81,7 +81,7 @@ def expected(calls: list[dict], modules: dict, precision: str) -> list[dict]:
     """One item per tensor the rules say each call saves: ``node``, ``key`` (the storage: an
     existing activation's data pointer, or a new storage), ``bytes``, ``what``."""
     out = []
-    bf16 = precision == "bf16"
+    bf16 = precision in ("bf16", "fp16")  # a 2-byte autocast: the same rules
     for k, call in enumerate(calls):
         node, typ = call["node"], call["type"]
         ins, o = call["inputs"], call["output"]
