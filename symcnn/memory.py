@@ -254,7 +254,8 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                     optimizer: str | None = None, convention: str = "lecture",
                     device: str = "cuda", precision: str = "fp32",
                     checkpoint_segments: int = 0, allocator_block: int = 0,
-                    batch=None, threads: int | None = None) -> Memory:
+                    batch=None, threads: int | None = None,
+                    foreach: bool | None = None) -> Memory:
     """Memory terms of ``analysis`` under ``convention`` (see :data:`CONVENTIONS`).
 
     ``precision`` (``pytorch`` convention only): ``fp32``, or ``bf16``/``fp16`` for a forward
@@ -274,6 +275,8 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
     (PyTorch's im2col at batch 1, oneDNN's thread split; :mod:`symcnn.workspace`); None: the
     regime of large batches.  ``threads`` (``pytorch`` convention, ``device="cpu"``): the
     intra-op threads oneDNN's per-thread buffers follow (default 2, as measured).
+    ``foreach`` (``pytorch`` convention): the optimizer's multi-tensor implementation; None
+    is PyTorch's default, ``foreach`` on CUDA and the per-tensor loop on the CPU.
 
     >>> from symcnn.analysis import analyze
     >>> from symcnn.builtin import lecture_network
@@ -353,6 +356,7 @@ def estimate_memory(analysis: Analysis, *, dtype: str | None = None,
                               field="device")
         moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
                                    precision=precision, batch=batch, threads=threads,
+                                   foreach=device == "cuda" if foreach is None else foreach,
                                    checkpoint_segments=checkpoint_segments)
         inference = inference_moments(analysis, element_bytes=s, device=device,
                                       precision=precision, batch=batch, threads=threads)
