@@ -164,13 +164,13 @@ def render_text(report: Report) -> str:
         out += [f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}",
                 f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes"]
     out += [f"  training at b = {number(report.batch_size)}: "
-            f"{nbytes(report.training_bytes, unit)}"
+            f"{_figure(report.training_bytes, unit)}"
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
             f"  inference at b = {number(report.batch_size)} "
             + ("(eval mode, no_grad: the peak of the simulated forward pass)"
                if mem.inference_moments else
                "(no gradients, largest set of tensors alive at once)")
-            + f": {nbytes(report.inference_bytes, unit)}", ""]
+            + f": {_figure(report.inference_bytes, unit)}", ""]
     out += _conditions(report)
     formula = report.limits[0][1].formula
     out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
@@ -195,3 +195,12 @@ def render_text(report: Report) -> str:
             out.append(f"  {c.key.split('.')[-1]}: printed {c.printed}, but "
                        f"{written(d.substituted)} = {exact}{value}")
     return "\n".join(out) + "\n"
+
+
+def _figure(value, unit: str) -> str:
+    """A size; the largest of many symbolic moments is named, not printed (``--json`` and
+    the documents carry the expression)."""
+    if isinstance(value, sympy.Max) and len(value.args) > 3:
+        return (f"the largest of {len(value.args)} expressions in the symbols (give them "
+                "values with --set for a number; --json has the expression)")
+    return nbytes(value, unit)

@@ -252,3 +252,16 @@ def test_threads_option(capsys, tmp_path):
         - int(_packed_matmul(fc1, 2, 2)[0][0]) > 0
     r = run("report", "--convention", "pytorch", "--device", "cpu", "--threads", "0")
     assert r.returncode == 2 and "threads" in r.stderr
+
+
+def test_symbolic_pytorch_figures_are_named_not_dumped(capsys):
+    """With symbols the simulated step's peak is a maximum of many expressions: the text names
+    it, the JSON carries it."""
+    from symcnn.builtin import examples_dir
+    spec = str(examples_dir() / "lecture_symbolic.toml")
+    assert main(["report", spec, "--convention", "pytorch"]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if "training at b = 1" in x)
+    assert "the largest of" in line and "Max(" not in line
+    assert main(["report", spec, "--convention", "pytorch", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["memory"]["training_bytes"].startswith("Max(")
