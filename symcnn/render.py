@@ -40,9 +40,25 @@ def _num(value) -> TeX:
     return math(value)
 
 
+def _many(value) -> str | None:
+    """A symbolic maximum of many expressions (a simulated step's peak) is described, not
+    printed: ``"the largest of 19 expressions in the symbols"``."""
+    if isinstance(value, sympy.Max) and len(value.args) > 3:
+        return f"the largest of {len(value.args)} expressions in the symbols"
+    return None
+
+
+def _sum_lines(value, *args) -> TeX:
+    value = sympy.sympify(value)
+    many = _many(value)
+    return TeX(rf"\text{{{many}, counted in}}") if many else sum_lines(value, *args)
+
+
 def _bytes_tex(value, unit: str = "MB") -> TeX:
     value = sympy.sympify(value)
     unit = canonical_unit(unit)
+    if _many(value):
+        return TeX(rf"\text{{{_many(value)}}}")
     if value.is_number:
         number, label = format_bytes(value, unit).rsplit(" ", 1)
         mantissa, e, exponent = number.partition("e")
@@ -53,6 +69,8 @@ def _bytes_tex(value, unit: str = "MB") -> TeX:
 
 def _bytes_text(value, unit: str = "MB") -> TeX:
     value = sympy.sympify(value)
+    if _many(value):
+        return TeX(_many(value))
     return TeX(format_bytes(value, unit) if value.is_number else f"{value} B")
 
 
@@ -137,7 +155,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         autoescape=False, undefined=jinja2.StrictUndefined, finalize=finalize)
     env.context_class = _Context
     env.filters.update({
-        "math": math, "formula": formula, "written": written, "sum_lines": sum_lines,
+        "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
         "num": _num, "shape": _shape, "label": _label, "visible_length": visible_length,
         "unit_bytes": _unit_bytes, "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,

@@ -278,3 +278,14 @@ def test_pytorch_convention_bf16_says_so():
         assert "bf16 autocast" in render_string(r, template)
     assert "autocast" not in render_string(make_report(symcnn.example_spec(),
                                                        convention="pytorch"), "worksheet")
+
+
+def test_symbolic_simulated_peak_is_described():
+    """A simulated step's peak with symbols is a maximum of many expressions: the documents
+    name it instead of printing pages of it."""
+    from symcnn import example_spec, make_report
+    from symcnn.render import render_string
+    report = make_report(example_spec("lecture_symbolic"), convention="pytorch")
+    text = render_string(report, "markdown")
+    assert "the largest of" in text and r"\max\left(" not in text
+    assert max(len(line) for line in text.splitlines()) < 5000
