@@ -206,7 +206,7 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     2-byte weight and bias gradients with ``+col`` (an output gradient that is not contiguous,
     as ``y.sum().backward()`` gives, is copied first: ``+O``).  A linear layer's matmuls take
     nothing more; a transposed convolution is not modelled.  Every fp16 peak of the zoo to
-    256 B but the mlp's (``tests/test_timeline.py``)."""
+    256 B (``tests/test_timeline.py``)."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
     zero = sympy.Integer(0)
     if not isinstance(layer, _CONVS) or layer.groups != 1:
