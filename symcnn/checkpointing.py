@@ -8,6 +8,7 @@ from __future__ import annotations
 import sympy
 
 from .analysis import Analysis
+from .backward import Step, backward_moments
 from .errors import SymcnnError
 from .layers import numel
 from .moments import Moment, optimizer_moment, pending_gradients
@@ -80,9 +81,8 @@ def kept_tensors(analysis: Analysis, k: int, device: str = "cuda",
     return tuple(kept.values())
 
 
-def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, size,
-                        last_use, index, device, batch, precision, optimizer, foreach,
-                        tensors, params, width, base, param_parts, threads):
+def checkpoint_moments(analysis, rows, k, step: Step, *, storage, size, last_use, index,
+                       optimizer, foreach, tensors, params, param_parts):
     """The moments of a step under ``checkpoint_sequential(model, k, x, use_reentrant=False)``
     (measured on the CPU with torch 2.13, ``validation/checkpoint.py``).
 
@@ -95,6 +95,9 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
       run); the tensors saved there live until their first saver's backward, the segment's
       input and generator state until the backward of its first saving layer.
     """
+    s, device, precision, batch, threads = step.s, step.device, step.precision, step.batch, \
+        step.threads
+    resident, steady, base, width = step.resident, step.steady, step.base, step.width
     groups = segments(analysis, k)
     seg_of = {r.index: j for j, g in enumerate(groups) for r in g}
     last = len(groups) - 1
@@ -132,12 +135,14 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
                 if lo <= index[st] <= r.index <= last_use.get(st, 0)
                 and not saved_at.get(st, n + 1) <= r.index]
 
-    def holding(j, at):
-        """Segment ``j``'s saves held at ``at``; a checkpointed segment's saves of its own
-        input are that input (counted in ``kept``), no new storage."""
+    def holding(j, at, saved_at=None):
+        """Segment ``j``'s saves held at ``at`` (those whose first saver passes
+        ``saved_at``, if given); a checkpointed segment's saves of its own input are that
+        input (counted in ``kept``), no new storage."""
         own_input = kept[j][0] if j in kept else None
         return [(v[2], v[3]) for key, v in held.items()
-                if v[0] == j and v[1] <= at and key[1] != own_input]
+                if v[0] == j and v[1] <= at and key[1] != own_input
+                and (saved_at is None or saved_at(v[1]))]
 
     def split(items):
         fixed = sympy.Add(*(b for b, per in items if not per))
@@ -161,7 +166,7 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
                                   here + (((f, p),),)))
     items = holding(last, n) + [it for v in kept.values() for it in v[3]]
     fixed, per = split(items)
-    loss_buffer = out
+    loss_buffer = step.loss_buffer
     moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
                           base + (parts(items), ((0, loss_buffer),))))
 
@@ -195,19 +200,11 @@ def checkpoint_moments(analysis, rows, k, *, s, resident, steady, out, storage, 
         grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         if not r.allocates and r.params == 0:
             continue
-        items = still + holding(j, r.index)
-        fixed, per = split(items)
-        reads_input = storage[r.inputs[0]] == "input"
-        grad_in = sympy.Mul(*r.input_shapes[0]) * width[r.inputs[0]] \
-            if r.layer.arity == 1 and not reads_input else 0
-        fixed, per = resident + fixed + grads, steady + loss_buffer + per \
-            + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
-        here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, r.activation
-                       * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
-        moments.append(Moment("backward", r.name, fixed, per, here))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch, precision=precision,
-                              threads=threads, first=reads_input, param_bytes=s):
-            moments.append(Moment("backward", r.name, fixed + f, per + p, here + (((f, p),),)))
+        own = holding(j, r.index, lambda i: i == r.index)      # released after r's backward
+        kept_here = still + holding(j, r.index, lambda i: i < r.index)
+        moments += backward_moments(r, kept_here, own, step, grads=grads,
+                                    grad_parts=grad_parts, pending=pending.get(r.index, 0),
+                                    reads_input=storage[r.inputs[0]] == "input")
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
                                      base, param_parts))
     return tuple(moments)

@@ -34,7 +34,7 @@ then within a few hundred bytes of its measured peak (the largest miss: the fp32
 CPU 3-d pools' backward).  The autocast cache's 2-byte parameter copies that nothing saves
 (biases, a first Linear's weight) count until the loss.  With oneDNN's bf16 kernels
 (:mod:`symcnn.workspace`: convolution scratchpads from :mod:`symcnn.onednn_bf16`, a Linear's
-packed weights) and the casts of 2-byte parameter gradients (:func:`_cast_moments`) every one
+packed weights) and the casts of 2-byte parameter gradients (:func:`symcnn.backward.cast_moments`) every one
 of the 28 bf16 and 13 fp16 CPU peaks is within 256 B
 (``tests/test_timeline.py``).
 
@@ -48,6 +48,7 @@ from __future__ import annotations
 import sympy
 
 from .analysis import Analysis
+from .backward import Step, backward_moments
 from .checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
 from .memory import OPTIMIZER_STATES
 from .moments import Moment, as_parts, optimizer_moment, peak, pending_gradients, round_up
@@ -134,13 +135,15 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
     if rows:
         last_use[storage[rows[-1].name]] = n + 1    # the output lives on into the loss
 
+    ran_in = {r.name: (_runs_in(r, max(width[i] for i in r.inputs), device)
+                       if precision != "fp32" else width[r.name]) for r in rows}
+    step = Step(resident, steady, base, out, width, ran_in, s, device, precision, batch,
+                threads)                           # mse_loss keeps its unreduced buffer (out)
     if checkpoint_segments not in (0, 1):
-        return checkpoint_moments(analysis, rows, checkpoint_segments, s=s, resident=resident,
-                                   steady=steady, out=out, storage=storage, size=size,
-                                   last_use=last_use, index=index, device=device, batch=batch,
-                                   precision=precision, optimizer=optimizer, foreach=foreach,
-                                   tensors=tensors, params=params, width=width, base=base,
-                                   param_parts=param_parts, threads=threads)
+        return checkpoint_moments(analysis, rows, checkpoint_segments, step, storage=storage,
+                                  size=size, last_use=last_use, index=index,
+                                  optimizer=optimizer, foreach=foreach, tensors=tensors,
+                                  params=params, param_parts=param_parts)
     saved = [t for t in saved_tensors(analysis, device, precision) if not (t.kind == "activation"
                                                                  and t.node == "input")]
     by_node = {}
@@ -155,8 +158,6 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         return fixed, sympy.Add(*(b for _, b, per in items if per))
 
     cache = _autocast_cache(rows, by_node) if precision != "fp32" else {}
-    ran_in = {r.name: (_runs_in(r, max(width[i] for i in r.inputs), device)
-                       if precision != "fp32" else width[r.name]) for r in rows}
     moments = []
     for r in rows:                                 # forward
         live = [(0, b, True) for st, b in size.items()
@@ -186,57 +187,14 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         if not r.allocates and r.params == 0:
             continue
-        held = [v for v in by_node.values() if v[0] <= r.index]
-        fixed, per = split(held)
-        reads_input = storage[r.inputs[0]] == "input"  # x needs no gradient
-        # the input's gradient, made in the dtype the layer ran in (an fp32 layer reading a
-        # 2-byte tensor under autocast makes it in fp32, then casts it)
-        grad_in = sympy.Mul(*r.input_shapes[0]) * max(width[r.inputs[0]], ran_in[r.name]) \
-            if r.layer.arity == 1 and not reads_input else 0
-        fixed, per = resident + fixed + grads, steady + loss_buffer + per \
-            + r.activation * width[r.name] + grad_in + pending.get(r.index, 0)
-        parts = base + (as_parts(held), grad_parts, ((0, loss_buffer), (0, r.activation
-                        * width[r.name]), (0, grad_in), (0, pending.get(r.index, 0))))
-        if precision != "fp32" and ran_in[r.name] == LOW and r.params != 0:
-            moments += _cast_moments(r, s, held, fixed, per, parts, grad_parts, width)
-        else:
-            moments.append(Moment("backward", r.name, fixed, per, parts))
-        for f, p in transient(r, "backward", device, width[r.name], batch=batch, precision=precision,
-                              threads=threads, first=reads_input, param_bytes=s):
-            moments.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
+        kept = [(b, p) for i, b, p in by_node.values() if i < r.index]
+        own = [(b, p) for i, b, p in by_node.values() if i == r.index]
+        moments += backward_moments(r, kept, own, step, grads=grads, grad_parts=grad_parts,
+                                    pending=pending.get(r.index, 0),
+                                    reads_input=storage[r.inputs[0]] == "input")
     moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
                                      base, param_parts))
     return tuple(moments)
-
-
-def _cast_moments(r, s, held, fixed, per, parts, grad_parts, width) -> list[Moment]:
-    """A layer that ran in 2 bytes under autocast makes its parameter gradients in 2 bytes;
-    ``ToCopyBackward0`` then casts them to the parameters' dtype (measured, torch 2.13 CPU):
-
-    * the layer's own step: its 2-byte gradients, not yet the ``s``-byte ones;
-    * the weight's cast, after the layer's function has returned: autograd has released what
-      only this layer saved (its input, its weight copy) and the gradient of its output; the
-      2-byte weight gradient and its ``s``-byte copy are both alive, the bias gradient is
-      still the 2-byte one (it is cast next).
-
-    ``fixed``/``per`` and ``parts`` are the plain moment (the ``s``-byte gradients counted)."""
-    tensors = r.layer.param_tensors(r.input_shapes[0])
-    own = tuple(t * s for t in tensors)            # this layer's gradients, s bytes each
-    low = tuple(t * LOW for t in tensors)          # ... and their 2-byte originals
-    rest = grad_parts[:len(grad_parts) - len(own)]
-    step = Moment("backward", r.name, fixed - sympy.Add(*own) + sympy.Add(*low), per,
-                  parts[:-2] + (rest + tuple((b, 0) for b in low),) + parts[-1:])
-    mine = [v for v in held if v[0] == r.index]   # released after the layer's function
-    kept = [v for v in held if v[0] < r.index]
-    gone_fixed = sympy.Add(*(b for _, b, p in mine if not p))
-    gone_per = sympy.Add(*(b for _, b, p in mine if p)) + r.activation * width[r.name]
-    loss_buffer, grad_out, grad_in, pending = parts[-1]
-    now = rest + ((own[0], 0), (low[0], 0)) + tuple((b, 0) for b in low[1:])
-    cast = Moment("backward", r.name,
-                  fixed - gone_fixed + low[0] - sympy.Add(*own[1:]) + sympy.Add(*low[1:]),
-                  per - gone_per, parts[:-3] + (as_parts(kept), now,
-                                                (loss_buffer, grad_in, pending)))
-    return [step, cast]
 
 
 def _autocast_cache(rows, by_node) -> dict:
