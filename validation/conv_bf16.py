@@ -42,8 +42,6 @@ import measure  # noqa: E402
 from onednn_verbose import Capture as _Capture  # noqa: E402
 from onednn_verbose import implementations as _impls  # noqa: E402
 
-_EV = torch._C._profiler._EventType
-
 # (dim, c_in, c_out, kernel, stride, padding, spatial)
 LAYERS = [
     # the shapes quoted in the brief
@@ -96,17 +94,9 @@ THREADS = (1, 2, 4)
 LARGE = [(3, 30, 30, 3, 2, 0, (59, 71, 59))]
 
 
-def _events(prof) -> list[tuple[int, int, int]]:
-    roots = prof.profiler.kineto_results.experimental_event_tree()
-    evs, stack = [], list(roots)
-    while stack:
-        e = stack.pop()
-        stack.extend(e.children)
-        if e.tag == _EV.Allocation and e.extra_fields.device.type == "cpu":
-            evs.append((e.start_time_ns, e.extra_fields.allocation_id, e.extra_fields.alloc_size,
-                        e.extra_fields.ptr))
-    evs.sort()
-    return [(s, p) for _, _, s, p in evs]
+def _events(prof) -> list[tuple[int, int]]:
+    """(size, ptr) of the CPU allocator's events in time order (``measure.collect``)."""
+    return [(a.size, a.ptr) for a in measure.collect(prof)[0]]
 
 
 def measure_one(dim, c_in, c_out, k, stride, pad, spatial, batch, verbose=True) -> dict:
