@@ -7,6 +7,7 @@ computes nothing itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import sympy
@@ -76,11 +77,13 @@ class Report:
     def total_params(self) -> sympy.Expr:
         return compact(self.analysis.total_params)
 
-    @property
+    @functools.cached_property
     def training_bytes(self) -> sympy.Expr:
+        """Training memory at the batch size (computed once: the text, the JSON and every
+        template read it)."""
         return compact(self.memory.training(self.batch_size))
 
-    @property
+    @functools.cached_property
     def inference_bytes(self) -> sympy.Expr:
         return self.memory.inference(self.batch_size)
 
