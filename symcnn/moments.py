@@ -48,7 +48,7 @@ class Moment:
             b = int(number)                        # plain integers: fast for large networks
             total = 0
             for group in self.parts:
-                for f, p in _integers(group):
+                for f, p in integer_parts(group):
                     v = f + p * b
                     total += -(-v // block) * block if v > 0 else v
             return sympy.Integer(total)
@@ -57,7 +57,7 @@ class Moment:
 
 
 @functools.lru_cache(maxsize=8192)
-def _integers(group: tuple) -> tuple[tuple[int, int], ...]:
+def integer_parts(group: tuple) -> tuple[tuple[int, int], ...]:
     """A group of numeric allocations as Python integers (converted once per group)."""
     return tuple((int(f), int(p)) for f, p in group)
 

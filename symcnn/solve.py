@@ -8,6 +8,7 @@ import sympy
 
 from .errors import SymcnnError
 from .intdiv import FloorDiv
+from .moments import integer_parts
 from .symbols import size
 from .units import parse_size
 
@@ -113,18 +114,10 @@ def _undominated(moments) -> list:
 
 
 def _numeric_parts(moments) -> list[tuple[int, int, list[tuple[int, int]]]]:
-    """Each moment's ``(fixed, per_sample, allocations)`` as Python integers; a group of
-    allocations that several moments share (the resident tensors) is converted once."""
-    groups: dict[int, list[tuple[int, int]]] = {}
-    out = []
-    for m in moments:
-        parts = []
-        for group in m.parts:
-            if id(group) not in groups:
-                groups[id(group)] = [(int(f), int(p)) for f, p in group]
-            parts += groups[id(group)]
-        out.append((int(m.fixed), int(m.per_sample), parts))
-    return out
+    """Each moment's ``(fixed, per_sample, allocations)`` as Python integers (a group of
+    allocations that several moments share is converted once: :func:`integer_parts`)."""
+    return [(int(m.fixed), int(m.per_sample),
+             [pair for group in m.parts for pair in integer_parts(group)]) for m in moments]
 
 
 def _rounded_limit(moments, budget, block: int) -> BatchLimit:
