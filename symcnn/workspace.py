@@ -46,7 +46,7 @@ CPU, fp32 (``device="cpu"``):
 * **Upsample, nearest/bilinear 2-d**: forward ``+O +I +O -O -I``: ``2 O + I``.
 * **Convolution, 2 bytes (autocast)**: the fp32 stages with 2-byte activations, the parameter
   gradients at ``param_bytes``, and oneDNN's bf16 scratchpads from :mod:`symcnn.onednn_bf16`
-  (:func:`bf16_scratchpads`): the weight stage's (``jit_bf16``: transposed source and output
+  (:func:`conv_scratchpads`): the weight stage's (``jit_bf16``: transposed source and output
   gradient, fp32 reduction buffers, barriers; exact on a 399-point measured grid) and the
   strided data stage's (``brgconv_strided``), which replaces ``strided_scratch``; for a 1x1
   convolution (``jit_bf16_1x1``) its forward, stride-1 data and weight scratchpads from
