@@ -79,6 +79,12 @@ from .layers import (
     numel,
 )
 
+#: The CPU the kernel rules of this module and of the ``onednn_*`` modules were measured and
+#: derived on, as PyTorch names its dispatch level (``torch.backends.cpu.get_cpu_capability()``):
+#: an AVX-512 CPU with avx512_bf16 and no AMX (``validation/results/*.json`` say which).  On
+#: another capability oneDNN and ATen pick other kernels (AVX2: 8-channel blocks, no oneDNN
+#: bf16 convolutions), so these rules are not exact there.
+RULES_CPU_CAPABILITY = "AVX512"
 #: Channels per block of oneDNN's blocked layout: 16 fp32 values fill an AVX-512 register.
 CHANNEL_BLOCK = 16
 #: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).

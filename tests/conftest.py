@@ -9,3 +9,13 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_golden(request):
     return request.config.getoption("--update-golden")
+
+
+
+@pytest.fixture(scope="session")
+def cpu_capability():
+    """The level PyTorch dispatches CPU kernels on here (``AVX2``, ``AVX512``, ...): tests
+    that compare with bytes measured on this machine check the kernel rules only where they
+    were derived for it (``symcnn.workspace.RULES_CPU_CAPABILITY``)."""
+    torch = pytest.importorskip("torch")
+    return torch.backends.cpu.get_cpu_capability()

@@ -12,6 +12,7 @@ import symcnn
 from symcnn.errors import SymcnnError
 from symcnn.memory import estimate_memory
 from symcnn.timeline import CPU_RNG_STATE, peak, segments, training_moments
+from symcnn.workspace import RULES_CPU_CAPABILITY
 
 torch = pytest.importorskip("torch")
 
@@ -47,18 +48,30 @@ def plain_runs():
 
 
 @pytest.mark.parametrize("net,batch,k,scratchpad", RUNS)
-def test_retained_and_peak(net, batch, k, scratchpad, plain_runs):
+def test_retained_on_any_cpu(net, batch, k, scratchpad, plain_runs):
+    """What the forward pass leaves for the backward pass does not depend on the kernels."""
     m = checkpoint.measure_checkpoint(net, batch, k)
     base = plain_runs[(net, batch)]
-    # what the forward pass leaves for the backward pass changes exactly as modelled
     assert m["after_forward"] - base["after_forward"] == \
         after_loss(moments(net, batch, k), batch) - after_loss(moments(net, batch, 0), batch)
     assert m["after_forward"] != base["after_forward"] or k == 3 and net == "plain2d"
-    missing = m["step_peak"] - int(peak(moments(net, batch, k), batch))
-    assert abs(missing) <= 0.02 * m["step_peak"]
-    assert 0 <= missing <= scratchpad + 8
     # what saved_tensors_hooks see under checkpointing: the kept tensors but the generator states
     assert m["hooked"] == kept_bytes(analysis(net), k, batch, rng=False)
+    # the kernels' buffers are a small part of the step on any x86-64 CPU (AVX2: vgg2d +1.6 %)
+    missing = m["step_peak"] - int(peak(moments(net, batch, k), batch))
+    assert abs(missing) <= 0.02 * m["step_peak"]
+
+
+@pytest.mark.parametrize("net,batch,k,scratchpad", RUNS)
+def test_peak_on_the_rules_cpu(net, batch, k, scratchpad, cpu_capability):
+    """The step's peak to the byte (less a scratchpad the model may miss) where the kernel
+    rules were derived: on another CPU oneDNN blocks and buffers differently."""
+    if cpu_capability != RULES_CPU_CAPABILITY:
+        pytest.skip(f"this CPU dispatches {cpu_capability}; symcnn's kernel rules are for "
+                    f"{RULES_CPU_CAPABILITY} (the within-2 % bound is checked above)")
+    m = checkpoint.measure_checkpoint(net, batch, k)
+    missing = m["step_peak"] - int(peak(moments(net, batch, k), batch))
+    assert 0 <= missing <= scratchpad + 8
 
 
 def kept_bytes(a, k, batch, rng=True):

@@ -278,3 +278,14 @@ def test_optimizer_defaults_follow_pytorch():
     assert step["cpu"] == training_moments(a, optimizer="adam", device="cpu")[-1]
     per_tensor = training_moments(a, optimizer="adam", device="cuda", foreach=False)[-1]
     assert int(step["cuda"].fixed) < int(per_tensor.fixed)
+
+
+@pytest.mark.parametrize("path", sorted((VALIDATION / "results").glob("cpu_*.json")),
+                         ids=lambda p: p.name)
+def test_measurements_name_their_cpu(path):
+    """Every CPU measurement the tests compare with says which CPU took it, and the kernel
+    rules are checked only against measurements of the capability they were derived on."""
+    from symcnn.workspace import RULES_CPU_CAPABILITY
+    env = json.loads(path.read_text())["environment"]
+    assert env["cpu_capability"] == RULES_CPU_CAPABILITY
+    assert env["torch"].startswith("2.13.0") and env["threads"] >= 1 and env["cpu"]
