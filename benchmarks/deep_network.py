@@ -35,8 +35,8 @@ def measure(depth: int) -> dict:
     import sympy
 
     import symcnn
-    from symcnn.jsonreport import to_json
-    from symcnn.textreport import render_text
+    from symcnn.render.jsonreport import to_json
+    from symcnn.render.textreport import render_text
     t1 = time.perf_counter()
     net = build(depth)
     t2 = time.perf_counter()
@@ -75,8 +75,8 @@ def profile(depth: int, top: int = 25) -> None:
     import pstats
 
     import symcnn  # noqa: F401  (imports are not what we profile)
-    from symcnn.jsonreport import to_json
-    from symcnn.textreport import render_text
+    from symcnn.render.jsonreport import to_json
+    from symcnn.render.textreport import render_text
 
     prof = cProfile.Profile()
     prof.enable()

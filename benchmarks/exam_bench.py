@@ -36,11 +36,11 @@ def run_cli(variants: int) -> float:
 def phases(variants: int) -> dict:
     sys.path.insert(0, str(ROOT))  # this checkout's symcnn, as the command line runs it
     t0 = time.perf_counter()
-    from symcnn.builtin import examples_dir
-    from symcnn.exam import make_exam
-    from symcnn.exam_output import exam_files
-    from symcnn.family import load_family
+    from symcnn.exam.build import make_exam
+    from symcnn.exam.family import load_family
+    from symcnn.exam.output import exam_files
     from symcnn.files import write_atomic
+    from symcnn.spec.builtin import examples_dir
     t1 = time.perf_counter()
     family = load_family(examples_dir() / "lecture_family.toml")
     exam = make_exam(family, variants, 0)

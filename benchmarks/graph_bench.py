@@ -55,8 +55,8 @@ def measure(case: str) -> dict:
     import sympy
 
     import symcnn
-    from symcnn.jsonreport import to_json
-    from symcnn.textreport import render_text
+    from symcnn.render.jsonreport import to_json
+    from symcnn.render.textreport import render_text
     t1 = time.perf_counter()
     stem, replace = CASES[case]
     text = (EXAMPLES / f"{stem}.toml").read_text(encoding="utf-8")

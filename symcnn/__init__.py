@@ -6,15 +6,15 @@
 (3301651, 4)
 """
 
-from .analysis import analyze
-from .builtin import example_spec
-from .errors import SymcnnError
-from .memory import estimate_memory
-from .network import Network
-from .report import make_report
-from .solve import max_batch_size
-from .spec import load_spec, parse_spec
-from .units import parse_size
+from symcnn import render as _render  # noqa: F401  (registers how a notebook shows a report)
+from symcnn.analysis import analyze
+from symcnn.errors import SymcnnError
+from symcnn.memory import estimate_memory
+from symcnn.network import Network
+from symcnn.report import make_report
+from symcnn.solve import max_batch_size
+from symcnn.spec import example_spec, load_spec, parse_spec
+from symcnn.units import parse_size
 
 __version__ = "0.1.0"
 

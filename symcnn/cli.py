@@ -7,9 +7,11 @@ import json
 import os
 import sys
 
-from . import __version__
-from .errors import SymcnnError
-from .memory import CONVENTIONS, DTYPE_BYTES, OPTIMIZER_STATES
+from symcnn import __version__
+from symcnn.errors import SymcnnError
+from symcnn.memory.estimate import CONVENTIONS
+from symcnn.network import DTYPE_BYTES
+from symcnn.options import OPTIMIZER_STATES
 
 
 def _network_options() -> argparse.ArgumentParser:
@@ -109,10 +111,10 @@ def _exam_parser(sub) -> None:
 def _run_exam(args) -> str:
     from pathlib import Path
 
-    from .builtin import examples_dir
-    from .exam import make_exam
-    from .exam_output import compile_all, write_exam
-    from .family import load_family
+    from symcnn.exam.build import make_exam
+    from symcnn.exam.family import load_family
+    from symcnn.exam.output import compile_all, write_exam
+    from symcnn.spec.builtin import examples_dir
 
     if args.jobs < 1:
         raise SymcnnError(f"--jobs: must be at least 1, got {args.jobs}")
@@ -152,8 +154,8 @@ def _import_parser(sub) -> None:
 def _run_import(args) -> str:
     from pathlib import Path
 
-    from .files import write_atomic
-    from .importer import import_ref
+    from symcnn.files import write_atomic
+    from symcnn.importers.torch_fx import import_ref
 
     text = import_ref(args.model, args.input_shape, args.symbolic)
     if args.out is None:
@@ -166,9 +168,9 @@ def _run_import(args) -> str:
 
 
 def _make_report(args):
-    from .builtin import example_spec
-    from .report import make_report
-    from .spec import load_spec, parse_assignments, parse_size_range
+    from symcnn.report import make_report
+    from symcnn.spec.builtin import example_spec
+    from symcnn.spec.parse import load_spec, parse_assignments, parse_size_range
 
     overrides = parse_assignments(args.set)
     sizes = dict(parse_size_range(item) for item in args.sizes)
@@ -187,13 +189,13 @@ def _run(args) -> str:
         return _run_exam(args)
     report = _make_report(args)
     if args.command == "render":
-        from .render import render
+        from symcnn.render.documents import render
         paths = render(report, args.template, args.out, pdf=args.pdf)
         return "".join(f"wrote {p}\n" for p in paths)
     if args.json:
-        from .jsonreport import to_json
+        from symcnn.render.jsonreport import to_json
         return json.dumps(to_json(report), indent=2) + "\n"
-    from .textreport import render_text
+    from symcnn.render.textreport import render_text
     return render_text(report)
 
 

@@ -30,9 +30,9 @@ from fractions import Fraction
 
 import sympy
 
-from .errors import SymcnnError
-from .intdiv import FloorDiv, ceil_div
-from .symbols import size
+from symcnn.errors import SymcnnError
+from symcnn.intdiv import FloorDiv, ceil_div
+from symcnn.symbols import size
 
 MAX_LENGTH = 500
 MAX_EXPONENT = 64

@@ -1,4 +1,4 @@
-"""Files written whole or not at all."""
+"""Files written whole or not at all, and the data folders shipped with symcnn."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import SymcnnError
+from symcnn.errors import SymcnnError
 
 
 def _umask() -> int:
@@ -37,3 +37,14 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def shipped_dir(folder: str, marker: str) -> Path:
+    """A data folder shipped with symcnn: inside the installed package (the wheel maps the
+    checkout's top-level ``examples/`` and ``templates/`` there), or in the checkout when
+    running from source."""
+    here = Path(__file__).resolve().parent  # the symcnn package
+    for candidate in (here / folder, here.parent / folder):
+        if (candidate / marker).is_file():
+            return candidate
+    raise SymcnnError(f"the shipped {folder}/ folder is missing from this installation")

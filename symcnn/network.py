@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .errors import SymcnnError
-from .layers import Layer, Shape
-from .layers.base import check_size, to_expr
+from symcnn.errors import SymcnnError
+from symcnn.layers import Layer, Shape
+from symcnn.layers.base import check_size, to_expr
 
 INPUT = "input"
+#: Bytes per element of the element types a network may hold.
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
 
 @dataclass(frozen=True)

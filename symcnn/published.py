@@ -13,11 +13,11 @@ from fractions import Fraction
 
 import sympy
 
-from .analysis import Analysis
-from .errors import SymcnnError
-from .layers import Derivation
-from .memory import Memory
-from .units import UNITS, canonical_unit
+from symcnn.analysis.rows import Analysis
+from symcnn.errors import SymcnnError
+from symcnn.layers import Derivation
+from symcnn.memory.estimate import Memory
+from symcnn.units import UNITS, canonical_unit
 
 _PRINTED = re.compile(r"^\s*([0-9][0-9,]*(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*([A-Za-z]+)?\s*$")
 

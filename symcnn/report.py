@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy
 
-from .analysis import Analysis, LayerRow, analyze, compact, valid_sizes
-from .errors import SymcnnError
-from .layers.base import check_size, to_expr
-from .memory import Memory, Term, estimate_memory
-from .network import Network
-from .published import PublishedCheck, check_published
-from .solve import BatchLimit, max_batch_size, max_batch_size_moments
-from .spec import Spec
-from .symbols import size
-from .units import canonical_unit, parse_size
+from symcnn.analysis.rows import Analysis, LayerRow, analyze, compact, valid_sizes
+from symcnn.errors import SymcnnError
+from symcnn.layers.base import check_size, to_expr
+from symcnn.memory.estimate import Memory, Term, estimate_memory
+from symcnn.network import Network
+from symcnn.published import PublishedCheck, check_published
+from symcnn.solve import BatchLimit, max_batch_size, max_batch_size_moments
+from symcnn.spec.parse import Spec
+from symcnn.symbols import size
+from symcnn.units import canonical_unit, parse_size
 
 #: GPU sizes the report solves for when no budget is given (decimal GB, as sold).
 COMMON_GPUS = ("8GB", "12GB", "16GB", "24GB", "40GB", "80GB")
+
+
+#: How a notebook shows a report, by format (``markdown``, ``latex``): filled in by
+#: :mod:`symcnn.render` when it is imported (``import symcnn`` does), so that the report, a
+#: computation, never imports its presentation.
+NOTEBOOK_DISPLAY: dict[str, Callable[[Report], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -127,15 +134,15 @@ class Report:
             return None
         return max(terms, key=lambda t: int(t.bytes))
 
-    def _repr_markdown_(self) -> str:
+    def _repr_markdown_(self) -> str | None:
         """A notebook shows a report as the Markdown worksheet, math included."""
-        from .render import render_string
-        return render_string(self, "markdown")
+        show = NOTEBOOK_DISPLAY.get("markdown")
+        return show(self) if show else None
 
-    def _repr_latex_(self) -> str:
+    def _repr_latex_(self) -> str | None:
         """The totals as one display formula (for LaTeX-only front ends)."""
-        from .render import summary_math
-        return summary_math(self)
+        show = NOTEBOOK_DISPLAY.get("latex")
+        return show(self) if show else None
 
 
 def _budget_name(budget) -> str:
@@ -155,7 +162,7 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
     report solves for common GPU sizes.  ``sizes`` maps symbol names to ranges of values to
     check against the network's size conditions (``{"H": range(1, 513)}``).
 
-    >>> from symcnn.builtin import example_spec
+    >>> from symcnn.spec.builtin import example_spec
     >>> r = make_report(example_spec(), memory="80GB")
     >>> r.total_params, r.training_bytes, r.limits[0][1].value
     (3301651, 2937313940, 27)

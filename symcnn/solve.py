@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import sympy
 
-from .errors import SymcnnError
-from .intdiv import FloorDiv
-from .moments import integer_parts
-from .symbols import size
-from .units import parse_size
+from symcnn.errors import SymcnnError
+from symcnn.intdiv import FloorDiv
+from symcnn.memory.pytorch.moments import integer_parts
+from symcnn.symbols import size
+from symcnn.units import parse_size
 
 #: The budget, in bytes, in closed forms.
 M = size("M")
@@ -71,7 +71,7 @@ def max_batch_size_moments(moments, budget, block: int = 0) -> BatchLimit:
     the value is then the largest batch at or below it whose rounded moments all fit, found
     by bisection down to the bound's ``floor((M - F_t - block n_t) / A_t)``.
 
-    >>> from symcnn.timeline import Moment
+    >>> from symcnn.memory.pytorch.timeline import Moment
     >>> steps = [Moment("forward", "a", 10, 100), Moment("backward", "a", 500, 60)]
     >>> limit = max_batch_size_moments(steps, 1000)
     >>> limit.value, limit.fixed, limit.per_sample

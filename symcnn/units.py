@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import sympy
 
-from .errors import SymcnnError
+from symcnn.errors import SymcnnError
 
 UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}

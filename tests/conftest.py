@@ -16,6 +16,6 @@ def update_golden(request):
 def cpu_capability():
     """The level PyTorch dispatches CPU kernels on here (``AVX2``, ``AVX512``, ...): tests
     that compare with bytes measured on this machine check the kernel rules only where they
-    were derived for it (``symcnn.workspace.RULES_CPU_CAPABILITY``)."""
+    were derived for it (``symcnn.memory.pytorch.workspace.RULES_CPU_CAPABILITY``)."""
     torch = pytest.importorskip("torch")
     return torch.backends.cpu.get_cpu_capability()

@@ -22,7 +22,7 @@ import pytest
 import sympy
 
 from symcnn import analyze, estimate_memory, load_spec, parse_spec
-from symcnn.analysis import valid_sizes
+from symcnn.analysis.rows import valid_sizes
 from symcnn.symbols import size
 
 torch = pytest.importorskip("torch")

@@ -10,9 +10,9 @@ import pytest
 
 import symcnn
 from symcnn.errors import SymcnnError
-from symcnn.memory import estimate_memory
-from symcnn.timeline import CPU_RNG_STATE, peak, segments, training_moments
-from symcnn.workspace import RULES_CPU_CAPABILITY
+from symcnn.memory.estimate import estimate_memory
+from symcnn.memory.pytorch.timeline import CPU_RNG_STATE, peak, segments, training_moments
+from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY
 
 torch = pytest.importorskip("torch")
 
@@ -75,7 +75,7 @@ def test_peak_on_the_rules_cpu(net, batch, k, scratchpad, cpu_capability):
 
 
 def kept_bytes(a, k, batch, rng=True):
-    from symcnn.checkpointing import kept_tensors
+    from symcnn.memory.pytorch.checkpointing import kept_tensors
     return sum(int(t.elements * (t.element_bytes or 4) * (batch if t.per_sample else 1))
                for t in kept_tensors(a, k, "cpu") if rng or t.kind != "rng state")
 
@@ -87,7 +87,7 @@ def test_full_size_lecture_checkpointed():
     peak is L2's backward, after its segment has been run again)."""
     import json
     runs = json.loads((VALIDATION / "results" / "cpu_heavy_checkpoint.json").read_text())["runs"]
-    from symcnn.builtin import example_spec
+    from symcnn.spec.builtin import example_spec
     a = symcnn.analyze(example_spec("lecture").network)
     for run in runs:
         k = run["segments"]

@@ -232,7 +232,7 @@ def test_threads_option(capsys, tmp_path):
     from pathlib import Path
 
     from symcnn import analyze, parse_spec
-    from symcnn.workspace import _packed_matmul
+    from symcnn.memory.pytorch.workspace import _packed_matmul
     sys.path.insert(0, str(Path(__file__).parent.parent / "validation"))
     import zoo
 
@@ -257,7 +257,7 @@ def test_threads_option(capsys, tmp_path):
 def test_symbolic_pytorch_figures_are_named_not_dumped(capsys):
     """With symbols the simulated step's peak is a maximum of many expressions: the text names
     it, the JSON carries it."""
-    from symcnn.builtin import examples_dir
+    from symcnn.spec.builtin import examples_dir
     spec = str(examples_dir() / "lecture_symbolic.toml")
     assert main(["report", spec, "--convention", "pytorch"]) == 0
     text = capsys.readouterr().out

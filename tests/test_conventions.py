@@ -8,7 +8,7 @@ import pytest
 
 import symcnn
 from symcnn import analyze, estimate_memory, make_report
-from symcnn.memory import CONVENTIONS
+from symcnn.memory.estimate import CONVENTIONS
 
 
 def lecture_torch(nn, c=30):
@@ -79,7 +79,7 @@ def test_torchsummary_printed_total(torch):
     # the lecture's network on a smaller volume (torchsummary runs a real forward, batch 2)
     model = nn.Sequential(*lecture_torch(nn), nn.Flatten(), nn.Linear(240 * 2 * 3 * 2, 1))
     printed = torchsummary_total(model, (1, 77, 93, 77))
-    spec = symcnn.example_spec("lecture_symbolic", overrides=symcnn.spec.parse_assignments(
+    spec = symcnn.example_spec("lecture_symbolic", overrides=symcnn.spec.parse.parse_assignments(
         ["C=30", "D=77", "H=93", "W=77"]))
     r = make_report(spec, convention="torchsummary")
     assert f"{int(r.training_bytes) / 2**20:.2f}" == printed

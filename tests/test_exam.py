@@ -13,11 +13,11 @@ import pytest
 import sympy
 
 from symcnn import SymcnnError
-from symcnn.builtin import examples_dir
 from symcnn.cli import main
-from symcnn.exam import make_exam
-from symcnn.exam_moodle import moodle_xml
-from symcnn.family import load_family, parse_family
+from symcnn.exam.build import make_exam
+from symcnn.exam.family import load_family, parse_family
+from symcnn.exam.moodle import moodle_xml
+from symcnn.spec.builtin import examples_dir
 
 EXAMPLE = examples_dir() / "lecture_family.toml"
 HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdftotext") is not None
@@ -259,7 +259,7 @@ decimals = 4
 
 
 def test_a_branching_network_by_hand():
-    from symcnn.exam_output import exam_tex
+    from symcnn.exam.output import exam_tex
 
     exam = make_exam(parse_family(RESIDUAL, "residual.toml"), variants=4, seed=8)
     for v in exam.variants:
@@ -395,7 +395,7 @@ def test_same_seed_same_bytes(tmp_path, capsys):
 
 
 def test_answers_csv(tmp_path, lecture_exam):
-    from symcnn.exam_output import answers_csv
+    from symcnn.exam.output import answers_csv
 
     text = answers_csv(lecture_exam)
     lines = text.split("\n")
@@ -409,7 +409,7 @@ def test_answers_csv(tmp_path, lecture_exam):
 
 
 def test_exam_documents_show_the_question_and_key_the_steps(lecture_exam):
-    from symcnn.exam_output import exam_tex
+    from symcnn.exam.output import exam_tex
 
     v = lecture_exam.variants[0]
     exam, key = exam_tex(lecture_exam, v), exam_tex(lecture_exam, v, key=True)
@@ -438,7 +438,7 @@ NASTY = tiny("""
 
 
 def test_user_text_is_escaped():
-    from symcnn.exam_output import exam_tex, keys_tex
+    from symcnn.exam.output import exam_tex, keys_tex
 
     exam = make_exam(parse_family(NASTY, "nasty.toml"), variants=1)
     tex = exam_tex(exam, exam.variants[0], key=True)

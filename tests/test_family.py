@@ -7,9 +7,9 @@ import tomllib
 import pytest
 
 from symcnn import SymcnnError
-from symcnn.builtin import examples_dir
-from symcnn.exam import make_exam
-from symcnn.family import KINDS, load_family, parse_family, to_toml
+from symcnn.exam.build import make_exam
+from symcnn.exam.family import KINDS, load_family, parse_family, to_toml
+from symcnn.spec.builtin import examples_dir
 
 EXAMPLE = examples_dir() / "lecture_family.toml"
 

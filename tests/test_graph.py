@@ -3,7 +3,7 @@
 import pytest
 
 from symcnn import Network, SymcnnError, analyze, estimate_memory, make_report, parse_spec
-from symcnn.analysis import valid_sizes
+from symcnn.analysis.rows import valid_sizes
 from symcnn.layers import Add, Concat, Conv2d, ConvTranspose2d, MaxPool2d, ReLU
 from symcnn.network import Node
 from symcnn.symbols import size

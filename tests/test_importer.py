@@ -23,8 +23,8 @@ from torch import nn  # noqa: E402
 import symcnn  # noqa: E402
 from symcnn import SymcnnError  # noqa: E402
 from symcnn.cli import main  # noqa: E402
-from symcnn.import_spec import toml_value  # noqa: E402
-from symcnn.importer import import_module  # noqa: E402
+from symcnn.importers.spec_text import toml_value  # noqa: E402
+from symcnn.importers.torch_fx import import_module  # noqa: E402
 from symcnn.symbols import size  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -562,7 +562,7 @@ def test_cli_without_torch(tmp_path):
 
 
 def test_importing_symcnn_does_not_import_torch():
-    code = ("import sys, symcnn, symcnn.importer, symcnn.torchmap, symcnn.cli; "
+    code = ("import sys, symcnn, symcnn.importers.torch_fx, symcnn.importers.torchmap, symcnn.cli; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

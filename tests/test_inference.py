@@ -1,4 +1,4 @@
-"""The eval-mode forward pass (symcnn.inference) against the CPU measurements committed in
+"""The eval-mode forward pass (symcnn.memory.pytorch.inference) against the CPU measurements committed in
 validation/: ``model.eval()``, ``torch.no_grad()`` (and bf16 autocast), the CPU allocator's
 own counter, torch 2.13.0."""
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import symcnn
-from symcnn.inference import inference_moments
-from symcnn.memory import estimate_memory
-from symcnn.timeline import peak
+from symcnn.memory.estimate import estimate_memory
+from symcnn.memory.pytorch.inference import inference_moments
+from symcnn.memory.pytorch.timeline import peak
 
 VALIDATION = Path(__file__).parent.parent / "validation"
 sys.path.insert(0, str(VALIDATION))

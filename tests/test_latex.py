@@ -3,8 +3,17 @@
 import pytest
 import sympy
 
-from symcnn.latex import TeX, escape_latex, escape_markdown, formula, group_digits, math, sum_lines, written
 from symcnn.layers.base import written_add, written_mul
+from symcnn.render.latex import (
+    TeX,
+    escape_latex,
+    escape_markdown,
+    formula,
+    group_digits,
+    math,
+    sum_lines,
+    written,
+)
 from symcnn.symbols import size
 
 C, D = size("C"), size("D")

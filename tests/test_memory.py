@@ -3,8 +3,8 @@
 import pytest
 
 from symcnn import Network, SymcnnError, analyze, estimate_memory
-from symcnn.builtin import lecture_network
 from symcnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
+from symcnn.spec.builtin import lecture_network
 
 # lecture activations in elements: input, then L1..L8 outputs, then L9's
 LECTURE_ELEMENTS = [193 * 229 * 193, 30 * 191 * 227 * 191, 30 * 95 * 113 * 95,

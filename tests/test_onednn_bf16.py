@@ -1,4 +1,4 @@
-"""symcnn.onednn_bf16 against the measured oneDNN bf16 convolution scratchpads.
+"""symcnn.memory.pytorch.onednn.bf16 against the measured oneDNN bf16 convolution scratchpads.
 
 validation/results/cpu_conv_bf16.json (validation/conv_bf16.py, torch 2.13.0+cpu, oneDNN
 v3.12.0, AVX-512 bf16): 38 layer shapes x batches 1, 2, 4, 8 x threads 1, 2, 4, plus a large
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from symcnn import onednn_bf16 as ob
+from symcnn.memory.pytorch.onednn import bf16 as ob
 
 RESULTS = Path(__file__).resolve().parent.parent / "validation" / "results" / "cpu_conv_bf16.json"
 ROWS = json.loads(RESULTS.read_text())["rows"]

@@ -1,4 +1,4 @@
-"""symcnn.onednn_bf16_1x1 against the measured oneDNN bf16 1x1-convolution scratchpads.
+"""symcnn.memory.pytorch.onednn.bf16_1x1 against the measured oneDNN bf16 1x1-convolution scratchpads.
 
 validation/results/cpu_conv_bf16_1x1.json (validation/conv_bf16_1x1.py, torch 2.13.0+cpu,
 oneDNN v3.12.0, AVX-512 bf16): 31 1x1 layers x batches 1, 2, 4, 8 x threads 1, 2, 4, forward
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from symcnn import onednn_bf16 as ob
-from symcnn import onednn_bf16_1x1 as o1
+from symcnn.memory.pytorch.onednn import bf16 as ob
+from symcnn.memory.pytorch.onednn import bf16_1x1 as o1
 
 RESULTS = (Path(__file__).resolve().parent.parent / "validation" / "results"
            / "cpu_conv_bf16_1x1.json")
@@ -112,7 +112,7 @@ def test_batch_dependence():
 
 
 def test_strided_data_gradient_is_brgconv():
-    """The strided data gradient runs brgconv_strided (symcnn.onednn_bf16): exact on 90 of
+    """The strided data gradient runs brgconv_strided (symcnn.memory.pytorch.onednn.bf16): exact on 90 of
     the 108 strided rows; the rest are over-estimates by 3.3 % to 7.7 % (oneDNN's smaller blocks)."""
     rows = [r for r in ROWS if r["stride"] > 1]
     assert all(r["impl_backward_data"] == "brgconv_strided:avx512_core_bf16" for r in rows)

@@ -1,4 +1,4 @@
-"""symcnn.onednn_fp32 against the measured oneDNN fp32 convolution scratchpads.
+"""symcnn.memory.pytorch.onednn.fp32 against the measured oneDNN fp32 convolution scratchpads.
 
 validation/results/cpu_conv_fp32.json (validation/conv_fp32.py, torch 2.13.0+cpu, oneDNN
 v3.12.0, AVX-512): 41 convolution shapes x batches 2, 4, 8 x threads 1, 2, 4; 10 ConvTranspose
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from symcnn import onednn_fp32 as of
+from symcnn.memory.pytorch.onednn import fp32 as of
 
 RESULTS = Path(__file__).resolve().parent.parent / "validation" / "results" / "cpu_conv_fp32.json"
 ROWS = json.loads(RESULTS.read_text())["rows"]

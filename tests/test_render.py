@@ -11,7 +11,7 @@ import pytest
 
 import symcnn
 from symcnn import SymcnnError, make_report, parse_spec
-from symcnn.render import render, render_string, templates_dir
+from symcnn.render.documents import render, render_string, templates_dir
 
 GOLDEN = Path(__file__).parent / "golden"
 HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdftotext") is not None
@@ -284,7 +284,7 @@ def test_symbolic_simulated_peak_is_described():
     """A simulated step's peak with symbols is a maximum of many expressions: the documents
     name it instead of printing pages of it."""
     from symcnn import example_spec, make_report
-    from symcnn.render import render_string
+    from symcnn.render.documents import render_string
     report = make_report(example_spec("lecture_symbolic"), convention="pytorch")
     text = render_string(report, "markdown")
     assert "the largest of" in text and r"\max\left(" not in text

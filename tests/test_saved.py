@@ -11,7 +11,7 @@ import sympy
 
 from symcnn import Network, analyze
 from symcnn.layers import LAYER_TYPES, Conv1d, Conv2d, Conv3d
-from symcnn.saved import saved_tensors, total_saved_bytes
+from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -427,7 +427,7 @@ def test_full_size_lecture_matches_harness_json():
     import json
     from pathlib import Path
 
-    from symcnn.builtin import example_spec
+    from symcnn.spec.builtin import example_spec
     data = json.loads((Path(__file__).parent.parent / "validation" / "results"
                        / "cpu_heavy.json").read_text())["saved"]
     a = analyze(example_spec("lecture").network)

@@ -7,8 +7,8 @@ hand-checked correction), not something symcnn printed.
 import pytest
 
 from symcnn import analyze, example_spec, make_report
-from symcnn.builtin import lecture_network
-from symcnn.memory import estimate_memory
+from symcnn.memory.estimate import estimate_memory
+from symcnn.spec.builtin import lecture_network
 
 LAYER_PARAMS = {"L1": 840, "L2": 24_330, "L3": 48_660, "L4": 97_260, "L5": 194_520,
                 "L6": 388_920, "L7": 777_840, "L8": 1_555_440, "L9": 213_841}

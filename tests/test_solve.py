@@ -44,7 +44,7 @@ def test_largest_batch_with_allocator_rounding_by_brute_force():
     """With allocations rounded to 512 B the largest batch is the last one whose rounded
     peak fits, found here by trying every batch size."""
     import symcnn
-    from symcnn.memory import estimate_memory
+    from symcnn.memory.estimate import estimate_memory
     from symcnn.solve import max_batch_size_moments
     spec = symcnn.parse_spec("""
 [input]

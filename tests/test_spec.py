@@ -3,9 +3,9 @@
 import pytest
 
 from symcnn import Network, SymcnnError, load_spec, parse_spec
-from symcnn.builtin import examples_dir, lecture_network
 from symcnn.layers import Conv3d, Flatten, Linear
-from symcnn.spec import parse_assignments
+from symcnn.spec.builtin import examples_dir, lecture_network
+from symcnn.spec.parse import parse_assignments
 from symcnn.symbols import size
 
 

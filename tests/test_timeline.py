@@ -1,7 +1,7 @@
 """The training-step timeline against the CPU measurements committed in validation/.
 
 The measurements (``validation/results/cpu_zoo.json``) were taken with torch 2.13.0 on the
-CPU allocator's own byte counter.  With the kernel transients of :mod:`symcnn.workspace` and
+CPU allocator's own byte counter.  With the kernel transients of :mod:`symcnn.memory.pytorch.workspace` and
 the gradient accumulation of forks, and oneDNN's scratchpads derived from its source, the
 timeline gives every fp32 peak to 4 B (never above it), and every bf16 peak within 1 %.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import symcnn
-from symcnn.timeline import peak, training_moments
-from symcnn.workspace import padded, transient
+from symcnn.memory.pytorch.timeline import peak, training_moments
+from symcnn.memory.pytorch.workspace import padded, transient
 
 VALIDATION = Path(__file__).parent.parent / "validation"
 sys.path.insert(0, str(VALIDATION))
@@ -48,7 +48,7 @@ def test_peak_within_two_percent(run):
 
 @pytest.mark.parametrize("run", RUNS, ids=IDS)
 def test_peak_to_the_byte(run):
-    """With oneDNN's scratchpads (symcnn.onednn_fp32) and Adam's step counters every fp32
+    """With oneDNN's scratchpads (symcnn.memory.pytorch.onednn.fp32) and Adam's step counters every fp32
     peak is the measured one, or 4 B below it (a 4-byte tensor the model does not know)."""
     assert 0 <= run["step"]["step_peak"] - predicted(run) <= 4
 
@@ -83,10 +83,10 @@ def predicted_half(run):
 @pytest.mark.parametrize("run", HALF_RUNS, ids=HALF_IDS)
 def test_half_precision_peak(run):
     """Under autocast every activation and its gradient take their autocast dtype
-    (:func:`symcnn.saved.activation_widths`), the autocast cache holds the 2-byte parameter
+    (:func:`symcnn.memory.pytorch.saved.activation_widths`), the autocast cache holds the 2-byte parameter
     copies nothing saves until the loss, 2-byte parameter gradients are cast after their
     layer's function, and the kernels take their buffers: in bf16 oneDNN's scratchpads
-    (:mod:`symcnn.onednn_bf16`, :mod:`symcnn.onednn_bf16_1x1`) and packed weights, in fp16
+    (:mod:`symcnn.memory.pytorch.onednn.bf16`, :mod:`symcnn.memory.pytorch.onednn.bf16_1x1`) and packed weights, in fp16
     PyTorch's own im2col convolutions.  Every peak to 256 B."""
     measured = run["step"]["step_peak"]
     assert abs(predicted_half(run) - measured) <= 256
@@ -102,7 +102,7 @@ def test_autocast_loss_moment_differs_by_the_saved_storages(name):
     """At the loss every activation alive is a saved one: the bf16 and fp32 moments differ
     by the saved storages (exact against autograd in tests/test_saved.py) and by autocast's
     cached parameter copies; the optimizer step, which holds no activation, is the same."""
-    from symcnn.saved import saved_tensors, total_saved_bytes
+    from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes
     a = symcnn.analyze(symcnn.parse_spec(SPECS[name]).network)
     fp32 = training_moments(a, device="cpu")
     bf16 = training_moments(a, device="cpu", precision="bf16")
@@ -136,7 +136,7 @@ def test_autocast_gradients_take_the_activation_dtype():
     fp32, bf16 = at[("backward", "relu2")], at16[("backward", "relu2")]
     # relu2's moment also holds what conv1, relu1 and relu2 saved (per sample: x's bf16 copy
     # under autocast, relu1's and relu2's outputs), which differ between the two as well
-    from symcnn.saved import saved_tensors
+    from symcnn.memory.pytorch.saved import saved_tensors
     early = {"conv1", "relu1", "conv2", "relu2"}
 
     def saved(p):
@@ -148,8 +148,8 @@ def test_autocast_gradients_take_the_activation_dtype():
 
 def test_estimate_memory_precision():
     from symcnn.errors import SymcnnError
-    from symcnn.memory import estimate_memory
-    from symcnn.saved import saved_tensors, total_saved_bytes
+    from symcnn.memory.estimate import estimate_memory
+    from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes
     a = symcnn.analyze(symcnn.parse_spec(SPECS["vgg2d"]).network)
     m = estimate_memory(a, convention="pytorch", device="cpu", precision="bf16")
     assert sum(t.bytes for t in m.activations) == total_saved_bytes(
@@ -225,11 +225,11 @@ def test_rounding_by_hand():
 
 
 def test_packed_matmul_against_measurement():
-    """A 2-byte Linear's oneDNN buffers (symcnn.workspace._packed_matmul) against
+    """A 2-byte Linear's oneDNN buffers (symcnn.memory.pytorch.workspace._packed_matmul) against
     validation/results/cpu_linear_bf16.json: 37 shapes on 1, 2 and 4 threads, with and
     without grad, measured with torch 2.13's profiler."""
     from symcnn.layers import Linear
-    from symcnn.workspace import _packed_matmul
+    from symcnn.memory.pytorch.workspace import _packed_matmul
     rows = json.loads((VALIDATION / "results" / "cpu_linear_bf16.json").read_text())["rows"]
     assert len(rows) == 222
     for r in rows:
@@ -268,7 +268,7 @@ def test_optimizer_defaults_follow_pytorch():
     mlp's Adam step (one large weight) foreach's temporaries, every parameter once, are less
     than the loop's largest ``2 P_i + P_(i-1)`` (measured on the CPU: 1,723,220 B with
     foreach, 1,904,428 B without, validation/results/cpu_zoo.json)."""
-    from symcnn.memory import estimate_memory
+    from symcnn.memory.estimate import estimate_memory
     a = symcnn.analyze(symcnn.parse_spec(SPECS["mlp"]).network)
     step = {device: estimate_memory(a, convention="pytorch", device=device,
                                     optimizer="adam").moments[-1]
@@ -285,7 +285,7 @@ def test_optimizer_defaults_follow_pytorch():
 def test_measurements_name_their_cpu(path):
     """Every CPU measurement the tests compare with says which CPU took it, and the kernel
     rules are checked only against measurements of the capability they were derived on."""
-    from symcnn.workspace import RULES_CPU_CAPABILITY
+    from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY
     env = json.loads(path.read_text())["environment"]
     assert env["cpu_capability"] == RULES_CPU_CAPABILITY
     assert env["torch"].startswith("2.13.0") and env["threads"] >= 1 and env["cpu"]

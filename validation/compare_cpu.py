@@ -1,4 +1,4 @@
-"""Predicted (symcnn.timeline) against measured (cpu_zoo.json, cpu_heavy.json) training-step
+"""Predicted (symcnn.memory.pytorch.timeline) against measured (cpu_zoo.json, cpu_heavy.json) training-step
 peaks on the CPU, fp32 and bf16 autocast.
 
 Run from the repository root: ``python validation/compare_cpu.py`` (needs no torch: it reads
@@ -17,8 +17,8 @@ sys.path.insert(0, str(HERE))
 import zoo  # noqa: E402
 
 import symcnn  # noqa: E402
-from symcnn.saved import saved_tensors, total_saved_bytes  # noqa: E402
-from symcnn.timeline import peak, training_moments  # noqa: E402
+from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes  # noqa: E402
+from symcnn.memory.pytorch.timeline import peak, training_moments  # noqa: E402
 
 RESULTS = ("cpu_heavy.json", "cpu_zoo.json")
 

@@ -16,7 +16,7 @@ allocator events (in time order, allocations paired with their frees by pointer)
 
 ``impl`` gives oneDNN's implementation names of the backward-data and backward-weights
 primitives, read from oneDNN's verbose output (``torch.backends.mkldnn.verbose``) during the
-measured backward.  ``symcnn/onednn_bf16.py`` is checked against this file in
+measured backward.  ``symcnn/memory/pytorch/onednn/bf16.py`` is checked against this file in
 ``tests/test_onednn_bf16.py``.
 """
 

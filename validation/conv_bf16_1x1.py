@@ -26,7 +26,7 @@ frees by pointer):
 
 ``impl_forward``, ``impl_backward_data`` and ``impl_backward_weights`` are oneDNN's
 implementation names, read from oneDNN's verbose output (``torch.backends.mkldnn.verbose``)
-during the measured iteration.  ``symcnn/onednn_bf16_1x1.py`` is checked against this file in
+during the measured iteration.  ``symcnn/memory/pytorch/onednn/bf16_1x1.py`` is checked against this file in
 ``tests/test_onednn_bf16_1x1.py``.
 """
 

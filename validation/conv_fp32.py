@@ -26,7 +26,7 @@ is oneDNN's scratchpad (it is taken before the reorders and the output and freed
 ``events`` keeps the whole sequence for inspection).
 
 ``impl_*`` give oneDNN's implementation names, read from its verbose output
-(``torch.backends.mkldnn.verbose``) during the measured call.  ``symcnn/onednn_fp32.py`` is
+(``torch.backends.mkldnn.verbose``) during the measured call.  ``symcnn/memory/pytorch/onednn/fp32.py`` is
 checked against the JSON in ``tests/test_onednn_fp32.py``.
 """
 

@@ -5,7 +5,7 @@
 For each (threads, m, k, n) it runs ``nn.Linear(k, n)`` on an ``(m, k)`` fp32 input under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (with grad and under ``no_grad``), profiles a
 second call with ``profile_memory=True``, and records every allocation made inside
-``aten::addmm`` other than its ``m x n`` result.  ``symcnn.workspace._packed_matmul`` is
+``aten::addmm`` other than its ``m x n`` result.  ``symcnn.memory.pytorch.workspace._packed_matmul`` is
 checked against this file in tests/test_timeline.py.
 """
 

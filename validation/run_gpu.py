@@ -34,18 +34,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 import measure  # noqa: E402
 import run_cpu  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 import zoo  # noqa: E402
 
 import symcnn  # noqa: E402
-from symcnn.inference import inference_moments  # noqa: E402
-from symcnn.moments import peak  # noqa: E402
-from symcnn.saved import saved_tensors, total_saved_bytes  # noqa: E402
-from symcnn.timeline import training_moments  # noqa: E402
+from symcnn.memory.pytorch.inference import inference_moments  # noqa: E402
+from symcnn.memory.pytorch.moments import peak  # noqa: E402
+from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes  # noqa: E402
+from symcnn.memory.pytorch.timeline import training_moments  # noqa: E402
 
 BLOCK = 512
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .base import Derivation, Layer, Shape, numel
-from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .dense import Flatten, Linear, Upsample
-from .elementwise import (
+from symcnn.layers.base import Derivation, Layer, Shape, numel
+from symcnn.layers.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from symcnn.layers.dense import Flatten, Linear, Upsample
+from symcnn.layers.elementwise import (
                    ELU,
                    GELU,
                    Dropout,
@@ -27,9 +27,9 @@ from .elementwise import (
                    Softplus,
                    Tanh,
 )
-from .merge import Add, Concat
-from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
-from .pool import (
+from symcnn.layers.merge import Add, Concat
+from symcnn.layers.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
+from symcnn.layers.pool import (
                    AdaptiveAvgPool1d,
                    AdaptiveAvgPool2d,
                    AdaptiveAvgPool3d,

@@ -7,9 +7,9 @@ from typing import ClassVar
 
 import sympy
 
-from ..errors import SymcnnError
-from ..expressions import parse_expression
-from ..intdiv import product
+from symcnn.errors import SymcnnError
+from symcnn.expressions import parse_expression
+from symcnn.intdiv import product
 
 #: A tensor's shape without the batch axis, channels first: ``(C, D, H, W)``.
 Shape = tuple[sympy.Expr, ...]

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..errors import SymcnnError
-from ..intdiv import FloorDiv, product
-from ..symbols import size
-from .base import (
+from symcnn.errors import SymcnnError
+from symcnn.intdiv import FloorDiv, product
+from symcnn.layers.base import (
     Derivation,
     Layer,
     Shape,
@@ -23,6 +22,7 @@ from .base import (
     written_add,
     written_mul,
 )
+from symcnn.symbols import size
 
 
 @dataclass(frozen=True, kw_only=True)

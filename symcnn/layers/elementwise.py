@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..errors import SymcnnError
-from .base import (
+from symcnn.errors import SymcnnError
+from symcnn.layers.base import (
     Derivation,
     Layer,
     Shape,

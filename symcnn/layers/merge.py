@@ -3,7 +3,7 @@
 PyTorch writes these as functions (``x + y``, ``torch.cat``); a spec names them ``Add`` and
 ``Concat`` and lists their ``inputs``.  Sizes that are numbers must match; symbolic sizes
 that are not the same expression become conditions on the input (``2*floor(H/2) = H``:
-``H`` even), which :func:`symcnn.analysis.valid_sizes` checks for given values.
+``H`` even), which :func:`symcnn.analysis.rows.valid_sizes` checks for given values.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..errors import SymcnnError
-from .base import Layer, Shape, check_flag
+from symcnn.errors import SymcnnError
+from symcnn.layers.base import Layer, Shape, check_flag
 
 
 def _same(a: sympy.Expr, b: sympy.Expr) -> bool | None:

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..errors import SymcnnError
-from ..intdiv import product
-from ..symbols import size
-from .base import (
+from symcnn.errors import SymcnnError
+from symcnn.intdiv import product
+from symcnn.layers.base import (
     Derivation,
     Layer,
     Shape,
@@ -20,6 +19,7 @@ from .base import (
     to_expr,
     written_mul,
 )
+from symcnn.symbols import size
 
 
 class _PerChannelAffine(Layer):

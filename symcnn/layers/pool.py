@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..errors import SymcnnError
-from ..intdiv import FloorDiv
-from .base import Layer, Shape, check_flag, check_positive_size, check_size, per_axis, to_expr
+from symcnn.errors import SymcnnError
+from symcnn.intdiv import FloorDiv
+from symcnn.layers.base import Layer, Shape, check_flag, check_positive_size, check_size, per_axis, to_expr
 
 
 def pooled_size(n, k, p, s, d, ceil_mode: bool) -> sympy.Expr:

@@ -1,0 +1,138 @@
+"""An exam as a Moodle XML question bank: one category per variant; numerical questions
+(tolerance: half a unit of the last place the question asks for), multiple choice, and
+embedded-answer (cloze) questions for shapes and closed forms.  Presentation only.
+
+>>> from symcnn.spec.builtin import examples_dir
+>>> from symcnn.exam.build import make_exam
+>>> from symcnn.exam.family import load_family
+>>> xml = moodle_xml(make_exam(load_family(examples_dir() / "lecture_family.toml"), 1, seed=3))
+>>> xml.splitlines()[0]
+'<?xml version="1.0" encoding="UTF-8"?>'
+"""
+
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ET
+
+from symcnn.exam.build import Exam, Question, Variant
+from symcnn.exam.text import answer_plain, answer_text, prompt
+from symcnn.render.documents import layer_arguments
+
+
+def _text(parent: ET.Element, tag: str, text: str, fmt: str | None = "html") -> ET.Element:
+    el = ET.SubElement(parent, tag, {"format": fmt} if fmt else {})
+    ET.SubElement(el, "text").text = text
+    return el
+
+
+def _tag(parent: ET.Element, tag: str, text: str) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    el.text = text
+    return el
+
+
+def network_html(variant: Variant) -> str:
+    """The variant's network as an HTML paragraph and table."""
+    net, mem = variant.shown, variant.report.memory
+    shape = " x ".join(str(v) for v in net.input_shape)
+    kept = "".join(f" The numeric questions take {html.escape(k)} = {v}."
+                   for k, v in variant.kept.items())
+    graph = not net.is_sequential
+    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(n.name)}</td>"
+                   + (f"<td>{html.escape(', '.join(n.inputs))}</td>" if graph else "")
+                   + f"<td>{html.escape(n.layer.type_name)}</td>"
+                   f"<td>{html.escape(layer_arguments(n.layer))}</td></tr>"
+                   for i, n in enumerate(net.nodes, start=1))
+    return (f"<p>Input: {html.escape(shape)} (channels first, one sample), {mem.dtype}, "
+            f"s = {mem.element_bytes} bytes per element.{kept}</p>"
+            "<table><tr><th>#</th><th>layer</th>" + ("<th>inputs</th>" if graph else "")
+            + "<th>type</th><th>arguments</th></tr>"
+            f"{rows}</table>"
+            "<p>Conventions: parameters are weights and biases; output size "
+            "floor((n + 2p - d(k-1) - 1)/s) + 1; training memory M(b) = Params + Grads + "
+            "b (I_1 + 2 sum_{i&gt;=2} I_i); 1 MB = 10^6, 1 MiB = 2^20, 1 GB = 10^9, 1 GiB = 2^30 "
+            "bytes; round half up.</p>")
+
+
+def _head(q: Question, variant: Variant, kind: str, body: str, family: str) -> ET.Element:
+    el = ET.Element("question", {"type": kind})
+    _text(el, "name", f"{family} v{variant.index:03d} q{q.number} {q.kind}", None)
+    _text(el, "questiontext", body)
+    _text(el, "generalfeedback", "Answer: " + html.escape(answer_text(q.answer.value, q.answer))
+          + f" (worked solution: answer key of variant {variant.index}, question {q.number}).")
+    if kind != "cloze":
+        _tag(el, "defaultgrade", str(q.spec.points))
+    _tag(el, "penalty", "0")
+    _tag(el, "hidden", "0")
+    return el
+
+
+def _numerical(q: Question, variant: Variant, body: str, family: str) -> ET.Element:
+    el = _head(q, variant, "numerical", body, family)
+    ans = ET.SubElement(el, "answer", {"fraction": "100", "format": "moodle_auto_format"})
+    _tag(ans, "text", answer_plain(q.answer.value, q.answer))
+    _text(ans, "feedback", "")
+    _tag(ans, "tolerance", str(q.answer.tolerance))
+    for tag, value in (("unitgradingtype", "0"), ("unitpenalty", "0"), ("showunits", "3"),
+                       ("unitsleft", "0")):
+        _tag(el, tag, value)
+    return el
+
+
+def _multichoice(q: Question, variant: Variant, body: str, family: str) -> ET.Element:
+    el = _head(q, variant, "multichoice", body, family)
+    for tag, value in (("single", "true"), ("shuffleanswers", "false"),
+                       ("answernumbering", "ABCD")):
+        _tag(el, tag, value)
+    for c in q.choices:
+        ans = ET.SubElement(el, "answer", {"fraction": "100" if c.correct else "0",
+                                           "format": "html"})
+        _tag(ans, "text", html.escape(answer_text(c.value, q.answer)))
+        _text(ans, "feedback", "Right." if c.correct else html.escape(f"Wrong: {c.mistake}."))
+    return el
+
+
+def _field(value) -> str:
+    return f"{{1:NUMERICAL:={value}:0}}"
+
+
+def _cloze_or_essay(q: Question, variant: Variant, body: str, family: str) -> ET.Element:
+    if q.answer.form == "shape":
+        fields = " x ".join(_field(v) for v in q.answer.value)
+        return _head(q, variant, "cloze", f"{body}<p>{fields}</p>", family)
+    coeffs = q.work.coefficients
+    if coeffs is not None:
+        sym, top = html.escape(str(q.work.symbol)), len(coeffs) - 1
+        power = lambda n: "" if n == 0 else sym if n == 1 else f"{sym}<sup>{n}</sup>"  # noqa: E731
+        terms = " + ".join(_field(c) + (f" {power(top - i)}" if top - i else "")
+                           for i, c in enumerate(coeffs))
+        return _head(q, variant, "cloze", f"{body}<p>N({sym}) = {terms}</p>", family)
+    el = _head(q, variant, "essay", body, family)
+    for tag, value in (("responseformat", "editor"), ("responserequired", "1"),
+                       ("responsefieldlines", "5"), ("attachments", "0")):
+        _tag(el, tag, value)
+    _text(el, "graderinfo", html.escape(answer_text(q.answer.value, q.answer)))
+    return el
+
+
+def question_element(q: Question, variant: Variant, family: str) -> ET.Element:
+    body = network_html(variant) + f"<p>{html.escape(prompt(q))}</p>"
+    if q.choices:
+        return _multichoice(q, variant, body, family)
+    if q.answer.form in ("count", "size"):
+        return _numerical(q, variant, body, family)
+    return _cloze_or_essay(q, variant, body, family)
+
+
+def moodle_xml(exam: Exam) -> str:
+    """The question bank as XML text (UTF-8, the same bytes for the same exam)."""
+    quiz = ET.Element("quiz")
+    name = exam.family.name
+    for v in exam.variants:
+        cat = ET.SubElement(quiz, "question", {"type": "category"})
+        _text(cat, "category", f"$course$/top/symcnn/{name}/variant {v.index:03d}", None)
+        for q in v.questions:
+            quiz.append(question_element(q, v, name))
+    ET.indent(quiz, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(quiz, encoding="unicode") + "\n"

@@ -1,0 +1,127 @@
+"""An exam's files: per variant the exam, its answer key and its drawn spec; one combined
+key; a CSV of all answers; optionally a Moodle question bank; optionally their PDFs.
+
+Everything is rendered in memory first and then written file by file with
+:func:`symcnn.files.write_atomic`, so an error leaves no partly written file.  The same
+exam gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from symcnn.errors import SymcnnError
+from symcnn.exam.build import Exam, Variant
+from symcnn.exam.moodle import moodle_xml
+from symcnn.exam.text import answer_plain, answer_tex, prompt
+from symcnn.files import write_atomic
+from symcnn.render.documents import template_environment, templates_dir
+from symcnn.render.pdf import compile_pdf
+
+CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit", "decimals",
+               "tolerance", "choice")
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = template_environment("tex", [templates_dir()])
+    env.filters.update({"prompt": prompt, "answer": answer_tex})
+    return env
+
+
+def _render(name: str, **context) -> str:
+    try:
+        return _templates().get_template(name).render(context)
+    except jinja2.TemplateError as err:
+        line = getattr(err, "lineno", None)
+        raise SymcnnError(f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else ""),
+                          source=str(getattr(err, "name", None) or name)) from None
+
+
+def exam_tex(exam: Exam, variant: Variant, *, key: bool = False) -> str:
+    """One variant's exam (or with ``key``, its answer key) as LaTeX."""
+    return _render("exam_key.tex.j2" if key else "exam.tex.j2", exam=exam, family=exam.family,
+                   variant=variant, key=key)
+
+
+def keys_tex(exam: Exam) -> str:
+    """Every variant's answers in one LaTeX document."""
+    return _render("exam_keys.tex.j2", exam=exam, family=exam.family, variants=exam.variants)
+
+
+def answers_csv(exam: Exam) -> str:
+    """One row per variant and question, in :data:`CSV_COLUMNS` order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for v in exam.variants:
+        for q in v.questions:
+            a = q.answer
+            writer.writerow([v.index, q.number, q.kind, q.row.name if q.row else "", q.spec.points,
+                             answer_plain(a.value, a), a.unit, a.decimals if a.form == "size" else "",
+                             a.tolerance if a.form in ("size", "count") else "", q.correct_letter])
+    return out.getvalue()
+
+
+def variant_toml(exam: Exam, variant: Variant) -> str:
+    """The drawn spec of a variant, ready for ``symcnn report``."""
+    sets = "".join(f" --set {k}={v}" for k, v in variant.values.items())
+    return (f"# Variant {variant.index} of {Path(exam.family.source).name} (seed {exam.seed}).\n"
+            f"# symcnn report variant-{variant.index:03d}.toml{sets}\n" + variant.candidate.text)
+
+
+def exam_files(exam: Exam, *, moodle: bool = False) -> dict[str, str]:
+    """File name -> text of everything ``symcnn exam`` writes (PDFs aside)."""
+    files = {}
+    for v in exam.variants:
+        files[f"exam-{v.index:03d}.tex"] = exam_tex(exam, v)
+        files[f"key-{v.index:03d}.tex"] = exam_tex(exam, v, key=True)
+        files[f"variant-{v.index:03d}.toml"] = variant_toml(exam, v)
+    files["keys.tex"] = keys_tex(exam)
+    files["answers.csv"] = answers_csv(exam)
+    if moodle:
+        files["moodle.xml"] = moodle_xml(exam)
+    return files
+
+
+def write_exam(exam: Exam, out_dir, *, moodle: bool = False) -> list[Path]:
+    """Write the exam's files into ``out_dir``; returns their paths."""
+    files = exam_files(exam, moodle=moodle)
+    paths = []
+    for name, text in files.items():
+        path = Path(out_dir) / name
+        write_atomic(path, text)  # a SymcnnError naming the file when it cannot be written
+        paths.append(path)
+    return paths
+
+
+def compile_all(tex_files: list[Path], *, jobs: int = 1,
+                progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Compile LaTeX files to PDF, ``jobs`` at a time; ``progress(done, total)`` after each.
+
+    Reproducible: the PDFs carry no date.  On the first failure the files not yet started are
+    skipped and its error is raised.
+    """
+
+    total, done = len(tex_files), 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(compile_pdf, p, reproducible=True) for p in tex_files]
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            failed = [f for f in finished if f.exception() is not None]
+            if failed:
+                for f in pending:
+                    f.cancel()
+                raise failed[0].exception()
+            done += len(finished)
+            if progress:
+                progress(done, total)
+    return [f.result() for f in futures]

@@ -1,0 +1,104 @@
+"""One node's moments in the backward pass, shared by the plain step
+(:mod:`symcnn.memory.pytorch.timeline`) and activation checkpointing (:mod:`symcnn.memory.pytorch.checkpointing`).
+
+While a node's backward function runs, the step holds: what is resident, the batch and its
+target, the loss's buffer, the saved storages not yet released, the parameter gradients made
+so far (this node's included), the gradient of the node's output and of its input, and the
+gradient parts waiting to be summed.  Kernels add their transients (:mod:`symcnn.memory.pytorch.workspace`)
+and, under autocast, a 2-byte layer's parameter gradients are cast afterwards
+(:func:`cast_moments`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from symcnn.memory.pytorch.moments import Moment
+from symcnn.memory.pytorch.saved import LOW
+from symcnn.memory.pytorch.workspace import transient
+
+
+@dataclass(frozen=True)
+class Step:
+    """What every moment of one simulated step shares."""
+
+    resident: sympy.Expr          # parameters, buffers, optimizer state (fixed bytes)
+    steady: sympy.Expr            # the batch and its target (bytes per sample)
+    base: tuple                   # their allocation groups
+    loss_buffer: sympy.Expr       # mse_loss's unreduced buffer (per sample)
+    width: dict                   # element size of every node's output
+    ran_in: dict                  # element size every node computed in
+    s: int                        # element size of parameters and their gradients
+    device: str
+    precision: str
+    batch: object
+    threads: int
+
+
+def input_gradient(r, step: Step, reads_input: bool) -> sympy.Expr:
+    """Bytes per sample of the gradient of ``r``'s input, made in the dtype the layer ran in
+    (an fp32 layer reading a 2-byte tensor under autocast makes it in fp32, then casts it);
+    none for the network input or a merge (whose gradient passes through)."""
+    if r.layer.arity != 1 or reads_input:
+        return sympy.Integer(0)
+    return sympy.Mul(*r.input_shapes[0]) * max(step.width[r.inputs[0]], step.ran_in[r.name])
+
+
+def backward_moments(r, kept, own, step: Step, *, grads, grad_parts, pending,
+                     reads_input: bool) -> list[Moment]:
+    """The moments of ``r``'s backward: ``kept`` are the saved storages held beyond it,
+    ``own`` those only ``r`` (and later-running nodes, none) still needs, both as ``(bytes,
+    per_sample?)``; ``grads`` the parameter gradients made so far in bytes (``grad_parts``
+    their allocations); ``pending`` the gradient parts waiting at ``r``."""
+    items = list(kept) + list(own)
+    fixed = sympy.Add(*(b for b, per in items if not per))
+    per = sympy.Add(*(b for b, per in items if per))
+    grad_out = r.activation * step.width[r.name]
+    grad_in = input_gradient(r, step, reads_input)
+    fixed = step.resident + fixed + grads
+    per = step.steady + step.loss_buffer + per + grad_out + grad_in + pending
+    parts = step.base + (_as_parts(items), grad_parts, ((0, step.loss_buffer), (0, grad_out),
+                                                        (0, grad_in), (0, pending)))
+    if step.precision != "fp32" and step.ran_in[r.name] == LOW and r.params != 0:
+        out = cast_moments(r, step, own, fixed, per, parts, grad_parts, kept)
+    else:
+        out = [Moment("backward", r.name, fixed, per, parts)]
+    for f, p in transient(r, "backward", step.device, step.width[r.name], batch=step.batch,
+                          precision=step.precision, threads=step.threads, first=reads_input,
+                          param_bytes=step.s):
+        out.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
+    return out
+
+
+def cast_moments(r, step: Step, own, fixed, per, parts, grad_parts, kept) -> list[Moment]:
+    """A layer that ran in 2 bytes under autocast makes its parameter gradients in 2 bytes;
+    ``ToCopyBackward0`` then casts them to the parameters' dtype (measured, torch 2.13 CPU):
+
+    * the layer's own step: its 2-byte gradients, not yet the ``s``-byte ones;
+    * the weight's cast, after the layer's function has returned: autograd has released what
+      only this layer saved (``own``: its input, its weight copy) and the gradient of its
+      output; the 2-byte weight gradient and its ``s``-byte copy are both alive, the bias
+      gradient is still the 2-byte one (it is cast next).
+
+    ``fixed``/``per`` and ``parts`` are the plain moment (the ``s``-byte gradients counted)."""
+    tensors = r.layer.param_tensors(r.input_shapes[0])
+    mine = tuple(t * step.s for t in tensors)      # this layer's gradients, s bytes each
+    low = tuple(t * LOW for t in tensors)          # ... and their 2-byte originals
+    rest = grad_parts[:len(grad_parts) - len(mine)]
+    first = Moment("backward", r.name, fixed - sympy.Add(*mine) + sympy.Add(*low), per,
+                   parts[:-2] + (rest + tuple((b, 0) for b in low),) + parts[-1:])
+    gone_fixed = sympy.Add(*(b for b, p in own if not p))
+    gone_per = sympy.Add(*(b for b, p in own if p)) + r.activation * step.width[r.name]
+    loss_buffer, _, grad_in, pending = parts[-1]
+    now = rest + ((mine[0], 0), (low[0], 0)) + tuple((b, 0) for b in low[1:])
+    cast = Moment("backward", r.name,
+                  fixed - gone_fixed + low[0] - sympy.Add(*mine[1:]) + sympy.Add(*low[1:]),
+                  per - gone_per, step.base + (_as_parts(kept), now,
+                                               (loss_buffer, grad_in, pending)))
+    return [first, cast]
+
+
+def _as_parts(items):
+    return tuple((0, b) if per else (b, 0) for b, per in items)

@@ -1,0 +1,103 @@
+"""A forward pass in evaluation mode under ``torch.no_grad()``, moment by moment.
+
+Nothing is saved for backward, so a tensor lives from the node that makes it until its last
+reader (the network's output until the end); views and in-place layers share their input's
+storage, and Dropout in eval mode returns its input itself; max pooling (but MaxPool1d)
+computes its int64 indices anyway, for the time of its call.  Resident throughout: parameters,
+buffers and the input batch.  Inside a node, the kernel transients of
+:mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies on the CPU).
+
+Under autocast (``precision="bf16"``/``"fp16"``) activations take the dtypes of
+:func:`symcnn.memory.pytorch.saved.activation_widths`; a layer reading another dtype than it runs in gets a
+cast copy for the time of its call; and autocast caches the 2-byte copy of every conv/linear
+parameter (they require grad, even under ``no_grad``) until the context exits.
+
+>>> from symcnn import analyze
+>>> from symcnn.spec.builtin import lecture_network
+>>> moments = inference_moments(analyze(lecture_network()))   # CUDA: no kernel transients
+>>> top = max(moments, key=lambda m: int(m.at(1)))
+>>> top.node, int(top.at(1)) == 4 * (3301651 + 193*229*193 + 30*191*227*191 + 30*95*113*95)
+('L2', True)
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from symcnn.analysis.rows import Analysis
+from symcnn.layers import (
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    MaxPool2d,
+    MaxPool3d,
+    numel,
+)
+from symcnn.memory.pytorch.moments import Moment
+from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
+from symcnn.memory.pytorch.workspace import THREADS, transient
+
+_EVAL_IDENTITY = (Dropout, Dropout1d, Dropout2d, Dropout3d)
+#: Pools whose kernel computes int64 indices even when no gradient is needed (MaxPool1d has
+#: a kernel without them).
+_INDICES = (MaxPool2d, MaxPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d)
+
+
+def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str = "cuda",
+                      batch=None, precision: str = "fp32",
+                      threads: int = THREADS) -> tuple[Moment, ...]:
+    """The moments of ``model.eval()`` and ``torch.no_grad()`` forward pass (see the module)."""
+    s, rows = element_bytes, analysis.rows
+    width = activation_widths(analysis, device, precision, s)
+    params = [t * s for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
+    buffers = [t for r in rows for t in r.layer.buffer_tensors(r.input_shapes[0], s)]
+    x = sympy.Mul(*analysis.input_shape) * s
+    resident = (tuple((p, 0) for p in params + buffers), ((0, x),))
+
+    storage, size, born, last_use = {"input": "input"}, {}, {}, {}
+    for r in rows:
+        allocates = r.allocates and not isinstance(r.layer, _EVAL_IDENTITY)
+        storage[r.name] = r.name if allocates else storage[r.inputs[0]]
+        if allocates:
+            size[r.name], born[r.name] = r.activation * width[r.name], r.index
+        for i in r.inputs:
+            last_use[storage[i]] = r.index
+        last_use[storage[r.name]] = max(last_use.get(storage[r.name], 0), r.index)
+    if rows and storage[rows[-1].name] != "input":
+        last_use[storage[rows[-1].name]] = len(rows) + 1
+
+    cached = ()                                    # autocast's 2-byte parameter copies
+    moments, sums = [], {}
+    for r in rows:
+        e_in = max(width[i] for i in r.inputs)
+        runs_in = autocast_width(r, e_in, device) if precision != "fp32" else e_in
+        if precision != "fp32" and runs_in == LOW:
+            cached += tuple((t * LOW, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
+        cast = ((0, numel(r.input_shapes[0]) * runs_in),) if runs_in != e_in else ()
+        if isinstance(r.layer, _INDICES):
+            cast += ((0, 8 * numel(r.output_shape)),)
+        live = tuple((0, size[st]) for st in size if born[st] <= r.index <= last_use[st])
+        parts = resident + (cached, live, cast)
+        moments.append(_moment("inference", r.name, parts, sums))
+        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
+                              threads=threads, precision=precision,
+                              first=storage[r.inputs[0]] == "input"):
+            moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
+    if not rows:
+        moments.append(_moment("inference", "", resident, sums))
+    return tuple(moments)
+
+
+def _moment(phase: str, node: str, parts, sums: dict) -> Moment:
+    """A moment of these allocation groups; ``sums`` keeps each group's sums, taken once
+    however many moments share the group (the resident tensors)."""
+    for group in parts:
+        if id(group) not in sums:
+            sums[id(group)] = (group, sympy.Add(*(f for f, _ in group)),
+                               sympy.Add(*(p for _, p in group)))
+    return Moment(phase, node, sympy.Add(*(sums[id(g)][1] for g in parts)),
+                  sympy.Add(*(sums[id(g)][2] for g in parts)), parts)

@@ -1,0 +1,350 @@
+"""Transient memory inside one node's forward call or backward function, per device.
+
+:mod:`symcnn.memory.pytorch.timeline` counts, at each node, what is alive before the node runs plus what the
+node leaves behind (its output in the forward pass; the gradient of its input and of its
+parameters in the backward pass).  Kernels take more than that while they run: oneDNN reorders
+tensors into a blocked layout, ATen copies results back, BatchNorm keeps a second input-sized
+buffer.  :func:`transient` gives those extra bytes as *alternatives*, one per stage of the
+node's computation, each ``(fixed, per_sample)`` on top of the timeline's moment for the node
+(an alternative may be negative in one part: it replaces the node's outputs, which are not all
+allocated yet at that stage).  The timeline turns each alternative into one more moment, so
+the step's peak stays ``max_t (F_t + A_t b)``.
+
+The rules come from the allocator traces of ``validation/`` (``results/cpu_patterns.md``,
+torch 2.13.0 on an AVX-512 CPU); symbols are bytes, per sample unless said otherwise: ``I``,
+``O`` the node's input and output, ``Ip``, ``Op`` the same with the channels rounded up to a
+multiple of ``channel_block`` (oneDNN's blocked layout: ``nChw16c`` on AVX-512), ``W``, ``B``
+the weight and bias (fixed), ``Wp`` the weight with both channel counts rounded up.
+
+CPU, fp32 (``device="cpu"``):
+
+* **Convolution, oneDNN** (every batch >= 2; at batch 1 see im2col below).
+  Forward: ``+Ip +Wp +Op``, free ``Wp, Ip``, ``+O`` (ATen's output), free ``Op``: peak
+  ``max(Ip + Wp + Op, Op + O)``; the input is reordered only when it has at least
+  ``channel_block`` channels (``Ip = 0`` otherwise).
+  Backward, input needing a gradient, stride 1: gradient of the input ``Op + Wp + Ip`` then
+  ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` plus oneDNN's weight-gradient
+  scratchpad (reduction buffers of its thread split, barriers: :func:`conv_scratchpads`).
+  Backward, stride > 1: the gradient of the input comes in the plain layout, ``O + Wp + I +
+  scratch`` (``brgconv_strided``'s scratchpad, :func:`conv_scratchpads`; ``strided_scratch``,
+  61,488 B, where :mod:`symcnn.memory.pytorch.onednn.fp32` has no rule), then ATen allocates the result and a
+  contiguous copy: **3 I** at once; then the weight stage as for stride 1.
+  First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B`` (+ scratch).
+* **Convolution, im2col** (PyTorch's ``use_mkldnn`` in ``aten/src/ATen/native/Convolution.cpp``
+  keeps the native ``slow_conv2d``/``slow_conv3d`` at batch 1 when ``groups == 1``, the kernel
+  is not larger than 3 in both last axes and ``C * d1 * d2 <= 20480``): forward ``+col +O
+  -col`` and backward ``+I +col -col``, ``col = C_in * prod(kernel) * n_spatial(O) * e`` for
+  one sample.  This regime exists only at ``batch == 1``, so it is not affine in b: the
+  timeline applies it when it is given ``batch=1`` and the oneDNN rules otherwise.
+* **ConvTranspose, oneDNN**: forward ``scratch + Ip + Wp + Op`` (``Ip`` from 16 input
+  channels on, ``Op`` channel-padded from 16 output channels on, plain ``O`` below;
+  ``scratch`` from :func:`transposed_scratch`: 61,616 B for the zoo's), then ``3 O`` (oneDNN's output
+  and two ATen copies); backward ``+O`` (a copy of the incoming gradient) and then a stride-1
+  convolution's stages.
+* **BatchNorm (training)**: backward ``+I +2C*4 +I -I``: ``2 I + 2 C 4``, one ``I`` above
+  what the timeline counts.
+* **Upsample, nearest/bilinear 2-d**: forward ``+O +I +O -O -I``: ``2 O + I``.
+* **Convolution, 2 bytes (autocast)**: the fp32 stages with 2-byte activations, the parameter
+  gradients at ``param_bytes``, and oneDNN's bf16 scratchpads from :mod:`symcnn.memory.pytorch.onednn.bf16`
+  (:func:`conv_scratchpads`): the weight stage's (``jit_bf16``: transposed source and output
+  gradient, fp32 reduction buffers, barriers; exact on a 399-point measured grid) and the
+  strided data stage's (``brgconv_strided``), which replaces ``strided_scratch``; for a 1x1
+  convolution (``jit_bf16_1x1``) its forward, stride-1 data and weight scratchpads from
+  :mod:`symcnn.memory.pytorch.onednn.bf16_1x1` (:func:`forward_scratch`).
+* **fp16 (autocast)**: PyTorch's own im2col convolutions, not oneDNN (:func:`_native_half`).
+* **Linear, bf16 (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
+  weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
+* Every other layer allocates exactly its output (forward) or its input's gradient (backward).
+
+``device="cuda"``: no transient is modelled yet.  cuDNN's workspaces depend on the algorithm
+cuDNN picks, on free memory, on TF32 and on the cuDNN version (see ``validation/README.md``:
+about 1.2 GB per sample for the lecture network's second convolution on an H100); the function
+returns no alternative there, so the CUDA timeline is still a lower bound.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy
+
+from symcnn.analysis.rows import LayerRow
+from symcnn.layers import (
+    BATCH_NORMS,
+    CONVOLUTIONS,
+    TRANSPOSED_CONVOLUTIONS,
+    Linear,
+    Upsample,
+    numel,
+)
+from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
+from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
+from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
+
+#: The CPU the kernel rules of this module and of the ``onednn_*`` modules were measured and
+#: derived on, as PyTorch names its dispatch level (``torch.backends.cpu.get_cpu_capability()``):
+#: an AVX-512 CPU with avx512_bf16 and no AMX (``validation/results/*.json`` say which).  On
+#: another capability oneDNN and ATen pick other kernels (AVX2: 8-channel blocks, no oneDNN
+#: bf16 convolutions), so these rules are not exact there.
+RULES_CPU_CAPABILITY = "AVX512"
+#: Channels per block of oneDNN's blocked layout: 16 fp32 values fill an AVX-512 register.
+CHANNEL_BLOCK = 16
+#: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).
+STRIDED_SCRATCH = 61_488
+#: Scratchpad of a transposed convolution's forward (oneDNN's backward-data kernel), per
+#: element size: the same for every ConvTranspose1d/2d/3d of the zoo in fp32; the smallest
+#: seen in bf16 (49,840 to 51,376 B).
+TRANSPOSED_SCRATCH = {4: 61_616, 2: 49_840}
+#: Intra-op threads of the CPU the rules were measured on (``torch.get_num_threads()``);
+#: oneDNN's per-thread buffers scale with it.
+THREADS = 2
+#: PyTorch hands a 2-byte matmul to oneDNN when ``m * k * n`` exceeds this
+#: (``mkldnn_gemm_min_size`` in ``aten/src/ATen/native/mkldnn/Matmul.cpp``).
+MKLDNN_GEMM_MIN_SIZE = 16 * 16 * 16
+#: PyTorch keeps im2col at batch 1 while ``C * d1 * d2`` is at most this.
+IM2COL_LIMIT = 20_480
+
+_CONVS, _TRANSPOSED, _BATCH_NORMS = CONVOLUTIONS, TRANSPOSED_CONVOLUTIONS, BATCH_NORMS
+
+Alternative = tuple[sympy.Expr, sympy.Expr]
+
+
+def padded(shape, block: int = CHANNEL_BLOCK) -> sympy.Expr:
+    """Elements of ``shape`` (channels first) with the channels rounded up to ``block``."""
+    c = sympy.sympify(shape[0])
+    return sympy.ceiling(c / block) * block * numel(shape[1:])
+
+
+def uses_im2col(row: LayerRow, batch, element_bytes: int = 4) -> bool:
+    """Whether PyTorch runs ``row``'s convolution through im2col rather than oneDNN (fp32
+    only: a 2-byte convolution always goes to oneDNN)."""
+    layer, ins = row.layer, row.input_shapes[0]
+    if batch != 1 or element_bytes != 4 or not isinstance(layer, _CONVS) or layer.groups != 1:
+        return False
+    kernel = layer.kernel_size
+    if len(kernel) >= 2 and kernel[-1] > 3 and kernel[-2] > 3:
+        return False
+    size = sympy.sympify(ins[0] * numel(ins[1:3]))
+    return bool(size.is_number and size <= IM2COL_LIMIT)
+
+
+def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> bool:
+    """Whether oneDNN computes ``row``'s weight gradient on blocked (channel-padded) copies:
+    seen for every convolution with at least ``channel_block`` input channels and for the 1x1
+    one with fewer (unet2d outc, 8 -> 2); the others with fewer channels (unet2d 8 -> 8 and
+    8 -> 16, 3x3) copy the input and the output gradient in the plain layout."""
+    layer, cin = row.layer, row.input_shapes[0][0]
+    if _at_least(cin, channel_block):
+        return True
+    return all(k == 1 for k in layer.kernel_size)
+
+
+def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
+              first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
+              strided_scratch: int = STRIDED_SCRATCH,
+              threads: int = THREADS, param_bytes: int | None = None,
+              precision: str = "fp32") -> tuple[Alternative, ...]:
+    """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
+    as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module).
+
+    ``first``: the node reads the network input, which needs no gradient.  ``batch``: the batch
+    size when it is a number (it picks the im2col regime at 1); None means b >= 2.
+    ``element_bytes`` is the size of the node's activations, ``param_bytes`` (default the same)
+    that of the parameter gradients the moment counts (4 under autocast)."""
+    if device == "cuda":
+        return ()     # cuDNN workspaces are not modelled yet (see the module's description)
+    s, layer = element_bytes, row.layer
+    if precision == "fp16" and isinstance(layer, _CONVS + _TRANSPOSED + (Linear,)):
+        return _native_half(row, phase, first, param_bytes or s)
+    ins, out = row.input_shapes[0], row.output_shape
+    i, o = numel(ins) * s, numel(out) * s
+    ip, op = padded(ins, channel_block) * s, padded(out, channel_block) * s
+    zero = sympy.Integer(0)
+    if isinstance(layer, _CONVS + _TRANSPOSED):
+        tensors = layer.param_tensors(ins)
+        pb = param_bytes or s                 # this node's gradients, not made yet in a stage
+        w, b_ = tensors[0] * pb, (tensors[1] * pb if len(tensors) > 1 else zero)
+        kvol = sympy.Mul(*layer.kernel_size)
+        cin, cout = ins[0], layer.out_channels
+        wp = (sympy.ceiling(sympy.sympify(cin) / channel_block) * channel_block
+              * sympy.ceiling(sympy.sympify(cout) / channel_block) * channel_block
+              * kvol / layer.groups * s)
+        if uses_im2col(row, batch, s):
+            col = cin * kvol * numel(out[1:]) * s
+            return ((col, zero),)            # b = 1: a fixed number of bytes
+        # oneDNN reorders its input to the blocked layout from a whole block of channels on
+        reorder_in = ip if _at_least(cin, channel_block) else zero
+        if isinstance(layer, _TRANSPOSED):
+            if phase == "forward":
+                # oneDNN: scratchpad, blocked input and weight, its output (channel-padded
+                # from 16 channels on); then ATen's result and a contiguous copy: 3 O
+                dst = op if _at_least(cout, channel_block) else o
+                scratch = transposed_scratch(row, batch, threads, s)
+                return ((wp + scratch, reorder_in + dst - o), (zero, 2 * o))
+            return ((wp - w, o + op + ip),)
+        if phase == "forward":
+            first_stage = forward_scratch(row, batch, threads, s)
+            return ((wp + first_stage, reorder_in + op - o), (zero, op))
+        scratch = conv_scratchpads(row, batch, threads, s, strided_scratch)
+        if blocked_weight_stage(row, channel_block):
+            weight_stage = (wp - w, op) if first else (wp - w, op + ip)
+        else:                                 # plain copies of the input and output gradient
+            weight_stage = (zero, o) if first else (zero, o + i)
+        weight_stage = (weight_stage[0] + scratch[0], weight_stage[1])
+        if first:
+            return (weight_stage,)
+        if all(st == 1 for st in layer.stride):
+            return (weight_stage, (wp + scratch[1] - w - b_, op + ip - i))
+        return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
+    if isinstance(layer, Linear) and phase == "forward" and s == 2:
+        return _packed_matmul(row, batch, threads)
+    if isinstance(layer, _BATCH_NORMS) and phase == "backward":
+        return ((zero, i),)
+    if isinstance(layer, Upsample) and phase == "forward" and layer.mode in (
+            "nearest", "bilinear") and len(ins) == 3:
+        return ((zero, o + i),)
+    return ()
+
+
+def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
+    """fp16 under CPU autocast: PyTorch 2.13 runs these outside oneDNN on an AVX-512 CPU
+    without fp16 units (no oneDNN primitive runs): a convolution as im2col (``_slow_conv2d``,
+    ``slow_conv3d``) with a column buffer of the whole batch, ``col = C_in k n(O) 2`` per
+    sample; forward ``+col``; backward the input's gradient (with ``+col`` in 3-d), then the
+    2-byte weight and bias gradients with ``+col`` (an output gradient that is not contiguous,
+    as ``y.sum().backward()`` gives, is copied first: ``+O``).  A linear layer's matmuls take
+    nothing more; a transposed convolution is not modelled.  Every fp16 peak of the zoo to
+    256 B (``tests/test_timeline.py``)."""
+    layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
+    zero = sympy.Integer(0)
+    if not isinstance(layer, _CONVS) or layer.groups != 1:
+        return ()
+    col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * 2
+    if phase == "forward":
+        return ((zero, col),)
+    tensors = layer.param_tensors(ins)
+    w = sympy.Add(*tensors) * param_bytes            # this layer's gradients, not made yet
+    weight_stage = (sympy.Add(*tensors) * 2 - w, col)
+    if first or len(ins) != 4:
+        return (weight_stage,)
+    return (weight_stage, (-w, col))                 # 3-d: the input's gradient via columns too
+
+
+def _at_least(value, bound: int) -> bool:
+    """Whether ``value`` (a size, maybe symbolic) is surely at least ``bound``."""
+    return sympy.sympify(value >= bound) == sympy.true
+
+
+def _conv_arguments(row: LayerRow, batch, threads: int):
+    """The plain-integer arguments of :mod:`symcnn.memory.pytorch.onednn.fp32` / :mod:`symcnn.memory.pytorch.onednn.bf16`
+    for ``row``'s convolution, or None where they have no rule (symbolic sizes, string
+    padding, groups, dilation, output padding)."""
+    layer, ins = row.layer, row.input_shapes[0]
+    sizes = (ins[0], layer.out_channels, *layer.kernel_size, *layer.stride, *ins[1:])
+    if isinstance(layer.padding, str) or not all(sympy.sympify(v).is_Integer for v in sizes) \
+            or layer.groups != 1 or any(d != 1 for d in layer.dilation) \
+            or any(v != 0 for v in getattr(layer, "output_padding", ())):
+        return None
+    return (int(ins[0]), int(layer.out_channels), [int(k) for k in layer.kernel_size],
+            [int(v) for v in layer.stride], [int(v) for v in layer.padding],
+            tuple(int(v) for v in ins[1:]), int(batch) if batch is not None else 8, threads)
+
+
+def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes: int = 4,
+                     strided_scratch: int = STRIDED_SCRATCH) -> tuple[int, int]:
+    """oneDNN's scratchpads of a convolution's backward on the CPU, ``(weight stage, strided
+    data stage)`` in bytes, derived from oneDNN's source and checked on measured grids:
+    :mod:`symcnn.memory.pytorch.onednn.fp32` (4-byte elements) and :mod:`symcnn.memory.pytorch.onednn.bf16` (2).  Where they
+    have no rule: no weight scratchpad and ``strided_scratch`` (fp32; 0 in bf16) for the data
+    stage.  Without a batch size: a batch of 8 for oneDNN's thread split."""
+    rules = onednn_fp32 if element_bytes == 4 else onednn_bf16
+    fallback = (0, strided_scratch if element_bytes == 4 else 0)
+    args = _conv_arguments(row, batch, threads)
+    if args is None:
+        return fallback
+    weight, data = rules.weight_scratch, rules.data_scratch
+    if element_bytes == 2 and args[1] < CHANNEL_BLOCK and not _one_by_one(row):
+        return fallback                            # outside the measured grid (C_out >= 16)
+    if element_bytes == 2 and _one_by_one(row):
+        impl = onednn_bf16_1x1.implementation(*args[:6])
+        bias = bool(getattr(row.layer, "bias", False))
+        if impl["backward_weights"] == onednn_bf16_1x1.IMPLEMENTATION:
+            weight = functools.partial(onednn_bf16_1x1.weight_scratch, bias=bias)
+        if impl["backward_data"] == onednn_bf16_1x1.IMPLEMENTATION:
+            data = onednn_bf16_1x1.data_scratch
+    found = []
+    for rule, default in ((weight, fallback[0]), (data, fallback[1])):
+        try:
+            found.append(rule(*args))
+        except (NotImplementedError, ValueError):
+            found.append(default)
+    return found[0], found[1]
+
+
+def _one_by_one(row: LayerRow) -> bool:
+    layer = row.layer
+    return all(k == 1 for k in layer.kernel_size) and not isinstance(layer.padding, str) \
+        and all(p == 0 for p in layer.padding)
+
+
+def forward_scratch(row: LayerRow, batch, threads: int = THREADS,
+                    element_bytes: int = 4) -> int:
+    """oneDNN's scratchpad of a convolution's forward: a 2-byte 1x1 convolution's
+    (``jit_bf16_1x1``: an fp32 buffer of the output per thread,
+    :func:`symcnn.memory.pytorch.onednn.bf16_1x1.forward_scratch`); none for the others (the ones measured
+    book at most a padded bias)."""
+    if element_bytes != 2 or not _one_by_one(row):
+        return 0
+    args = _conv_arguments(row, batch, threads)
+    if args is None:
+        return 0
+    if onednn_bf16_1x1.implementation(*args[:6])["forward"] != onednn_bf16_1x1.IMPLEMENTATION:
+        return 0
+    try:
+        return onednn_bf16_1x1.forward_scratch(*args, bias=bool(row.layer.bias))
+    except (NotImplementedError, ValueError):
+        return 0
+
+
+def transposed_scratch(row: LayerRow, batch, threads: int = THREADS,
+                       element_bytes: int = 4) -> int:
+    """oneDNN's scratchpad of a transposed convolution's forward: in fp32 from
+    :func:`symcnn.memory.pytorch.onednn.fp32.transposed_forward_scratch`, else (and where it has no rule)
+    :data:`TRANSPOSED_SCRATCH`."""
+    fallback = TRANSPOSED_SCRATCH.get(element_bytes, TRANSPOSED_SCRATCH[4])
+    args = _conv_arguments(row, batch, threads) if element_bytes == 4 else None
+    if args is None:
+        return fallback
+    try:
+        return onednn_fp32.transposed_forward_scratch(*args)
+    except (NotImplementedError, ValueError):
+        return fallback
+
+
+def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...]:
+    """A 2-byte Linear's forward on the CPU: when ``m k n > 4096`` PyTorch calls oneDNN's
+    matmul, whose every thread holds a packed block of the weights and an fp32 block of the
+    result while it runs:
+
+        threads * (128 min(k32, 1024) + 4 rows min(n, 64) + 640) + 384 bytes,
+
+    ``k32`` is ``k`` rounded up to a multiple of 32, ``m`` the rows of the input (the batch
+    times its leading axes), ``rows = min(m, 256, max(16, ceil(m / t_m)))`` the block of rows
+    a thread works on, ``t_m = max(1, threads // ceil(n / 64))`` the threads along ``m``.
+    Measured with torch 2.13 on 1, 2 and 4 threads (``validation/linear_bf16.py``, 37 shapes,
+    with and without grad): exact in 218 of 222 runs; for (m, k, n) = (128, 64, 300) on 2 and
+    4 threads oneDNN splits ``m`` further and this is 32 KB and 96 KB high.  Without a batch
+    size: the regime of large batches (``rows = 256``)."""
+    ins = row.input_shapes[0]
+    k, n = sympy.sympify(ins[-1]), sympy.sympify(row.layer.out_features)
+    k32 = sympy.Min(sympy.ceiling(k / 32) * 32, 1024)
+    if batch is None:
+        rows = sympy.Integer(256)
+    else:
+        m = sympy.sympify(batch) * numel(ins[:-1])
+        if sympy.sympify(m * k * n > MKLDNN_GEMM_MIN_SIZE) != sympy.true:
+            return ()
+        along_m = sympy.Max(1, sympy.floor(threads / sympy.ceiling(n / 64)))
+        rows = sympy.Min(m, 256, sympy.Max(16, sympy.ceiling(m / along_m)))
+    packed = threads * (128 * k32 + 4 * rows * sympy.Min(n, 64) + 640) + 384
+    return ((packed, sympy.Integer(0)),)

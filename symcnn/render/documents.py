@@ -1,0 +1,243 @@
+"""Reports into documents: Jinja2 templates for LaTeX slides, worksheets and Markdown.
+
+Templates use LaTeX-safe delimiters (as nbconvert does): ``((( value )))``,
+``((* block *))`` and ``((= comment =))``.  Every value a template prints goes through
+an escaper unless a math filter made it; templates lay out, they never compute.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import jinja2
+import sympy
+
+from symcnn.errors import SymcnnError
+from symcnn.files import shipped_dir, write_atomic
+from symcnn.render.latex import (
+    TeX,
+    escape_latex,
+    escape_markdown,
+    formula,
+    math,
+    sum_lines,
+    visible_length,
+    written,
+)
+from symcnn.render.pdf import compile_pdf
+from symcnn.report import Report
+from symcnn.units import UNITS, canonical_unit, format_bytes
+
+BUILTIN = ("slides", "worksheet", "markdown")
+
+
+def templates_dir() -> Path:
+    """The folder of the shipped templates (copy one to start your own)."""
+    return shipped_dir("templates", "base.tex.j2")
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a network name: ``"Lecture 3-D CNN"`` -> ``lecture-3-d-cnn``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "network"
+
+
+# ---- filters: formatting only ------------------------------------------------------------
+
+def _num(value) -> TeX:
+    return math(value)
+
+
+def _many(value) -> str | None:
+    """A symbolic maximum of many expressions (a simulated step's peak) is described, not
+    printed: ``"the largest of 19 expressions in the symbols"``."""
+    if isinstance(value, sympy.Max) and len(value.args) > 3:
+        return f"the largest of {len(value.args)} expressions in the symbols"
+    return None
+
+
+def _sum_lines(value, *args) -> TeX:
+    value = sympy.sympify(value)
+    many = _many(value)
+    return TeX(rf"\text{{{many}, counted in}}") if many else sum_lines(value, *args)
+
+
+def _bytes_tex(value, unit: str = "MB") -> TeX:
+    value = sympy.sympify(value)
+    unit = canonical_unit(unit)
+    if _many(value):
+        return TeX(rf"\text{{{_many(value)}}}")
+    if value.is_number:
+        number, label = format_bytes(value, unit).rsplit(" ", 1)
+        mantissa, e, exponent = number.partition("e")
+        number = rf"{mantissa} \times 10^{{{int(exponent)}}}" if e else number.replace(",", "{,}")
+        return TeX(number + rf"\,\mathrm{{{label}}}")
+    return TeX(math(value) + r"\,\mathrm{B}")
+
+
+def _bytes_text(value, unit: str = "MB") -> TeX:
+    value = sympy.sympify(value)
+    if _many(value):
+        return TeX(_many(value))
+    return TeX(format_bytes(value, unit) if value.is_number else f"{value} B")
+
+
+def _shape(dims) -> TeX:
+    return TeX(r" \times ".join(math(d) for d in dims))
+
+
+def _label(name: str) -> TeX:
+    """``I_5`` -> ``I_{5}``: a memory term's label as math."""
+    base, _, sub = str(name).partition("_")
+    base = base if len(base) == 1 else rf"\text{{{escape_latex(base)}}}"
+    return TeX(f"{base}_{{{sub}}}" if sub else base)
+
+
+def _block_args(group) -> TeX:
+    """A block use's parameters as math: ``$(C = 64)$``."""
+    if not group.args:
+        return TeX("")
+    return TeX("$(" + ", ".join(f"{escape_latex(k)} = {math(v)}" for k, v in group.args) + ")$")
+
+
+def _unit_bytes(unit: str) -> TeX:
+    """Bytes in one ``unit``, as a power: ``10^{6}`` for MB, ``2^{20}`` for MiB."""
+    n = UNITS[canonical_unit(unit)]
+    decimal = len(str(n)) - 1
+    return TeX(f"10^{{{decimal}}}" if 10**decimal == n else f"2^{{{n.bit_length() - 1}}}")
+
+
+_INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}
+
+
+def layer_arguments(layer) -> str:
+    """The constructor arguments that differ from PyTorch's defaults: ``kernel_size=3, stride=2``."""
+    out = []
+    for f in fields(layer):
+        value = getattr(layer, f.name)
+        pool_stride = f.name == "stride" and f.default is None  # the kernel size, by default
+        if f.name in _INFERRED or value is None or (pool_stride and value == layer.kernel_size):
+            continue
+        if isinstance(value, tuple) and len(set(value)) == 1:
+            value = value[0]
+        if value == f.default:
+            continue
+        text = "(" + ", ".join(map(str, value)) + ")" if isinstance(value, tuple) else str(value)
+        out.append(f"{f.name}={text}")
+    return ", ".join(out)
+
+
+class _Block:
+    """``super()`` in a template: the parent block's output is already laid out, not prose."""
+
+    def __init__(self, ref) -> None:
+        self._ref = ref
+
+    def __call__(self) -> TeX:
+        return TeX(self._ref())
+
+
+class _Context(jinja2.runtime.Context):
+    def super(self, name, current):
+        ref = super().super(name, current)
+        return _Block(ref) if isinstance(ref, jinja2.runtime.BlockReference) else ref
+
+
+def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
+    escape = escape_latex if kind == "tex" else escape_markdown
+
+    def finalize(value):
+        if isinstance(value, TeX):
+            return value
+        if isinstance(value, sympy.Basic):
+            return math(value)
+        return escape(value)
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(p) for p in search]),
+        block_start_string="((*", block_end_string="*))",
+        variable_start_string="(((", variable_end_string=")))",
+        comment_start_string="((=", comment_end_string="=))",
+        line_comment_prefix="%#" if kind == "tex" else None,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False, undefined=jinja2.StrictUndefined, finalize=finalize)
+    env.context_class = _Context
+    env.filters.update({
+        "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
+        "num": _num, "shape": _shape, "label": _label, "visible_length": visible_length,
+        "unit_bytes": _unit_bytes, "arguments": layer_arguments, "block_args": _block_args,
+        "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
+        "escape": escape, "e": escape, "raw": TeX,
+    })
+    return env
+
+
+def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
+    """A template by name (``slides``) or path (``my/slides.tex.j2``): the template, its
+    kind (``tex`` or ``md``) and the suffix of the file it writes."""
+    builtin = templates_dir()
+    if template in BUILTIN:
+        name = f"{template}.md.j2" if template == "markdown" else f"{template}.tex.j2"
+        path = builtin / name
+    else:
+        path = Path(template)
+        if not path.is_file():
+            raise SymcnnError(f"no template {template!r} (built-in: {', '.join(BUILTIN)}; or a "
+                              "path to a .tex.j2 or .md.j2 file)", field="template")
+    kind = "md" if path.name.endswith((".md.j2", ".md")) else "tex"
+    env = template_environment(kind, [path.parent, builtin])
+    try:
+        return env.get_template(path.name), kind, ".md" if kind == "md" else ".tex"
+    except jinja2.TemplateSyntaxError as err:
+        raise SymcnnError(f"{err.message} (line {err.lineno})", source=str(path)) from None
+
+
+def context(report: Report) -> dict:
+    """What a template sees: the report and short names for its parts."""
+    return {"report": report, "net": report.network, "analysis": report.analysis,
+            "memory": report.memory, "rows": report.analysis.rows,
+            "terms": report.memory.activations, "limits": report.limits,
+            "checks": report.checks, "mismatches": report.mismatches,
+            "misprinted": {c.key: c for c in report.mismatches},
+            "units": report.units, "symbols": sorted(map(str, report.network.free_symbols))}
+
+
+def render_string(report: Report, template: str = "worksheet") -> str:
+    """The document text of ``report`` through a built-in template or a template file."""
+    tpl, _, _ = _resolve(template)
+    try:
+        return tpl.render(context(report))
+    except jinja2.TemplateError as err:
+        where = getattr(err, "name", None) or template
+        line = getattr(err, "lineno", None)
+        raise SymcnnError(f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else ""),
+                          source=str(where)) from None
+
+
+def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf: bool = False,
+           name: str | None = None) -> list[Path]:
+    """Write ``report`` through ``template`` into ``out_dir``; with ``pdf`` also compile it.
+
+    Returns the written files.  The file name is ``<network>-<template>.tex`` (or ``.md``).
+    """
+    tpl_name = template if template in BUILTIN else Path(template).name.split(".")[0]
+    text = render_string(report, template)
+    suffix = ".md" if template == "markdown" or template.endswith((".md.j2", ".md")) else ".tex"
+    path = Path(out_dir) / f"{name or slug(report.network.name)}-{tpl_name}{suffix}"
+    write_atomic(path, text)
+    written_files = [path]
+    if pdf:
+        if suffix != ".tex":
+            raise SymcnnError("--pdf needs a LaTeX template, not Markdown", field="template")
+        written_files.append(compile_pdf(path))
+    return written_files
+
+
+def summary_math(report: Report) -> str:
+    """The report's totals as one LaTeX display formula (``_repr_latex_``)."""
+    mem = report.memory
+    lines = [rf"N &= {math(report.total_params)}",
+             rf"M(b) &= {math(mem.fixed)} + {math(mem.per_sample)}\,b\ \mathrm{{B}}",
+             rf"M({math(report.batch_size)}) &= {_bytes_tex(report.training_bytes, report.units)}"]
+    return "$$\\begin{aligned}" + r" \\ ".join(lines) + "\\end{aligned}$$"

@@ -1,0 +1,83 @@
+"""A :class:`~symcnn.report.Report` as one JSON document (presentation only).
+
+Numbers are JSON integers; symbolic values are strings that ``sympy.sympify`` reads back.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from symcnn.network import DTYPE_BYTES
+from symcnn.render.formatting import expr_text, written
+from symcnn.render.formatting import json_value as value
+from symcnn.report import Report
+
+
+def to_json(report: Report) -> dict:
+    a, mem = report.analysis, report.memory
+    s = DTYPE_BYTES[mem.dtype]
+    terms = {t.source: t for t in mem.activations}
+    layers = []
+    for r in a.rows:
+        d = r.params_derivation
+        term = terms.get(r.name) if r.allocates else None
+        layers.append({
+            "index": r.index, "name": r.name, "type": r.type_name,
+            "input_shape": [value(x) for x in r.input_shapes[0]],
+            "output_shape": [value(x) for x in r.output_shape],
+            "params": value(r.params),
+            "params_formula": expr_text(d.formula) if d else None,
+            "params_substituted": written(d.substituted) if d else None,
+            "buffers": value(r.buffers),
+            "activation_elements": value(r.activation),
+            "activation_bytes": value(r.activation * s) if r.allocates else 0,
+            "activation_label": term.label if term else None,
+            "inputs": list(r.inputs),
+            **({"block": r.block, "block_type": r.block_type} if r.block else {}),
+        })
+    memory = {
+        "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,
+        "optimizer": mem.optimizer,
+        "params_bytes": value(mem.params.bytes), "grads_bytes": value(mem.grads.bytes),
+        "buffers_bytes": value(mem.buffers.bytes),
+        "optimizer_bytes": value(mem.optimizer_state.bytes),
+        "input_bytes": value(terms["input"].bytes if "input" in terms else
+                             sympy.Mul(*report.analysis.input_shape) * mem.element_bytes),
+        "fixed_bytes": value(mem.fixed), "per_sample_bytes": value(mem.per_sample),
+        "training_formula": expr_text(mem.training()),
+        "batch_size": value(report.batch_size),
+        "training_bytes": value(report.training_bytes),
+        "inference_bytes": value(report.inference_bytes),
+    }
+    if mem.moments:
+        top = mem.peak_moment(report.batch_size)
+        memory["device"] = mem.device
+        memory["precision"] = mem.precision
+        memory["allocator_block"] = mem.allocator_block
+        memory["checkpoint_segments"] = mem.checkpoint_segments
+        memory["threads"] = mem.threads or None
+        memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
+        memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
+    if report.budget is not None:
+        limit = report.limits[0][1]
+        memory.update({"budget": report.budget, "budget_bytes": value(limit.budget),
+                       "max_batch_size": value(limit.value),
+                       "max_batch_size_formula": expr_text(limit.formula),
+                       "shortfall_bytes": value(limit.shortfall)})
+        if len(report.limits) > 1:
+            memory["max_batch_sizes"] = {name: value(lim.value) for name, lim in report.limits}
+    out = {"name": report.network.name, "source": report.source,
+           "input_shape": [value(x) for x in a.input_shape],
+           "symbols": sorted(map(str, report.network.free_symbols)),
+           "total_params": value(report.total_params),
+           "total_buffers": value(a.total_buffers),
+           "layers": layers, "memory": memory}
+    if a.conditions:
+        out["conditions"] = [{"node": c.node, "relation": expr_text(c.relation)}
+                             for c in a.conditions]
+    if report.valid_sizes:
+        out["valid_sizes"] = {name: list(valid) for name, _, valid in report.valid_sizes}
+    if report.checks:
+        out["published"] = [{"key": c.key, "printed": c.printed, "value": value(c.value),
+                             "agrees": c.agrees} for c in report.checks]
+    return out

@@ -1,0 +1,206 @@
+"""The terminal table of a :class:`~symcnn.report.Report` (presentation only)."""
+
+from __future__ import annotations
+
+import sympy
+
+from symcnn.render.formatting import expr_text, number, written
+from symcnn.report import Report
+from symcnn.units import format_bytes
+
+
+def shape(dims) -> str:
+    return " x ".join(number(d) for d in dims)
+
+
+def nbytes(value, unit: str) -> str:
+    value = sympy.sympify(value)
+    return format_bytes(value, unit) if value.is_number else f"{expr_text(value)} B"
+
+
+UNIT_BYTES = {"MB": "10^6", "MiB": "2^20", "GB": "10^9", "GiB": "2^30"}
+
+
+def factor(value) -> str:
+    """A number, or an expression in parentheses when it is a sum."""
+    value = sympy.sympify(value)
+    return f"({expr_text(value)})" if value.is_Add else number(value)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _layer_rows(report: Report) -> list[list[str]]:
+    mem, unit = report.memory, report.units
+    labels = {t.source: t for t in mem.activations}
+    first = labels.get("input")  # autocast saves a 2-byte copy of x, not x
+    graph = not report.network.is_sequential
+    rows = [["#", "layer", "type", *(["inputs"] if graph else []), "output shape", "parameters",
+             "activation (per sample)"],
+            ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "",
+             f"{first.label} = {nbytes(first.bytes, unit)}" if first else "(not saved)"]]
+    for r in report.analysis.rows:
+        d = r.params_derivation
+        params = number(r.params)
+        if d is not None:
+            text = written(d.substituted)
+            if d.value.is_number or len(text) <= 32:
+                params = f"{text} = {number(d.value)}"
+        term = labels.get(r.name) if r.allocates else None
+        kind = "in place" if getattr(r.layer, "inplace", False) else "view"
+        act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else f"({kind}, no new memory)"
+        inputs = [", ".join(r.inputs)] if graph else []
+        rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params, act])
+    return rows
+
+
+def relation(rel) -> str:
+    """``Eq(a, b)`` as ``a = b``."""
+    return f"{expr_text(rel.lhs)} = {expr_text(rel.rhs)}" if isinstance(rel, sympy.Eq) \
+        else expr_text(rel)
+
+
+def _values(values) -> str:
+    shown = ", ".join(map(str, values[:12]))
+    return shown + (f", ... ({len(values)} values)" if len(values) > 12 else "")
+
+
+def _conditions(report: Report) -> list[str]:
+    conditions = report.analysis.conditions
+    out = []
+    if conditions:
+        out.append("Branches meet only if:")
+        out += [f"  {relation(c.relation)}   (at {c.node})" for c in conditions]
+    for name, values, valid in report.valid_sizes:
+        out.append(f"Valid {name} in {values.start}..{values[-1]}"
+                   + (f" step {values.step}" if values.step != 1 else "") + ": "
+                   + (_values(valid) if valid else "none"))
+    return [*out, ""] if out else []
+
+
+def _moments(report: Report) -> list[str]:
+    """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
+    mem, unit, b = report.memory, report.units, report.batch_size
+    saved = sympy.Add(*(t.bytes for t in mem.activations))
+    batch_norm = any(r.type_name.startswith("BatchNorm") for r in report.analysis.rows)
+    once = [name for key, name in (("statistics", "BatchNorm statistics"),
+                                   ("weight copy", "weight copies"),
+                                   ("rng state", "generator states"))
+            if any(f"({key})" in t.source for t in mem.activations)
+            and (key != "statistics" or batch_norm)]
+    kept = "kept for backward by checkpointing (segment inputs, the last segment's saves)" \
+        if mem.checkpoint_segments else "saved for backward"
+    out = [f"  {kept} ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
+           + " per sample"
+           + (f" ({' and '.join(once)} once)" if once else "")]
+    if mem.precision != "fp32":
+        out.append(f"  under {mem.precision} autocast: activations, their gradients and the saved "
+                   "tensors in autocast's dtypes, with its saved copies of x and the weights; "
+                   f"parameters, their gradients and optimizer state at {mem.element_bytes} B "
+                   "per element")
+    out.append("  peak of the step = max over its moments t of F_t + A_t*b "
+               f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
+    if mem.threads:
+        out.append(f"  CPU kernels (oneDNN) with {mem.threads} intra-op thread"
+                   f"{'s' if mem.threads != 1 else ''}: their per-thread buffers follow it")
+    if mem.checkpoint_segments:
+        out.append(f"  forward pass through checkpoint_sequential(model, {mem.checkpoint_segments}"
+                   ", x, use_reentrant=False): each checkpointed segment is run again before "
+                   "its backward")
+    if mem.allocator_block:
+        out.append(f"  every allocation rounded up to a multiple of {mem.allocator_block} B "
+                   "(caching allocator) in the figures at a batch size and in b_max")
+    top = mem.peak_moment(b)
+    if top is not None:
+        where = f"{top.phase} of {top.node}" if top.node else top.phase
+        out.append(f"  peak at b = {number(b)}: during the {where}")
+    a = mem.asymptote
+    out.append(f"  large batches: {number(a.fixed)} + {factor(a.per_sample)}*b bytes "
+               f"({a.phase} of {a.node})")
+    return out
+
+
+def render_text(report: Report) -> str:
+    """The report as it is printed by ``symcnn report``."""
+    net, mem, unit = report.network, report.memory, report.units
+    a = report.analysis
+    out = [f"{net.name}" + (f": {net.description}" if net.description else ""),
+           f"input {shape(net.input_shape)} (channels first, per sample), {mem.dtype} "
+           f"({mem.element_bytes} B per element)"]
+    symbols = sorted(map(str, net.free_symbols))
+    if symbols:
+        out.append(f"symbols {', '.join(symbols)}: positive integers (substitute with --set NAME=VALUE)")
+    out += ["", *_table(_layer_rows(report)), ""]
+    out.append(f"Total parameters: {number(report.total_params)}")
+    if a.total_buffers != 0:
+        out.append(f"Buffers (BatchNorm running statistics): {number(a.total_buffers)} elements")
+    act = mem.activations
+    labels = [t.label for t in act[1:]]
+    later = " + ".join(labels) if len(labels) <= 6 else f"{labels[0]} + ... + {labels[-1]}"
+    later = later or "0"
+    s = mem.element_bytes
+
+    def product(term) -> str:
+        return written(term.derivation.substituted) if a.total_params.is_number else f"N*{s}"
+
+    out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
+                f"{unit} = {UNIT_BYTES[unit]} bytes:",
+            f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}"]
+    if mem.grads.bytes != 0:
+        out.append(f"  Grads       = {product(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}")
+    if mem.buffers.bytes != 0:
+        out.append(f"  Buffers     = {nbytes(mem.buffers.bytes, unit)}")
+    if mem.optimizer_state.bytes != 0:
+        out.append(f"  Optimizer   = {mem.optimizer} state, "
+                   f"{written(mem.optimizer_state.derivation.substituted)} B = "
+                   f"{nbytes(mem.optimizer_state.bytes, unit)}")
+    if mem.moments:
+        out += _moments(report)
+    else:
+        first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
+        rest = f" + {mem.rules.output_times}*({later})" if len(act) > 1 else ""
+        out += [f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}",
+                f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes"]
+    out += [f"  training at b = {number(report.batch_size)}: "
+            f"{_figure(report.training_bytes, unit)}"
+            + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
+            f"  inference at b = {number(report.batch_size)} "
+            + ("(eval mode, no_grad: the peak of the simulated forward pass)"
+               if mem.inference_moments else
+               "(no gradients, largest set of tensors alive at once)")
+            + f": {_figure(report.inference_bytes, unit)}", ""]
+    out += _conditions(report)
+    formula = report.limits[0][1].formula
+    out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
+               if mem.moments else f"Largest batch: b_max = {formula}  (M = memory in bytes)")
+    for name, limit in report.limits:
+        if not limit.value.is_number:
+            out.append(f"  {name}: substitute the symbols (--set) for a number")
+            break
+        if limit.fits is False:
+            out.append(f"  {name}: does not fit even at b = 1; "
+                       f"{nbytes(limit.shortfall, unit)} short")
+        else:
+            out.append(f"  {name}: b_max = {number(limit.value)}")
+    if report.checks:
+        good = sum(c.agrees for c in report.checks)
+        out += ["", f"Checked against {report.published_source}: {good} of "
+                    f"{len(report.checks)} printed figures agree."]
+        for c in report.mismatches:
+            d = c.derivation
+            value = nbytes(d.value, c.unit) if c.unit else number(d.value)
+            exact = f"{number(d.value)} B = " if c.unit else ""
+            out.append(f"  {c.key.split('.')[-1]}: printed {c.printed}, but "
+                       f"{written(d.substituted)} = {exact}{value}")
+    return "\n".join(out) + "\n"
+
+
+def _figure(value, unit: str) -> str:
+    """A size; the largest of many symbolic moments is named, not printed (``--json`` and
+    the documents carry the expression)."""
+    if isinstance(value, sympy.Max) and len(value.args) > 3:
+        return (f"the largest of {len(value.args)} expressions in the symbols (give them "
+                "values with --set for a number; --json has the expression)")
+    return nbytes(value, unit)
