@@ -32,7 +32,7 @@ def _label(r):
             f"-s{r['stride']}-p{r['padding']}-{'x'.join(map(str, r['spatial']))}-b{r['batch']}")
 
 
-#: the two rows the model misses (see the module docstring)
+#: the two rows the model misses (validation/README.md, "The CPU kernel rules against their measurements")
 DATA_IMPL_MISS = (1, 20, 5, 2, 1, [6, 9, 11], 4, 1)   # oneDNN takes jit:avx512_core, not brgconv
 IW_BLOCK_MISS = (64, 100, 1, 2, 0, [18, 39], 4, 3)    # oneDNN cuts iw_block (uneven row)
 

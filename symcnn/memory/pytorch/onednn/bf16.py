@@ -73,21 +73,13 @@ are in :mod:`symcnn.memory.pytorch.onednn.bf16_1x1`: the functions here raise ``
 (and ``weight_scratch`` for every 1x1 convolution, whose weight gradient takes
 ``jit_bf16_1x1`` where its input is exactly the output times the stride).
 
-**Accuracy** against ``validation/results/cpu_conv_bf16.json`` (``validation/conv_bf16.py``:
+**Measured against** ``validation/results/cpu_conv_bf16.json`` (``validation/conv_bf16.py``:
 38 shapes (1-d, 2-d, 3-d; C_in 1 to 128, C_out 16 to 128; kernels 1, 3, 5; strides 1, 2;
 paddings 0 to 2), batches 1, 2, 4, 8, threads 1, 2, 4, plus the lecture's Conv3d 30->30 k3 s2 on
-59 x 71 x 59 at batch 1; 459 measured points):
-
-* weight gradient (``jit_bf16``): **399 of 399 exact** to the byte, including the Conv3d (19,226,244
-  B at 1 thread, 19,234,436 B at 2, 19,250,820 B at 4).
-* data gradient, strided (``brgconv_strided``): **149 of 159 exact**; the other 10 are all at
-  batch 1 or 2 on 2 or 4 threads, where oneDNN shrinks the brgemm blocks, and the formula is
-  above the measurement by 1.8 % to 7.3 % in 9 of them and by 42 % in one (a Conv1d 64->16 k3
-  s2 on 41 samples, batch 1, 4 threads: 173,152 B predicted, 121,952 B measured).  It is never
-  below the measurement on the grid.
-* data gradient, stride 1 (``jit_bf16``): 252 of 252 are 0.
-* the 48 points of 1x1 stride-1 convolutions and the 12 weight gradients of 1x1 stride-2
-  convolutions (``jit_bf16_1x1``) are :mod:`symcnn.memory.pytorch.onednn.bf16_1x1`'s.
+59 x 71 x 59 at batch 1; 459 measured points).
+The tallies (rows exact to the byte) and every miss are in ``validation/README.md``
+("The CPU kernel rules against their measurements"), recounted by
+``tests/test_validation_tallies.py``; ``tests/test_onednn_bf16.py`` checks the rows one by one.
 
 The functions take plain integers (``kernel``, ``stride``, ``padding`` an int or one per spatial
 axis; ``in_spatial`` a tuple of 1 to 3 sizes) and return ints; oneDNN's thread split is a

@@ -103,30 +103,15 @@ input channels, with depth padding; on the one measured layer, Conv3d 4->16 k3 p
 of the batch, not derived from the source); transposed convolutions with stride 1; groups;
 dilation; PyTorch's own (non-oneDNN) 1x1 path at one thread.
 
-**Accuracy** against ``validation/results/cpu_conv_fp32.json`` (``validation/conv_fp32.py``:
+**Measured against** ``validation/results/cpu_conv_fp32.json`` (``validation/conv_fp32.py``:
 41 convolution shapes (1-d, 2-d, 3-d; C_in 1 to 128, C_out 2 to 128; kernels 1, 3, 5; strides
 1, 2; paddings 0 to 2) x batches 2, 4, 8 x threads 1, 2, 4; 10 ConvTranspose shapes; plus the
 lecture's Conv3d 30->30 k3 s2 on 59 x 71 x 59 at batch 1 and 2 threads; plus 40 held-out
 random convolutions (C_in 1-128, C_out 2-128, kernels 1/3/5, strides 1/2, batches 2-8, threads
-1-4), drawn after the formulas were fitted to the grid; 500 rows), checked in
-``tests/test_onednn_fp32.py``:
-
-* weight gradient: **384 of 384 exact** to the byte (``jit:avx512_core`` 293, ``jit_1x1`` 57,
-  ``jit:avx2`` 34; 225 of them non-zero), e.g. 29,952 B for Conv2d 16->16 3x3 on 32x32 (batch
-  2, 2 threads) and 256 B (the padded bias alone) for the lecture's Conv3d.  The 9
-  ``x64:gemm:jit`` points are not modelled.
-* data gradient, stride 1: 219 of 219 are 0 as predicted.
-* data gradient, stride 2 (``brgconv_strided``): **172 of 173 exact** (61,488 B for the small
-  strided layers at 2 threads, 127,024 B for Conv2d 16->32 3x3 s2 on 32x32, 8,618,032 B for the
-  lecture's Conv3d); the miss is a held-out Conv2d 64->100 1x1 s2 on 18x39 (batch 4, 3 threads,
-  uneven row), where oneDNN cut ``iw_block`` below the whole row: 385,096 B predicted, 335,944
-  B measured (+14.6 %; ``iw_block=20`` reproduces it).  One more held-out layer (Conv3d 1->20 k5
-  s2 p1 on 6x9x11) got ``jit:avx512_core`` for its data gradient instead of ``brgconv_strided``
-  (0 B measured, 77,832 B predicted): :func:`implementation` does not know why oneDNN's brgemm
-  declined it.
-* ConvTranspose forward: **90 of 90 exact** (72 ``brg_deconv``: 61,616 B for the four small
-  layers at 2 threads; 18 ``conv:any``, batch-dependent).
-* implementation names: 409 of 410 convolution rows, 90 of 90 transposed.
+1-4), drawn after the formulas were fitted to the grid; 500 rows).
+The tallies (rows exact to the byte) and every miss are in ``validation/README.md``
+("The CPU kernel rules against their measurements"), recounted by
+``tests/test_validation_tallies.py``; ``tests/test_onednn_fp32.py`` checks the rows one by one.
 
 The functions take plain integers (``kernel``, ``stride``, ``padding`` an int or one per spatial
 axis; ``in_spatial`` a tuple of 1 to 3 sizes) and return ints.  The numbers hold for this oneDNN
