@@ -1,9 +1,20 @@
-"""The layer types, named as in ``torch.nn``, and a registry of them by name."""
+"""The layer types, named as in ``torch.nn``, a registry of them by name, and the family
+bases (:class:`ConvNd`, :class:`PoolNd`, ...) that the per-layer rule tables of
+:mod:`symcnn.layers.dispatch` key their entries on."""
 
 from __future__ import annotations
 
-from symcnn.layers.base import Derivation, Layer, Shape, numel
-from symcnn.layers.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from symcnn.layers.base import INFERRED, Derivation, Layer, Shape, numel
+from symcnn.layers.conv import (
+                   Conv1d,
+                   Conv2d,
+                   Conv3d,
+                   ConvNd,
+                   ConvTranspose1d,
+                   ConvTranspose2d,
+                   ConvTranspose3d,
+                   ConvTransposeNd,
+)
 from symcnn.layers.dense import Flatten, Linear, Upsample
 from symcnn.layers.elementwise import (
                    ELU,
@@ -12,6 +23,8 @@ from symcnn.layers.elementwise import (
                    Dropout1d,
                    Dropout2d,
                    Dropout3d,
+                   DropoutNd,
+                   FeatureDropoutNd,
                    Hardsigmoid,
                    Hardswish,
                    Hardtanh,
@@ -28,20 +41,26 @@ from symcnn.layers.elementwise import (
                    Tanh,
 )
 from symcnn.layers.merge import Add, Concat
-from symcnn.layers.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
+from symcnn.layers.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormNd, GroupNorm, LayerNorm
 from symcnn.layers.pool import (
                    AdaptiveAvgPool1d,
                    AdaptiveAvgPool2d,
                    AdaptiveAvgPool3d,
+                   AdaptiveAvgPoolNd,
                    AdaptiveMaxPool1d,
                    AdaptiveMaxPool2d,
                    AdaptiveMaxPool3d,
+                   AdaptiveMaxPoolNd,
+                   AdaptivePoolNd,
                    AvgPool1d,
                    AvgPool2d,
                    AvgPool3d,
+                   AvgPoolNd,
                    MaxPool1d,
                    MaxPool2d,
                    MaxPool3d,
+                   MaxPoolNd,
+                   PoolNd,
 )
 
 LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
@@ -55,10 +74,11 @@ LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     Dropout, Dropout1d, Dropout2d, Dropout3d, Identity,
     Flatten, Linear, Upsample, Add, Concat)}
 
-#: Families of layer types, for the rules that treat them alike.
-CONVOLUTIONS = (Conv1d, Conv2d, Conv3d)
-TRANSPOSED_CONVOLUTIONS = (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)
-BATCH_NORMS = (BatchNorm1d, BatchNorm2d, BatchNorm3d)
+#: The family bases: abstract (no spec names them), each the base of its 1-D to 3-D types,
+#: so that one rule-table entry covers them all.
+FAMILIES: tuple[type[Layer], ...] = (
+    ConvNd, ConvTransposeNd, PoolNd, MaxPoolNd, AvgPoolNd, AdaptivePoolNd, AdaptiveAvgPoolNd,
+    AdaptiveMaxPoolNd, BatchNormNd, DropoutNd, FeatureDropoutNd)
 
-__all__ = ["BATCH_NORMS", "CONVOLUTIONS", "LAYER_TYPES", "TRANSPOSED_CONVOLUTIONS", "Derivation",
-           "Layer", "Shape", "numel", *LAYER_TYPES]
+__all__ = ["FAMILIES", "INFERRED", "LAYER_TYPES", "Derivation", "Layer", "Shape", "numel",
+           *LAYER_TYPES, *(cls.__name__ for cls in FAMILIES)]

@@ -14,6 +14,10 @@ from symcnn.intdiv import product
 #: A tensor's shape without the batch axis, channels first: ``(C, D, H, W)``.
 Shape = tuple[sympy.Expr, ...]
 
+#: Constructor arguments that symcnn infers from the incoming tensor: a spec may leave them
+#: out (given, they are checked), a generated spec or a printed layer omits them.
+INFERRED = frozenset({"in_channels", "in_features", "num_features", "num_channels"})
+
 
 def to_expr(value, field: str) -> sympy.Expr:
     """A number, a sympy expression or an expression string, as a sympy expression."""

@@ -50,7 +50,10 @@ def conv_params_derivation(kernel: tuple[sympy.Expr, ...], c_in, c_out, groups, 
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ConvNd(Layer):
+class ConvNd(Layer):
+    """The convolutions, 1-D to 3-D (and, as in ``torch.nn``, the base of the transposed
+    ones): a rule table's entry for it covers Conv1d, Conv2d and Conv3d."""
+
     out_channels: sympy.Expr
     kernel_size: tuple[sympy.Expr, ...]
     stride: tuple[sympy.Expr, ...] = 1
@@ -120,7 +123,9 @@ class _ConvNd(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ConvTransposeNd(_ConvNd):
+class ConvTransposeNd(ConvNd):
+    """The transposed convolutions, 1-D to 3-D."""
+
     output_padding: tuple[sympy.Expr, ...] = 0
 
     def __post_init__(self) -> None:
@@ -156,15 +161,15 @@ def _nd(base, n: int, name: str, doc: str):
     return dataclass(frozen=True, kw_only=True)(cls)
 
 
-Conv1d = _nd(_ConvNd, 1, "Conv1d", "1-D convolution, as ``torch.nn.Conv1d``.")
-Conv2d = _nd(_ConvNd, 2, "Conv2d", """2-D convolution, as ``torch.nn.Conv2d``; ``in_channels`` is
+Conv1d = _nd(ConvNd, 1, "Conv1d", "1-D convolution, as ``torch.nn.Conv1d``.")
+Conv2d = _nd(ConvNd, 2, "Conv2d", """2-D convolution, as ``torch.nn.Conv2d``; ``in_channels`` is
 inferred from the incoming tensor.
 
 >>> conv = Conv2d(out_channels=64, kernel_size=3)
 >>> conv.params((3, 32, 32)), conv.output_shape((3, 32, 32))
 (1792, (64, 30, 30))
 """)
-Conv3d = _nd(_ConvNd, 3, "Conv3d", """3-D convolution, as ``torch.nn.Conv3d``.
+Conv3d = _nd(ConvNd, 3, "Conv3d", """3-D convolution, as ``torch.nn.Conv3d``.
 
 >>> conv = Conv3d(out_channels=30, kernel_size=3, stride=2)
 >>> conv.params_derivation((30, 191, 227, 191)).text
@@ -172,9 +177,9 @@ Conv3d = _nd(_ConvNd, 3, "Conv3d", """3-D convolution, as ``torch.nn.Conv3d``.
 >>> conv.output_shape((30, 191, 227, 191))
 (30, 95, 113, 95)
 """)
-ConvTranspose1d = _nd(_ConvTransposeNd, 1, "ConvTranspose1d",
+ConvTranspose1d = _nd(ConvTransposeNd, 1, "ConvTranspose1d",
                       "1-D transposed convolution, as ``torch.nn.ConvTranspose1d``.")
-ConvTranspose2d = _nd(_ConvTransposeNd, 2, "ConvTranspose2d",
+ConvTranspose2d = _nd(ConvTransposeNd, 2, "ConvTranspose2d",
                       "2-D transposed convolution, as ``torch.nn.ConvTranspose2d``.")
-ConvTranspose3d = _nd(_ConvTransposeNd, 3, "ConvTranspose3d",
+ConvTranspose3d = _nd(ConvTransposeNd, 3, "ConvTranspose3d",
                       "3-D transposed convolution, as ``torch.nn.ConvTranspose3d``.")

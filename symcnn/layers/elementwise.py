@@ -184,7 +184,9 @@ class Softmax(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Dropout(_Inplace):
+class DropoutNd(_Inplace):
+    """Every dropout: Dropout, and the feature dropouts of :class:`FeatureDropoutNd`."""
+
     p: float = 0.5
 
     def __post_init__(self) -> None:
@@ -194,12 +196,18 @@ class _Dropout(_Inplace):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dropout(_Dropout):
+class Dropout(DropoutNd):
     """As ``torch.nn.Dropout``."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dropout1d(_Dropout):
+class FeatureDropoutNd(DropoutNd):
+    """Dropout1d, Dropout2d and Dropout3d: they drop whole channels (PyTorch's
+    ``feature_dropout``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dropout1d(FeatureDropoutNd):
     """As ``torch.nn.Dropout1d``: an input of shape (C,) or (C, L)."""
 
     def check_input(self, in_shape: Shape) -> None:
@@ -211,12 +219,12 @@ class Dropout1d(_Dropout):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dropout2d(_Dropout):
+class Dropout2d(FeatureDropoutNd):
     """As ``torch.nn.Dropout2d``."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class Dropout3d(_Dropout):
+class Dropout3d(FeatureDropoutNd):
     """As ``torch.nn.Dropout3d``."""
 
 

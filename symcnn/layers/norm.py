@@ -44,7 +44,9 @@ class _PerChannelAffine(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _BatchNorm(_PerChannelAffine):
+class BatchNormNd(_PerChannelAffine):
+    """BatchNorm1d, BatchNorm2d and BatchNorm3d."""
+
     eps: float = 1e-5
     momentum: float | None = 0.1
     affine: bool = True
@@ -80,7 +82,7 @@ class _BatchNorm(_PerChannelAffine):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchNorm1d(_BatchNorm):
+class BatchNorm1d(BatchNormNd):
     """As ``torch.nn.BatchNorm1d``: an input of shape (C,) or (C, L)."""
 
     def check_input(self, in_shape: Shape) -> None:
@@ -88,7 +90,7 @@ class BatchNorm1d(_BatchNorm):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchNorm2d(_BatchNorm):
+class BatchNorm2d(BatchNormNd):
     """As ``torch.nn.BatchNorm2d``; ``num_features`` is inferred.
 
     >>> bn = BatchNorm2d()
@@ -100,7 +102,7 @@ class BatchNorm2d(_BatchNorm):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchNorm3d(_BatchNorm):
+class BatchNorm3d(BatchNormNd):
     """As ``torch.nn.BatchNorm3d``."""
 
     ndim = 3

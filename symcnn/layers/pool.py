@@ -25,7 +25,9 @@ def pooled_size(n, k, p, s, d, ceil_mode: bool) -> sympy.Expr:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _PoolNd(Layer):
+class PoolNd(Layer):
+    """Pooling over windows of ``kernel_size``: the max and average pools, 1-D to 3-D."""
+
     kernel_size: tuple[sympy.Expr, ...]
     stride: tuple[sympy.Expr, ...] | None = None
     padding: tuple[sympy.Expr, ...] = 0
@@ -60,7 +62,9 @@ class _PoolNd(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _MaxPoolNd(_PoolNd):
+class MaxPoolNd(PoolNd):
+    """MaxPool1d, MaxPool2d and MaxPool3d."""
+
     dilation: tuple[sympy.Expr, ...] = 1
     return_indices: bool = False
 
@@ -74,7 +78,9 @@ class _MaxPoolNd(_PoolNd):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _AvgPoolNd(_PoolNd):
+class AvgPoolNd(PoolNd):
+    """AvgPool1d, AvgPool2d and AvgPool3d."""
+
     count_include_pad: bool = True
     divisor_override: int | None = None
 
@@ -99,7 +105,9 @@ class _AvgPoolNd(_PoolNd):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _AdaptivePoolNd(Layer):
+class AdaptivePoolNd(Layer):
+    """Pooling to a given ``output_size``: the adaptive average and max pools, 1-D to 3-D."""
+
     output_size: tuple[sympy.Expr | None, ...]
 
     def __post_init__(self) -> None:
@@ -120,7 +128,14 @@ class _AdaptivePoolNd(Layer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+class AdaptiveAvgPoolNd(AdaptivePoolNd):
+    """AdaptiveAvgPool1d, AdaptiveAvgPool2d and AdaptiveAvgPool3d."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveMaxPoolNd(AdaptivePoolNd):
+    """AdaptiveMaxPool1d, AdaptiveMaxPool2d and AdaptiveMaxPool3d."""
+
     return_indices: bool = False
 
 
@@ -129,8 +144,8 @@ def _nd(base, n: int, name: str, doc: str):
     return dataclass(frozen=True, kw_only=True)(cls)
 
 
-MaxPool1d = _nd(_MaxPoolNd, 1, "MaxPool1d", "As ``torch.nn.MaxPool1d``.")
-MaxPool2d = _nd(_MaxPoolNd, 2, "MaxPool2d", """As ``torch.nn.MaxPool2d``; ``stride`` defaults to
+MaxPool1d = _nd(MaxPoolNd, 1, "MaxPool1d", "As ``torch.nn.MaxPool1d``.")
+MaxPool2d = _nd(MaxPoolNd, 2, "MaxPool2d", """As ``torch.nn.MaxPool2d``; ``stride`` defaults to
 ``kernel_size``.
 
 >>> MaxPool2d(kernel_size=2).output_shape((16, 7, 7))
@@ -138,18 +153,18 @@ MaxPool2d = _nd(_MaxPoolNd, 2, "MaxPool2d", """As ``torch.nn.MaxPool2d``; ``stri
 >>> MaxPool2d(kernel_size=2, ceil_mode=True).output_shape((16, 7, 7))
 (16, 4, 4)
 """)
-MaxPool3d = _nd(_MaxPoolNd, 3, "MaxPool3d", "As ``torch.nn.MaxPool3d``.")
-AvgPool1d = _nd(_AvgPoolNd, 1, "AvgPool1d", "As ``torch.nn.AvgPool1d``.")
-AvgPool2d = _nd(_AvgPoolNd, 2, "AvgPool2d", "As ``torch.nn.AvgPool2d``.")
-AvgPool3d = _nd(_AvgPoolNd, 3, "AvgPool3d", "As ``torch.nn.AvgPool3d``.")
-AdaptiveAvgPool1d = _nd(_AdaptivePoolNd, 1, "AdaptiveAvgPool1d", "As ``torch.nn.AdaptiveAvgPool1d``.")
-AdaptiveAvgPool2d = _nd(_AdaptivePoolNd, 2, "AdaptiveAvgPool2d", """As
+MaxPool3d = _nd(MaxPoolNd, 3, "MaxPool3d", "As ``torch.nn.MaxPool3d``.")
+AvgPool1d = _nd(AvgPoolNd, 1, "AvgPool1d", "As ``torch.nn.AvgPool1d``.")
+AvgPool2d = _nd(AvgPoolNd, 2, "AvgPool2d", "As ``torch.nn.AvgPool2d``.")
+AvgPool3d = _nd(AvgPoolNd, 3, "AvgPool3d", "As ``torch.nn.AvgPool3d``.")
+AdaptiveAvgPool1d = _nd(AdaptiveAvgPoolNd, 1, "AdaptiveAvgPool1d", "As ``torch.nn.AdaptiveAvgPool1d``.")
+AdaptiveAvgPool2d = _nd(AdaptiveAvgPoolNd, 2, "AdaptiveAvgPool2d", """As
 ``torch.nn.AdaptiveAvgPool2d``; ``None`` keeps that axis.
 
 >>> AdaptiveAvgPool2d(output_size=(1, None)).output_shape((8, 5, 6))
 (8, 1, 6)
 """)
-AdaptiveAvgPool3d = _nd(_AdaptivePoolNd, 3, "AdaptiveAvgPool3d", "As ``torch.nn.AdaptiveAvgPool3d``.")
-AdaptiveMaxPool1d = _nd(_AdaptiveMaxPoolNd, 1, "AdaptiveMaxPool1d", "As ``torch.nn.AdaptiveMaxPool1d``.")
-AdaptiveMaxPool2d = _nd(_AdaptiveMaxPoolNd, 2, "AdaptiveMaxPool2d", "As ``torch.nn.AdaptiveMaxPool2d``.")
-AdaptiveMaxPool3d = _nd(_AdaptiveMaxPoolNd, 3, "AdaptiveMaxPool3d", "As ``torch.nn.AdaptiveMaxPool3d``.")
+AdaptiveAvgPool3d = _nd(AdaptiveAvgPoolNd, 3, "AdaptiveAvgPool3d", "As ``torch.nn.AdaptiveAvgPool3d``.")
+AdaptiveMaxPool1d = _nd(AdaptiveMaxPoolNd, 1, "AdaptiveMaxPool1d", "As ``torch.nn.AdaptiveMaxPool1d``.")
+AdaptiveMaxPool2d = _nd(AdaptiveMaxPoolNd, 2, "AdaptiveMaxPool2d", "As ``torch.nn.AdaptiveMaxPool2d``.")
+AdaptiveMaxPool3d = _nd(AdaptiveMaxPoolNd, 3, "AdaptiveMaxPool3d", "As ``torch.nn.AdaptiveMaxPool3d``.")

@@ -22,29 +22,48 @@ parameter (they require grad, even under ``no_grad``) until the context exits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sympy
 
+from symcnn import layers
 from symcnn.analysis.rows import Analysis
-from symcnn.layers import (
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AdaptiveMaxPool3d,
-    Dropout,
-    Dropout1d,
-    Dropout2d,
-    Dropout3d,
-    MaxPool2d,
-    MaxPool3d,
-    numel,
-)
+from symcnn.layers import numel
+from symcnn.layers.dispatch import RuleTable
 from symcnn.memory.pytorch.moments import Moment
 from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
 from symcnn.memory.pytorch.workspace import THREADS, transient
 
-_EVAL_IDENTITY = (Dropout, Dropout1d, Dropout2d, Dropout3d)
-#: Pools whose kernel computes int64 indices even when no gradient is needed (MaxPool1d has
-#: a kernel without them).
-_INDICES = (MaxPool2d, MaxPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d)
+
+@dataclass(frozen=True)
+class EvalMode:
+    """What a layer does in ``model.eval()`` under ``torch.no_grad()`` beyond what its row in
+    the training analysis says."""
+
+    #: The module hands back its input itself (Dropout in eval mode): no storage of its own.
+    returns_input: bool = False
+    #: Its kernel computes the int64 indices of the maxima anyway (one per output element),
+    #: alive for the time of its call.
+    call_indices: bool = False
+
+
+AS_IN_TRAINING = EvalMode()
+
+#: Each layer type's behaviour in evaluation mode under ``no_grad`` (measured:
+#: ``tests/test_inference.py``).
+EVAL_MODE: RuleTable[EvalMode] = RuleTable("evaluation-mode",
+                                           "symcnn.memory.pytorch.inference.EVAL_MODE")
+EVAL_MODE.add(layers.DropoutNd, EvalMode(returns_input=True))
+EVAL_MODE.add((layers.MaxPoolNd, layers.AdaptiveMaxPoolNd), EvalMode(call_indices=True))
+EVAL_MODE.add(layers.MaxPool1d, AS_IN_TRAINING)   # max_pool1d has a kernel without indices
+EVAL_MODE.add((layers.ConvNd, layers.Linear, layers.AvgPoolNd, layers.AdaptiveAvgPoolNd,
+               layers.BatchNormNd, layers.GroupNorm, layers.LayerNorm), AS_IN_TRAINING)
+EVAL_MODE.add((layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.Sigmoid,
+               layers.Tanh, layers.Softmax, layers.ReLU6, layers.Hardtanh, layers.Hardswish,
+               layers.Hardsigmoid, layers.ELU, layers.Mish, layers.Softplus, layers.PReLU),
+              AS_IN_TRAINING)
+EVAL_MODE.add((layers.Identity, layers.Flatten, layers.Upsample, layers.Add, layers.Concat),
+              AS_IN_TRAINING)
 
 
 def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str = "cuda",
@@ -60,7 +79,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
 
     storage, size, born, last_use = {"input": "input"}, {}, {}, {}
     for r in rows:
-        allocates = r.allocates and not isinstance(r.layer, _EVAL_IDENTITY)
+        allocates = r.allocates and not EVAL_MODE[r.layer].returns_input
         storage[r.name] = r.name if allocates else storage[r.inputs[0]]
         if allocates:
             size[r.name], born[r.name] = r.activation * width[r.name], r.index
@@ -78,7 +97,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         if precision != "fp32" and runs_in == LOW:
             cached += tuple((t * LOW, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         cast = ((0, numel(r.input_shapes[0]) * runs_in),) if runs_in != e_in else ()
-        if isinstance(r.layer, _INDICES):
+        if EVAL_MODE[r.layer].call_indices:
             cast += ((0, 8 * numel(r.output_shape)),)
         live = tuple((0, size[st]) for st in size if born[st] <= r.index <= last_use[st])
         parts = resident + (cached, live, cast)

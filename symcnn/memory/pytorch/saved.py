@@ -25,56 +25,22 @@ on the CPU, bf16 and fp16, for every layer type and the validation zoo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import sympy
 
+from symcnn import layers
 from symcnn.analysis.rows import Analysis, LayerRow
 from symcnn.errors import SymcnnError
-from symcnn.layers import (
-    BATCH_NORMS,
-    CONVOLUTIONS,
-    ELU,
-    GELU,
-    TRANSPOSED_CONVOLUTIONS,
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveAvgPool3d,
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AdaptiveMaxPool3d,
-    AvgPool1d,
-    AvgPool2d,
-    AvgPool3d,
-    Dropout,
-    Dropout1d,
-    Dropout2d,
-    Dropout3d,
-    GroupNorm,
-    Hardsigmoid,
-    Hardswish,
-    Hardtanh,
-    LayerNorm,
-    LeakyReLU,
-    Linear,
-    MaxPool1d,
-    MaxPool2d,
-    MaxPool3d,
-    Mish,
-    PReLU,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-    numel,
-)
+from symcnn.layers import numel
+from symcnn.layers.dispatch import RuleTable
 from symcnn.options import PRECISIONS
 
 #: Element sizes of what is saved besides activations.
 INT64, BOOL, FLOAT32 = 8, 1, 4
+LOW = 2  # bytes of a bf16 / fp16 element
 
 
 @dataclass(frozen=True)
@@ -90,89 +56,204 @@ class Saved:
     saved_by: str = ""
 
 
-#: In place, these keep a copy of their input before overwriting it (``silu_``, ``hardtanh_``,
-#: ``hardswish_``, ``hardsigmoid_``, ``mish_``: measured).
-_COPY_IN_PLACE = (SiLU, ReLU6, Hardtanh, Hardswish, Hardsigmoid, Mish)
-_SAVES_INPUT = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear, AvgPool1d, AvgPool2d,
-                AvgPool3d, GELU, Softplus, PReLU, *_COPY_IN_PLACE)
-_SAVES_OUTPUT = (ReLU, Sigmoid, Tanh, Softmax)
-_MAX_POOLS = (MaxPool1d, MaxPool2d, MaxPool3d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,
-              AdaptiveMaxPool3d)
-_ADAPTIVE_AVG = (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d)
-_BATCH_NORMS = BATCH_NORMS
+@dataclass(frozen=True)
+class LayerCall:
+    """One layer's forward call, as a saved-tensor rule sees it: ``source`` names its input's
+    storage, ``own`` its output's.  ``e_in`` and ``e_out`` are the element sizes of the two
+    (None: the activation dtype's, in fp32); ``input_cast``, when set, says that autocast hands
+    the layer a copy of its input cast to that element size, a new storage, which is what it
+    saves instead of the input.  ``input_grad``: its input requires grad."""
 
+    row: LayerRow
+    source: str
+    own: str
+    device: str
+    e_in: int | None = None
+    e_out: int | None = None
+    input_cast: int | None = None
+    input_grad: bool = True
 
-def _layer_saves(row: LayerRow, source: str, own: str, device: str, e_in: int | None = None,
-                 e_out: int | None = None, input_cast: int | None = None) -> list[Saved]:
-    """The storages ``row``'s layer saves: ``source`` names its input's storage, ``own`` its
-    output's.  ``e_in`` and ``e_out`` are the element sizes of the two (None: the activation
-    dtype's, in fp32); ``input_cast``, when set, says that autocast hands the layer a copy of its
-    input cast to that element size, a new storage, which is what it saves instead of the
-    input."""
-    layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
-    act = lambda node, shape, e: Saved(node, "activation", numel(shape), e,  # noqa: E731
-                                       saved_by=row.name)
+    def input(self) -> Saved:
+        """The input (or the cast copy of it autocast hands the layer)."""
+        row = self.row
+        if self.input_cast:
+            return Saved(row.name, "cast", numel(row.input_shapes[0]), self.input_cast,
+                         saved_by=row.name)
+        return Saved(self.source, "activation", numel(row.input_shapes[0]), self.e_in,
+                     saved_by=row.name)
 
-    def saved_input():
-        if input_cast:
-            return Saved(row.name, "cast", numel(ins), input_cast, saved_by=row.name)
-        return act(source, ins, e_in)
+    def output(self) -> Saved:
+        return Saved(self.own, "activation", numel(self.row.output_shape), self.e_out,
+                     saved_by=self.row.name)
 
-    if isinstance(layer, _COPY_IN_PLACE) and layer.inplace:
-        return [Saved(row.name, "copy", numel(ins), e_in, saved_by=row.name)]
-    if isinstance(layer, _SAVES_INPUT):
-        return [saved_input()]
-    if isinstance(layer, _SAVES_OUTPUT):
-        return [act(own, out, e_out)]
-    if isinstance(layer, (LeakyReLU, ELU)):
-        # out of place it saves its input; in place, its (overwritten) result: same storage
-        return [saved_input()]
-    if isinstance(layer, _MAX_POOLS):
-        return [saved_input(), Saved(row.name, "indices", numel(out), INT64, saved_by=row.name)]
-    if isinstance(layer, _ADAPTIVE_AVG):
-        # an output of one element per channel is a mean, whose backward needs only sizes
-        if all(o == 1 for o in out[1:]):
+    def made(self, kind: str, elements, element_bytes: int | None,
+             per_sample: bool = True) -> Saved:
+        """A storage the layer makes for its backward (indices, statistics, a mask)."""
+        return Saved(self.row.name, kind, elements, element_bytes, per_sample, self.row.name)
+
+    def weight_copy(self) -> list[Saved]:
+        """The 2-byte copy of the weight that autocast casts for a layer it runs in 2 bytes
+        (none in fp32)."""
+        if self.e_out != LOW:
             return []
-        return [saved_input()]
-    if isinstance(layer, _BATCH_NORMS):
-        c = ins[0]
-        stats = Saved(row.name, "statistics", 2 * c, FLOAT32, per_sample=False, saved_by=row.name)
-        return [saved_input(), stats]
-    if isinstance(layer, GroupNorm):
-        return [saved_input(), Saved(row.name, "statistics", 2 * layer.num_groups, FLOAT32,
-                                     saved_by=row.name)]
-    if isinstance(layer, LayerNorm):
-        rows = numel(ins) / numel(layer.normalized_shape)
-        return [saved_input(), Saved(row.name, "statistics", 2 * rows, FLOAT32,
-                                     saved_by=row.name)]
-    if isinstance(layer, Dropout) and layer.p > 0:
-        # CUDA's fused kernel keeps a bool mask; the CPU multiplies by a noise tensor
-        return [Saved(row.name, "mask", numel(out), BOOL if device == "cuda" else e_in,
-                      saved_by=row.name)]
-    if isinstance(layer, (Dropout1d, Dropout2d, Dropout3d)) and layer.p > 0:
-        # feature dropout multiplies by a (C, 1, ..., 1) noise tensor per sample
-        return [Saved(row.name, "noise", ins[0], e_in, saved_by=row.name)]
-    return []  # views, Add, Concat, Upsample, Identity: sizes only
+        weight = self.row.layer.param_tensors(self.row.input_shapes[0])[0]
+        return [self.made("weight copy", weight, LOW, per_sample=False)]
 
 
-LOW = 2  # bytes of a bf16 / fp16 element
+#: What each layer type saves for its backward (PyTorch's ``derivatives.yaml``), as a rule
+#: ``LayerCall -> [Saved]`` in the order autograd saves them.  Measured for every layer type,
+#: fp32, bf16 and fp16, in ``tests/test_saved.py``.
+SAVED_RULES: RuleTable[Callable[[LayerCall], list[Saved]]] = RuleTable(
+    "saved-tensor", "symcnn.memory.pytorch.saved.SAVED_RULES")
 
-#: Layers autocast runs in the low precision, on both devices: their floating inputs are cast
-#: (``lower_precision_fp`` on the CPU, the "ops that can autocast to float16" on CUDA).
-LOW_PRECISION_OPS = (*CONVOLUTIONS, *TRANSPOSED_CONVOLUTIONS, Linear, PReLU)
-#: Layers autocast runs in fp32 (a low-precision input is cast up, the copy is what is saved,
-#: the output is fp32), per device, from ``aten/src/ATen/autocast_mode.cpp``.  CPU
-#: (``TORCH_LIBRARY_IMPL(aten, AutocastCPU, m)``, the same lists for bf16 and fp16):
-#: ``max_pool3d``, ``avg_pool3d``, ``adaptive_avg_pool3d`` and ``adaptive_max_pool3d`` under
-#: the ``fp32`` policy (and ``mse_loss``), ``cat`` under ``promote``; measured with torch 2.13
-#: (``tests/test_saved.py``).  CUDA (``TORCH_LIBRARY_IMPL(aten, AutocastCUDA, m)``; the
-#: "CUDA ops that can autocast to float32" of the ``torch.amp`` docs' Autocast Op Reference):
-#: ``layer_norm``, ``native_layer_norm``, ``group_norm`` (and ``mse_loss``) under ``fp32``,
-#: ``softmax`` under ``fp32_set_opt_dtype`` (fp32 output, which is what it saves), no pooling
-#: op: read off that list, not measured here.  Convolutions, transposed convolutions and
-#: ``linear``/``addmm``/``matmul`` are ``lower_precision_fp`` on both devices.
-_FP32_OPS = {"cpu": (MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d),
-             "cuda": (LayerNorm, GroupNorm, Softmax)}
+
+@SAVED_RULES.entry(layers.Flatten, layers.Upsample, layers.Add, layers.Concat,
+                   layers.Identity)
+def _sizes_only(call: LayerCall) -> list[Saved]:
+    """Views, sums, concatenations, interpolation: the backward needs only sizes."""
+    return []
+
+
+@SAVED_RULES.entry(layers.AvgPoolNd, layers.GELU, layers.Softplus, layers.LeakyReLU,
+                   layers.ELU)
+def _input(call: LayerCall) -> list[Saved]:
+    """The input.  LeakyReLU and ELU in place save their (overwritten) result instead: the
+    same storage."""
+    return [call.input()]
+
+
+@SAVED_RULES.entry(layers.ConvNd, layers.PReLU)
+def _input_and_weight(call: LayerCall) -> list[Saved]:
+    """The input, and under autocast the 2-byte weight copy (the input's gradient needs it;
+    the transposed convolutions too)."""
+    return [call.input(), *call.weight_copy()]
+
+
+@SAVED_RULES.entry(layers.Linear)
+def _linear(call: LayerCall) -> list[Saved]:
+    """The input; the 2-byte weight copy only when the input requires grad (``mm``'s backward
+    reads the weight only for the input's gradient)."""
+    return [call.input(), *(call.weight_copy() if call.input_grad else ())]
+
+
+@SAVED_RULES.entry(layers.SiLU, layers.ReLU6, layers.Hardtanh, layers.Hardswish,
+                   layers.Hardsigmoid, layers.Mish)
+def _input_or_copy(call: LayerCall) -> list[Saved]:
+    """The input; in place, a copy of it made before overwriting it (``silu_``,
+    ``hardtanh_``, ``hardswish_``, ``hardsigmoid_``, ``mish_``: measured)."""
+    if call.row.layer.inplace:
+        return [call.made("copy", numel(call.row.input_shapes[0]), call.e_in)]
+    return [call.input()]
+
+
+@SAVED_RULES.entry(layers.ReLU, layers.Sigmoid, layers.Tanh, layers.Softmax)
+def _output(call: LayerCall) -> list[Saved]:
+    return [call.output()]
+
+
+@SAVED_RULES.entry(layers.MaxPoolNd, layers.AdaptiveMaxPoolNd)
+def _max_pool(call: LayerCall) -> list[Saved]:
+    """The input and the int64 indices of the maxima."""
+    return [call.input(), call.made("indices", numel(call.row.output_shape), INT64)]
+
+
+@SAVED_RULES.entry(layers.AdaptiveAvgPoolNd)
+def _adaptive_avg_pool(call: LayerCall) -> list[Saved]:
+    """The input; nothing for an output of one element per channel, a mean, whose backward
+    needs only sizes."""
+    if all(o == 1 for o in call.row.output_shape[1:]):
+        return []
+    return [call.input()]
+
+
+@SAVED_RULES.entry(layers.BatchNormNd)
+def _batch_norm(call: LayerCall) -> list[Saved]:
+    """The input and the batch's mean and inverse standard deviation per channel (fp32)."""
+    c = call.row.input_shapes[0][0]
+    return [call.input(), call.made("statistics", 2 * c, FLOAT32, per_sample=False)]
+
+
+@SAVED_RULES.entry(layers.GroupNorm)
+def _group_norm(call: LayerCall) -> list[Saved]:
+    """The input and mean and inverse standard deviation per sample and group (fp32)."""
+    return [call.input(), call.made("statistics", 2 * call.row.layer.num_groups, FLOAT32)]
+
+
+@SAVED_RULES.entry(layers.LayerNorm)
+def _layer_norm(call: LayerCall) -> list[Saved]:
+    """The input and mean and inverse standard deviation per normalised row (fp32)."""
+    ins = call.row.input_shapes[0]
+    rows = numel(ins) / numel(call.row.layer.normalized_shape)
+    return [call.input(), call.made("statistics", 2 * rows, FLOAT32)]
+
+
+@SAVED_RULES.entry(layers.Dropout)
+def _dropout(call: LayerCall) -> list[Saved]:
+    """CUDA's fused kernel keeps a bool mask; the CPU multiplies by a noise tensor.  Nothing
+    at ``p = 0``."""
+    if not call.row.layer.p > 0:
+        return []
+    return [call.made("mask", numel(call.row.output_shape),
+                      BOOL if call.device == "cuda" else call.e_in)]
+
+
+@SAVED_RULES.entry(layers.FeatureDropoutNd)
+def _feature_dropout(call: LayerCall) -> list[Saved]:
+    """Feature dropout multiplies by a (C, 1, ..., 1) noise tensor per sample."""
+    if not call.row.layer.p > 0:
+        return []
+    return [call.made("noise", call.row.input_shapes[0][0], call.e_in)]
+
+
+class Autocast(Enum):
+    """What ``torch.autocast`` does with one op, by the policy names of
+    ``aten/src/ATen/autocast_mode.cpp``."""
+
+    LOWER = "lower_precision_fp"   # runs in the 2-byte type: floating inputs cast down
+    FP32 = "fp32"                  # runs in fp32: a 2-byte input cast up, the copy is saved
+    KEEP = "not listed"            # runs in its widest input's dtype (``promote`` too)
+
+
+@dataclass(frozen=True)
+class AutocastOp:
+    """An op's autocast policy on each device."""
+
+    cpu: Autocast
+    cuda: Autocast
+
+
+#: How autocast treats each layer's op, per device, from ``aten/src/ATen/autocast_mode.cpp``.
+#: Convolutions, transposed convolutions and ``linear``/``addmm``/``matmul`` (and
+#: ``prelu``) are ``lower_precision_fp`` on both devices.  CPU (``TORCH_LIBRARY_IMPL(aten,
+#: AutocastCPU, m)``, the same lists for bf16 and fp16): ``max_pool3d``, ``avg_pool3d``,
+#: ``adaptive_avg_pool3d`` and ``adaptive_max_pool3d`` under the ``fp32`` policy (and
+#: ``mse_loss``), ``cat`` under ``promote``; measured with torch 2.13 (``tests/test_saved.py``).
+#: CUDA (``TORCH_LIBRARY_IMPL(aten, AutocastCUDA, m)``; the "CUDA ops that can autocast to
+#: float32" of the ``torch.amp`` docs' Autocast Op Reference): ``layer_norm``,
+#: ``native_layer_norm``, ``group_norm`` (and ``mse_loss``) under ``fp32``, ``softmax`` under
+#: ``fp32_set_opt_dtype`` (fp32 output, which is what it saves), no pooling op: read off that
+#: list, not measured here.
+AUTOCAST: RuleTable[AutocastOp] = RuleTable("autocast", "symcnn.memory.pytorch.saved.AUTOCAST")
+KEEP_BOTH = AutocastOp(Autocast.KEEP, Autocast.KEEP)
+AUTOCAST.add((layers.ConvNd, layers.Linear, layers.PReLU),
+             AutocastOp(Autocast.LOWER, Autocast.LOWER))
+AUTOCAST.add((layers.MaxPool3d, layers.AvgPool3d, layers.AdaptiveAvgPool3d,
+              layers.AdaptiveMaxPool3d), AutocastOp(cpu=Autocast.FP32, cuda=Autocast.KEEP))
+AUTOCAST.add((layers.LayerNorm, layers.GroupNorm, layers.Softmax),
+             AutocastOp(cpu=Autocast.KEEP, cuda=Autocast.FP32))
+AUTOCAST.add((layers.PoolNd, layers.AdaptivePoolNd, layers.BatchNormNd, layers.DropoutNd),
+             KEEP_BOTH)          # the 1-d and 2-d pools: the 3-d ones' entries are above
+AUTOCAST.add((layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.Sigmoid,
+              layers.Tanh, layers.ReLU6, layers.Hardtanh, layers.Hardswish, layers.Hardsigmoid,
+              layers.ELU, layers.Mish, layers.Softplus), KEEP_BOTH)
+AUTOCAST.add((layers.Identity, layers.Flatten, layers.Upsample, layers.Add, layers.Concat),
+             KEEP_BOTH)
+
+
+def lower_precision(layer, device: str) -> bool:
+    """Whether autocast runs ``layer``'s op in the 2-byte type on ``device`` (and so casts its
+    parameters to 2 bytes)."""
+    return getattr(AUTOCAST[layer], device) is Autocast.LOWER
 
 
 def saved_tensors(analysis: Analysis, device: str = "cuda",
@@ -196,7 +277,7 @@ def all_saves(analysis: Analysis, device: str = "cuda",
     ``precision``: ``fp32``, or ``bf16`` / ``fp16`` for a forward pass under
     ``torch.autocast(device, dtype)``.  Then every item carries its own element size, the
     dtype of the storage as autocast leaves it: the conv/linear layers run in 2 bytes and
-    their outputs are 2 bytes; the layers of :data:`_FP32_OPS` run in fp32 (4); every other
+    their outputs are 2 bytes; the layers of :data:`AUTOCAST` run in fp32 (4); every other
     layer keeps its input's dtype (Add and Concat the widest of theirs); normalisation
     statistics stay fp32, max-pool indices int64.  Autocast's own copies are saved storages
     too (``validation/measure.py`` counts them in ``saved_dedup``; they are not parameters):
@@ -224,7 +305,7 @@ def all_saves(analysis: Analysis, device: str = "cuda",
             grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
             if not grad[row.name]:
                 continue
-            seen += _layer_saves(row, source, storage[row.name], device)
+            seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device))
         return tuple(seen)
     width = activation_widths(analysis, device, precision)
     grad = {"input": False}                    # whether it requires grad
@@ -234,25 +315,18 @@ def all_saves(analysis: Analysis, device: str = "cuda",
         e_in = max(width[i] for i in row.inputs)
         e_out = autocast_width(row, e_in, device)
         grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
-        cast, extra = (e_out if e_in != e_out else None), []
-        if isinstance(row.layer, LOW_PRECISION_OPS) and (
-                not isinstance(row.layer, Linear) or grad[row.inputs[0]]):
-            weight = row.layer.param_tensors(row.input_shapes[0])[0]
-            extra.append(Saved(row.name, "weight copy", weight, LOW, per_sample=False,
-                               saved_by=row.name))
         if not grad[row.name]:
             continue  # autograd records nothing before the first parameter
-        seen += _layer_saves(row, source, storage[row.name], device, e_in, e_out, cast) + extra
+        cast = e_out if e_in != e_out else None
+        seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device, e_in,
+                                                 e_out, cast, grad[row.inputs[0]]))
     return tuple(seen)
 
 
 def autocast_width(row: LayerRow, e_in: int, device: str) -> int:
     """The element size ``row``'s layer computes in under autocast, given its input's."""
-    if isinstance(row.layer, LOW_PRECISION_OPS):
-        return LOW
-    if isinstance(row.layer, _FP32_OPS.get(device, ())):
-        return FLOAT32
-    return e_in
+    policy = getattr(AUTOCAST[row.layer], device)
+    return LOW if policy is Autocast.LOWER else FLOAT32 if policy is Autocast.FP32 else e_in
 
 
 def activation_widths(analysis: Analysis, device: str = "cuda", precision: str = "fp32",
@@ -260,7 +334,7 @@ def activation_widths(analysis: Analysis, device: str = "cuda", precision: str =
     """Element size of every node's output (and of its gradient, which autograd makes in the
     same dtype), ``"input"`` included: ``element_bytes`` everywhere in ``fp32``; under
     autocast, 2 bytes from the first conv/linear layer on, 4 again after a layer that runs in
-    fp32 (:data:`_FP32_OPS`), the widest input for Add/Concat; a view keeps its base's.
+    fp32 (:data:`AUTOCAST`), the widest input for Add/Concat; a view keeps its base's.
 
     >>> from symcnn import analyze, parse_spec
     >>> net = parse_spec('''

@@ -60,9 +60,9 @@ from symcnn.memory.pytorch.moments import (
 )
 from symcnn.memory.pytorch.saved import (
     LOW,
-    LOW_PRECISION_OPS,
     activation_widths,
     autocast_width,
+    lower_precision,
     saved_tensors,
 )
 from symcnn.memory.pytorch.workspace import THREADS, transient
@@ -170,7 +170,7 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
         fixed = sympy.Add(*(b for _, b, per in items if not per))
         return fixed, sympy.Add(*(b for _, b, per in items if per))
 
-    cache = _autocast_cache(rows, by_node) if precision != "fp32" else {}
+    cache = _autocast_cache(rows, by_node, device) if precision != "fp32" else {}
     moments = []
     for r in rows:                                 # forward
         live = [(0, b, True) for st, b in size.items()
@@ -210,14 +210,14 @@ def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, pr
     return tuple(moments)
 
 
-def _autocast_cache(rows, by_node) -> dict:
+def _autocast_cache(rows, by_node, device: str) -> dict:
     """The 2-byte parameter copies autocast caches in the forward pass and that nothing saves
     (saved weight copies are counted as saved): every bias of a layer that runs in 2 bytes, and
     the weight of a Linear whose input needs no gradient.  They live until the autocast context
     exits, after the loss.  ``{(node, name): (index, bytes)}``."""
     out = {}
     for r in rows:
-        if not isinstance(r.layer, LOW_PRECISION_OPS):
+        if not lower_precision(r.layer, device):
             continue
         tensors = r.layer.param_tensors(r.input_shapes[0])
         if tensors and (r.name, "weight copy") not in by_node:

@@ -65,18 +65,15 @@ returns no alternative there, so the CUDA timeline is still a lower bound.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy
 
+from symcnn import layers
 from symcnn.analysis.rows import LayerRow
-from symcnn.layers import (
-    BATCH_NORMS,
-    CONVOLUTIONS,
-    TRANSPOSED_CONVOLUTIONS,
-    Linear,
-    Upsample,
-    numel,
-)
+from symcnn.layers import numel
+from symcnn.layers.dispatch import RuleTable
 from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
 from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
 from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
@@ -104,8 +101,6 @@ MKLDNN_GEMM_MIN_SIZE = 16 * 16 * 16
 #: PyTorch keeps im2col at batch 1 while ``C * d1 * d2`` is at most this.
 IM2COL_LIMIT = 20_480
 
-_CONVS, _TRANSPOSED, _BATCH_NORMS = CONVOLUTIONS, TRANSPOSED_CONVOLUTIONS, BATCH_NORMS
-
 Alternative = tuple[sympy.Expr, sympy.Expr]
 
 
@@ -116,10 +111,10 @@ def padded(shape, block: int = CHANNEL_BLOCK) -> sympy.Expr:
 
 
 def uses_im2col(row: LayerRow, batch, element_bytes: int = 4) -> bool:
-    """Whether PyTorch runs ``row``'s convolution through im2col rather than oneDNN (fp32
-    only: a 2-byte convolution always goes to oneDNN)."""
+    """Whether PyTorch runs ``row``'s convolution (not a transposed one) through im2col rather
+    than oneDNN (fp32 only: a 2-byte convolution always goes to oneDNN)."""
     layer, ins = row.layer, row.input_shapes[0]
-    if batch != 1 or element_bytes != 4 or not isinstance(layer, _CONVS) or layer.groups != 1:
+    if batch != 1 or element_bytes != 4 or layer.groups != 1:
         return False
     kernel = layer.kernel_size
     if len(kernel) >= 2 and kernel[-1] > 3 and kernel[-2] > 3:
@@ -139,71 +134,153 @@ def blocked_weight_stage(row: LayerRow, channel_block: int = CHANNEL_BLOCK) -> b
     return all(k == 1 for k in layer.kernel_size)
 
 
+@dataclass(frozen=True)
+class KernelCall:
+    """One node's forward call or backward function, as a kernel-transient rule sees it (the
+    arguments of :func:`transient`; ``param_bytes`` resolved)."""
+
+    row: LayerRow
+    phase: str
+    element_bytes: int
+    first: bool
+    batch: object
+    channel_block: int
+    strided_scratch: int
+    threads: int
+    param_bytes: int
+    precision: str
+
+
+Transients = tuple[Alternative, ...]
+#: The kernel transients of each layer type, per device, as rules ``KernelCall ->
+#: alternatives`` (see the module).  CUDA: none modelled yet, for every layer (one entry on
+#: :class:`~symcnn.layers.base.Layer`); cuDNN's workspaces depend on the algorithm it picks.
+TRANSIENTS: dict[str, RuleTable[Callable[[KernelCall], Transients]]] = {
+    "cpu": RuleTable("CPU kernel-transient", "symcnn.memory.pytorch.workspace.TRANSIENTS['cpu']"),
+    "cuda": RuleTable("CUDA kernel-transient",
+                      "symcnn.memory.pytorch.workspace.TRANSIENTS['cuda']"),
+}
+CPU = TRANSIENTS["cpu"]
+
+
+@TRANSIENTS["cuda"].entry(layers.Layer)
+@CPU.entry(layers.PoolNd, layers.AdaptivePoolNd, layers.GroupNorm, layers.LayerNorm,
+           layers.DropoutNd, layers.Identity, layers.Flatten, layers.Add, layers.Concat)
+@CPU.entry(layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.Sigmoid,
+           layers.Tanh, layers.Softmax, layers.ReLU6, layers.Hardtanh, layers.Hardswish,
+           layers.Hardsigmoid, layers.ELU, layers.Mish, layers.Softplus, layers.PReLU)
+def _output_only(call: KernelCall) -> Transients:
+    """The kernel allocates exactly the node's output (forward) or its input's gradient
+    (backward): what the timeline counts already."""
+    return ()
+
+
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
               first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
               strided_scratch: int = STRIDED_SCRATCH,
               threads: int = THREADS, param_bytes: int | None = None,
               precision: str = "fp32") -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
-    as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module).
+    as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module);
+    the rule of ``row``'s layer type in :data:`TRANSIENTS`.
 
     ``first``: the node reads the network input, which needs no gradient.  ``batch``: the batch
     size when it is a number (it picks the im2col regime at 1); None means b >= 2.
     ``element_bytes`` is the size of the node's activations, ``param_bytes`` (default the same)
     that of the parameter gradients the moment counts (4 under autocast)."""
-    if device == "cuda":
-        return ()     # cuDNN workspaces are not modelled yet (see the module's description)
-    s, layer = element_bytes, row.layer
-    if precision == "fp16" and isinstance(layer, _CONVS + _TRANSPOSED + (Linear,)):
-        return _native_half(row, phase, first, param_bytes or s)
-    ins, out = row.input_shapes[0], row.output_shape
-    i, o = numel(ins) * s, numel(out) * s
-    ip, op = padded(ins, channel_block) * s, padded(out, channel_block) * s
+    call = KernelCall(row, phase, element_bytes, first, batch, channel_block, strided_scratch,
+                      threads, param_bytes or element_bytes, precision)
+    return TRANSIENTS[device][row.layer](call)
+
+
+def _conv_sizes(call: KernelCall):
+    """Bytes of a (transposed) convolution's tensors: ``i, o, ip, op`` (input and output,
+    plain and channel-padded, per sample), ``w, b`` (this node's parameter gradients, not
+    made yet in a stage), ``wp`` (the blocked weight) and ``reorder_in`` (the blocked input:
+    oneDNN reorders its input from a whole block of channels on)."""
+    row, s, block = call.row, call.element_bytes, call.channel_block
+    layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
     zero = sympy.Integer(0)
-    if isinstance(layer, _CONVS + _TRANSPOSED):
-        tensors = layer.param_tensors(ins)
-        pb = param_bytes or s                 # this node's gradients, not made yet in a stage
-        w, b_ = tensors[0] * pb, (tensors[1] * pb if len(tensors) > 1 else zero)
-        kvol = sympy.Mul(*layer.kernel_size)
-        cin, cout = ins[0], layer.out_channels
-        wp = (sympy.ceiling(sympy.sympify(cin) / channel_block) * channel_block
-              * sympy.ceiling(sympy.sympify(cout) / channel_block) * channel_block
-              * kvol / layer.groups * s)
-        if uses_im2col(row, batch, s):
-            col = cin * kvol * numel(out[1:]) * s
-            return ((col, zero),)            # b = 1: a fixed number of bytes
-        # oneDNN reorders its input to the blocked layout from a whole block of channels on
-        reorder_in = ip if _at_least(cin, channel_block) else zero
-        if isinstance(layer, _TRANSPOSED):
-            if phase == "forward":
-                # oneDNN: scratchpad, blocked input and weight, its output (channel-padded
-                # from 16 channels on); then ATen's result and a contiguous copy: 3 O
-                dst = op if _at_least(cout, channel_block) else o
-                scratch = transposed_scratch(row, batch, threads, s)
-                return ((wp + scratch, reorder_in + dst - o), (zero, 2 * o))
-            return ((wp - w, o + op + ip),)
-        if phase == "forward":
-            first_stage = forward_scratch(row, batch, threads, s)
-            return ((wp + first_stage, reorder_in + op - o), (zero, op))
-        scratch = conv_scratchpads(row, batch, threads, s, strided_scratch)
-        if blocked_weight_stage(row, channel_block):
-            weight_stage = (wp - w, op) if first else (wp - w, op + ip)
-        else:                                 # plain copies of the input and output gradient
-            weight_stage = (zero, o) if first else (zero, o + i)
-        weight_stage = (weight_stage[0] + scratch[0], weight_stage[1])
-        if first:
-            return (weight_stage,)
-        if all(st == 1 for st in layer.stride):
-            return (weight_stage, (wp + scratch[1] - w - b_, op + ip - i))
-        return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
-    if isinstance(layer, Linear) and phase == "forward" and s == 2:
-        return _packed_matmul(row, batch, threads)
-    if isinstance(layer, _BATCH_NORMS) and phase == "backward":
-        return ((zero, i),)
-    if isinstance(layer, Upsample) and phase == "forward" and layer.mode in (
-            "nearest", "bilinear") and len(ins) == 3:
-        return ((zero, o + i),)
+    tensors = layer.param_tensors(ins)
+    pb = call.param_bytes
+    w, b_ = tensors[0] * pb, (tensors[1] * pb if len(tensors) > 1 else zero)
+    cin, cout = ins[0], layer.out_channels
+    wp = (sympy.ceiling(sympy.sympify(cin) / block) * block
+          * sympy.ceiling(sympy.sympify(cout) / block) * block
+          * sympy.Mul(*layer.kernel_size) / layer.groups * s)
+    ip = padded(ins, block) * s
+    return (numel(ins) * s, numel(out) * s, ip, padded(out, block) * s, w, b_, wp,
+            ip if _at_least(cin, block) else zero)
+
+
+@CPU.entry(layers.ConvNd)
+def _convolution(call: KernelCall) -> Transients:
+    """oneDNN's stages (im2col at batch 1; PyTorch's own kernels in fp16): see the module."""
+    row, s, first = call.row, call.element_bytes, call.first
+    if call.precision == "fp16":
+        return _native_half(row, call.phase, first, call.param_bytes)
+    zero = sympy.Integer(0)
+    if uses_im2col(row, call.batch, s):
+        layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
+        col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * s
+        return ((col, zero),)            # b = 1: a fixed number of bytes
+    i, o, ip, op, w, b_, wp, reorder_in = _conv_sizes(call)
+    if call.phase == "forward":
+        first_stage = forward_scratch(row, call.batch, call.threads, s)
+        return ((wp + first_stage, reorder_in + op - o), (zero, op))
+    scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch)
+    if blocked_weight_stage(row, call.channel_block):
+        weight_stage = (wp - w, op) if first else (wp - w, op + ip)
+    else:                                 # plain copies of the input and output gradient
+        weight_stage = (zero, o) if first else (zero, o + i)
+    weight_stage = (weight_stage[0] + scratch[0], weight_stage[1])
+    if first:
+        return (weight_stage,)
+    if all(st == 1 for st in row.layer.stride):
+        return (weight_stage, (wp + scratch[1] - w - b_, op + ip - i))
+    return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
+
+
+@CPU.entry(layers.ConvTransposeNd)
+def _transposed_convolution(call: KernelCall) -> Transients:
+    """oneDNN: scratchpad, blocked input and weight, its output (channel-padded from 16
+    channels on); then ATen's result and a contiguous copy: 3 O.  Not modelled in fp16."""
+    if call.precision == "fp16":
+        return ()
+    i, o, ip, op, w, b_, wp, reorder_in = _conv_sizes(call)
+    if call.phase == "forward":
+        zero = sympy.Integer(0)
+        dst = op if _at_least(call.row.layer.out_channels, call.channel_block) else o
+        scratch = transposed_scratch(call.row, call.batch, call.threads, call.element_bytes)
+        return ((wp + scratch, reorder_in + dst - o), (zero, 2 * o))
+    return ((wp - w, o + op + ip),)
+
+
+@CPU.entry(layers.Linear)
+def _linear(call: KernelCall) -> Transients:
+    """A 2-byte (bf16) forward: oneDNN's packed matmul (:func:`_packed_matmul`); nothing
+    more otherwise (fp16 runs PyTorch's own matmuls)."""
+    if call.phase == "forward" and call.element_bytes == 2 and call.precision != "fp16":
+        return _packed_matmul(call.row, call.batch, call.threads)
     return ()
+
+
+@CPU.entry(layers.BatchNormNd)
+def _batch_norm(call: KernelCall) -> Transients:
+    """Training backward: ``+I +2C*4 +I -I``, one ``I`` above what the timeline counts."""
+    if call.phase != "backward":
+        return ()
+    return ((sympy.Integer(0), numel(call.row.input_shapes[0]) * call.element_bytes),)
+
+
+@CPU.entry(layers.Upsample)
+def _upsample(call: KernelCall) -> Transients:
+    """Nearest/bilinear 2-d forward: ``+O +I +O -O -I``, ``2 O + I``."""
+    layer, ins = call.row.layer, call.row.input_shapes[0]
+    if call.phase != "forward" or layer.mode not in ("nearest", "bilinear") or len(ins) != 3:
+        return ()
+    s = call.element_bytes
+    return ((sympy.Integer(0), numel(call.row.output_shape) * s + numel(ins) * s),)
 
 
 def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
@@ -217,7 +294,7 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     256 B (``tests/test_timeline.py``)."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
     zero = sympy.Integer(0)
-    if not isinstance(layer, _CONVS) or layer.groups != 1:
+    if layer.groups != 1:
         return ()
     col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * 2
     if phase == "forward":
