@@ -15,10 +15,8 @@ import operator
 from functools import cache
 
 from symcnn.errors import SymcnnError
-from symcnn.layers import LAYER_TYPES
+from symcnn.layers import INFERRED, LAYER_TYPES
 
-#: Arguments symcnn infers from the incoming tensor: never written.
-INFERRED = frozenset({"in_channels", "in_features", "num_features", "num_channels"})
 #: Arguments with a value per spatial axis: written as one number when the values are equal.
 PER_AXIS = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding",
                       "output_size", "size", "scale_factor"})

@@ -16,6 +16,7 @@ import sympy
 
 from symcnn.errors import SymcnnError
 from symcnn.files import shipped_dir, write_atomic
+from symcnn.layers import INFERRED
 from symcnn.render.latex import (
     TeX,
     escape_latex,
@@ -108,16 +109,13 @@ def _unit_bytes(unit: str) -> TeX:
     return TeX(f"10^{{{decimal}}}" if 10**decimal == n else f"2^{{{n.bit_length() - 1}}}")
 
 
-_INFERRED = {"in_channels", "in_features", "num_features", "num_channels"}
-
-
 def layer_arguments(layer) -> str:
     """The constructor arguments that differ from PyTorch's defaults: ``kernel_size=3, stride=2``."""
     out = []
     for f in fields(layer):
         value = getattr(layer, f.name)
         pool_stride = f.name == "stride" and f.default is None  # the kernel size, by default
-        if f.name in _INFERRED or value is None or (pool_stride and value == layer.kernel_size):
+        if f.name in INFERRED or value is None or (pool_stride and value == layer.kernel_size):
             continue
         if isinstance(value, tuple) and len(set(value)) == 1:
             value = value[0]

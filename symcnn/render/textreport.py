@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy
 
+from symcnn.layers import BatchNormNd
 from symcnn.render.formatting import expr_text, number, written
 from symcnn.report import Report
 from symcnn.units import format_bytes
@@ -84,7 +85,7 @@ def _moments(report: Report) -> list[str]:
     """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
     mem, unit, b = report.memory, report.units, report.batch_size
     saved = sympy.Add(*(t.bytes for t in mem.activations))
-    batch_norm = any(r.type_name.startswith("BatchNorm") for r in report.analysis.rows)
+    batch_norm = any(isinstance(r.layer, BatchNormNd) for r in report.analysis.rows)
     once = [name for key, name in (("statistics", "BatchNorm statistics"),
                                    ("weight copy", "weight copies"),
                                    ("rng state", "generator states"))
