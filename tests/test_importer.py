@@ -23,7 +23,6 @@ from torch import nn  # noqa: E402
 import symcnn  # noqa: E402
 from symcnn import SymcnnError  # noqa: E402
 from symcnn.cli import main  # noqa: E402
-from symcnn.importers.spec_text import toml_value  # noqa: E402
 from symcnn.importers.torch_fx import import_module  # noqa: E402
 from symcnn.symbols import size  # noqa: E402
 
@@ -473,13 +472,6 @@ def test_modules_never_called_are_named():
     text = import_module(Aux(), (3, 8, 8))
     assert "PyTorch counts 122 parameters, this spec 112" in text and "(aux)" in text
     assert analyzed(text).total_params == 112
-
-
-@pytest.mark.parametrize("text", ['a"b', "back\\slash", "new\nline\ttab", "é 😀", "\x7f\x00\x1f",
-                                  "'single'"])
-def test_toml_strings(text):
-    assert tomllib.loads(f"x = {toml_value(text)}\ny = {toml_value([text, 1.5e-7, 2])}") == \
-        {"x": text, "y": [text, 1.5e-7, 2]}
 
 
 # --------------------------------------------------------------------------- command line

@@ -36,7 +36,6 @@ draws are valid is decided by :mod:`symcnn.exam.build`, which analyses them.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,6 +44,7 @@ from pathlib import Path
 from symcnn.errors import SymcnnError
 from symcnn.network import Network
 from symcnn.spec.parse import parse_spec, read_toml
+from symcnn.spec.toml_writer import to_toml
 from symcnn.symbols import size
 from symcnn.units import canonical_unit, parse_size
 
@@ -223,82 +223,7 @@ def _draw(value, where: str, rng: random.Random, draws: dict):
     return value
 
 
-# ---- TOML out -----------------------------------------------------------------------------
-
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key(k: str) -> str:
-    return k if _BARE.match(k) else _string(k)
-
-
-def _string(s: str) -> str:
-    out = []
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + "}"
-    raise SymcnnError(f"cannot write {v!r} in TOML")
-
-
-def _table(name: str, body: dict, out: list[str], header: str = "[{}]") -> None:
-    scalars = {k: v for k, v in body.items() if not _is_subtable(v)}
-    out.append(header.format(name))
-    out += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
-    for k, v in body.items():
-        if _is_subtable(v):
-            _section(f"{name}.{_key(k)}", v, out)
-
-
-def _is_subtable(v) -> bool:
-    return isinstance(v, dict) or (isinstance(v, list) and bool(v)
-                                   and all(isinstance(x, dict) for x in v))
-
-
-def _section(name: str, v, out: list[str]) -> None:
-    if isinstance(v, dict):
-        _table(name, v, out)
-    else:
-        for item in v:
-            _table(name, item, out, "[[{}]]")
-
-
-def to_toml(data: dict) -> str:
-    """TOML text for the plain data of a spec (tables, arrays of tables, scalars, lists).
-
-    >>> print(to_toml({"name": "n", "input": {"shape": [1, 8]}, "layers": [{"type": "ReLU"}]}))
-    name = "n"
-    [input]
-    shape = [1, 8]
-    [[layers]]
-    type = "ReLU"
-    <BLANKLINE>
-    """
-    out = [f"{_key(k)} = {_value(v)}" for k, v in data.items() if not _is_subtable(v)]
-    for k, v in data.items():
-        if _is_subtable(v):
-            _section(_key(k), v, out)
-    return "\n".join(out) + "\n"
-
-
-# ---- the family file ----------------------------------------------------------------------
+# ---- the family file ---------------------------------------------------------------------
 
 def _text(table: dict, key: str, default: str, where: str) -> str:
     value = table.get(key, default)

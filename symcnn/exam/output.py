@@ -24,6 +24,7 @@ from symcnn.exam.text import answer_plain, answer_tex, prompt
 from symcnn.files import write_atomic
 from symcnn.render.documents import template_environment, templates_dir
 from symcnn.render.pdf import compile_pdf
+from symcnn.spec.toml_writer import comment_lines
 
 CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit", "decimals",
                "tolerance", "choice")
@@ -73,8 +74,10 @@ def answers_csv(exam: Exam) -> str:
 def variant_toml(exam: Exam, variant: Variant) -> str:
     """The drawn spec of a variant, ready for ``symcnn report``."""
     sets = "".join(f" --set {k}={v}" for k, v in variant.values.items())
-    return (f"# Variant {variant.index} of {Path(exam.family.source).name} (seed {exam.seed}).\n"
-            f"# symcnn report variant-{variant.index:03d}.toml{sets}\n" + variant.candidate.text)
+    return comment_lines([f"Variant {variant.index} of {Path(exam.family.source).name} "
+                          f"(seed {exam.seed}).",
+                          f"symcnn report variant-{variant.index:03d}.toml{sets}"]) \
+        + variant.candidate.text
 
 
 def exam_files(exam: Exam, *, moodle: bool = False) -> dict[str, str]:

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from symcnn.errors import SymcnnError
+from symcnn.network import INPUT
+from symcnn.spec.toml_writer import to_toml
 
-INPUT = "input"
 SYMBOLIC_KEYS = ("channels", "input")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _RESERVED = {"floor", "ceil", "min", "max", "b"}
@@ -52,7 +51,12 @@ def parse_symbolic(items) -> dict[str, tuple[str, ...]]:
 
 
 @dataclass
-class Node:
+class TracedLayer:
+    """One layer as the trace found it, before it is a spec: its type name and the spec
+    arguments to write (:func:`symbolize` rewrites them in symbols), the layers it reads, and
+    the shapes PyTorch computed.  Not a :class:`symcnn.network.Node`, which holds a built
+    :class:`~symcnn.layers.Layer` and no PyTorch shapes."""
+
     name: str
     type: str
     args: dict
@@ -82,7 +86,7 @@ def as_written(expr):
     return int(expr) if expr.is_Integer else str(expr)
 
 
-def symbolize(nodes: list[Node], shape: tuple[int, ...], options: dict) -> tuple[list, dict, list]:
+def symbolize(nodes: list[TracedLayer], shape: tuple[int, ...], options: dict) -> tuple[list, dict, list]:
     """Write sizes in symbols as ``options`` ask; returns the input shape to write, the
     value each symbol had in the traced model, and comment lines saying so."""
     import sympy
@@ -133,39 +137,19 @@ def symbolize(nodes: list[Node], shape: tuple[int, ...], options: dict) -> tuple
 # --------------------------------------------------------------------------- TOML
 
 
-def toml_value(value) -> str:
-    """A TOML value, written by hand (the standard library only reads TOML).
-
-    >>> toml_value(["a\\"b", 1, 2.5, True, 1e-05, "é\\x7f"])
-    '["a\\\\"b", 1, 2.5, true, 1e-05, "é\\\\u007f"]'
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else \
-            ("nan" if math.isnan(value) else "inf" if value > 0 else "-inf")
-    if isinstance(value, str):  # JSON's escapes are TOML's; DEL must be escaped in TOML too
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(toml_value, value)) + "]"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
 def write_toml(name: str, description: str, comments: list[str], shape: list, dtype: str,
-          nodes: list[Node]) -> str:
-    lines = [f"# {c}".replace("\n", " ") for c in comments]
-    lines += [f"name = {toml_value(name)}", f"description = {toml_value(description)}", "",
-              "[input]", f"shape = {toml_value(shape)}"]
+               layers: list[TracedLayer]) -> str:
+    """The spec text of traced ``layers``: ``comments`` as its header, ``inputs`` only where a
+    layer does not read the one before it, ``dtype`` only where it is not float32."""
+    table: dict = {"shape": list(shape)}
     if dtype != "float32":
-        lines.append(f"dtype = {toml_value(dtype)}")
-    previous = INPUT
-    for node in nodes:
-        lines += ["", "[[layers]]", f"type = {toml_value(node.type)}",
-                  f"name = {toml_value(node.name)}"]
-        if node.inputs != (previous,):
-            lines.append(f"inputs = {toml_value(list(node.inputs))}")
-        lines += [f"{k} = {toml_value(v)}" for k, v in node.args.items()]
-        previous = node.name
-    return "\n".join(lines) + "\n"
+        table["dtype"] = dtype
+    rows, previous = [], INPUT
+    for layer in layers:
+        row = {"type": layer.type, "name": layer.name}
+        if layer.inputs != (previous,):
+            row["inputs"] = list(layer.inputs)
+        rows.append(row | layer.args)
+        previous = layer.name
+    return to_toml({"name": name, "description": description, "input": table, "layers": rows},
+                   comments)

@@ -23,13 +23,13 @@ import warnings
 
 from symcnn.errors import SymcnnError
 from symcnn.importers.spec_text import (
-    INPUT,
-    Node,
+    TracedLayer,
     build_layer,
     parse_symbolic,
     symbolize,
     write_toml,
 )
+from symcnn.network import INPUT
 
 #: Batch size of the traced run: two, so that an operation mixing up the batch axis shows.
 BATCH = 2
@@ -115,7 +115,7 @@ class _Graph:
     one: an in-place layer takes over its input)."""
 
     def __init__(self, x, torch, torchmap):
-        self.nodes: list[Node] = []
+        self.nodes: list[TracedLayer] = []
         self.producer = {id(x): INPUT}
         self.keep = [x]             # keeps ids unique while the run's tensors are looked up
         self.taken = {INPUT}
@@ -146,7 +146,7 @@ class _Graph:
             k += 1
             name = f"{base}_{k}"
         self.taken.add(name)
-        self.nodes.append(Node(name, kind, args, inputs, tuple(out.shape[1:]), in_shape))
+        self.nodes.append(TracedLayer(name, kind, args, inputs, tuple(out.shape[1:]), in_shape))
         self.producer[id(out)] = name
         self.keep.append(out)
 
@@ -334,7 +334,7 @@ def _trace(model, x, torch, torchmap) -> _Graph:
 # --------------------------------------------------------------------------- symbols
 
 
-def _check(text: str, subs: dict, nodes: list[Node], expected: int) -> None:
+def _check(text: str, subs: dict, nodes: list[TracedLayer], expected: int) -> None:
     """The spec parses, and counts and shapes what PyTorch does once symbols are put back."""
     from symcnn.analysis.rows import analyze
     from symcnn.spec.parse import parse_spec
@@ -406,7 +406,7 @@ def import_module(obj, input_shape, symbolic=None, *, name: str | None = None) -
     else:
         comments.append(f"PyTorch counts {total:,} parameters, and so does this spec.")
     text = write_toml(label, f"{kind}, imported from PyTorch", comments + notes,
-                 written, dtype_name, graph.nodes)
+                      written, dtype_name, graph.nodes)
     _check(text, subs, graph.nodes, counted)
     return text
 
