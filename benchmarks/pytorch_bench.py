@@ -30,12 +30,12 @@ PY = sys.executable
 
 #: (zoo network, its spec for symcnn, batch)
 CASES = [("lecture3d-full", ROOT / "examples" / "lecture.toml", 1),
-         ("resnet", None, 2)]
+         ("resnet", ROOT / "validation" / "zoo" / "resnet.toml", 2)]
 
+#: Run with ``python -c`` in the repository root, where ``validation`` is a package.
 MEASURE = """
-import json, sys
-sys.path.insert(0, {validation!r})
-import measure
+import json
+from validation import measure
 r = measure.measure_step(measure.Config({net!r}, {batch}, "sgd", {precision!r}), timeline=False)
 print(json.dumps({{"peak": r["step_peak"]}}))
 """
@@ -47,37 +47,23 @@ def run(cmd: list[str]) -> tuple[float, str]:
     return time.perf_counter() - t0, out
 
 
-def spec_file(net: str, spec, tmp: Path) -> Path:
-    if spec is not None:
-        return spec
-    sys.path.insert(0, str(ROOT / "validation"))
-    import zoo
-    path = tmp / f"{net}.toml"
-    path.write_text(zoo.get(net).spec_text)
-    return path
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
-    import tempfile
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for net, spec, batch in CASES:
-            path = spec_file(net, spec, Path(tmp))
-            for precision in ("fp32", "bf16"):
-                t_sym, out = run([PY, "-m", "symcnn", "report", str(path), "--convention",
-                                  "pytorch", "--device", "cpu", "--precision", precision,
-                                  "--batch-size", str(batch), "--json"])
-                predicted = json.loads(out)["memory"]["training_bytes"]
-                code = MEASURE.format(validation=str(ROOT / "validation"), net=net,
-                                      batch=batch, precision=precision)
-                t_meas, out = run([PY, "-c", code])
-                measured = json.loads(out.strip().splitlines()[-1])["peak"]
-                rows.append({"network": net, "precision": precision, "batch": batch,
-                             "symcnn_s": round(t_sym, 2), "measure_s": round(t_meas, 2),
-                             "predicted": predicted, "measured": measured})
+    for net, path, batch in CASES:
+        for precision in ("fp32", "bf16"):
+            t_sym, out = run([PY, "-m", "symcnn", "report", str(path), "--convention",
+                              "pytorch", "--device", "cpu", "--precision", precision,
+                              "--batch-size", str(batch), "--json"])
+            predicted = json.loads(out)["memory"]["training_bytes"]
+            code = MEASURE.format(net=net, batch=batch, precision=precision)
+            t_meas, out = run([PY, "-c", code])
+            measured = json.loads(out.strip().splitlines()[-1])["peak"]
+            rows.append({"network": net, "precision": precision, "batch": batch,
+                         "symcnn_s": round(t_sym, 2), "measure_s": round(t_meas, 2),
+                         "predicted": predicted, "measured": measured})
     print("| network | precision | b | symcnn (s) | measuring (s) | ratio | predicted peak (B) "
           "| measured peak (B) |")
     print("|---|---|--:|--:|--:|--:|--:|--:|")

@@ -3,7 +3,6 @@ against measurements made here, on the CPU, with ``validation/checkpoint.py``: w
 pass leaves alive for the backward pass (exact) and the step's peak (the allocator's counter).
 """
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,9 @@ from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY
 
 torch = pytest.importorskip("torch")
 
+from validation import checkpoint, zoo  # noqa: E402  (after torch: checkpoint needs it)
+
 VALIDATION = Path(__file__).parent.parent / "validation"
-sys.path.insert(0, str(VALIDATION))
-import checkpoint  # noqa: E402
-import zoo  # noqa: E402
 
 SPECS = {name: text for name, text, _, _ in zoo.entries()}
 

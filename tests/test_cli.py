@@ -229,12 +229,9 @@ def test_allocator_block_option(capsys):
 def test_threads_option(capsys, tmp_path):
     """oneDNN's per-thread buffers follow --threads: inplace2d's bf16 peak is its fc1's
     forward, where a 2-byte Linear packs its weights per thread."""
-    from pathlib import Path
-
     from symcnn import analyze, parse_spec
     from symcnn.memory.pytorch.workspace import _packed_matmul
-    sys.path.insert(0, str(Path(__file__).parent.parent / "validation"))
-    import zoo
+    from validation import zoo
 
     text = zoo.get("inplace2d").spec_text
     spec = tmp_path / "inplace2d.toml"

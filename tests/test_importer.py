@@ -533,7 +533,7 @@ def test_cli_prints_and_writes_specs(tmp_path):
     ("mymodels:net", "3,0,8", "--input-shape '3,0,8'"),
 ])
 def test_cli_mistakes(tmp_path, monkeypatch, capsys, ref, shape, message):
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.syspath_prepend(tmp_path)  # the import path is restored after the test
     monkeypatch.delitem(sys.modules, "mymodels", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mymodels.py").write_text(MODELS_PY)

@@ -3,7 +3,6 @@ validation/: ``model.eval()``, ``torch.no_grad()`` (and bf16 autocast), the CPU 
 own counter, torch 2.13.0."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,9 @@ import symcnn
 from symcnn.memory.estimate import estimate_memory
 from symcnn.memory.pytorch.inference import inference_moments
 from symcnn.memory.pytorch.timeline import peak
+from validation import zoo
 
 VALIDATION = Path(__file__).parent.parent / "validation"
-sys.path.insert(0, str(VALIDATION))
-import zoo  # noqa: E402
 
 RUNS = {}
 for name in ("cpu_zoo.json", "cpu_heavy.json"):

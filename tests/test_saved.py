@@ -221,10 +221,7 @@ def test_graph_saved_bytes_exact():
 
 
 def zoo_entries():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parent.parent / "validation"))
-    import zoo
+    from validation import zoo
     return zoo.entries()
 
 

@@ -7,7 +7,6 @@ timeline gives every fp32 peak to 4 B (never above it), and every bf16 peak with
 """
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,9 @@ import pytest
 import symcnn
 from symcnn.memory.pytorch.timeline import peak, training_moments
 from symcnn.memory.pytorch.workspace import padded, transient
+from validation import zoo
 
 VALIDATION = Path(__file__).parent.parent / "validation"
-sys.path.insert(0, str(VALIDATION))
-import zoo  # noqa: E402
 
 #: The zoo, and the lecture network at full size (run_cpu.py --heavy).
 ALL_RUNS = [r for f in ("cpu_zoo.json", "cpu_heavy.json")
@@ -252,7 +250,7 @@ def test_first_step_measured(network, optimizer):
     measured here with the CPU allocator's counter, is the one ``first_step=True`` gives
     (within Adam's scalars), and never above a later step's."""
     pytest.importorskip("torch")
-    import measure
+    from validation import measure
     batch = zoo.get(network).batches[0]
     measured = measure.measure_first_step(measure.Config(network, batch, optimizer))
     a = symcnn.analyze(symcnn.parse_spec(SPECS[network]).network)

@@ -1,6 +1,6 @@
 """Measure a training step under ``torch.utils.checkpoint.checkpoint_sequential`` on the CPU.
 
-For a sequential zoo network (``validation/zoo.py``), a batch size and a number of segments, the
+For a sequential zoo network (``validation/zoo``), a batch size and a number of segments, the
 step is ``checkpoint_sequential(model, segments, x, use_reentrant=False)``, ``mse_loss``,
 ``backward``, ``optimizer.step``, ``zero_grad(set_to_none=True)``, measured as
 ``validation/measure.py`` measures a plain step (a warm-up step, then a profiled one):
@@ -16,7 +16,7 @@ step is ``checkpoint_sequential(model, segments, x, use_reentrant=False)``, ``ms
 
 Run::
 
-    python validation/checkpoint.py vgg2d --batch 2 --segments 2
+    python -m validation.checkpoint vgg2d --batch 2 --segments 2
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import sys
 import warnings
-from pathlib import Path
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 warnings.filterwarnings("ignore", message=".*Memory block of unknown size.*")
@@ -35,9 +33,7 @@ import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from torch.utils.checkpoint import checkpoint_sequential  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import measure  # noqa: E402
-import zoo  # noqa: E402
+from validation import measure, zoo  # noqa: E402
 
 
 def step(model, opt, x, y, segments: int, marks: bool = False) -> None:

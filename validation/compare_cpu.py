@@ -1,24 +1,21 @@
 """Predicted (symcnn.memory.pytorch.timeline) against measured (cpu_zoo.json, cpu_heavy.json) training-step
 peaks on the CPU, fp32 and bf16 autocast.
 
-Run from the repository root: ``python validation/compare_cpu.py`` (needs no torch: it reads
+Run from the repository root: ``python -m validation.compare_cpu`` (needs no torch: it reads
 the zoo's spec texts and the committed measurements) -> validation/results/cpu_predicted.md
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-
-import zoo  # noqa: E402
 
 import symcnn  # noqa: E402
 from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes  # noqa: E402
 from symcnn.memory.pytorch.timeline import peak, training_moments  # noqa: E402
+from validation import zoo  # noqa: E402
 
 RESULTS = ("cpu_heavy.json", "cpu_zoo.json")
 

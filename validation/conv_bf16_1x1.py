@@ -1,7 +1,7 @@
 """Scratchpads of oneDNN's bf16 1x1 convolutions on the CPU (autocast), forward and backward.
 
-    python validation/conv_bf16_1x1.py          # -> validation/results/cpu_conv_bf16_1x1.json
-    python validation/conv_bf16_1x1.py --quick  # a few points, printed only
+    python -m validation.conv_bf16_1x1          # -> validation/results/cpu_conv_bf16_1x1.json
+    python -m validation.conv_bf16_1x1 --quick  # a few points, printed only
 
 For each (threads, layer, batch) it builds ``nn.Conv{1,2,3}d(c_in, c_out, 1, stride)`` (with or
 without bias), runs the forward under ``torch.autocast("cpu", dtype=torch.bfloat16)`` and the
@@ -46,11 +46,10 @@ from torch import nn  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import measure  # noqa: E402
-from onednn_verbose import Capture as _Capture  # noqa: E402
-from onednn_verbose import implementations as _impls  # noqa: E402
+from validation import measure  # noqa: E402
+from validation.onednn_verbose import Capture as _Capture  # noqa: E402
+from validation.onednn_verbose import implementations as _impls  # noqa: E402
 
 _EV = torch._C._profiler._EventType
 

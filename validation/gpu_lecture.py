@@ -4,7 +4,7 @@
 Standalone: needs only ``torch`` (and ``nvidia-smi`` on the PATH for the
 driver version, optional).  Usage::
 
-    python3 validation/gpu_lecture.py OUT.json [--max-batch-search] [--budget-s 420]
+    python3 -m validation.gpu_lecture OUT.json [--max-batch-search] [--budget-s 420]
 
 For each configuration (optimizer x activation) and batch size it
 

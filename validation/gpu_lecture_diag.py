@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Attribute the measured training-memory peak of the lecture network.
 
-Companion of ``gpu_lecture.py`` (imports it from the same folder).  Usage::
+Companion of ``gpu_lecture.py`` (imports it as ``validation.gpu_lecture``).  Usage::
 
-    python3 validation/gpu_lecture_diag.py OUT.json
+    python3 -m validation.gpu_lecture_diag OUT.json
 
 Writes, for the SGD / no-ReLU network:
 
@@ -23,15 +23,13 @@ Writes, for the SGD / no-ReLU network:
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gpu_lecture as gl  # noqa: E402
+from validation import gpu_lecture as gl  # noqa: E402
 
 
 def trace_step(batch: int, device="cuda", input_shape=gl.INPUT_SHAPE):

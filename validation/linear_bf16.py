@@ -1,6 +1,6 @@
 """Scratch memory of a 2-byte Linear's forward on the CPU (oneDNN's packed matmul).
 
-    python validation/linear_bf16.py        # -> validation/results/cpu_linear_bf16.json
+    python -m validation.linear_bf16        # -> validation/results/cpu_linear_bf16.json
 
 For each (threads, m, k, n) it runs ``nn.Linear(k, n)`` on an ``(m, k)`` fp32 input under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (with grad and under ``no_grad``), profiles a
@@ -12,7 +12,6 @@ checked against this file in tests/test_timeline.py.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -20,9 +19,8 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import measure  # noqa: E402
+from validation import measure  # noqa: E402
 
 SHAPES = [  # (m, k, n): the zoo's layers, then around the size threshold and the caps
     (2, 2048, 10), (2, 2048, 64), (2, 1152, 32), (2, 64, 256), (2, 256, 256), (2, 256, 10),

@@ -1,6 +1,6 @@
 """Measure what PyTorch really keeps for one training step on the CPU.
 
-For one zoo network (``validation/zoo.py``), batch size, optimizer and precision:
+For one zoo network (``validation/zoo``), batch size, optimizer and precision:
 
 * **Saved tensors** (:func:`measure_saved`): the forward pass and the loss run inside
   ``torch.autograd.graph.saved_tensors_hooks``.  The pack hook records, for every tensor autograd
@@ -42,7 +42,7 @@ are the sizes requested from the allocator (the storage sizes).
 
 Run one configuration::
 
-    python validation/measure.py resnet --batch 4 --optimizer adam --precision bf16
+    python -m validation.measure resnet --batch 4 --optimizer adam --precision bf16
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ import contextlib
 import gc
 import json
 import platform
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -67,9 +66,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import saved_rules  # noqa: E402
-import zoo  # noqa: E402
+from validation import saved_rules, zoo  # noqa: E402
 
 PHASES = ("forward", "loss", "backward", "del_loss", "optimizer", "zero_grad")
 CATEGORY_NAMES = ("PARAMETER", "OPTIMIZER_STATE", "INPUT", "TEMPORARY", "ACTIVATION", "GRADIENT",

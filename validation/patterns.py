@@ -1,6 +1,6 @@
 """Allocation patterns per layer type, read from ``results/cpu_zoo.json``.
 
-    python validation/patterns.py [results/cpu_zoo.json] > validation/results/cpu_patterns.md
+    python -m validation.patterns [results/cpu_zoo.json] > validation/results/cpu_patterns.md
 
 For every node of the SGD runs that carry allocation events (first batch size, fp32 and bf16),
 the allocations and frees the CPU allocator saw during the node's forward call and during its
@@ -25,9 +25,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import run_cpu  # noqa: E402
+from validation import run_cpu  # noqa: E402
 
 ES = {"torch.float32": 4, "torch.bfloat16": 2, "torch.int64": 8}
 

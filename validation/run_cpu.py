@@ -1,10 +1,10 @@
 """Measure the whole zoo on the CPU: saved tensors, training-step peak, inference peak.
 
-    python validation/run_cpu.py                      # all networks -> validation/results/cpu_zoo.{json,md}
-    python validation/run_cpu.py --only resnet vgg2d --out /tmp/zoo
-    python validation/run_cpu.py --heavy              # the lecture at full size -> .../cpu_heavy.{json,md}
+    python -m validation.run_cpu                      # all networks -> validation/results/cpu_zoo.{json,md}
+    python -m validation.run_cpu --only resnet vgg2d --out /tmp/zoo
+    python -m validation.run_cpu --heavy              # the lecture at full size -> .../cpu_heavy.{json,md}
 
-For every network of ``validation/zoo.py`` (after checking it against its spec):
+For every network of ``validation/zoo`` (after checking it against its spec):
 
 * fp32, each batch size of the entry: saved tensors and the inference peak;
 * fp32 training steps: SGD, SGD with momentum and Adam at the first batch size, SGD and Adam at the
@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import measure  # noqa: E402
-import zoo  # noqa: E402
-from measure import Config  # noqa: E402
+from validation import measure, zoo  # noqa: E402
+from validation.measure import Config  # noqa: E402
 
 
 def plan(entry: zoo.ZooEntry) -> list[tuple[Config, bool]]:

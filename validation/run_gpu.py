@@ -2,8 +2,8 @@
 ``torch.cuda.max_memory_allocated``, its inference peak, and what autograd saves, against
 symcnn's ``pytorch`` convention (``device="cuda"``, 512-byte allocator blocks).
 
-    python validation/run_gpu.py [--out validation/results] [--only NAME ...] [--heavy]
-    python validation/run_gpu.py --dry-run     # no GPU: the plan and the predictions only
+    python -m validation.run_gpu [--out validation/results] [--only NAME ...] [--heavy]
+    python -m validation.run_gpu --dry-run     # no GPU: the plan and the predictions only
 
 Per configuration (``run_cpu.plan``: fp32 SGD / momentum / Adam, bf16 autocast, foreach): a
 fresh model on ``cuda`` (seed 0), a warm-up step (forward, ``mse_loss``, backward, ``del
@@ -31,20 +31,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
 
-import measure  # noqa: E402
-import run_cpu  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-import zoo  # noqa: E402
 
 import symcnn  # noqa: E402
 from symcnn.memory.pytorch.inference import inference_moments  # noqa: E402
 from symcnn.memory.pytorch.moments import peak  # noqa: E402
 from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes  # noqa: E402
 from symcnn.memory.pytorch.timeline import training_moments  # noqa: E402
+from validation import measure, run_cpu, zoo  # noqa: E402
 
 BLOCK = 512
 
