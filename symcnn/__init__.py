@@ -11,6 +11,7 @@ from symcnn.analysis import analyze
 from symcnn.errors import SymcnnError
 from symcnn.memory import estimate_memory
 from symcnn.network import Network
+from symcnn.options import MemoryOptions
 from symcnn.report import make_report
 from symcnn.solve import max_batch_size
 from symcnn.spec import example_spec, load_spec, parse_spec
@@ -18,6 +19,6 @@ from symcnn.units import parse_size
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "SymcnnError", "__version__", "analyze", "estimate_memory",
-           "example_spec", "load_spec", "make_report", "max_batch_size", "parse_size",
-           "parse_spec"]
+__all__ = ["MemoryOptions", "Network", "SymcnnError", "__version__", "analyze",
+           "estimate_memory", "example_spec", "load_spec", "make_report", "max_batch_size",
+           "parse_size", "parse_spec"]

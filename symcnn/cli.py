@@ -9,9 +9,18 @@ import sys
 
 from symcnn import __version__
 from symcnn.errors import SymcnnError
-from symcnn.memory.estimate import CONVENTIONS
 from symcnn.network import DTYPE_BYTES
-from symcnn.options import OPTIMIZER_STATES
+from symcnn.options import Convention, Device, MemoryOptions, Optimizer, Precision
+
+#: The flag of each library argument or option a user can get wrong: errors name the
+#: argument (``batch_size``), the command line prints the flag.
+FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
+         "optimizer": "--optimizer", "convention": "--convention", "device": "--device",
+         "precision": "--precision", "checkpoint_segments": "--checkpoint-segments",
+         "threads": "--threads", "allocator_block": "--allocator-block", "units": "--units",
+         "sizes": "--sizes", "overrides": "--set", "template": "--template",
+         "variants": "--variants", "jobs": "--jobs", "input_shape": "--input-shape",
+         "symbolic": "--symbolic"}
 
 
 def _network_options() -> argparse.ArgumentParser:
@@ -27,17 +36,17 @@ def _network_options() -> argparse.ArgumentParser:
                    help="memory budget for the largest batch: 12GB (10^9 B), 11GiB (2^30 B) or "
                    "bytes; repeatable (default: 8, 12, 16, 24, 40 and 80 GB)")
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), help="element type (default: the spec's)")
-    p.add_argument("--optimizer", choices=list(OPTIMIZER_STATES),
+    p.add_argument("--optimizer", choices=list(Optimizer),
                    help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters; "
                    "default: the convention's)")
-    p.add_argument("--convention", choices=list(CONVENTIONS), default="lecture",
+    p.add_argument("--convention", choices=list(Convention), default=Convention.LECTURE,
                    help="what the memory figure counts: lecture (default), torchinfo, "
                    "torchsummary, cs231n, or pytorch (the peak of a simulated training step; "
                    "see README)")
-    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+    p.add_argument("--device", choices=list(Device), default=Device.CUDA,
                    help="for --convention pytorch: where the step runs (dropout masks and CPU "
                    "kernel workspaces differ; default cuda)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+    p.add_argument("--precision", choices=list(Precision), default=Precision.FP32,
                    help="for --convention pytorch: fp32 (default), or the forward pass under "
                    "torch.autocast to bf16/fp16: activations, their gradients and the saved "
                    "tensors in autocast's dtypes (see README)")
@@ -117,7 +126,7 @@ def _run_exam(args) -> str:
     from symcnn.spec.builtin import examples_dir
 
     if args.jobs < 1:
-        raise SymcnnError(f"--jobs: must be at least 1, got {args.jobs}")
+        raise SymcnnError(f"must be at least 1, got {args.jobs}", argument="jobs")
     family = load_family(args.family or examples_dir() / "lecture_family.toml")
     exam = make_exam(family, args.variants, args.seed)
     paths = write_exam(exam, args.out, moodle=args.moodle)
@@ -175,11 +184,12 @@ def _make_report(args):
     overrides = parse_assignments(args.set)
     sizes = dict(parse_size_range(item) for item in args.sizes)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
-    return make_report(spec, batch_size=args.batch_size, memory=args.memory, dtype=args.dtype,
-                       optimizer=args.optimizer, units=args.units, sizes=sizes,
-                       convention=args.convention, device=args.device,
-                       precision=args.precision, checkpoint_segments=args.checkpoint_segments,
-                       allocator_block=args.allocator_block, threads=args.threads)
+    options = MemoryOptions(args.convention, dtype=args.dtype, optimizer=args.optimizer,
+                            device=args.device, precision=args.precision,
+                            threads=args.threads, allocator_block=args.allocator_block,
+                            checkpoint_segments=args.checkpoint_segments)
+    return make_report(spec, options, batch_size=args.batch_size, memory=args.memory,
+                       units=args.units, sizes=sizes)
 
 
 def _run(args) -> str:
@@ -199,12 +209,17 @@ def _run(args) -> str:
     return render_text(report)
 
 
+def _flag(argument: str) -> str:
+    """The flag that sets a library argument, for error messages."""
+    return FLAGS.get(argument, f"argument '{argument}'")
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         text = _run(args)
     except SymcnnError as err:
-        print(f"symcnn: error: {err}", file=sys.stderr)
+        print(f"symcnn: error: {err.describe(_flag)}", file=sys.stderr)
         return 2
     sys.stdout.write(text)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 
@@ -10,6 +11,7 @@ class _Context:
     source: str | None = None
     layer: str | None = None
     field: str | None = None
+    argument: str | None = None
 
 
 class SymcnnError(ValueError):
@@ -17,17 +19,22 @@ class SymcnnError(ValueError):
 
     The message is one line: ``source: layer: field 'x': what is wrong``.  Context is
     added as the error travels outwards (the layer adds its field, the network its
-    layer, the spec loader its file), so each level only says what it knows.
+    layer, the spec loader its file), so each level only says what it knows.  A mistake in
+    an argument of a call or an option (``batch_size``, ``MemoryOptions.precision``) names
+    the ``argument``; the command line names its flag instead (:meth:`describe`).
 
     >>> str(SymcnnError("must be positive", field="stride").within(layer="layer 2 (Conv3d)"))
     "layer 2 (Conv3d): field 'stride': must be positive"
+    >>> str(SymcnnError("must be at least 1, got 0", argument="batch_size"))
+    "argument 'batch_size': must be at least 1, got 0"
     """
 
     def __init__(self, message: str, *, source: str | None = None,
-                 layer: str | None = None, field: str | None = None) -> None:
+                 layer: str | None = None, field: str | None = None,
+                 argument: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.context = _Context(source, layer, field)
+        self.context = _Context(source, layer, field, argument)
 
     def within(self, *, source: str | None = None, layer: str | None = None,
                field: str | None = None) -> SymcnnError:
@@ -35,11 +42,21 @@ class SymcnnError(ValueError):
         ctx = self.context
         new = replace(ctx, source=ctx.source or source, layer=ctx.layer or layer,
                       field=ctx.field or field)
-        return SymcnnError(self.message, source=new.source, layer=new.layer, field=new.field)
+        return SymcnnError(self.message, source=new.source, layer=new.layer, field=new.field,
+                           argument=new.argument)
 
-    def __str__(self) -> str:
-        parts = [p for p in (self.context.source, self.context.layer) if p]
-        if self.context.field:
-            parts.append(f"field '{self.context.field}'")
+    def describe(self, argument_name: Callable[[str], str] | None = None) -> str:
+        """The one-line message, with ``argument_name`` turning the name of the argument it
+        is about into the reader's word for it (the command line's: ``--batch-size``)."""
+        ctx = self.context
+        parts = [p for p in (ctx.source, ctx.layer) if p]
+        if ctx.field:
+            parts.append(f"field '{ctx.field}'")
+        if ctx.argument:
+            parts.append(argument_name(ctx.argument) if argument_name
+                         else f"argument '{ctx.argument}'")
         parts.append(self.message)
         return ": ".join(parts)
+
+    def __str__(self) -> str:
+        return self.describe()

@@ -1,13 +1,206 @@
-"""The options every memory convention understands, as their allowed values.
+"""The options of a memory figure: one frozen object, :class:`MemoryOptions`, validated once.
 
-The one place that says which devices, precisions and optimizers exist; the memory model
-and the report validate against these tables, and only the CLI turns them into flags.
+Which conventions, devices, precisions and optimizers exist is said here, as enums whose
+values are the strings users write (``"pytorch"``, ``"cpu"``), so a string works wherever a
+member does.  A :class:`MemoryOptions` checks every value and every rule between values
+(mixed precision only with the simulated ``pytorch`` convention, ...) when it is made; the
+memory model below trusts it.  Errors name the field as an argument (``allocator_block``);
+only the command line turns it into its flag.
 """
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from enum import StrEnum
+
+from symcnn.errors import SymcnnError
+from symcnn.network import DTYPE_BYTES
+
+
+class Convention(StrEnum):
+    """What the memory figure counts (:data:`symcnn.memory.estimate.CONVENTIONS` says how)."""
+
+    LECTURE = "lecture"
+    TORCHINFO = "torchinfo"
+    TORCHSUMMARY = "torchsummary"
+    CS231N = "cs231n"
+    PYTORCH = "pytorch"
+
+    @property
+    def simulated(self) -> bool:
+        """Whether it simulates a PyTorch training step (:mod:`symcnn.memory.pytorch`), the
+        only convention with devices, mixed precision, allocator rounding and checkpointing."""
+        return self is Convention.PYTORCH
+
+    @property
+    def default_optimizer(self) -> Optimizer | None:
+        """The optimizer state it counts unless told; None when it counts none (and then
+        none may be asked for)."""
+        return _DEFAULT_OPTIMIZER[self]
+
+
+class Device(StrEnum):
+    """Where the simulated step runs (dropout masks and the kernels' buffers differ)."""
+
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+class Precision(StrEnum):
+    """``fp32``, or autocast to a 2-byte float: ``bf16`` (``torch.autocast(device,
+    dtype=torch.bfloat16)``), ``fp16`` (``dtype=torch.float16``)."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    FP16 = "fp16"
+
+
+class Optimizer(StrEnum):
+    """The optimizer whose state is counted (:attr:`states` tensors per parameter)."""
+
+    NONE = "none"
+    SGD = "sgd"
+    MOMENTUM = "momentum"
+    ADAM = "adam"
+    ADAMW = "adamw"
+
+    @property
+    def states(self) -> int:
+        """Extra tensors per parameter it keeps (momentum buffers, Adam's two moments)."""
+        return OPTIMIZER_STATES[self]
+
 
 #: Extra tensors per parameter each optimizer keeps (momentum buffers, Adam's two moments).
 OPTIMIZER_STATES = {"none": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 #: Devices the pytorch convention simulates.
-DEVICES = ("cuda", "cpu")
-#: ``fp32``, or autocast to a 2-byte float: ``bf16`` (``torch.autocast(device,
-#: dtype=torch.bfloat16)``), ``fp16`` (``dtype=torch.float16``).
-PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = tuple(d.value for d in Device)
+#: The precisions of the forward pass (:class:`Precision`).
+PRECISIONS = tuple(p.value for p in Precision)
+
+_DEFAULT_OPTIMIZER = {Convention.LECTURE: Optimizer.NONE, Convention.TORCHINFO: None,
+                      Convention.TORCHSUMMARY: None, Convention.CS231N: Optimizer.MOMENTUM,
+                      Convention.PYTORCH: Optimizer.SGD}
+
+
+def _member(enum: type[StrEnum], value, name: str):
+    """``value`` as a member of ``enum``, or an error listing the known values."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise SymcnnError(f"unknown {name} {value!r} (known: {', '.join(enum)})",
+                          argument=name) from None
+
+
+def _whole(value, name: str, least: int, what: str) -> None:
+    """Refuse ``value`` unless it is a whole number (not a bool) ``>= least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise SymcnnError(f"must be {what}, not {value!r}", argument=name)
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """How to count a network's memory: which convention, and the options of its simulated
+    step.  Checked when made (an invalid value, or one the convention does not model, is a
+    :class:`~symcnn.errors.SymcnnError` naming the field); strings become enum members.
+
+    >>> MemoryOptions("pytorch", device="cpu").device
+    <Device.CPU: 'cpu'>
+    >>> MemoryOptions("pytorch", allocator_block=-512)
+    Traceback (most recent call last):
+      ...
+    symcnn.errors.SymcnnError: argument 'allocator_block': must be a whole number of bytes >= 0, not -512
+    """
+
+    convention: Convention = Convention.LECTURE
+    #: The element type (a key of :data:`symcnn.network.DTYPE_BYTES`); None: the network's.
+    dtype: str | None = None
+    #: The optimizer state to count; None: the convention's default.
+    optimizer: Optimizer | None = None
+    #: ``pytorch`` convention: where the step runs.
+    device: Device = Device.CUDA
+    #: ``pytorch`` convention: ``fp32``, or the autocast dtype of the forward pass.
+    precision: Precision = Precision.FP32
+    #: ``pytorch`` convention on the CPU: the intra-op threads oneDNN's per-thread buffers
+    #: follow (``torch.get_num_threads()``); None: 2, as measured.
+    threads: int | None = None
+    #: ``pytorch`` convention: round every allocation up to a multiple of this many bytes
+    #: (512: PyTorch's CUDA caching allocator); 0: the requested sizes.
+    allocator_block: int = 0
+    #: ``pytorch`` convention, sequential networks: ``k`` for a forward pass through
+    #: ``checkpoint_sequential(model, k, x)``; 0 (or 1): no activation checkpointing.
+    checkpoint_segments: int = 0
+    #: ``pytorch`` convention: the optimizer's multi-tensor implementation; None: PyTorch's
+    #: default (``foreach`` on CUDA, the per-tensor loop on the CPU).
+    foreach: bool | None = None
+
+    def __post_init__(self) -> None:
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        put("convention", _member(Convention, self.convention, "convention"))
+        if self.optimizer is not None:
+            put("optimizer", _member(Optimizer, self.optimizer, "optimizer"))
+        if self.dtype is not None and self.dtype not in DTYPE_BYTES:
+            raise SymcnnError(f"unknown dtype {self.dtype!r} (known: {', '.join(DTYPE_BYTES)})",
+                              argument="dtype")
+        put("device", _member(Device, self.device, "device"))
+        put("precision", _member(Precision, self.precision, "precision"))
+        if self.threads is not None:
+            _whole(self.threads, "threads", 1, "a whole number >= 1")
+        _whole(self.allocator_block, "allocator_block", 0, "a whole number of bytes >= 0")
+        _whole(self.checkpoint_segments, "checkpoint_segments", 0,
+               "0 (off) or a whole number of segments >= 1")
+        if self.foreach not in (None, True, False):
+            raise SymcnnError(f"must be True, False or None, not {self.foreach!r}",
+                              argument="foreach")
+        self._check_convention()
+
+    def _check_convention(self) -> None:
+        """Refuse what the chosen convention does not model."""
+        name = self.convention
+        if name.default_optimizer is None and self.optimizer not in (None, Optimizer.NONE):
+            raise SymcnnError(f"the {name} convention counts no optimizer state; use the "
+                              "lecture or cs231n convention for that", argument="optimizer")
+        if name.simulated:
+            return
+        if self.precision is not Precision.FP32:
+            raise SymcnnError(f"the {name} convention has no mixed precision; use the "
+                              "pytorch convention (or dtype for one element size)",
+                              argument="precision")
+        if self.allocator_block:
+            raise SymcnnError(f"the {name} convention does not simulate allocations; use the "
+                              "pytorch convention for allocator rounding",
+                              argument="allocator_block")
+        if self.checkpoint_segments:
+            raise SymcnnError(f"the {name} convention has no activation checkpointing; use "
+                              "the pytorch convention", argument="checkpoint_segments")
+
+    @property
+    def resolved_optimizer(self) -> Optimizer:
+        """The optimizer whose state is counted: the one asked for, or the convention's."""
+        return self.optimizer or self.convention.default_optimizer or Optimizer.NONE
+
+
+#: The fields of :class:`MemoryOptions`, which callers used to pass as loose keywords.
+OPTION_FIELDS = tuple(f.name for f in fields(MemoryOptions))
+
+
+def options_from(options: MemoryOptions | None, keywords: dict, caller: str) -> MemoryOptions:
+    """``options`` (the defaults when None), or one made of the loose keywords ``caller``
+    took before it took a :class:`MemoryOptions` (deprecated: a warning says so)."""
+    unknown = [k for k in keywords if k not in OPTION_FIELDS]
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    if options is not None and not isinstance(options, MemoryOptions):
+        raise TypeError(f"{caller}(): options must be a MemoryOptions, not "
+                        f"{type(options).__name__}")
+    if not keywords:
+        return options or MemoryOptions()
+    if options is not None:
+        raise TypeError(f"{caller}(): give a MemoryOptions or the keywords "
+                        f"{', '.join(keywords)}, not both")
+    given = ", ".join(f"{k}=..." for k in keywords)
+    warnings.warn(f"{caller}(..., {given}) is deprecated: pass MemoryOptions({given}) instead",
+                  DeprecationWarning, stacklevel=3)
+    return MemoryOptions(**keywords)

@@ -18,6 +18,7 @@ from symcnn.errors import SymcnnError
 from symcnn.layers.base import check_size, to_expr
 from symcnn.memory.estimate import Memory, Term, estimate_memory
 from symcnn.network import Network
+from symcnn.options import MemoryOptions, options_from
 from symcnn.published import PublishedCheck, check_published
 from symcnn.solve import BatchLimit, max_batch_size, max_batch_size_moments
 from symcnn.spec.parse import Spec
@@ -73,7 +74,7 @@ class Report:
     source: str
     published_source: str
     units: str
-    #: For each symbol asked about (``--sizes H=1:512``): the range and its valid values.
+    #: For each symbol asked about (``sizes={"H": range(1, 513)}``): the range and its valid values.
     valid_sizes: tuple[tuple[str, range, tuple[int, ...]], ...] = ()
 
     @property
@@ -151,16 +152,19 @@ def _budget_name(budget) -> str:
     return f"{int(text):,} B" if text.isdigit() else text
 
 
-def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str | None = None,
-                optimizer: str | None = None, units: str | None = None, sizes=None,
-                convention: str = "lecture", device: str = "cuda",
-                precision: str = "fp32", checkpoint_segments: int = 0,
-                allocator_block: int = 0, threads: int | None = None) -> Report:
+def make_report(spec: Spec | Network, options: MemoryOptions | None = None, *, batch_size=1,
+                memory=None, units: str | None = None, sizes=None, **deprecated) -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
-    ``memory`` is a budget (``"12GB"``, ``"11GiB"``, bytes) or a list of them; without it the
-    report solves for common GPU sizes.  ``sizes`` maps symbol names to ranges of values to
-    check against the network's size conditions (``{"H": range(1, 513)}``).
+    ``options`` says how memory is counted (:class:`symcnn.options.MemoryOptions`: the
+    convention, the dtype, the optimizer, the simulated step's device, precision, ...; the
+    lecture convention by default).  The rest is what the report asks: ``batch_size`` (a
+    number or a symbol) the figures are given at, ``memory`` a budget (``"12GB"``,
+    ``"11GiB"``, bytes) or a list of them (without it the report solves for common GPU
+    sizes), ``units`` for printed sizes (the convention's by default), and ``sizes`` maps
+    symbol names to ranges of values to check against the network's size conditions
+    (``{"H": range(1, 513)}``).  The options used to be loose keywords
+    (``convention="pytorch"``): those still work, with a :class:`DeprecationWarning`.
 
     >>> from symcnn.spec.builtin import example_spec
     >>> r = make_report(example_spec(), memory="80GB")
@@ -168,37 +172,31 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
     (3301651, 2937313940, 27)
     >>> [c.key for c in r.mismatches]
     ['memory.I_5']
+    >>> r = make_report(example_spec(), MemoryOptions("pytorch", device="cpu"), memory="24GB")
+    >>> r.memory.convention, r.memory.simulation.device, r.budget
+    ('pytorch', <Device.CPU: 'cpu'>, '24GB')
     """
+    options = options_from(options, deprecated, "make_report")
     spec = spec if isinstance(spec, Spec) else Spec(spec)
     try:
         batch = check_size(to_expr(batch_size, "batch_size"), "batch_size")
     except SymcnnError as err:
-        raise SymcnnError(f"--batch-size: {err.message}") from None
+        raise SymcnnError(err.message, argument="batch_size") from None
     try:
         analysis = analyze(spec.network)
-        mem = estimate_memory(analysis, dtype=dtype, optimizer=optimizer, convention=convention,
-                              device=device, precision=precision,
-                              checkpoint_segments=checkpoint_segments,
-                              allocator_block=allocator_block,
-                              batch=int(batch) if batch.is_number else None, threads=threads)
+        mem = estimate_memory(analysis, options, batch=int(batch) if batch.is_number else None)
         units = canonical_unit(units or mem.rules.units)
-        checks = ()
-        if spec.published:
-            # printed figures follow the source's own convention (the lecture's by default)
-            theirs = str(spec.published.get("convention", "lecture"))
-            checked = mem if theirs == convention and dtype is None and optimizer is None \
-                and precision == "fp32" and not checkpoint_segments and not allocator_block \
-                else estimate_memory(analysis, convention=theirs)
-            checks = check_published(spec.published, analysis, checked)
+        checks = _published_checks(spec, analysis, mem, options)
     except SymcnnError as err:
         raise err.within(source=spec.source) from None
     if memory is None:
         budgets = COMMON_GPUS
     else:
         budgets = tuple(memory) if isinstance(memory, (list, tuple)) else (memory,)
-    if mem.moments:
-        limits = tuple((_budget_name(b), max_batch_size_moments(mem.moments, parse_size(b),
-                                                                mem.allocator_block))
+    sim = mem.simulation
+    if sim:
+        limits = tuple((_budget_name(b), max_batch_size_moments(sim.moments, parse_size(b),
+                                                                sim.allocator_block))
                        for b in budgets)
     else:
         limits = tuple((_budget_name(b), max_batch_size(mem.fixed, mem.per_sample,
@@ -208,9 +206,24 @@ def make_report(spec: Spec | Network, *, batch_size=1, memory=None, dtype: str |
     for name, values in (sizes or {}).items():
         symbol = size(name)
         if symbol not in spec.network.free_symbols:
-            raise SymcnnError(f"--sizes {name}: no such symbol in the network (its symbols: "
-                              f"{', '.join(sorted(map(str, spec.network.free_symbols))) or 'none'})")
+            raise SymcnnError(f"{name}: no such symbol in the network (its symbols: "
+                              f"{', '.join(sorted(map(str, spec.network.free_symbols))) or 'none'})",
+                              argument="sizes")
         valid.append((name, values, tuple(valid_sizes(analysis, symbol, values))))
     return Report(analysis, mem, batch, limits, None if memory is None else str(budgets[0]), checks,
                   spec.source, str(spec.published.get("source", "the source")), units,
                   tuple(valid))
+
+
+def _published_checks(spec: Spec, analysis: Analysis, mem: Memory,
+                      options: MemoryOptions) -> tuple[PublishedCheck, ...]:
+    """The spec's printed figures against ours, in the source's own convention (the
+    lecture's by default): ``mem`` where the options count as the source does."""
+    if not spec.published:
+        return ()
+    theirs = str(spec.published.get("convention", "lecture"))
+    same = theirs == options.convention and options.dtype is None \
+        and options.optimizer is None and options.precision == "fp32" \
+        and not options.checkpoint_segments and not options.allocator_block
+    checked = mem if same else estimate_memory(analysis, MemoryOptions(theirs))
+    return check_published(spec.published, analysis, checked)

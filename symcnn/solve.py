@@ -126,7 +126,7 @@ def _rounded_limit(moments, budget, block: int) -> BatchLimit:
     budget = exact.budget
     if not (exact.value.is_number and budget.is_number):
         raise SymcnnError("allocator rounding needs numeric sizes and budget (substitute the "
-                          "symbols first)", field="allocator_block")
+                          "symbols first)", argument="allocator_block")
     hi, cap = int(exact.value), int(budget)
     if hi <= 0:
         return exact                               # not even one sample fits unrounded

@@ -74,8 +74,8 @@ def test_the_cycle_finder_finds_one():
 
 LAYERS = [  # each may import only from those before it
     ("foundation", ["symcnn.errors", "symcnn.symbols", "symcnn.intdiv", "symcnn.expressions",
-                    "symcnn.units", "symcnn.files", "symcnn.options"]),
-    ("model", ["symcnn.layers", "symcnn.network", "symcnn.spec"]),
+                    "symcnn.units", "symcnn.files"]),
+    ("model", ["symcnn.layers", "symcnn.network", "symcnn.spec", "symcnn.options"]),
     ("analysis", ["symcnn.analysis", "symcnn.memory", "symcnn.solve", "symcnn.published",
                   "symcnn.report"]),
     ("presentation", ["symcnn.render", "symcnn.exam", "symcnn.importers", "symcnn.cli",
@@ -104,8 +104,7 @@ def test_at_most_16_modules_at_the_root():
 
 #: Functions over 80 lines still to be split (issue 10: the options object and the one
 #: liveness pass shorten them); the test fails when one is added or one is fixed.
-TOO_LONG = {"symcnn.memory.estimate": ["estimate_memory"],
-            "symcnn.memory.pytorch.checkpointing": ["checkpoint_moments"],
+TOO_LONG = {"symcnn.memory.pytorch.checkpointing": ["checkpoint_moments"],
             "symcnn.memory.pytorch.timeline": ["_step_moments"]}
 
 

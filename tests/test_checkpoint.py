@@ -12,6 +12,7 @@ from symcnn.errors import SymcnnError
 from symcnn.memory.estimate import estimate_memory
 from symcnn.memory.pytorch.timeline import CPU_RNG_STATE, peak, segments, training_moments
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY
+from symcnn.options import MemoryOptions
 
 torch = pytest.importorskip("torch")
 
@@ -98,10 +99,11 @@ def test_full_size_lecture_checkpointed():
 
 def test_report_lists_the_kept_tensors():
     a = analysis("lecture3d")
-    m = estimate_memory(a, convention="pytorch", device="cpu", checkpoint_segments=3)
-    assert m.checkpoint_segments == 3
+    m = estimate_memory(a, MemoryOptions("pytorch", device="cpu", checkpoint_segments=3))
+    assert m.simulation.checkpoint_segments == 3
     assert sum(int(t.bytes) for t in m.activations) == kept_bytes(a, 3, 1)
-    assert estimate_memory(a, convention="pytorch", checkpoint_segments=1).checkpoint_segments == 0
+    assert estimate_memory(a, MemoryOptions("pytorch", checkpoint_segments=1)) \
+        .simulation.checkpoint_segments == 0
 
 
 def test_the_generator_state_kept_per_segment():
@@ -118,7 +120,8 @@ def test_off_and_one_segment_are_the_plain_step():
     a = analysis("plain2d")
     plain = training_moments(a, device="cpu", batch=2)
     assert training_moments(a, device="cpu", batch=2, checkpoint_segments=1) == plain
-    assert estimate_memory(a, convention="pytorch", device="cpu", batch=2).moments == plain
+    assert estimate_memory(a, MemoryOptions("pytorch", device="cpu"),
+                           batch=2).simulation.moments == plain
 
 
 def test_refusals():
@@ -127,11 +130,11 @@ def test_refusals():
     with pytest.raises(SymcnnError, match="checkpoint_segments"):
         training_moments(analysis("plain2d"), checkpoint_segments=9)
     with pytest.raises(SymcnnError, match="checkpoint"):
-        estimate_memory(analysis("plain2d"), checkpoint_segments=2)
+        estimate_memory(analysis("plain2d"), MemoryOptions(checkpoint_segments=2))
 
 
 def test_estimate_memory_threads_it():
     a = analysis("lecture3d")
-    m = estimate_memory(a, convention="pytorch", device="cpu", checkpoint_segments=3)
-    assert m.moments == training_moments(a, device="cpu", checkpoint_segments=3)
-    assert any(x.phase == "recompute" for x in m.moments)
+    m = estimate_memory(a, MemoryOptions("pytorch", device="cpu", checkpoint_segments=3))
+    assert m.simulation.moments == training_moments(a, device="cpu", checkpoint_segments=3)
+    assert any(x.phase == "recompute" for x in m.simulation.moments)

@@ -9,6 +9,7 @@ import pytest
 import symcnn
 from symcnn import analyze, estimate_memory, make_report
 from symcnn.memory.estimate import CONVENTIONS
+from symcnn.options import MemoryOptions
 
 
 def lecture_torch(nn, c=30):
@@ -20,7 +21,7 @@ def lecture_torch(nn, c=30):
 
 
 def test_lecture_preset_is_the_seed():
-    m = estimate_memory(analyze(symcnn.example_spec().network), convention="lecture")
+    m = estimate_memory(analyze(symcnn.example_spec().network), MemoryOptions("lecture"))
     assert m.training(1) == 2_937_313_940
 
 
@@ -31,7 +32,7 @@ def test_every_preset_has_a_summary():
 
 
 def test_cs231n_by_hand():
-    m = estimate_memory(analyze(symcnn.example_spec().network), convention="cs231n")
+    m = estimate_memory(analyze(symcnn.example_spec().network), MemoryOptions("cs231n"))
     acts = [193 * 229 * 193, 30 * 191 * 227 * 191, 30 * 95 * 113 * 95, 60 * 93 * 111 * 93,
             60 * 46 * 55 * 46, 120 * 44 * 53 * 44, 120 * 21 * 26 * 21, 240 * 19 * 24 * 19,
             240 * 9 * 11 * 9, 1]
@@ -41,7 +42,7 @@ def test_cs231n_by_hand():
 
 def test_presets_refuse_options_they_do_not_model():
     with pytest.raises(symcnn.SymcnnError, match="counts no optimizer state"):
-        make_report(symcnn.example_spec(), convention="torchinfo", optimizer="adam")
+        make_report(symcnn.example_spec(), MemoryOptions("torchinfo", optimizer="adam"))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_torchinfo_printed_totals_on_the_lecture_network(torch):
                                   verbose=0))
     printed = re.search(r"Estimated Total Size \(MB\): ([\d.,]+)", stats).group(1)
     assert printed == "2924.11"
-    r = make_report(symcnn.example_spec(), convention="torchinfo")
+    r = make_report(symcnn.example_spec(), MemoryOptions("torchinfo"))
     assert f"{int(r.training_bytes) / 1e6:.2f}" == printed
     for label, figure in [("Input size", r.memory.activations[0].bytes),
                           ("Params size", r.memory.params.bytes)]:
@@ -81,7 +82,7 @@ def test_torchsummary_printed_total(torch):
     printed = torchsummary_total(model, (1, 77, 93, 77))
     spec = symcnn.example_spec("lecture_symbolic", overrides=symcnn.spec.parse.parse_assignments(
         ["C=30", "D=77", "H=93", "W=77"]))
-    r = make_report(spec, convention="torchsummary")
+    r = make_report(spec, MemoryOptions("torchsummary"))
     assert f"{int(r.training_bytes) / 2**20:.2f}" == printed
 
 
@@ -127,7 +128,7 @@ repeat = 2
 [[layers]]
 type = "Flatten"
 """)
-    r = make_report(spec, convention="torchsummary")
+    r = make_report(spec, MemoryOptions("torchsummary"))
     assert f"{int(r.training_bytes) / 2**20:.2f}" == printed
 
 
@@ -144,7 +145,7 @@ def test_pytorch_preset_against_the_h100_measurement():
     cuDNN runs without workspace, and the simulated step's peak is the measured one; the
     largest batch that trained is the one the preset solves for."""
     run = h100_run()
-    r = make_report(symcnn.example_spec(), convention="pytorch",
+    r = make_report(symcnn.example_spec(), MemoryOptions("pytorch"),
                     memory=run["environment"]["mem_get_info_at_start"]["free"])
     assert r.limits[0][1].value == run["max_batch"]["largest_batch_without_oom"] == 39
     for t in run["max_batch"]["tries"]:
@@ -163,9 +164,9 @@ def test_allocator_rounding_against_the_h100_measurement():
     where cuDNN takes no workspace (the rest: cuBLAS's and the loss's small buffers)."""
     run = h100_run()
     budget = run["environment"]["mem_get_info_at_start"]["free"]
-    plain = make_report(symcnn.example_spec(), convention="pytorch", memory=budget)
-    rounded = make_report(symcnn.example_spec(), convention="pytorch", memory=budget,
-                          allocator_block=512)
+    plain = make_report(symcnn.example_spec(), MemoryOptions("pytorch"), memory=budget)
+    rounded = make_report(symcnn.example_spec(), MemoryOptions("pytorch", allocator_block=512),
+                          memory=budget)
     assert rounded.limits[0][1].value == 39
     for t in run["max_batch"]["tries"]:
         if t["ok"] and t["batch"] >= 36:
@@ -176,7 +177,7 @@ def test_allocator_rounding_against_the_h100_measurement():
 
 
 def test_pytorch_preset_saved_terms_and_moments():
-    r = make_report(symcnn.example_spec(), convention="pytorch")
+    r = make_report(symcnn.example_spec(), MemoryOptions("pytorch"))
     m = r.memory
     assert m.peak_moment(1).phase == "backward" and m.peak_moment(1).node == "L2"
     # the saved storages: the input and the outputs of L1..L8 (each read by the next layer)

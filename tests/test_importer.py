@@ -337,7 +337,7 @@ def test_symbolic_input_sizes():
 
 
 @pytest.mark.parametrize("symbolic, message", [
-    ({"depth": "D"}, "--symbolic depth: unknown option"),
+    ({"depth": "D"}, "argument 'symbolic': depth: unknown option"),
     (["channels=2C"], "'2C' is not a usable symbol name"),
     (["channels=C", "input=C"], "must differ"),
     (["input=H,W,D"], "has 2 spatial axes"),
@@ -529,8 +529,8 @@ def test_cli_prints_and_writes_specs(tmp_path):
     ("nosuchmodule:f", "3,8,8", "cannot import module 'nosuchmodule': ModuleNotFoundError"),
     ("mymodels:nothere", "3,8,8", "module 'mymodels' has no attribute 'nothere'"),
     ("mymodels", "3,8,8", "'mymodels': write MODULE:CALLABLE"),
-    ("mymodels:net", "3,x,8", "--input-shape '3,x,8': expected positive whole numbers"),
-    ("mymodels:net", "3,0,8", "--input-shape '3,0,8'"),
+    ("mymodels:net", "3,x,8", "--input-shape: '3,x,8': expected positive whole numbers"),
+    ("mymodels:net", "3,0,8", "--input-shape: '3,0,8'"),
 ])
 def test_cli_mistakes(tmp_path, monkeypatch, capsys, ref, shape, message):
     monkeypatch.syspath_prepend(tmp_path)  # the import path is restored after the test

@@ -11,6 +11,7 @@ import symcnn
 from symcnn.memory.estimate import estimate_memory
 from symcnn.memory.pytorch.inference import inference_moments
 from symcnn.memory.pytorch.timeline import peak
+from symcnn.options import MemoryOptions
 from validation import zoo
 
 VALIDATION = Path(__file__).parent.parent / "validation"
@@ -63,10 +64,10 @@ def test_inference_full_size_lecture_to_the_byte():
 
 def test_estimate_memory_uses_the_simulated_forward():
     a = symcnn.analyze(symcnn.parse_spec(zoo.get("vgg2d").spec_text).network)
-    m = estimate_memory(a, convention="pytorch", device="cpu")
+    m = estimate_memory(a, MemoryOptions("pytorch", device="cpu"))
     assert m.inference(2) == RUNS[("vgg2d", 2, "fp32")]["peak"]
-    lecture = estimate_memory(a, convention="lecture")
-    assert not lecture.inference_moments and lecture.inference(2) < m.inference(2)
+    lecture = estimate_memory(a, MemoryOptions("lecture"))
+    assert lecture.simulation is None and lecture.inference(2) < m.inference(2)
 
 
 def test_eval_dropout_allocates_nothing():

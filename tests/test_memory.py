@@ -4,6 +4,7 @@ import pytest
 
 from symcnn import Network, SymcnnError, analyze, estimate_memory
 from symcnn.layers import BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear, ReLU
+from symcnn.options import MemoryOptions
 from symcnn.spec.builtin import lecture_network
 
 # lecture activations in elements: input, then L1..L8 outputs, then L9's
@@ -24,7 +25,7 @@ def test_lecture_inference_peak_is_largest_live_pair():
 @pytest.mark.parametrize("dtype, nbytes", [("float32", 4), ("float16", 2), ("bfloat16", 2),
                                            ("float64", 8)])
 def test_dtype_scales_every_term(dtype, nbytes):
-    m = estimate_memory(analyze(lecture_network()), dtype=dtype)
+    m = estimate_memory(analyze(lecture_network()), MemoryOptions(dtype=dtype))
     e = LECTURE_ELEMENTS
     assert m.params.bytes == 3_301_651 * nbytes
     assert m.per_sample == nbytes * (e[0] + 2 * sum(e[1:]))
@@ -33,7 +34,7 @@ def test_dtype_scales_every_term(dtype, nbytes):
 @pytest.mark.parametrize("optimizer, states", [("none", 0), ("sgd", 0), ("momentum", 1),
                                                ("adam", 2), ("adamw", 2)])
 def test_optimizer_state(optimizer, states):
-    m = estimate_memory(analyze(lecture_network()), optimizer=optimizer)
+    m = estimate_memory(analyze(lecture_network()), MemoryOptions(optimizer=optimizer))
     assert m.optimizer_state.bytes == states * 3_301_651 * 4
     assert m.fixed == (2 + states) * 3_301_651 * 4
 
@@ -60,8 +61,8 @@ def test_views_inplace_and_buffers():
 def test_unknown_options():
     a = analyze(lecture_network())
     with pytest.raises(SymcnnError, match="unknown optimizer 'rmsprop'"):
-        estimate_memory(a, optimizer="rmsprop")
+        estimate_memory(a, MemoryOptions(optimizer="rmsprop"))
     with pytest.raises(SymcnnError, match="unknown dtype 'int4'"):
-        estimate_memory(a, dtype="int4")
+        estimate_memory(a, MemoryOptions(dtype="int4"))
     with pytest.raises(SymcnnError, match="unknown convention"):
-        estimate_memory(a, convention="vibes")
+        estimate_memory(a, MemoryOptions("vibes"))

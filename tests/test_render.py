@@ -11,6 +11,7 @@ import pytest
 
 import symcnn
 from symcnn import SymcnnError, make_report, parse_spec
+from symcnn.options import MemoryOptions
 from symcnn.render.documents import render, render_string, templates_dir
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -245,12 +246,12 @@ def test_graph_slides_compile(tmp_path, resnet18):
 
 
 def test_documents_say_which_convention():
-    r = make_report(symcnn.example_spec(), convention="torchinfo")
+    r = make_report(symcnn.example_spec(), MemoryOptions("torchinfo"))
     tex = render_string(r, "worksheet")
     assert "Convention: torchinfo, that is torchinfo's Estimated Total Size" in tex
     assert r"\text{Grads} &=" not in tex
     assert r"2{,}924.11\,\mathrm{MB}" in tex
-    slides = render_string(make_report(symcnn.example_spec(), convention="cs231n"), "slides")
+    slides = render_string(make_report(symcnn.example_spec(), MemoryOptions("cs231n")), "slides")
     assert r"\Bigl( 2 \times I_{1} + 2 \times \sum" in slides
     assert r"\mathrm{MiB}" in slides
 
@@ -263,7 +264,7 @@ def test_unwritable_out_is_one_line(tmp_path, lecture):
 
 
 def test_pytorch_convention_documents():
-    r = make_report(symcnn.example_spec(), convention="pytorch")
+    r = make_report(symcnn.example_spec(), MemoryOptions("pytorch"))
     tex = render_string(r, "worksheet")
     assert "simulated moment by moment" in tex and "21 moments" in tex
     assert r"M(b) &= \max_t \bigl(F_t + A_t\, b\bigr)" in tex
@@ -273,11 +274,11 @@ def test_pytorch_convention_documents():
 
 
 def test_pytorch_convention_bf16_says_so():
-    r = make_report(symcnn.example_spec(), convention="pytorch", precision="bf16")
+    r = make_report(symcnn.example_spec(), MemoryOptions("pytorch", precision="bf16"))
     for template in ("worksheet", "markdown", "slides"):
         assert "bf16 autocast" in render_string(r, template)
     assert "autocast" not in render_string(make_report(symcnn.example_spec(),
-                                                       convention="pytorch"), "worksheet")
+                                                       MemoryOptions("pytorch")), "worksheet")
 
 
 def test_symbolic_simulated_peak_is_described():
@@ -285,7 +286,7 @@ def test_symbolic_simulated_peak_is_described():
     name it instead of printing pages of it."""
     from symcnn import example_spec, make_report
     from symcnn.render.documents import render_string
-    report = make_report(example_spec("lecture_symbolic"), convention="pytorch")
+    report = make_report(example_spec("lecture_symbolic"), MemoryOptions("pytorch"))
     text = render_string(report, "markdown")
     assert "the largest of" in text and r"\max\left(" not in text
     assert max(len(line) for line in text.splitlines()) < 5000

@@ -9,7 +9,7 @@ excluded and each storage counted once, must add up to symcnn's prediction to th
 import pytest
 import sympy
 
-from symcnn import Network, analyze
+from symcnn import MemoryOptions, Network, analyze, estimate_memory
 from symcnn.layers import LAYER_TYPES, Conv1d, Conv2d, Conv3d
 from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes
 
@@ -126,9 +126,10 @@ def test_saved_bytes_exact(name, kwargs, shape):
 
 
 def test_precision_is_checked():
+    """Once, by the options (the saved-tensor rules trust them)."""
     net = Network.sequential("l", (4, 6), [LAYER_TYPES["Linear"](out_features=7)])
     with pytest.raises(ValueError, match="precision"):
-        saved_tensors(analyze(net), "cpu", "int8")
+        estimate_memory(analyze(net), MemoryOptions("pytorch", device="cpu", precision="int8"))
 
 
 def test_every_layer_type_is_covered():

@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from symcnn import SymcnnError, max_batch_size
+from symcnn.options import MemoryOptions
 from symcnn.solve import M
 from symcnn.symbols import size
 
@@ -62,10 +63,10 @@ type = "Linear"
 out_features = 3
 """)
     a = symcnn.analyze(spec.network)
-    mem = estimate_memory(a, convention="pytorch", allocator_block=512)
+    mem = estimate_memory(a, MemoryOptions("pytorch", allocator_block=512))
     for budget in (40_000, 123_457, 1_000_003):
         fits = [b for b in range(1, 2000) if int(mem.training(b)) <= budget]
         expected = max(fits) if fits else 0
-        assert max_batch_size_moments(mem.moments, budget, 512).value == expected
-        unrounded = max_batch_size_moments(mem.moments, budget).value
+        assert max_batch_size_moments(mem.simulation.moments, budget, 512).value == expected
+        unrounded = max_batch_size_moments(mem.simulation.moments, budget).value
         assert expected <= unrounded

@@ -14,6 +14,7 @@ import pytest
 import symcnn
 from symcnn.memory.pytorch.timeline import peak, training_moments
 from symcnn.memory.pytorch.workspace import padded, transient
+from symcnn.options import MemoryOptions
 from validation import zoo
 
 VALIDATION = Path(__file__).parent.parent / "validation"
@@ -149,14 +150,14 @@ def test_estimate_memory_precision():
     from symcnn.memory.estimate import estimate_memory
     from symcnn.memory.pytorch.saved import saved_tensors, total_saved_bytes
     a = symcnn.analyze(symcnn.parse_spec(SPECS["vgg2d"]).network)
-    m = estimate_memory(a, convention="pytorch", device="cpu", precision="bf16")
+    m = estimate_memory(a, MemoryOptions("pytorch", device="cpu", precision="bf16"))
     assert sum(t.bytes for t in m.activations) == total_saved_bytes(
         saved_tensors(a, "cpu", "bf16"), 4, 1)
-    assert m.training(2) < estimate_memory(a, convention="pytorch", device="cpu").training(2)
+    assert m.training(2) < estimate_memory(a, MemoryOptions("pytorch", device="cpu")).training(2)
     with pytest.raises(SymcnnError, match="precision"):
-        estimate_memory(a, convention="lecture", precision="bf16")
+        estimate_memory(a, MemoryOptions("lecture", precision="bf16"))
     with pytest.raises(SymcnnError, match="precision"):
-        estimate_memory(a, convention="pytorch", precision="fp8")
+        estimate_memory(a, MemoryOptions("pytorch", precision="fp8"))
 
 
 #: Networks whose forward-pass peak the model reproduces; conv1d, unet2d, resnet and vol3d
@@ -268,8 +269,8 @@ def test_optimizer_defaults_follow_pytorch():
     foreach, 1,904,428 B without, validation/results/cpu_zoo.json)."""
     from symcnn.memory.estimate import estimate_memory
     a = symcnn.analyze(symcnn.parse_spec(SPECS["mlp"]).network)
-    step = {device: estimate_memory(a, convention="pytorch", device=device,
-                                    optimizer="adam").moments[-1]
+    step = {device: estimate_memory(a, MemoryOptions("pytorch", device=device, optimizer="adam"))
+            .simulation.moments[-1]
             for device in ("cuda", "cpu")}
     assert step["cuda"] == training_moments(a, optimizer="adam", device="cuda",
                                             foreach=True)[-1]

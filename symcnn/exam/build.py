@@ -43,6 +43,7 @@ from symcnn.exam.mistakes import Mistakes
 from symcnn.exam.sizes import ShapeStep, inexact_division, shape_steps
 from symcnn.memory.estimate import Memory, Term
 from symcnn.network import Network
+from symcnn.options import Convention, MemoryOptions
 from symcnn.report import Report, make_report
 from symcnn.solve import BatchLimit, max_batch_size
 from symcnn.spec.parse import Spec
@@ -366,9 +367,9 @@ def _choices(q: QuestionSpec, done: _Answered, rng: random.Random,
 def _try(family: Family, candidate: Candidate):
     """The report of a candidate's network, or a SymcnnError saying why it is invalid."""
     numeric = candidate.network()
-    report = make_report(Spec(numeric, family.source),
+    report = make_report(Spec(numeric, family.source), MemoryOptions(Convention.LECTURE),
                          memory=[q.memory for q in family.exam.questions if q.memory] or None,
-                         units="MB", convention="lecture")
+                         units="MB")
     if family.exact_division:
         where = inexact_division(report.analysis)
         if where:
@@ -422,6 +423,6 @@ def _no_variant(family: Family, index: int, failures: list[SymcnnError]) -> Symc
 def make_exam(family: Family, variants: int = 1, seed: int = 0) -> Exam:
     """``variants`` variants of ``family`` (numbered from 1), reproducible from ``seed``."""
     if isinstance(variants, bool) or not isinstance(variants, int) or variants < 1:
-        raise SymcnnError(f"--variants: must be a whole number >= 1, got {variants!r}")
+        raise SymcnnError(f"must be a whole number >= 1, got {variants!r}", argument="variants")
     return Exam(family, seed, tuple(make_variant(family, seed, k)
                                     for k in range(1, variants + 1)))

@@ -19,6 +19,7 @@ from symcnn.analysis.rows import Analysis, LayerRow
 from symcnn.errors import SymcnnError
 from symcnn.exam.sizes import SIZE_MISTAKES, mistaken_analysis
 from symcnn.memory.estimate import Memory, estimate_memory
+from symcnn.options import MemoryOptions
 from symcnn.units import UNITS, parse_size
 
 _OTHER_UNIT = {"KB": "KiB", "MB": "MiB", "GB": "GiB", "TB": "TiB"}
@@ -102,9 +103,8 @@ class Mistakes:
     @cached_property
     def sized_memory(self) -> list[tuple[str, Memory]]:
         mem = self.memory
-        return [(label, estimate_memory(a, dtype=mem.dtype, optimizer=mem.optimizer,
-                                        convention=mem.convention))
-                for label, a in self.sized]
+        options = MemoryOptions(mem.convention, dtype=mem.dtype, optimizer=mem.optimizer)
+        return [(label, estimate_memory(a, options)) for label, a in self.sized]
 
     def params(self, row: LayerRow) -> list[tuple[str, sympy.Expr]]:
         """Distractors for one layer's parameter count."""

@@ -17,7 +17,7 @@ _RESERVED = {"floor", "ceil", "min", "max", "b"}
 
 
 def parse_symbolic(items) -> dict[str, tuple[str, ...]]:
-    """``--symbolic`` options (``"channels=C"``, ``"input=H,W"``, or a dict) as names.
+    """The ``symbolic`` options (``"channels=C"``, ``"input=H,W"``, or a dict) as names.
 
     >>> parse_symbolic(["channels=C", "input=H,W"])
     {'channels': ('C',), 'input': ('H', 'W')}
@@ -33,20 +33,22 @@ def parse_symbolic(items) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for key, value in pairs:
         if key not in SYMBOLIC_KEYS:
-            raise SymcnnError(f"--symbolic {key}: unknown option (known: channels=NAME, "
-                              "input=NAME,NAME,...)")
+            raise SymcnnError(f"{key}: unknown option (known: channels=NAME, "
+                              "input=NAME,NAME,...)", argument="symbolic")
         names = tuple(value.split(",")) if isinstance(value, str) else \
             tuple(value) if isinstance(value, (list, tuple)) else (value,)
         names = tuple(n.strip() if isinstance(n, str) else n for n in names)
         for n in names:
             if not isinstance(n, str) or not _NAME.fullmatch(n) or n in _RESERVED:
-                raise SymcnnError(f"--symbolic {key}: {n!r} is not a usable symbol name "
-                                  f"(a letter, then letters, digits, _; not {', '.join(sorted(_RESERVED))})")
+                raise SymcnnError(f"{key}: {n!r} is not a usable symbol name (a letter, then "
+                                  f"letters, digits, _; not {', '.join(sorted(_RESERVED))})",
+                                  argument="symbolic")
         if key == "channels" and len(names) != 1:
-            raise SymcnnError("--symbolic channels: give one name, e.g. channels=C")
+            raise SymcnnError("channels: give one name, e.g. channels=C", argument="symbolic")
         out[key] = names
     if set(out.get("channels", ())) & set(out.get("input", ())):
-        raise SymcnnError("--symbolic: the channel symbol must differ from the input's symbols")
+        raise SymcnnError("the channel symbol must differ from the input's symbols",
+                          argument="symbolic")
     return out
 
 
@@ -98,11 +100,13 @@ def symbolize(nodes: list[TracedLayer], shape: tuple[int, ...], options: dict) -
         names, spatial = options["input"], shape[1:]
         names = names * len(spatial) if len(names) == 1 else names
         if not spatial or len(names) != len(spatial):
-            raise SymcnnError(f"--symbolic input={','.join(options['input'])}: the input "
-                              f"{' x '.join(map(str, shape))} has {len(spatial)} spatial axes")
+            raise SymcnnError(f"input={','.join(options['input'])}: the input "
+                              f"{' x '.join(map(str, shape))} has {len(spatial)} spatial axes",
+                              argument="symbolic")
         for n, v in zip(names, spatial):
             if subs.setdefault(n, v) != v:
-                raise SymcnnError(f"--symbolic input: {n} would be both {subs[n]} and {v}")
+                raise SymcnnError(f"input: {n} would be both {subs[n]} and {v}",
+                                  argument="symbolic")
         written = [shape[0], *names]
         notes.append(f"--symbolic input={','.join(options['input'])}: the traced input was "
                      f"{' x '.join(map(str, shape))}.")
@@ -110,7 +114,7 @@ def symbolize(nodes: list[TracedLayer], shape: tuple[int, ...], options: dict) -
         (c,) = options["channels"]
         convs = [n for n in nodes if n.type.startswith("Conv")]
         if not convs:
-            raise SymcnnError("--symbolic channels: the model has no convolution")
+            raise SymcnnError("channels: the model has no convolution", argument="symbolic")
         subs[c] = base = convs[0].args["out_channels"]
         notes.append(f"--symbolic channels={c}: {c} = {base}, the out_channels of "
                      f"{convs[0].name!r}; convolutions' out_channels that are multiples of it "
@@ -130,7 +134,8 @@ def symbolize(nodes: list[TracedLayer], shape: tuple[int, ...], options: dict) -
         try:
             shapes[node.name] = tuple(build_layer(node.type, node.args).output_shape(*ins))
         except SymcnnError as err:
-            raise SymcnnError(f"--symbolic: layer {node.name!r} ({node.type}): {err}") from None
+            raise SymcnnError(f"layer {node.name!r} ({node.type}): {err}",
+                              argument="symbolic") from None
     return written, subs, notes
 
 

@@ -67,8 +67,8 @@ def parse_shape(value) -> tuple[int, ...]:
     except (ValueError, AttributeError, TypeError):
         shape = ()
     if not shape or min(shape) < 1:
-        raise SymcnnError(f"--input-shape {value!r}: expected positive whole numbers, channels "
-                          "first and no batch axis, e.g. 3,224,224")
+        raise SymcnnError(f"{value!r}: expected positive whole numbers, channels first and no "
+                          "batch axis, e.g. 3,224,224", argument="input_shape")
     return shape
 
 

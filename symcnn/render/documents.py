@@ -182,7 +182,7 @@ def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
         path = Path(template)
         if not path.is_file():
             raise SymcnnError(f"no template {template!r} (built-in: {', '.join(BUILTIN)}; or a "
-                              "path to a .tex.j2 or .md.j2 file)", field="template")
+                              "path to a .tex.j2 or .md.j2 file)", argument="template")
     kind = "md" if path.name.endswith((".md.j2", ".md")) else "tex"
     env = template_environment(kind, [path.parent, builtin])
     try:
@@ -227,7 +227,7 @@ def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf
     written_files = [path]
     if pdf:
         if suffix != ".tex":
-            raise SymcnnError("--pdf needs a LaTeX template, not Markdown", field="template")
+            raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
         written_files.append(compile_pdf(path))
     return written_files
 

@@ -37,7 +37,7 @@ def to_json(report: Report) -> dict:
         })
     memory = {
         "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,
-        "optimizer": mem.optimizer,
+        "optimizer": mem.optimizer.value,
         "params_bytes": value(mem.params.bytes), "grads_bytes": value(mem.grads.bytes),
         "buffers_bytes": value(mem.buffers.bytes),
         "optimizer_bytes": value(mem.optimizer_state.bytes),
@@ -49,13 +49,14 @@ def to_json(report: Report) -> dict:
         "training_bytes": value(report.training_bytes),
         "inference_bytes": value(report.inference_bytes),
     }
-    if mem.moments:
+    sim = mem.simulation
+    if sim:
         top = mem.peak_moment(report.batch_size)
-        memory["device"] = mem.device
-        memory["precision"] = mem.precision
-        memory["allocator_block"] = mem.allocator_block
-        memory["checkpoint_segments"] = mem.checkpoint_segments
-        memory["threads"] = mem.threads or None
+        memory["device"] = sim.device.value
+        memory["precision"] = sim.precision.value
+        memory["allocator_block"] = sim.allocator_block
+        memory["checkpoint_segments"] = sim.checkpoint_segments
+        memory["threads"] = sim.threads
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

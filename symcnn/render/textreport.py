@@ -84,6 +84,7 @@ def _conditions(report: Report) -> list[str]:
 def _moments(report: Report) -> list[str]:
     """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
     mem, unit, b = report.memory, report.units, report.batch_size
+    sim = mem.simulation
     saved = sympy.Add(*(t.bytes for t in mem.activations))
     batch_norm = any(isinstance(r.layer, BatchNormNd) for r in report.analysis.rows)
     once = [name for key, name in (("statistics", "BatchNorm statistics"),
@@ -92,26 +93,26 @@ def _moments(report: Report) -> list[str]:
             if any(f"({key})" in t.source for t in mem.activations)
             and (key != "statistics" or batch_norm)]
     kept = "kept for backward by checkpointing (segment inputs, the last segment's saves)" \
-        if mem.checkpoint_segments else "saved for backward"
+        if sim.checkpoint_segments else "saved for backward"
     out = [f"  {kept} ({len(mem.activations)} storages) = {nbytes(saved, unit)}"
            + " per sample"
            + (f" ({' and '.join(once)} once)" if once else "")]
-    if mem.precision != "fp32":
-        out.append(f"  under {mem.precision} autocast: activations, their gradients and the saved "
+    if sim.precision != "fp32":
+        out.append(f"  under {sim.precision} autocast: activations, their gradients and the saved "
                    "tensors in autocast's dtypes, with its saved copies of x and the weights; "
                    f"parameters, their gradients and optimizer state at {mem.element_bytes} B "
                    "per element")
     out.append("  peak of the step = max over its moments t of F_t + A_t*b "
-               f"({len(mem.moments)} moments: forward, loss, each backward, optimizer)")
-    if mem.threads:
-        out.append(f"  CPU kernels (oneDNN) with {mem.threads} intra-op thread"
-                   f"{'s' if mem.threads != 1 else ''}: their per-thread buffers follow it")
-    if mem.checkpoint_segments:
-        out.append(f"  forward pass through checkpoint_sequential(model, {mem.checkpoint_segments}"
+               f"({len(sim.moments)} moments: forward, loss, each backward, optimizer)")
+    if sim.threads:
+        out.append(f"  CPU kernels (oneDNN) with {sim.threads} intra-op thread"
+                   f"{'s' if sim.threads != 1 else ''}: their per-thread buffers follow it")
+    if sim.checkpoint_segments:
+        out.append(f"  forward pass through checkpoint_sequential(model, {sim.checkpoint_segments}"
                    ", x, use_reentrant=False): each checkpointed segment is run again before "
                    "its backward")
-    if mem.allocator_block:
-        out.append(f"  every allocation rounded up to a multiple of {mem.allocator_block} B "
+    if sim.allocator_block:
+        out.append(f"  every allocation rounded up to a multiple of {sim.allocator_block} B "
                    "(caching allocator) in the figures at a batch size and in b_max")
     top = mem.peak_moment(b)
     if top is not None:
@@ -157,7 +158,7 @@ def render_text(report: Report) -> str:
         out.append(f"  Optimizer   = {mem.optimizer} state, "
                    f"{written(mem.optimizer_state.derivation.substituted)} B = "
                    f"{nbytes(mem.optimizer_state.bytes, unit)}")
-    if mem.moments:
+    if mem.simulation:
         out += _moments(report)
     else:
         first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
@@ -169,13 +170,13 @@ def render_text(report: Report) -> str:
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
             f"  inference at b = {number(report.batch_size)} "
             + ("(eval mode, no_grad: the peak of the simulated forward pass)"
-               if mem.inference_moments else
+               if mem.simulation else
                "(no gradients, largest set of tensors alive at once)")
             + f": {_figure(report.inference_bytes, unit)}", ""]
     out += _conditions(report)
     formula = report.limits[0][1].formula
     out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
-               if mem.moments else f"Largest batch: b_max = {formula}  (M = memory in bytes)")
+               if mem.simulation else f"Largest batch: b_max = {formula}  (M = memory in bytes)")
     for name, limit in report.limits:
         if not limit.value.is_number:
             out.append(f"  {name}: substitute the symbols (--set) for a number")

@@ -248,7 +248,7 @@ def read_toml(text: str, top_keys, source: str, hints=None) -> tuple[dict, str]:
 
 
 def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None) -> Spec:
-    """Read a spec from TOML text; ``overrides`` maps symbols to values (``--set``)."""
+    """Read a spec from TOML text; ``overrides`` maps symbols to values."""
     try:
         family = "this is an exam family, not a spec: use `symcnn exam` with it"
         data, name = read_toml(text, TOP_KEYS, source,
@@ -266,8 +266,8 @@ def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None)
             unknown = set(overrides) - network.free_symbols
             if unknown:
                 names = ", ".join(sorted(map(str, network.free_symbols))) or "none"
-                raise SymcnnError(f"--set {sorted(map(str, unknown))[0]}: no such symbol in the "
-                                  f"spec (its symbols: {names})")
+                raise SymcnnError(f"{sorted(map(str, unknown))[0]}: no such symbol in the "
+                                  f"spec (its symbols: {names})", argument="overrides")
             network = network.subs(overrides)
         published = data.get("published", {})
         if not isinstance(published, dict):
@@ -299,12 +299,12 @@ def parse_size_range(item: str) -> tuple[str, range]:
     parts = spec.split(":")
     if not sep or not name.strip().isidentifier() or len(parts) not in (2, 3) \
             or not all(p.strip().isdigit() for p in parts):
-        raise SymcnnError(f"--sizes {item!r}: write NAME=START:STOP or NAME=START:STOP:STEP, "
-                          "e.g. H=1:512")
+        raise SymcnnError(f"{item!r}: write NAME=START:STOP or NAME=START:STOP:STEP, "
+                          "e.g. H=1:512", argument="sizes")
     start, stop, *step = (int(p) for p in parts)
     if start < 1 or stop < start or (step and step[0] < 1) or stop - start > 10**6:
-        raise SymcnnError(f"--sizes {item!r}: need 1 <= START <= STOP (at most a million values)"
-                          " and STEP >= 1")
+        raise SymcnnError(f"{item!r}: need 1 <= START <= STOP (at most a million values)"
+                          " and STEP >= 1", argument="sizes")
     return name.strip(), range(start, stop + 1, step[0] if step else 1)
 
 
@@ -319,9 +319,9 @@ def parse_assignments(items) -> dict[sympy.Symbol, sympy.Expr]:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise SymcnnError(f"--set {item!r}: write NAME=VALUE, e.g. C=30")
+            raise SymcnnError(f"{item!r}: write NAME=VALUE, e.g. C=30", argument="overrides")
         try:
             out[size(name)] = parse_expression(value)
         except SymcnnError as err:
-            raise SymcnnError(f"--set {name}: {err}") from None
+            raise SymcnnError(f"{name}: {err}", argument="overrides") from None
     return out

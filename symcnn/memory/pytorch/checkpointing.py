@@ -27,10 +27,10 @@ def segments(analysis: Analysis, k: int) -> list[list]:
     if not analysis.network.is_sequential:
         raise SymcnnError("activation checkpointing is modelled for sequential networks only "
                           "(checkpoint_sequential over the layers in order)",
-                          field="checkpoint_segments")
-    if not isinstance(k, int) or k < 0 or k > len(rows):
-        raise SymcnnError(f"checkpoint_segments must be 0 (off) or 1 to the number of layers "
-                          f"({len(rows)}), not {k!r}", field="checkpoint_segments")
+                          argument="checkpoint_segments")
+    if k > len(rows):                              # a whole number >= 0: MemoryOptions
+        raise SymcnnError(f"must be 0 (off) or 1 to the number of layers ({len(rows)}), "
+                          f"not {k!r}", argument="checkpoint_segments")
     if k in (0, 1):
         return [list(rows)]                        # off: one segment, run normally
     size = len(rows) // k

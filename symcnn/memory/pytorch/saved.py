@@ -33,10 +33,8 @@ import sympy
 
 from symcnn import layers
 from symcnn.analysis.rows import Analysis, LayerRow
-from symcnn.errors import SymcnnError
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
-from symcnn.options import PRECISIONS
 
 #: Element sizes of what is saved besides activations.
 INT64, BOOL, FLOAT32 = 8, 1, 4
@@ -292,9 +290,6 @@ def all_saves(analysis: Analysis, device: str = "cuda",
       bias copies autocast caches are not saved (no backward reads them): the timeline
       counts them until the autocast context exits (:mod:`symcnn.memory.pytorch.timeline`).
     """
-    if precision not in PRECISIONS:
-        raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
-                          field="precision")
     storage = {"input": "input"}
     seen: list[Saved] = []
     if precision == "fp32":
@@ -351,9 +346,6 @@ def activation_widths(analysis: Analysis, device: str = "cuda", precision: str =
     >>> activation_widths(analyze(net), "cpu", "bf16")
     {'input': 4, 'conv3d_1': 2, 'maxpool3d_2': 4}
     """
-    if precision not in PRECISIONS:
-        raise SymcnnError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})",
-                          field="precision")
     width = {"input": FLOAT32 if precision != "fp32" else element_bytes}
     for row in analysis.rows:
         e_in = max(width[i] for i in row.inputs)
