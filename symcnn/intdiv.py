@@ -71,9 +71,10 @@ class FloorDiv(sympy.Function):
         return f"floor({printer._print(p)}/{printer.parenthesize(q, 50)})" if p.is_Atom else \
             f"floor(({printer._print(p)})/{printer.parenthesize(q, 50)})"
 
-    def _latex(self, printer) -> str:
+    def _latex(self, printer, exp=None) -> str:
         p, q = self.args
-        return rf"\left\lfloor \frac{{{printer._print(p)}}}{{{printer._print(q)}}} \right\rfloor"
+        tex = rf"\left\lfloor \frac{{{printer._print(p)}}}{{{printer._print(q)}}} \right\rfloor"
+        return tex if exp is None else f"{tex}^{{{exp}}}"  # sympy passes a power's exponent
 
 
 def ceil_div(p, q):

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from symcnn.exam.build import Exam, Question, Variant
 from symcnn.exam.text import answer_plain, answer_text, prompt
 from symcnn.render.documents import layer_arguments
+from symcnn.render.formatting import shape as text_shape
 
 
 def _text(parent: ET.Element, tag: str, text: str, fmt: str | None = "html") -> ET.Element:
@@ -35,7 +36,7 @@ def _tag(parent: ET.Element, tag: str, text: str) -> ET.Element:
 def network_html(variant: Variant) -> str:
     """The variant's network as an HTML paragraph and table."""
     net, mem = variant.shown, variant.report.memory
-    shape = " x ".join(str(v) for v in net.input_shape)
+    shape = text_shape(net.input_shape)
     kept = "".join(f" The numeric questions take {html.escape(k)} = {v}."
                    for k, v in variant.kept.items())
     graph = not net.is_sequential

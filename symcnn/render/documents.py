@@ -21,8 +21,10 @@ from symcnn.render.latex import (
     TeX,
     escape_latex,
     escape_markdown,
+    factor,
     formula,
     math,
+    shape,
     sum_lines,
     visible_length,
     written,
@@ -82,10 +84,6 @@ def _bytes_text(value, unit: str = "MB") -> TeX:
     if _many(value):
         return TeX(_many(value))
     return TeX(format_bytes(value, unit) if value.is_number else f"{value} B")
-
-
-def _shape(dims) -> TeX:
-    return TeX(r" \times ".join(math(d) for d in dims))
 
 
 def _label(name: str) -> TeX:
@@ -163,7 +161,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
     env.context_class = _Context
     env.filters.update({
         "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
-        "num": _num, "shape": _shape, "label": _label, "visible_length": visible_length,
+        "num": _num, "factor": factor, "shape": shape, "label": _label, "visible_length": visible_length,
         "unit_bytes": _unit_bytes, "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
@@ -236,6 +234,6 @@ def summary_math(report: Report) -> str:
     """The report's totals as one LaTeX display formula (``_repr_latex_``)."""
     mem = report.memory
     lines = [rf"N &= {math(report.total_params)}",
-             rf"M(b) &= {math(mem.fixed)} + {math(mem.per_sample)}\,b\ \mathrm{{B}}",
+             rf"M(b) &= {math(mem.fixed)} + {factor(mem.per_sample)}\,b\ \mathrm{{B}}",
              rf"M({math(report.batch_size)}) &= {_bytes_tex(report.training_bytes, report.units)}"]
     return "$$\\begin{aligned}" + r" \\ ".join(lines) + "\\end{aligned}$$"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import sympy
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 
 @lru_cache(maxsize=8192)
@@ -21,6 +22,22 @@ def number(value) -> str:
     """``3,301,651`` for whole numbers, the expression otherwise."""
     value = sympy.sympify(value)
     return f"{int(value):,}" if value.is_Integer else expr_text(value)
+
+
+def factor(value) -> str:
+    """One factor of a product as text: a number with its digits grouped, an expression in
+    brackets where a product needs them (by sympy's precedence, not by looking at the text):
+    ``D - 2`` -> ``(D - 2)``, ``2*C`` -> ``2*C``."""
+    value = sympy.sympify(value)
+    if value.is_Integer and value >= 0:
+        return f"{int(value):,}"
+    text = expr_text(value)
+    return f"({text})" if precedence(value) < PRECEDENCE["Mul"] else text
+
+
+def shape(dims) -> str:
+    """A tensor shape as the product of its sizes: ``C x (D - 2) x (H - 2)``."""
+    return " x ".join(factor(d) for d in dims)
 
 
 def json_value(value):

@@ -17,6 +17,7 @@ import re
 
 import sympy
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
@@ -53,7 +54,7 @@ def group_digits(n: int, sep: str = "{,}") -> str:
 
 
 class _Printer(LatexPrinter):
-    """sympy's LaTeX printer with grouped digits and ``FloorDiv`` as a floor bracket."""
+    """sympy's LaTeX printer with grouped digits (``FloorDiv`` prints itself as a floor bracket)."""
 
     def _print_Integer(self, expr):
         return group_digits(int(expr))
@@ -65,19 +66,31 @@ class _Printer(LatexPrinter):
             order = "lex"
         return super()._print_Add(expr, order=order)
 
-    def _print_FloorDiv(self, expr):
-        p, q = expr.args
-        return rf"\left\lfloor \frac{{{self._print(p)}}}{{{self._print(q)}}} \right\rfloor"
-
 
 _NAMES = {"C_in": r"C_{\mathrm{in}}", "C_out": r"C_{\mathrm{out}}",
           "n_in": r"n_{\mathrm{in}}", "n_out": r"n_{\mathrm{out}}", "N_buf": r"N_{\mathrm{buf}}"}
 
 
+def _printer(expr, **settings) -> _Printer:
+    names = {s: _NAMES[s.name] for s in expr.free_symbols if s.name in _NAMES}
+    return _Printer({"symbol_names": names, **settings})
+
+
 def _print(expr, **settings) -> TeX:
     expr = sympy.sympify(expr)
-    names = {s: _NAMES[s.name] for s in expr.free_symbols if s.name in _NAMES}
-    return TeX(_Printer({"symbol_names": names, **settings}).doprint(expr))
+    return TeX(_printer(expr, **settings).doprint(expr))
+
+
+def factor(expr) -> TeX:
+    """One factor of a product, in brackets where a product needs them (by sympy's
+    precedence): ``D - 2`` -> ``\\left(D - 2\\right)``, ``2 C`` stays ``2 C``."""
+    expr = sympy.sympify(expr)
+    return TeX(_printer(expr).parenthesize(expr, PRECEDENCE["Mul"], strict=True))
+
+
+def shape(dims) -> TeX:
+    """A tensor shape as the product of its sizes: ``C \\times \\left(D - 2\\right)``."""
+    return TeX(r" \times ".join(factor(d) for d in dims))
 
 
 def math(expr) -> TeX:

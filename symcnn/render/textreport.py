@@ -5,13 +5,9 @@ from __future__ import annotations
 import sympy
 
 from symcnn.layers import BatchNormNd
-from symcnn.render.formatting import expr_text, number, written
+from symcnn.render.formatting import expr_text, factor, number, shape, written
 from symcnn.report import Report
 from symcnn.units import format_bytes
-
-
-def shape(dims) -> str:
-    return " x ".join(number(d) for d in dims)
 
 
 def nbytes(value, unit: str) -> str:
@@ -20,12 +16,6 @@ def nbytes(value, unit: str) -> str:
 
 
 UNIT_BYTES = {"MB": "10^6", "MiB": "2^20", "GB": "10^9", "GiB": "2^30"}
-
-
-def factor(value) -> str:
-    """A number, or an expression in parentheses when it is a sum."""
-    value = sympy.sympify(value)
-    return f"({expr_text(value)})" if value.is_Add else number(value)
 
 
 def _table(rows: list[list[str]]) -> list[str]:
