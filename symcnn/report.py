@@ -128,6 +128,13 @@ class Report:
         return max(rows, key=lambda r: int(r.params))
 
     @property
+    def heaviest_share(self) -> float | None:
+        """The heaviest layer's share of all parameters, in percent (None when symbolic):
+        documents say "most of them in X" only above 50 %."""
+        top = self.heaviest_layer
+        return None if top is None else 100 * int(top.params) / int(self.total_params)
+
+    @property
     def largest_activation(self) -> Term | None:
         """The largest stored activation (None when sizes are symbolic)."""
         terms = self.memory.activations

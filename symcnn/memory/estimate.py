@@ -45,7 +45,7 @@ from symcnn.memory.pytorch.timeline import training_moments
 from symcnn.memory.pytorch.workspace import THREADS
 from symcnn.network import DTYPE_BYTES
 from symcnn.options import Device, MemoryOptions, Optimizer, Precision, options_from
-from symcnn.symbols import axis_symbols, b, size
+from symcnn.symbols import b, size
 
 
 @dataclass(frozen=True)
@@ -218,12 +218,19 @@ class Memory:
         return self.inference_fixed + self.inference_per_sample * batch
 
 
-def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int) -> Term:
-    """``I_i = D*H*W*C*s`` in the lecture's written order: spatial axes, channels, bytes."""
+def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int,
+                  taken: frozenset = frozenset()) -> Term:
+    """``I_i = D H W C s`` in the lecture's written order: spatial axes, channels, bytes; the
+    general formula is left unevaluated so that its letters stand in the order of the
+    numbers.  Where a letter is also one of the network's own symbols (``taken``), every
+    letter carries the term's index (``D_4 H_4 W_4 C_4 s``), so the two never read alike."""
     channels, spatial = shape[0], tuple(shape[1:])
     names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(spatial))
-    axes = tuple(map(size, names)) if names else axis_symbols("n", len(spatial))
-    general = sympy.Mul(*axes, size("C"), size("s"))
+    letters = [*(names or [f"n_{i + 1}" for i in range(len(spatial))]), "C"]
+    if taken & {*letters, "s"}:
+        index = label.partition("_")[2]
+        letters = [name if "_" in name else f"{name}_{index}" for name in letters]
+    general = sympy.Mul(*map(size, letters), size("s"), evaluate=False)
     value = sympy.Mul(*shape) * nbytes
     substituted = sympy.Mul(*spatial, channels, sympy.Integer(nbytes), evaluate=False)
     return Term(label, source, Derivation(general, substituted, value), times)
@@ -313,15 +320,16 @@ def estimate_memory(analysis: Analysis, options: MemoryOptions | None = None, *,
 
 def _activation_terms(analysis: Analysis, rules: ConventionRules, s: int) -> tuple[Term, ...]:
     """The input and the outputs a summed convention stores, ``I_1``, ``I_2``, ..."""
-    acts = [_product_term("I_1", "input", analysis.input_shape, s, rules.input_times)]
+    taken = frozenset(map(str, analysis.network.free_symbols))
+    acts = [_product_term("I_1", "input", analysis.input_shape, s, rules.input_times, taken)]
     rows = analysis.rows
     for i, row in enumerate(rows):
         if rules.stores(row):
             acts.append(_product_term(f"I_{len(acts) + 1}", row.name, row.output_shape, s,
-                                      rules.output_times))
+                                      rules.output_times, taken))
         if rules.containers and row.block and (i + 1 == len(rows) or rows[i + 1].block != row.block):
             acts.append(_product_term(f"I_{len(acts) + 1}", row.block, row.output_shape, s,
-                                      rules.output_times))
+                                      rules.output_times, taken))
     return tuple(acts)
 
 

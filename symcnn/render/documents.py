@@ -24,6 +24,7 @@ from symcnn.render.latex import (
     factor,
     formula,
     math,
+    prose_with_symbols,
     shape,
     sum_lines,
     visible_length,
@@ -31,6 +32,8 @@ from symcnn.render.latex import (
 )
 from symcnn.render.pdf import compile_pdf
 from symcnn.report import Report
+from symcnn.solve import M as BUDGET
+from symcnn.symbols import size
 from symcnn.units import UNITS, canonical_unit, format_bytes
 
 BUILTIN = ("slides", "worksheet", "markdown")
@@ -91,6 +94,18 @@ def _label(name: str) -> TeX:
     base, _, sub = str(name).partition("_")
     base = base if len(base) == 1 else rf"\text{{{escape_latex(base)}}}"
     return TeX(f"{base}_{{{sub}}}" if sub else base)
+
+
+def _path_in(name: str, group: str) -> str:
+    """A layer's name as its block knows it: ``layer1.0.downsample.0`` in ``layer1.0`` is
+    ``downsample.0`` (the path PyTorch prints), not its last part ``0``."""
+    return name[len(group) + 1:] if name.startswith(group + ".") else name
+
+
+def _budget_formula(expr) -> TeX:
+    """The largest batch's closed form with the budget written ``M_avail``, distinct from the
+    memory ``M(b)`` it bounds."""
+    return math(sympy.sympify(expr).subs(BUDGET, size("M_avail")))
 
 
 def _block_args(group) -> TeX:
@@ -161,7 +176,9 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
     env.context_class = _Context
     env.filters.update({
         "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
-        "num": _num, "factor": factor, "shape": shape, "label": _label, "visible_length": visible_length,
+        "num": _num, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
+        "prose": prose_with_symbols if kind == "tex" else escape, "shape": shape,
+        "label": _label, "visible_length": visible_length,
         "unit_bytes": _unit_bytes, "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,

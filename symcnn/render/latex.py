@@ -37,6 +37,29 @@ def escape_latex(text) -> TeX:
     return TeX(_ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], str(text)))
 
 
+_SUBSCRIPTED = re.compile(r"\b([A-Za-z])_([A-Za-z0-9]+)\b")
+
+
+def prose_with_symbols(text) -> TeX:
+    """Prose for LaTeX in which ``C_in`` or ``I_5`` are symbols, set in math mode:
+    ``"C_in forgotten"`` -> ``$C_{\\mathrm{in}}$ forgotten``.
+
+    >>> print(prose_with_symbols("C_in forgotten (I_5 & more)"))
+    $C_{\\mathrm{in}}$ forgotten ($I_{5}$ \\& more)
+    """
+    if isinstance(text, TeX):
+        return text
+    out, last = [], 0
+    for m in _SUBSCRIPTED.finditer(str(text)):
+        out.append(escape_latex(str(text)[last:m.start()]))
+        base, sub = m.groups()
+        sub = sub if sub.isdigit() else r"\mathrm{" + sub + "}"
+        out.append(f"${base}_{{{sub}}}$")
+        last = m.end()
+    out.append(escape_latex(str(text)[last:]))
+    return TeX("".join(out))
+
+
 def escape_markdown(text) -> TeX:
     """Prose made safe for Markdown (and the ``$`` of its math).
 
@@ -68,7 +91,8 @@ class _Printer(LatexPrinter):
 
 
 _NAMES = {"C_in": r"C_{\mathrm{in}}", "C_out": r"C_{\mathrm{out}}",
-          "n_in": r"n_{\mathrm{in}}", "n_out": r"n_{\mathrm{out}}", "N_buf": r"N_{\mathrm{buf}}"}
+          "n_in": r"n_{\mathrm{in}}", "n_out": r"n_{\mathrm{out}}", "N_buf": r"N_{\mathrm{buf}}",
+          "M_avail": r"M_{\mathrm{avail}}"}
 
 
 def _printer(expr, **settings) -> _Printer:

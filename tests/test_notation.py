@@ -1,0 +1,86 @@
+"""Names, sentences and notation in the documents (issue 11, items 4-6): a layer inside a
+block by its path, "most of them" only when it is true, generic letters that never clash
+with the network's symbols, factors in the order of their letters, the budget apart from
+M(b), symbols in math mode."""
+
+import pytest
+
+import symcnn
+from symcnn import make_report, parse_spec
+from symcnn.exam.build import make_exam
+from symcnn.exam.family import load_family
+from symcnn.exam.output import keys_tex
+from symcnn.render.documents import render_string
+from symcnn.spec.builtin import examples_dir
+
+
+@pytest.fixture(scope="module")
+def resnet152():
+    return make_report(symcnn.example_spec("resnet152"))
+
+
+def test_a_layer_in_a_block_is_named_by_its_path(resnet152):
+    tex = render_string(resnet152, "slides")
+    # torchvision's Bottleneck: downsample.0 is a 1x1 conv from 64 to 256 channels in layer1.0
+    assert r"\mathrm{downsample.0} = " in tex
+    assert r"\mathrm{0} = " not in tex
+
+
+def test_most_only_above_half(resnet152):
+    tex = render_string(resnet152, "slides")
+    # layer4.0.conv2 holds 512*512*9 = 2,359,296 of torchvision's 60,192,808 parameters
+    share = 100 * 512 * 512 * 9 / 60_192_808
+    assert "most of them" not in tex
+    assert (r"the largest layer is layer4.0.conv2 ($2{,}359{,}296$, $"
+            f"{share:.1f}" r"\,\%$)") in tex
+
+
+def test_most_of_them_when_one_layer_holds_more_than_half():
+    spec = parse_spec("""
+name = "wide-head"
+[input]
+shape = [1, 8, 8]
+[[layers]]
+type = "Conv2d"
+name = "conv"
+out_channels = 2
+kernel_size = 3
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+name = "head"
+out_features = 100
+""")
+    tex = render_string(make_report(spec), "slides")
+    # head: 2*6*6*100 + 100 = 7,300 of 7,300 + (9 + 1)*2 = 7,320
+    assert r"most of them in head ($7{,}300$)" in tex
+
+
+def test_formula_letters_follow_the_numbers_and_never_clash():
+    lecture = render_string(make_report(symcnn.example_spec()), "worksheet")
+    # the lecture's I_5: D = 46, H = 55, W = 46, C = 60 channels, s = 4 bytes
+    assert r"I_{5} &= D H W C s = 46 \times 55 \times 46 \times 60 \times 4" in lecture
+    symbolic = render_string(make_report(symcnn.example_spec("lecture_symbolic")), "worksheet")
+    assert r"I_{4} &= D_{4} H_{4} W_{4} C_{4} s = " in symbolic
+    assert "C D H W s" not in symbolic and "D H W C s" not in symbolic
+
+
+@pytest.mark.parametrize("template", ["slides", "worksheet", "markdown"])
+def test_the_budget_is_not_the_memory(template):
+    text = render_string(make_report(symcnn.example_spec()), template)
+    assert r"M_{\mathrm{avail}} - c" in text
+    assert r"\frac{M - " not in text and "(M - c)" not in text
+
+
+def test_titles_name_the_network_by_its_description():
+    report = make_report(symcnn.example_spec("resnet18"))
+    assert r"\subtitle{ResNet-18 on 3 x 224 x 224 images, 1000 classes}" in \
+        render_string(report, "slides")
+
+
+def test_mistakes_in_keys_set_symbols_in_math():
+    exam = make_exam(load_family(examples_dir() / "lecture_family.toml"), variants=3, seed=5)
+    tex = keys_tex(exam)
+    assert r"$C_{\mathrm{in}}$ forgotten" in tex
+    assert r"C\_in" not in tex and r"n\_in" not in tex
