@@ -61,9 +61,10 @@ def _network_options() -> argparse.ArgumentParser:
                    help="for --convention pytorch: round every allocation up to a multiple of "
                    "BYTES, as PyTorch's CUDA caching allocator does (512; default 0: the "
                    "requested sizes)")
-    p.add_argument("--units", choices=["MB", "MiB", "GB", "GiB"],
-                   help="units for printed sizes (MB = 10^6 B, MiB = 2^20 B; default: the "
-                   "convention's)")
+    p.add_argument("--units", choices=["B", "kB", "KiB", "MB", "MiB", "GB", "GiB", "auto"],
+                   help="units for printed sizes (kB = 10^3 B, MB = 10^6 B, KiB = 2^10 B, "
+                   "MiB = 2^20 B; auto: per figure, the largest decimal unit in which it is at "
+                   "least 1; default: the convention's)")
     p.add_argument("--sizes", action="append", default=[], metavar="NAME=START:STOP[:STEP]",
                    help="list the values of a size symbol (e.g. H=1:512) for which every layer "
                    "size is positive and all branches meet (repeatable)")

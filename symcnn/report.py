@@ -192,7 +192,7 @@ def make_report(spec: Spec | Network, options: MemoryOptions | None = None, *, b
     try:
         analysis = analyze(spec.network)
         mem = estimate_memory(analysis, options, batch=int(batch) if batch.is_number else None)
-        units = canonical_unit(units or mem.rules.units)
+        units = canonical_unit(units or mem.rules.units, allow_auto=True)
         checks = _published_checks(spec, analysis, mem, options)
     except SymcnnError as err:
         raise err.within(source=spec.source) from None

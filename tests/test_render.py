@@ -55,7 +55,7 @@ def test_slides_show_the_lecture_numbers(lecture):
                      r"3{,}301{,}651 \times 4 = 13.21\,\mathrm{MB}",
                      r"I_{5} = 46 \times 55 \times 46 \times 60 \times 4 = 27.93\,\mathrm{MB}",
                      "print 51.50 MB",
-                     r"I_{10} = 1 \times 4 = 4 \times 10^{-6}\,\mathrm{MB}",
+                     r"I_{10} = 1 \times 4 = 0.0000040\,\mathrm{MB}",
                      r"2{,}937.31\,\mathrm{MB}",
                      r"\text{80GB}:\quad b_{\max} = \left\lfloor \bigl( 80{,}000{,}000{,}000 - "
                      r"26{,}413{,}208\bigr)\,/\,2{,}910{,}900{,}732 \right\rfloor = 27"]:

@@ -23,7 +23,7 @@ def test_format_bytes_labels_units():
     assert format_bytes(13_206_604, "MB") == "13.21 MB"
     assert format_bytes(13_206_604, "MiB") == "12.59 MiB"
     assert format_bytes(2_937_313_940, "GB") == "2.94 GB"
-    assert format_bytes(4, "MB") == "4e-06 MB"
+    assert format_bytes(4, "MB") == "0.0000040 MB"  # 4 B, written out (issue 11: no exponents)
     assert format_bytes(0, "MB") == "0.00 MB"
     assert format_bytes(1234, "B") == "1,234 B"
 

@@ -22,7 +22,7 @@ from symcnn.memory.estimate import Memory, estimate_memory
 from symcnn.options import MemoryOptions
 from symcnn.units import UNITS, parse_size
 
-_OTHER_UNIT = {"KB": "KiB", "MB": "MiB", "GB": "GiB", "TB": "TiB"}
+_OTHER_UNIT = {"kB": "KiB", "MB": "MiB", "GB": "GiB", "TB": "TiB"}
 _OTHER_UNIT.update({v: k for k, v in _OTHER_UNIT.items()})
 
 

@@ -17,6 +17,7 @@ import sympy
 from symcnn.errors import SymcnnError
 from symcnn.files import shipped_dir, write_atomic
 from symcnn.layers import INFERRED
+from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
     TeX,
     escape_latex,
@@ -34,7 +35,7 @@ from symcnn.render.pdf import compile_pdf
 from symcnn.report import Report
 from symcnn.solve import M as BUDGET
 from symcnn.symbols import size
-from symcnn.units import UNITS, canonical_unit, format_bytes
+from symcnn.units import AUTO, canonical_unit, format_bytes, unit_power
 
 BUILTIN = ("slides", "worksheet", "markdown")
 
@@ -71,14 +72,12 @@ def _sum_lines(value, *args) -> TeX:
 
 def _bytes_tex(value, unit: str = "MB") -> TeX:
     value = sympy.sympify(value)
-    unit = canonical_unit(unit)
+    unit = canonical_unit(unit, allow_auto=True)
     if _many(value):
         return TeX(rf"\text{{{_many(value)}}}")
     if value.is_number:
         number, label = format_bytes(value, unit).rsplit(" ", 1)
-        mantissa, e, exponent = number.partition("e")
-        number = rf"{mantissa} \times 10^{{{int(exponent)}}}" if e else number.replace(",", "{,}")
-        return TeX(number + rf"\,\mathrm{{{label}}}")
+        return TeX(number.replace(",", "{,}") + rf"\,\mathrm{{{label}}}")
     return TeX(math(value) + r"\,\mathrm{B}")
 
 
@@ -115,11 +114,20 @@ def _block_args(group) -> TeX:
     return TeX("$(" + ", ".join(f"{escape_latex(k)} = {math(v)}" for k, v in group.args) + ")$")
 
 
-def _unit_bytes(unit: str) -> TeX:
-    """Bytes in one ``unit``, as a power: ``10^{6}`` for MB, ``2^{20}`` for MiB."""
-    n = UNITS[canonical_unit(unit)]
-    decimal = len(str(n)) - 1
-    return TeX(f"10^{{{decimal}}}" if 10**decimal == n else f"2^{{{n.bit_length() - 1}}}")
+def _unit_note(unit: str) -> TeX:
+    """What the document's unit means: ``$1\\,\\mathrm{MB} = 10^{6}$ bytes``; for ``auto``
+    each decimal unit."""
+    unit = canonical_unit(unit, allow_auto=True)
+    if unit == "B":
+        return TeX("sizes in bytes")
+    units = ("kB", "MB", "GB") if unit == AUTO else (unit,)
+    notes = [rf"$1\,\mathrm{{{u}}} = {_power(u)}$" for u in units]
+    return TeX(", ".join(notes) + " bytes")
+
+
+def _power(unit: str) -> str:
+    base, _, exponent = unit_power(unit).partition("^")
+    return f"{base}^{{{exponent}}}"
 
 
 def layer_arguments(layer) -> str:
@@ -179,7 +187,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "num": _num, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape, "shape": shape,
         "label": _label, "visible_length": visible_length,
-        "unit_bytes": _unit_bytes, "arguments": layer_arguments, "block_args": _block_args,
+        "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)), "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
     })
@@ -213,7 +221,7 @@ def context(report: Report) -> dict:
             "terms": report.memory.activations, "limits": report.limits,
             "checks": report.checks, "mismatches": report.mismatches,
             "misprinted": {c.key: c for c in report.mismatches},
-            "units": report.units, "symbols": sorted(map(str, report.network.free_symbols))}
+            "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols))}
 
 
 def render_string(report: Report, template: str = "worksheet") -> str:
@@ -235,14 +243,14 @@ def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf
     Returns the written files.  The file name is ``<network>-<template>.tex`` (or ``.md``).
     """
     tpl_name = template if template in BUILTIN else Path(template).name.split(".")[0]
-    text = render_string(report, template)
     suffix = ".md" if template == "markdown" or template.endswith((".md.j2", ".md")) else ".tex"
+    if pdf and suffix != ".tex":  # refused before anything is written
+        raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
+    text = render_string(report, template)
     path = Path(out_dir) / f"{name or slug(report.network.name)}-{tpl_name}{suffix}"
     write_atomic(path, text)
     written_files = [path]
     if pdf:
-        if suffix != ".tex":
-            raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
         written_files.append(compile_pdf(path))
     return written_files
 

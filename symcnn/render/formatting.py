@@ -40,6 +40,13 @@ def shape(dims) -> str:
     return " x ".join(factor(d) for d in dims)
 
 
+def figure_units(report) -> str:
+    """The unit a report's figures are printed in: bytes throughout when the network has
+    symbols (its figures are expressions in bytes, so a number among them is too), else the
+    report's unit."""
+    return "B" if report.network.free_symbols else report.units
+
+
 def json_value(value):
     """A JSON integer for whole numbers, else a string that ``sympy.sympify`` reads back."""
     value = sympy.sympify(value)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import sympy
 
 from symcnn.layers import BatchNormNd
-from symcnn.render.formatting import expr_text, factor, number, shape, written
+from symcnn.render.formatting import expr_text, factor, figure_units, number, shape, written
 from symcnn.report import Report
-from symcnn.units import format_bytes
+from symcnn.units import format_bytes, unit_note
 
 
 def nbytes(value, unit: str) -> str:
     value = sympy.sympify(value)
     return format_bytes(value, unit) if value.is_number else f"{expr_text(value)} B"
-
-
-UNIT_BYTES = {"MB": "10^6", "MiB": "2^20", "GB": "10^9", "GiB": "2^30"}
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -24,7 +21,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def _layer_rows(report: Report) -> list[list[str]]:
-    mem, unit = report.memory, report.units
+    mem, unit = report.memory, figure_units(report)
     labels = {t.source: t for t in mem.activations}
     first = labels.get("input")  # autocast saves a 2-byte copy of x, not x
     graph = not report.network.is_sequential
@@ -73,7 +70,7 @@ def _conditions(report: Report) -> list[str]:
 
 def _moments(report: Report) -> list[str]:
     """The simulated step (``pytorch`` convention): what is saved and where the peak is."""
-    mem, unit, b = report.memory, report.units, report.batch_size
+    mem, unit, b = report.memory, figure_units(report), report.batch_size
     sim = mem.simulation
     saved = sympy.Add(*(t.bytes for t in mem.activations))
     batch_norm = any(isinstance(r.layer, BatchNormNd) for r in report.analysis.rows)
@@ -116,7 +113,7 @@ def _moments(report: Report) -> list[str]:
 
 def render_text(report: Report) -> str:
     """The report as it is printed by ``symcnn report``."""
-    net, mem, unit = report.network, report.memory, report.units
+    net, mem, unit = report.network, report.memory, figure_units(report)
     a = report.analysis
     out = [f"{net.name}" + (f": {net.description}" if net.description else ""),
            f"input {shape(net.input_shape)} (channels first, per sample), {mem.dtype} "
@@ -138,7 +135,7 @@ def render_text(report: Report) -> str:
         return written(term.derivation.substituted) if a.total_params.is_number else f"N*{s}"
 
     out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
-                f"{unit} = {UNIT_BYTES[unit]} bytes:",
+                f"{unit_note(unit)}:",
             f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}"]
     if mem.grads.bytes != 0:
         out.append(f"  Grads       = {product(mem.grads)} B = {nbytes(mem.grads.bytes, unit)}")
