@@ -187,7 +187,8 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "num": _num, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape, "shape": shape,
         "label": _label, "visible_length": visible_length,
-        "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)), "arguments": layer_arguments, "block_args": _block_args,
+        "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
+        "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
     })
