@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy
 
+from symcnn.analysis.liveness import Liveness, lifetimes
 from symcnn.errors import SymcnnError
 from symcnn.intdiv import FloorDiv
 from symcnn.layers import Derivation, Layer, Shape, numel
@@ -67,6 +69,12 @@ class Analysis:
     @property
     def total_buffers(self) -> sympy.Expr:
         return sympy.Add(*(r.buffers for r in self.rows))
+
+    @functools.cached_property
+    def liveness(self) -> Liveness:
+        """Every tensor's storage and lifetime (:mod:`symcnn.analysis.liveness`), computed
+        once and read by every memory figure."""
+        return lifetimes(self)
 
 
 def analyze(network: Network) -> Analysis:

@@ -243,24 +243,21 @@ def _scaled_term(label: str, count: sympy.Expr, nbytes: int, symbol: str = "N") 
 
 
 def live_elements(analysis: Analysis) -> list[sympy.Expr]:
-    """Elements alive while each node runs, without gradients: every tensor from the node
-    that makes it until its last reader (the network's output until the end).  Views and
-    in-place layers share their input's storage.  A skip connection stays alive across its
-    branch."""
-    storage = {"input": "input"}                    # node -> the node whose memory it uses
-    size = {"input": sympy.Mul(*analysis.input_shape)}
-    last_use = {"input": 0}
-    for r in analysis.rows:
-        storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
-        if r.allocates:
-            size[r.name] = r.activation
-        for i in r.inputs:
-            last_use[storage[i]] = r.index
-        last_use[storage[r.name]] = max(last_use.get(storage[r.name], 0), r.index)
-    last_use[storage[analysis.rows[-1].name] if analysis.rows else "input"] = len(analysis.rows) + 1
-    born = {"input": 0, **{r.name: r.index for r in analysis.rows if r.allocates}}
-    steps = [r.index for r in analysis.rows if r.allocates] or [0]
-    return [sympy.Add(*(size[s] for s in size if born[s] <= i <= last_use[s])) for i in steps]
+    """Elements alive while each node that allocates runs, without gradients: every tensor
+    from the node that makes it until its last reader (the network's output until the end;
+    one that nothing reads while its node runs).  Views and in-place layers share their
+    input's storage.  A skip connection stays alive across its branch
+    (:mod:`symcnn.analysis.liveness`)."""
+    live = analysis.liveness
+    size = {"input": sympy.Mul(*analysis.input_shape),
+            **{r.name: r.activation for r in analysis.rows if live.born_here(r)}}
+    numeric = all(v.is_Integer for v in size.values())
+    if numeric:
+        size = {k: int(v) for k, v in size.items()}
+    steps = [r.index for r in analysis.rows if live.born_here(r)] or [0]
+    if numeric:
+        return [sympy.Integer(sum(size[s] for s in live.alive[i])) for i in steps]
+    return [sympy.Add(*(size[s] for s in live.alive[i])) for i in steps]
 
 
 def estimate_memory(analysis: Analysis, options: MemoryOptions | None = None, *, batch=None,

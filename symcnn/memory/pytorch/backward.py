@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import sympy
 
-from symcnn.memory.pytorch.moments import Moment
+from symcnn.analysis.liveness import Liveness
+from symcnn.memory.pytorch.moments import Held, Moment, plus, total
 from symcnn.memory.pytorch.saved import LOW
 from symcnn.memory.pytorch.workspace import transient
 
@@ -35,44 +36,49 @@ class Step:
     precision: str
     batch: object
     threads: int
+    liveness: Liveness            # the tensors' storages and lifetimes
+    sizes: dict                   # bytes per sample of every storage a node allocates
+
+    def transients(self, r, phase: str = "forward", **extra):
+        """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`)."""
+        return transient(r, phase, self.device, self.width[r.name], batch=self.batch,
+                         threads=self.threads, precision=self.precision,
+                         first=self.liveness.reads_input(r), **extra)
 
 
-def input_gradient(r, step: Step, reads_input: bool) -> sympy.Expr:
+def input_gradient(r, step: Step) -> sympy.Expr:
     """Bytes per sample of the gradient of ``r``'s input, made in the dtype the layer ran in
     (an fp32 layer reading a 2-byte tensor under autocast makes it in fp32, then casts it);
     none for the network input or a merge (whose gradient passes through)."""
-    if r.layer.arity != 1 or reads_input:
-        return sympy.Integer(0)
+    if r.layer.arity != 1 or step.liveness.reads_input(r):
+        return 0
     return sympy.Mul(*r.input_shapes[0]) * max(step.width[r.inputs[0]], step.ran_in[r.name])
 
 
-def backward_moments(r, kept, own, step: Step, *, grads, grad_parts, pending,
-                     reads_input: bool) -> list[Moment]:
+def backward_moments(r, kept: tuple[Held, ...], own: Held, step: Step, *, grads: Held,
+                     pending) -> list[Moment]:
     """The moments of ``r``'s backward: ``kept`` are the saved storages held beyond it,
-    ``own`` those only ``r`` (and later-running nodes, none) still needs, both as ``(bytes,
-    per_sample?)``; ``grads`` the parameter gradients made so far in bytes (``grad_parts``
-    their allocations); ``pending`` the gradient parts waiting at ``r``."""
-    items = list(kept) + list(own)
-    fixed = sympy.Add(*(b for b, per in items if not per))
-    per = sympy.Add(*(b for b, per in items if per))
+    ``own`` those only ``r`` (and later-running nodes, none) still needs; ``grads`` the
+    parameter gradients made so far (this node's included); ``pending`` the gradient parts
+    waiting at ``r`` (bytes per sample)."""
     grad_out = r.activation * step.width[r.name]
-    grad_in = input_gradient(r, step, reads_input)
-    fixed = step.resident + fixed + grads
-    per = step.steady + step.loss_buffer + per + grad_out + grad_in + pending
-    parts = step.base + (_as_parts(items), grad_parts, ((0, step.loss_buffer), (0, grad_out),
-                                                        (0, grad_in), (0, pending)))
+    grad_in = input_gradient(r, step)
+    fixed = total((step.resident, *(k.fixed for k in kept), own.fixed, grads.fixed))
+    per = total((step.steady, step.loss_buffer, *(k.per_sample for k in kept), own.per_sample,
+                 grad_out, grad_in, pending))
+    parts = step.base + tuple(k.parts for k in kept) + (own.parts, grads.parts,
+                         ((0, step.loss_buffer), (0, grad_out), (0, grad_in), (0, pending)))
     if step.precision != "fp32" and step.ran_in[r.name] == LOW and r.params != 0:
-        out = cast_moments(r, step, own, fixed, per, parts, grad_parts, kept)
+        out = cast_moments(r, step, own, fixed, per, parts, kept)
     else:
         out = [Moment("backward", r.name, fixed, per, parts)]
-    for f, p in transient(r, "backward", step.device, step.width[r.name], batch=step.batch,
-                          precision=step.precision, threads=step.threads, first=reads_input,
-                          param_bytes=step.s):
-        out.append(Moment("backward", r.name, fixed + f, per + p, parts + (((f, p),),)))
+    for f, p in step.transients(r, "backward", param_bytes=step.s):
+        out.append(Moment("backward", r.name, plus(fixed, f), plus(per, p),
+                          parts + (((f, p),),)))
     return out
 
 
-def cast_moments(r, step: Step, own, fixed, per, parts, grad_parts, kept) -> list[Moment]:
+def cast_moments(r, step: Step, own: Held, fixed, per, parts, kept) -> list[Moment]:
     """A layer that ran in 2 bytes under autocast makes its parameter gradients in 2 bytes;
     ``ToCopyBackward0`` then casts them to the parameters' dtype (measured, torch 2.13 CPU):
 
@@ -86,19 +92,15 @@ def cast_moments(r, step: Step, own, fixed, per, parts, grad_parts, kept) -> lis
     tensors = r.layer.param_tensors(r.input_shapes[0])
     mine = tuple(t * step.s for t in tensors)      # this layer's gradients, s bytes each
     low = tuple(t * LOW for t in tensors)          # ... and their 2-byte originals
+    grad_parts = parts[-2]
     rest = grad_parts[:len(grad_parts) - len(mine)]
     first = Moment("backward", r.name, fixed - sympy.Add(*mine) + sympy.Add(*low), per,
-                   parts[:-2] + (rest + tuple((b, 0) for b in low),) + parts[-1:])
-    gone_fixed = sympy.Add(*(b for b, p in own if not p))
-    gone_per = sympy.Add(*(b for b, p in own if p)) + r.activation * step.width[r.name]
+                   parts[:-2] + (rest, tuple((b, 0) for b in low)) + parts[-1:])
+    gone_per = sympy.Add(own.per_sample, r.activation * step.width[r.name])
     loss_buffer, _, grad_in, pending = parts[-1]
-    now = rest + ((mine[0], 0), (low[0], 0)) + tuple((b, 0) for b in low[1:])
+    now = ((mine[0], 0), (low[0], 0)) + tuple((b, 0) for b in low[1:])
     cast = Moment("backward", r.name,
-                  fixed - gone_fixed + low[0] - sympy.Add(*mine[1:]) + sympy.Add(*low[1:]),
-                  per - gone_per, step.base + (_as_parts(kept), now,
-                                               (loss_buffer, grad_in, pending)))
+                  fixed - own.fixed + low[0] - sympy.Add(*mine[1:]) + sympy.Add(*low[1:]),
+                  per - gone_per, step.base + tuple(k.parts for k in kept)
+                  + (rest, now, (loss_buffer, grad_in, pending)))
     return [first, cast]
-
-
-def _as_parts(items):
-    return tuple((0, b) if per else (b, 0) for b, per in items)

@@ -5,15 +5,25 @@ use_reentrant=False)`` (:func:`symcnn.memory.pytorch.timeline.training_moments` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sympy
 
 from symcnn.analysis.rows import Analysis
 from symcnn.errors import SymcnnError
 from symcnn.layers import numel
 from symcnn.memory.pytorch.backward import Step, backward_moments
-from symcnn.memory.pytorch.moments import Moment, optimizer_moment, pending_gradients
+from symcnn.memory.pytorch.moments import (
+    Held,
+    Ledger,
+    Moment,
+    Update,
+    held,
+    pending_gradients,
+    plus,
+    total,
+)
 from symcnn.memory.pytorch.saved import FLOAT32, Saved, activation_widths, all_saves, saved_tensors
-from symcnn.memory.pytorch.workspace import transient
 
 #: Bytes of the CPU generator's state, ``torch.get_rng_state()``, which non-reentrant
 #: checkpointing keeps for every checkpointed segment (``preserve_rng_state=True``).
@@ -56,11 +66,8 @@ def kept_tensors(analysis: Analysis, k: int, device: str = "cuda",
     width = activation_widths(analysis, device, precision)
     seg_of = {r.name: j for j, g in enumerate(groups) for r in g}
     saves = all_saves(analysis, device, precision)
-    storage = {"input": "input"}
-    shape = {"input": analysis.input_shape}
-    for r in analysis.rows:
-        storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
-        shape[r.name] = r.output_shape
+    storage = analysis.liveness.storage
+    shape = {"input": analysis.input_shape, **{r.name: r.output_shape for r in analysis.rows}}
     kept: dict[tuple[str, str], Saved] = {}
     for j, g in enumerate(groups[:-1]):
         if not any(seg_of[t.saved_by] == j for t in saves):
@@ -80,8 +87,70 @@ def kept_tensors(analysis: Analysis, k: int, device: str = "cuda",
     return tuple(kept.values())
 
 
-def checkpoint_moments(analysis, rows, k, step: Step, *, storage, size, last_use, index,
-                       optimizer, foreach, tensors, params, param_parts):
+@dataclass(frozen=True)
+class Kept:
+    """What checkpoint keeps for one checkpointed segment that saves anything: its input's
+    storage ``source`` and, on the CPU, the generator state (``items``), from the segment's
+    first node (``start``) until the backward of its first saving node (``until``)."""
+
+    source: str
+    start: int
+    until: int
+    items: tuple            # (bytes, per sample?) each
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The saves of a checkpointed step, by segment."""
+
+    groups: list                    # the rows of each segment (:func:`segments`)
+    segment_of: dict                # position -> its segment
+    saves_of: dict                  # node -> the saves it makes (:func:`all_saves`)
+    savers: dict                    # segment -> positions of its nodes that save anything
+    kept: dict                      # checkpointed segment -> :class:`Kept`
+    holds: dict                     # segment -> :class:`Ledger` of its saved storages, each
+                                    # once, by first saver (a checkpointed segment's own
+                                    # input left out: it is in ``kept``)
+    first_saved: dict               # segment -> {storage: position of its first saver}
+
+
+def _plan(analysis: Analysis, k: int, step: Step) -> Plan:
+    groups = segments(analysis, k)
+    index, storage = step.liveness.index, step.liveness.storage
+    segment_of = {r.index: j for j, g in enumerate(groups) for r in g}
+    every = all_saves(analysis, step.device, step.precision)
+    saves_of, savers = {}, {}
+    for t in every:
+        saves_of.setdefault(t.saved_by, []).append(t)
+        savers.setdefault(segment_of[index[t.saved_by]], []).append(index[t.saved_by])
+    kept = {}
+    for j, g in enumerate(groups[:-1]):
+        if j not in savers:
+            continue                               # nothing saved: checkpoint keeps nothing
+        src = storage[g[0].inputs[0]]
+        items = [(step.sizes[src], True)] if src != "input" else []
+        if step.device == "cpu":
+            items.append((sympy.Integer(CPU_RNG_STATE), False))
+        kept[j] = Kept(src, g[0].index, min(savers[j]), tuple(items))
+    holds = {j: Ledger() for j in range(len(groups))}
+    first_saved, seen = {j: {} for j in range(len(groups))}, set()
+    for t in every:
+        if t.kind == "activation" and t.node == "input":
+            continue
+        i = index[t.saved_by]
+        j = segment_of[i]
+        key = t.node if t.kind == "activation" else (t.node, t.kind)
+        if (j, key) in seen:
+            continue
+        seen.add((j, key))
+        if isinstance(key, str):
+            first_saved[j][key] = i
+        if j not in kept or key != kept[j].source:
+            holds[j].add(i, t.elements * (t.element_bytes or step.s), t.per_sample)
+    return Plan(groups, segment_of, saves_of, savers, kept, holds, first_saved)
+
+
+def checkpoint_moments(analysis: Analysis, k: int, step: Step, update: Update) -> tuple:
     """The moments of a step under ``checkpoint_sequential(model, k, x, use_reentrant=False)``
     (measured on the CPU with torch 2.13, ``validation/checkpoint.py``).
 
@@ -94,120 +163,96 @@ def checkpoint_moments(analysis, rows, k, step: Step, *, storage, size, last_use
       run); the tensors saved there live until their first saver's backward, the segment's
       input and generator state until the backward of its first saving layer.
     """
-    s, device, precision, batch, threads = step.s, step.device, step.precision, step.batch, \
-        step.threads
-    resident, steady, base, width = step.resident, step.steady, step.base, step.width
-    groups = segments(analysis, k)
-    seg_of = {r.index: j for j, g in enumerate(groups) for r in g}
-    last = len(groups) - 1
-    every = all_saves(analysis, device, precision)
-    saves = [t for t in every if not (t.kind == "activation" and t.node == "input")]
-    savers = {}                                    # segment -> indices of the rows that save
-    for t in every:
-        savers.setdefault(seg_of[index[t.saved_by]], []).append(index[t.saved_by])
-    held = {}      # (segment, storage) -> (segment, first saver, bytes, per sample)
-    for t in saves:
-        i = index[t.saved_by]
-        key = (seg_of[i], t.node if t.kind == "activation" else (t.node, t.kind))
-        held.setdefault(key, (seg_of[i], i, t.elements * (t.element_bytes or s), t.per_sample))
-    kept = {}      # checkpointed segment -> (input storage, from, until, [(bytes, per)])
-    for j, g in enumerate(groups[:-1]):
-        if j not in savers:
-            continue                               # nothing saved: checkpoint keeps nothing
-        src = storage[g[0].inputs[0]]
-        items = [(size[src], True)] if src != "input" else []
-        if device == "cpu":
-            items.append((sympy.Integer(CPU_RNG_STATE), False))
-        kept[j] = (src, g[0].index, min(savers[j]), items)
+    plan = _plan(analysis, k, step)
+    return (_forward(analysis, plan, step) + _backward(analysis, plan, step)
+            + (update.moment(step.resident, step.steady, step.base),))
 
-    def saved_from(j):
-        """Storage -> the row from which segment ``j``'s saves hold it."""
-        return {key[1]: v[1] for key, v in held.items() if v[0] == j and isinstance(key[1], str)}
 
-    fwd_saved = saved_from(last)
-    for src, first, _, _ in kept.values():
-        fwd_saved.setdefault(src, first)
+def _in_flight(step: Step, r, lo: int, saved_at: dict) -> Held:
+    """Storages made at position ``lo`` or later that ``r`` still reads and that nothing
+    has saved yet."""
+    live, n = step.liveness, len(step.liveness.alive)
+    return held((step.sizes[st], True) for st in live.alive[r.index]
+                if st != "input" and live.born[st] >= lo and not saved_at.get(st, n) <= r.index)
 
-    def in_flight(r, lo, saved_at):
-        """Storages born at ``lo`` or later that ``r`` still reads and nothing saves yet."""
-        return [(b, True) for st, b in size.items()
-                if lo <= index[st] <= r.index <= last_use.get(st, 0)
-                and not saved_at.get(st, n + 1) <= r.index]
 
-    def holding(j, at, saved_at=None):
-        """Segment ``j``'s saves held at ``at`` (those whose first saver passes
-        ``saved_at``, if given); a checkpointed segment's saves of its own input are that
-        input (counted in ``kept``), no new storage."""
-        own_input = kept[j][0] if j in kept else None
-        return [(v[2], v[3]) for key, v in held.items()
-                if v[0] == j and v[1] <= at and key[1] != own_input
-                and (saved_at is None or saved_at(v[1]))]
+def _kept_by(plan: Plan, key: str) -> Ledger:
+    """The kept inputs and generator states, entered at their ``start`` or ``until``."""
+    ledger = Ledger()
+    for kept in sorted(plan.kept.values(), key=lambda c: getattr(c, key)):
+        for nbytes, per in kept.items:
+            ledger.add(getattr(kept, key), nbytes, per)
+    return ledger
 
-    def split(items):
-        fixed = sympy.Add(*(b for b, per in items if not per))
-        return fixed, sympy.Add(*(b for b, per in items if per))
 
-    def parts(items):
-        return tuple((0, b) if per else (b, 0) for b, per in items)
-
-    n = len(rows)
+def _forward(analysis, plan: Plan, step: Step) -> tuple:
+    last = len(plan.groups) - 1
+    saved_at = dict(plan.first_saved[last])
+    for c in plan.kept.values():
+        saved_at.setdefault(c.source, c.start)
+    kept, holds = _kept_by(plan, "start"), plan.holds[last]
     moments = []
-    for r in rows:                                 # forward
-        items = in_flight(r, 0, fwd_saved) + holding(last, r.index)
-        items += [it for _, first, _, its in kept.values() if first <= r.index for it in its]
-        fixed, per = split(items)
-        here = base + (parts(items),)
-        moments.append(Moment("forward", r.name, resident + fixed, steady + per, here))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
-                              threads=threads, precision=precision,
-                              first=storage[r.inputs[0]] == "input"):
-            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
-                                  here + (((f, p),),)))
-    items = holding(last, n) + [it for v in kept.values() for it in v[3]]
-    fixed, per = split(items)
-    loss_buffer = step.loss_buffer
-    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
-                          base + (parts(items), ((0, loss_buffer),))))
-
-    grads, grad_parts = 0, ()
-    pending = pending_gradients(rows, width)
-    for r in reversed(rows):                       # backward
-        j = seg_of[r.index]
-        still = [it for _, _, until, its in kept.values() if until <= r.index for it in its]
-        if j in kept and r.index == max(savers[j]):
-            # segment j runs again from its saved input before r's backward: up to r's saves
-            grad_out = r.activation * width[r.name] + pending.get(r.index, 0)
-            rec_saved = saved_from(j)
-            for q in groups[j]:
-                if q.index > r.index:
-                    break
-                own = [t for t in every if t.saved_by == q.name]
-                if q is r and not any(t.kind in _AFTER_THE_OP or (t.kind == "activation"
-                                      and t.node == q.name) for t in own):
-                    break                          # early stop before r's op: it saves inputs
-                items = still + holding(j, q.index) + in_flight(q, groups[j][0].index, rec_saved)
-                fixed, per = split(items)
-                fixed, per = resident + fixed + grads, steady + loss_buffer + per + grad_out
-                here = base + (parts(items), grad_parts, ((0, loss_buffer), (0, grad_out)))
-                moments.append(Moment("recompute", q.name, fixed, per, here))
-                for f, p in transient(q, "forward", device, width[q.name], batch=batch,
-                                      threads=threads, precision=precision,
-                                      first=storage[q.inputs[0]] == "input"):
-                    moments.append(Moment("recompute", q.name, fixed + f, per + p,
-                                          here + (((f, p),),)))
-        grads += r.params * s
-        grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
-        if not r.allocates and r.params == 0:
-            continue
-        own = holding(j, r.index, lambda i: i == r.index)      # released after r's backward
-        kept_here = still + holding(j, r.index, lambda i: i < r.index)
-        moments += backward_moments(r, kept_here, own, step, grads=grads,
-                                    grad_parts=grad_parts, pending=pending.get(r.index, 0),
-                                    reads_input=storage[r.inputs[0]] == "input")
-    moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
-                                     base, param_parts))
+    for r in analysis.rows:
+        moments += _node_moments("forward", r, step, (
+            _in_flight(step, r, 0, saved_at), holds.upto(r.index), kept.upto(r.index)))
+    mine, theirs = holds.first(len(holds.items)), kept.first(len(kept.items))
+    moments.append(Moment("loss", "", total((step.resident, mine.fixed, theirs.fixed)),
+                          total((step.steady, mine.per_sample, theirs.per_sample,
+                                 step.loss_buffer)),
+                          step.base + (mine.parts, theirs.parts, ((0, step.loss_buffer),))))
     return tuple(moments)
 
+
+def _node_moments(phase: str, r, step: Step, groups, extra_fixed=(), extra_per=(),
+                  tail=()) -> list[Moment]:
+    """``r``'s moment with these :class:`Held` groups (and the allocations ``tail``,
+    ``extra_fixed`` and ``extra_per`` counted in it), then one per kernel transient."""
+    fixed = total((step.resident, *(g.fixed for g in groups), *extra_fixed))
+    per = total((step.steady, *(g.per_sample for g in groups), *extra_per))
+    parts = step.base + tuple(g.parts for g in groups) + tail
+    out = [Moment(phase, r.name, fixed, per, parts)]
+    for f, p in step.transients(r):
+        out.append(Moment(phase, r.name, plus(fixed, f), plus(per, p), parts + (((f, p),),)))
+    return out
+
+
+def _backward(analysis, plan: Plan, step: Step) -> tuple:
+    still_kept, grads = _kept_by(plan, "until"), Ledger()
+    pending = pending_gradients(analysis.rows, step.width, step.liveness)
+    moments = []
+    for r in reversed(analysis.rows):
+        j = plan.segment_of[r.index]
+        still = still_kept.upto(r.index)
+        if j in plan.kept and r.index == max(plan.savers[j]):
+            moments += _recompute(plan, step, j, r, still, grads.first(len(grads.items)),
+                                  r.activation * step.width[r.name] + pending.get(r.index, 0))
+        for t in r.layer.param_tensors(r.input_shapes[0]):
+            grads.add(0, t * step.s, False)
+        if not r.allocates and r.params == 0:
+            continue
+        holds = plan.holds[j]                      # released after r's backward: holds.at
+        moments += backward_moments(r, (still, holds.upto(r.index - 1)), holds.at(r.index),
+                                    step, grads=grads.first(len(grads.items)),
+                                    pending=pending.get(r.index, 0))
+    return tuple(moments)
+
+
+def _recompute(plan: Plan, step: Step, j: int, r, still: Held, grads: Held,
+               grad_out) -> list[Moment]:
+    """Segment ``j`` run again from its saved input before ``r``'s backward, up to ``r``'s
+    saves (the gradient of ``r``'s output, ``grad_out``, is waiting)."""
+    group, out = plan.groups[j], []
+    for q in group:
+        if q.index > r.index:
+            break
+        if q is r and not any(t.kind in _AFTER_THE_OP or (t.kind == "activation"
+                              and t.node == q.name) for t in plan.saves_of.get(q.name, ())):
+            break                                  # early stop before r's op: it saves inputs
+        groups = (still, plan.holds[j].upto(q.index),
+                  _in_flight(step, q, group[0].index, plan.first_saved[j]), grads)
+        out += _node_moments("recompute", q, step, groups, extra_per=(step.loss_buffer, grad_out),
+                             tail=(((0, step.loss_buffer), (0, grad_out)),))
+    return out
 
 
 #: Saves made from an op's results (after it ran); the others (its input, autocast's copies)

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 import sympy
 
 from symcnn import layers
+from symcnn.analysis.liveness import lifetimes
 from symcnn.analysis.rows import Analysis
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
-from symcnn.memory.pytorch.moments import Moment
+from symcnn.memory.pytorch.moments import Moment, total
 from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
 from symcnn.memory.pytorch.workspace import THREADS, transient
 
@@ -77,17 +78,9 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
     x = sympy.Mul(*analysis.input_shape) * s
     resident = (tuple((p, 0) for p in params + buffers), ((0, x),))
 
-    storage, size, born, last_use = {"input": "input"}, {}, {}, {}
-    for r in rows:
-        allocates = r.allocates and not EVAL_MODE[r.layer].returns_input
-        storage[r.name] = r.name if allocates else storage[r.inputs[0]]
-        if allocates:
-            size[r.name], born[r.name] = r.activation * width[r.name], r.index
-        for i in r.inputs:
-            last_use[storage[i]] = r.index
-        last_use[storage[r.name]] = max(last_use.get(storage[r.name], 0), r.index)
-    if rows and storage[rows[-1].name] != "input":
-        last_use[storage[rows[-1].name]] = len(rows) + 1
+    # eval mode: Dropout returns its input itself (symcnn.analysis.liveness for the rest)
+    live = lifetimes(analysis, lambda r: r.allocates and not EVAL_MODE[r.layer].returns_input)
+    size = {r.name: _number(r.activation * width[r.name]) for r in rows if live.born_here(r)}
 
     cached = ()                                    # autocast's 2-byte parameter copies
     moments, sums = [], {}
@@ -99,12 +92,12 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         cast = ((0, numel(r.input_shapes[0]) * runs_in),) if runs_in != e_in else ()
         if EVAL_MODE[r.layer].call_indices:
             cast += ((0, 8 * numel(r.output_shape)),)
-        live = tuple((0, size[st]) for st in size if born[st] <= r.index <= last_use[st])
-        parts = resident + (cached, live, cast)
+        alive = tuple((0, size[st]) for st in live.alive[r.index] if st != "input")
+        parts = resident + (cached, alive, cast)
         moments.append(_moment("inference", r.name, parts, sums))
         for f, p in transient(r, "forward", device, width[r.name], batch=batch,
                               threads=threads, precision=precision,
-                              first=storage[r.inputs[0]] == "input"):
+                              first=live.reads_input(r)):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:
         moments.append(_moment("inference", "", resident, sums))
@@ -116,7 +109,10 @@ def _moment(phase: str, node: str, parts, sums: dict) -> Moment:
     however many moments share the group (the resident tensors)."""
     for group in parts:
         if id(group) not in sums:
-            sums[id(group)] = (group, sympy.Add(*(f for f, _ in group)),
-                               sympy.Add(*(p for _, p in group)))
-    return Moment(phase, node, sympy.Add(*(sums[id(g)][1] for g in parts)),
-                  sympy.Add(*(sums[id(g)][2] for g in parts)), parts)
+            sums[id(group)] = (group, total(f for f, _ in group), total(p for _, p in group))
+    return Moment(phase, node, total(sums[id(g)][1] for g in parts),
+                  total(sums[id(g)][2] for g in parts), parts)
+
+
+def _number(x):
+    return int(x) if x.is_Integer else x

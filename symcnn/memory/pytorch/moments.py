@@ -5,8 +5,12 @@ training and checkpointing simulations share (:mod:`symcnn.memory.pytorch.timeli
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sympy
 
@@ -90,7 +94,112 @@ def optimizer_transient(tensors: list[sympy.Expr], optimizer: str, foreach: bool
     return sympy.Integer(12 if optimizer == "momentum" else 0)
 
 
-def pending_gradients(rows, width):
+def plus(a, b):
+    """``a + b``, in Python integers while both are numbers (the running sums of a long
+    network stay out of sympy)."""
+    if type(a) is int and type(b) is int:
+        return a + b
+    return sympy.Add(a, b)
+
+
+def total(values):
+    """The sum of ``values``: the numbers added as Python integers, the rest in one
+    ``sympy.Add``."""
+    number, symbolic = 0, []
+    for v in values:
+        if type(v) is int:
+            number += v
+        elif v.is_Integer:
+            number += int(v)
+        else:
+            symbolic.append(v)
+    return sympy.Add(number, *symbolic) if symbolic else number
+
+
+class Prefix(Sequence):
+    """The first ``k`` allocations of a :class:`Ledger`'s list, shared by every moment that
+    holds them instead of copied into each (a long network's moments would otherwise list
+    quadratically many).  The list only grows, so the prefix never changes."""
+
+    __slots__ = ("_items", "_k")
+
+    def __init__(self, items: list, k: int) -> None:
+        self._items, self._k = items, k
+
+    def __len__(self) -> int:
+        return self._k
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            if i.start is None and i.step is None and i.stop is not None and i.stop >= 0:
+                return Prefix(self._items, min(i.stop, self._k))   # a prefix of a prefix
+            return tuple(self._items[:self._k][i])
+        if not -self._k <= i < self._k:
+            raise IndexError(i)
+        return self._items[i % self._k]
+
+    def __iter__(self):
+        return itertools.islice(self._items, self._k)
+
+    def __hash__(self) -> int:
+        return hash((id(self._items), self._k))
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Prefix):
+            return other._items is self._items and other._k == self._k
+        return tuple(self) == other
+
+
+class Held(NamedTuple):
+    """Allocations held at a point: their fixed and per-sample sums and their list (one
+    allocation group of a :class:`Moment`)."""
+
+    fixed: object
+    per_sample: object
+    parts: Sequence
+
+
+def held(items) -> Held:
+    """A :class:`Held` of a few ``(bytes, per_sample?)`` items."""
+    items = list(items)
+    return Held(total(b for b, per in items if not per), total(b for b, per in items if per),
+                tuple((0, b) if per else (b, 0) for b, per in items))
+
+
+class Ledger:
+    """Allocations in the order of the positions they are entered at, with running sums: the
+    ones entered up to a position are a prefix, read with their sums in constant time."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.items: list[tuple] = []
+        self.fixed, self.per_sample = [0], [0]
+
+    def add(self, position: int, nbytes, per_sample: bool) -> None:
+        if self.positions and position < self.positions[-1]:
+            raise ValueError("ledger positions must not decrease")
+        self.positions.append(position)
+        self.items.append((0, nbytes) if per_sample else (nbytes, 0))
+        self.fixed.append(self.fixed[-1] if per_sample else plus(self.fixed[-1], nbytes))
+        self.per_sample.append(plus(self.per_sample[-1], nbytes) if per_sample
+                               else self.per_sample[-1])
+
+    def first(self, k: int) -> Held:
+        return Held(self.fixed[k], self.per_sample[k], Prefix(self.items, k))
+
+    def upto(self, position: int) -> Held:
+        """What was entered at ``position`` or before."""
+        return self.first(bisect.bisect_right(self.positions, position))
+
+    def at(self, position: int) -> Held:
+        """What was entered at exactly ``position``."""
+        lo = bisect.bisect_left(self.positions, position)
+        hi = bisect.bisect_right(self.positions, position)
+        items = self.items[lo:hi]
+        return Held(total(f for f, _ in items), total(p for _, p in items), tuple(items))
+
+
+def pending_gradients(rows, width, liveness):
     """Per node index: gradient bytes alive while it runs backward that its moment does not
     count otherwise (autograd's accumulation where a tensor feeds several nodes).
 
@@ -103,11 +212,9 @@ def pending_gradients(rows, width):
       input's producer it is that node's output gradient, counted already up to its size.
     """
     by_name = {r.name: r for r in rows}
-    consumers = {}
-    for r in rows:
-        for name in dict.fromkeys(r.inputs):
-            if name != "input":
-                consumers.setdefault(name, []).append(r)
+    trained = liveness.trained            # a dead branch sends no gradient back
+    consumers = {name: [rows[i - 1] for i in readers if rows[i - 1].name in trained]
+                 for name, readers in liveness.readers.items() if name != "input"}
     pending = {}
 
     def hold(lo, hi, nbytes, counted=()):
@@ -120,7 +227,7 @@ def pending_gradients(rows, width):
             if c.layer.arity == 1:
                 hold(users[0].index, c.index, by_name[name].activation * width[name])
     for c in rows:
-        if c.layer.arity == 1:
+        if c.layer.arity == 1 or c.name not in trained:
             continue
         ends, direct = [], []
         for x in dict.fromkeys(c.inputs):
@@ -137,17 +244,31 @@ def pending_gradients(rows, width):
     return pending
 
 
-def as_parts(items):
-    """``(fixed, per_sample)`` of each ``(index, bytes, per_sample?)`` item."""
-    return tuple((0, b) if per else (b, 0) for _, b, per in items)
+@dataclass(frozen=True)
+class Update:
+    """The optimizer step that ends a training step: ``optimizer`` (a key of
+    :data:`symcnn.options.OPTIMIZER_STATES`), its multi-tensor implementation or not, and the
+    element counts of the parameter tensors it updates (those that get a gradient), each
+    ``s`` bytes an element."""
 
+    optimizer: str
+    foreach: bool
+    tensors: tuple
+    s: int
 
-def optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady, base,
-                      param_parts):
-    """The optimizer step: every gradient, and the step's own temporaries."""
-    extra = optimizer_transient(tensors, optimizer, foreach, s)
-    return Moment("optimizer", "", resident + params * s + extra, steady,
-                  base + (param_parts, ((extra, 0),)))
+    @functools.cached_property
+    def gradients(self) -> Held:
+        """The parameters' gradients, all of them made: their bytes and allocations."""
+        return held((t * self.s, False) for t in self.tensors)
+
+    def moment(self, resident, steady, base) -> Moment:
+        """The optimizer step: what is resident (``resident`` bytes, the batch and its target
+        ``steady`` per sample, their allocations ``base``), every gradient, and the step's
+        own temporaries."""
+        extra = optimizer_transient(list(self.tensors), self.optimizer, self.foreach, self.s)
+        grads = self.gradients
+        return Moment("optimizer", "", total((resident, grads.fixed, extra)), steady,
+                      base + (grads.parts, ((extra, 0),)))
 
 
 def peak(moments, batch, block: int = 0) -> sympy.Expr:

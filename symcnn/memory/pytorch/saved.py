@@ -290,15 +290,16 @@ def all_saves(analysis: Analysis, device: str = "cuda",
       bias copies autocast caches are not saved (no backward reads them): the timeline
       counts them until the autocast context exits (:mod:`symcnn.memory.pytorch.timeline`).
     """
-    storage = {"input": "input"}
+    # storages and the nodes backward runs through: symcnn.analysis.liveness (a dead branch's
+    # graph is freed with its output: it keeps nothing for backward)
+    storage, trained = analysis.liveness.storage, analysis.liveness.trained
     seen: list[Saved] = []
     if precision == "fp32":
         grad = {"input": False}  # autograd records nothing before the first parameter
         for row in analysis.rows:
             source = storage[row.inputs[0]]
-            storage[row.name] = row.name if row.allocates else source
             grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
-            if not grad[row.name]:
+            if not grad[row.name] or row.name not in trained:
                 continue
             seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device))
         return tuple(seen)
@@ -306,11 +307,10 @@ def all_saves(analysis: Analysis, device: str = "cuda",
     grad = {"input": False}                    # whether it requires grad
     for row in analysis.rows:
         source = storage[row.inputs[0]]
-        storage[row.name] = row.name if row.allocates else source
         e_in = max(width[i] for i in row.inputs)
         e_out = autocast_width(row, e_in, device)
         grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
-        if not grad[row.name]:
+        if not grad[row.name] or row.name not in trained:
             continue  # autograd records nothing before the first parameter
         cast = e_out if e_in != e_out else None
         seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device, e_in,

@@ -51,12 +51,15 @@ from symcnn.analysis.rows import Analysis
 from symcnn.memory.pytorch.backward import Step, backward_moments
 from symcnn.memory.pytorch.checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
 from symcnn.memory.pytorch.moments import (
+    Ledger,
     Moment,
-    as_parts,
-    optimizer_moment,
+    Update,
+    held,
     peak,
     pending_gradients,
+    plus,
     round_up,
+    total,
 )
 from symcnn.memory.pytorch.saved import (
     LOW,
@@ -65,7 +68,7 @@ from symcnn.memory.pytorch.saved import (
     lower_precision,
     saved_tensors,
 )
-from symcnn.memory.pytorch.workspace import THREADS, transient
+from symcnn.memory.pytorch.workspace import THREADS
 from symcnn.options import OPTIMIZER_STATES
 
 __all__ = ["CPU_RNG_STATE", "Moment", "peak", "round_up", "segments", "training_moments"]
@@ -96,117 +99,135 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
 
     ``threads``: the CPU's intra-op threads (``torch.get_num_threads()``), which oneDNN's
     per-thread buffers follow (:mod:`symcnn.memory.pytorch.workspace`; measured on 1, 2 and 4)."""
-    moments = _step_moments(analysis, element_bytes, optimizer, foreach, device, batch,
-                            precision, checkpoint_segments, threads)
+    step, update = _setup(analysis, element_bytes, optimizer, foreach, device, batch,
+                          precision, threads)
+    if checkpoint_segments not in (0, 1):
+        moments = checkpoint_moments(analysis, checkpoint_segments, step, update)
+    else:
+        by_node = _saved_by_node(analysis, step)
+        cache = _autocast_cache(analysis.rows, by_node, device) if precision != "fp32" else {}
+        moments = (_forward_moments(analysis, step, by_node, cache)
+                   + _backward_pass(analysis, step, by_node, update)
+                   + (update.moment(step.resident, step.steady, step.base),))
     if not first_step or not OPTIMIZER_STATES[optimizer]:
         return moments
-    # every moment's first group is what is resident: parameters, then (k times) the state
-    # of each parameter tensor, then the buffers
-    tensors = [t for r in analysis.rows for t in r.layer.param_tensors(r.input_shapes[0])]
-    n, k = len(tensors), OPTIMIZER_STATES[optimizer]
-    counters = _step_counters(optimizer, device, n)
-    state = k * sympy.Add(*tensors) * element_bytes + STEP_COUNTER * counters
+    return _without_state(analysis, moments, step, update)
+
+
+def _without_state(analysis, moments, step: Step, update: Update) -> tuple[Moment, ...]:
+    """``moments`` as in a loop's first step: no optimizer state but in the optimizer step.
+    Every moment's first group is what is resident: parameters, then (k times) the state of
+    each parameter tensor that is updated, then the step counters, then the buffers."""
+    n = sum(len(r.layer.param_tensors(r.input_shapes[0])) for r in analysis.rows)
+    k, updated = OPTIMIZER_STATES[update.optimizer], len(update.tensors)
+    counters = _step_counters(update.optimizer, step.device, updated)
+    state = k * sympy.Add(*update.tensors) * update.s + STEP_COUNTER * counters
     out = []
     for m in moments:
         if m.phase != "optimizer":
-            resident = m.parts[0][:n] + m.parts[0][n * (1 + k) + counters:]
+            resident = m.parts[0][:n] + m.parts[0][n + k * updated + counters:]
             m = Moment(m.phase, m.node, m.fixed - state, m.per_sample,
                        (resident,) + m.parts[1:])
         out.append(m)
     return tuple(out)
 
 
-def _step_moments(analysis, element_bytes, optimizer, foreach, device, batch, precision,
-                  checkpoint_segments, threads):
-    s, rows = element_bytes, analysis.rows
-    n = len(rows)
-    tensors = [t for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
-    params = sympy.Add(*tensors)
-    buffers = sympy.Add(*(r.layer.buffer_bytes(r.input_shapes[0], s) for r in rows))
-    counters = _step_counters(optimizer, device, len(tensors))
-    resident = params * s + buffers + OPTIMIZER_STATES[optimizer] * params * s \
-        + STEP_COUNTER * counters
-    x = sympy.Mul(*analysis.input_shape) * s
-    out = rows[-1].activation * s if rows else x
-    steady = x + out                              # the batch and its target
-    param_parts = tuple((t * s, 0) for t in tensors)
-    base = (param_parts * (1 + OPTIMIZER_STATES[optimizer])
-            + ((STEP_COUNTER, 0),) * counters
-            + tuple((t, 0) for r in rows for t in r.layer.buffer_tensors(r.input_shapes[0], s)),
-            ((0, x), (0, out)))                    # resident, then the batch and its target
+def _number(x):
+    """``x`` as a Python integer when it is one (running sums stay out of sympy)."""
+    return int(x) if x.is_Integer else x
+
+
+def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads):
+    """What every moment of the step shares (:class:`Step`) and its optimizer step.  Resident:
+    every parameter, the optimizer's state of those that get a gradient (a dead branch's get
+    none: :mod:`symcnn.analysis.liveness`), Adam's step counters on the CPU, the buffers; per
+    sample: the batch and its target (an MSE target of the output's size)."""
+    rows, live = analysis.rows, analysis.liveness
+    tensors = [_number(t) for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
+    updated = tuple(_number(t) for r in rows if r.name in live.trained
+                    for t in r.layer.param_tensors(r.input_shapes[0]))
+    counters = _step_counters(optimizer, device, len(updated))
+    buffers = [t for r in rows for t in r.layer.buffer_tensors(r.input_shapes[0], s)]
+    k = OPTIMIZER_STATES[optimizer]
+    resident_parts = (tuple((t * s, 0) for t in tensors)
+                      + tuple((t * s, 0) for t in updated) * k
+                      + ((STEP_COUNTER, 0),) * counters + tuple((t, 0) for t in buffers))
+    x = _number(sympy.Mul(*analysis.input_shape) * s)
+    out = _number(rows[-1].activation * s) if rows else x
     width = activation_widths(analysis, device, precision, s)
-
-    index = {"input": 0, **{r.name: r.index for r in rows}}
-    storage = {"input": "input"}
-    size, last_use = {}, {}
-    for r in rows:
-        storage[r.name] = r.name if r.allocates else storage[r.inputs[0]]
-        if r.allocates:
-            size[r.name] = r.activation * width[r.name]
-        for i in r.inputs:
-            last_use[storage[i]] = r.index
-    if rows:
-        last_use[storage[rows[-1].name]] = n + 1    # the output lives on into the loss
-
     ran_in = {r.name: (autocast_width(r, max(width[i] for i in r.inputs), device)
                        if precision != "fp32" else width[r.name]) for r in rows}
-    step = Step(resident, steady, base, out, width, ran_in, s, device, precision, batch,
-                threads)                           # mse_loss keeps its unreduced buffer (out)
-    if checkpoint_segments not in (0, 1):
-        return checkpoint_moments(analysis, rows, checkpoint_segments, step, storage=storage,
-                                  size=size, last_use=last_use, index=index,
-                                  optimizer=optimizer, foreach=foreach, tensors=tensors,
-                                  params=params, param_parts=param_parts)
-    saved = [t for t in saved_tensors(analysis, device, precision) if not (t.kind == "activation"
-                                                                 and t.node == "input")]
-    by_node = {}
-    for t in saved:
-        nbytes = t.elements * (t.element_bytes or s)
+    sizes = {r.name: _number(r.activation * width[r.name]) for r in rows if live.born_here(r)}
+    step = Step(total(f for f, _ in resident_parts), plus(x, out),
+                (resident_parts, ((0, x), (0, out))), out, width, ran_in, s, device,
+                precision, batch, threads, live, sizes)  # mse_loss keeps its unreduced buffer
+    return step, Update(optimizer, foreach, updated, s)
+
+
+def _saved_by_node(analysis, step: Step) -> dict:
+    """The storages autograd keeps, each once: ``{storage or (node, kind): (first saver's
+    position, bytes, per sample?)}`` in the order of their first savers."""
+    index, by_node = step.liveness.index, {}
+    for t in saved_tensors(analysis, step.device, step.precision):
+        if t.kind == "activation" and t.node == "input":
+            continue                               # the batch: resident
         by_node.setdefault(t.node if t.kind == "activation" else (t.node, t.kind),
-                           (index[t.saved_by], nbytes, t.per_sample))
-    saved_storages = {k for k in by_node if isinstance(k, str)}
+                           (index[t.saved_by], _number(t.elements * (t.element_bytes or step.s)),
+                            t.per_sample))
+    return by_node
 
-    def split(items):
-        fixed = sympy.Add(*(b for _, b, per in items if not per))
-        return fixed, sympy.Add(*(b for _, b, per in items if per))
 
-    cache = _autocast_cache(rows, by_node, device) if precision != "fp32" else {}
+def _forward_moments(analysis, step: Step, by_node: dict, cache: dict) -> tuple:
+    """The forward pass, node by node: the outputs in flight (made, not yet read by their
+    last reader, saved by none), the saved storages made so far (a saved output from the node
+    that makes it) and autocast's cached copies; then the loss, holding everything saved."""
+    live = step.liveness
+    saved = Ledger()                               # saved storages, by when they are made
+    for position, nbytes, per in sorted(
+            [(live.index[k] if isinstance(k, str) else v[0], v[1], v[2])
+             for k, v in by_node.items()] + [(i, b, False) for i, b in cache.values()],
+            key=lambda item: item[0]):
+        saved.add(position, nbytes, per)
     moments = []
-    for r in rows:                                 # forward
-        live = [(0, b, True) for st, b in size.items()
-                if index[st] <= r.index <= last_use.get(st, 0) and st not in saved_storages]
-        # a saved output is alive from the node that makes it, before its saver runs
-        held = [v for k, v in by_node.items()
-                if (index[k] if isinstance(k, str) else v[0]) <= r.index]
-        held += [(i, b, False) for i, b in cache.values() if i <= r.index]
-        fixed, per = split(live + held)
-        parts = base + (as_parts(live + held),)
-        moments.append(Moment("forward", r.name, resident + fixed, steady + per, parts))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
-                              threads=threads, precision=precision,
-                              first=storage[r.inputs[0]] == "input"):
-            moments.append(Moment("forward", r.name, resident + fixed + f, steady + per + p,
+    for r in analysis.rows:
+        flight = held((step.sizes[st], True) for st in live.alive[r.index]
+                      if st != "input" and st not in by_node)
+        kept = saved.upto(r.index)
+        fixed = total((step.resident, flight.fixed, kept.fixed))
+        per = total((step.steady, flight.per_sample, kept.per_sample))
+        parts = step.base + (flight.parts, kept.parts)
+        moments.append(Moment("forward", r.name, fixed, per, parts))
+        for f, p in step.transients(r):
+            moments.append(Moment("forward", r.name, plus(fixed, f), plus(per, p),
                                   parts + (((f, p),),)))
-    at_loss = list(by_node.values()) + [(i, b, False) for i, b in cache.values()]
-    fixed, per = split(at_loss)
-    loss_buffer = out                              # mse_loss keeps its unreduced buffer
-    moments.append(Moment("loss", "", resident + fixed, steady + per + loss_buffer,
-                          base + (as_parts(at_loss), ((0, loss_buffer),))))
+    everything = saved.first(len(saved.items))
+    moments.append(Moment("loss", "", plus(step.resident, everything.fixed),
+                          total((step.steady, everything.per_sample, step.loss_buffer)),
+                          step.base + (everything.parts, ((0, step.loss_buffer),))))
+    return tuple(moments)
 
-    grads, grad_parts = 0, ()
-    pending = pending_gradients(rows, width)
-    for r in reversed(rows):                       # backward
-        grads += r.params * s
-        grad_parts += tuple((t * s, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
+
+def _backward_pass(analysis, step: Step, by_node: dict, update: Update) -> tuple:
+    """Backward, last node first: a saved storage is released after the backward of its
+    first saver; the parameter gradients accumulate.  A node whose output does not reach the
+    network's output runs no backward."""
+    live = step.liveness
+    releases = Ledger()                            # saved storages, by their first saver
+    for position, nbytes, per in by_node.values():
+        releases.add(position, nbytes, per)
+    grads = Ledger()                               # parameter gradients, as they are made
+    pending = pending_gradients(analysis.rows, step.width, live)
+    moments = []
+    for r in reversed(analysis.rows):
+        if r.name not in live.trained:
+            continue
+        for t in r.layer.param_tensors(r.input_shapes[0]):
+            grads.add(0, _number(t * update.s), False)
         if not r.allocates and r.params == 0:
             continue
-        kept = [(b, p) for i, b, p in by_node.values() if i < r.index]
-        own = [(b, p) for i, b, p in by_node.values() if i == r.index]
-        moments += backward_moments(r, kept, own, step, grads=grads, grad_parts=grad_parts,
-                                    pending=pending.get(r.index, 0),
-                                    reads_input=storage[r.inputs[0]] == "input")
-    moments.append(optimizer_moment(tensors, optimizer, foreach, s, resident, params, steady,
-                                     base, param_parts))
+        moments += backward_moments(r, (releases.upto(r.index - 1),), releases.at(r.index), step,
+                                    grads=grads.first(len(grads.items)),
+                                    pending=pending.get(r.index, 0))
     return tuple(moments)
 
 

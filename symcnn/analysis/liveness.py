@@ -1,0 +1,123 @@
+"""Tensor lifetimes: which storage every node's output uses, which node makes it, which nodes
+read it, and the nodes during which it is alive; computed once per analysis
+(:attr:`symcnn.analysis.rows.Analysis.liveness`) and read by every memory figure: the summed
+conventions' inference figure, PyTorch's training step, its eval-mode forward pass,
+activation checkpointing and the saved-tensor rules (:mod:`symcnn.memory`).
+
+The rules (no device or precision here; those stay in :mod:`symcnn.memory.pytorch`):
+
+* A node that allocates its output owns a new storage; a view (Flatten) or an in-place layer
+  writes into its first input's storage, which it then shares.
+* A storage is alive from the node that allocates it (the network input: from the start)
+  through its last reader.  An output that nothing reads is alive while its node runs (the
+  kernel writes it), then freed; the network's output lives on after the last node (into the
+  loss), position ``n + 1``.  Measured with torch 2.13 on the CPU for a branch whose output
+  nothing reads (``tests/test_liveness.py``): the output is allocated during its node and
+  freed before the next one, in training and in inference.
+* A node whose output does not reach the network's output (a dead branch) is out of the
+  autograd graph that ``loss.backward()`` walks: its graph is freed with its output, it saves
+  nothing for backward, runs no backward and sends its input no gradient
+  (:attr:`Liveness.trained`).
+
+Every figure is computed in one pass over the nodes (time linear in the depth):
+:attr:`Liveness.alive` lists, for each node, the storages alive while it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Lifetimes of a network's tensors; positions are the nodes' ``index`` (1 to ``n``,
+    the network input 0, after the last node ``n + 1``)."""
+
+    #: node (and ``"input"``) -> its position
+    index: dict[str, int]
+    #: node (and ``"input"``) -> the node whose storage its output is (itself when it allocates)
+    storage: dict[str, str]
+    #: storage -> the position of the node that allocates it (0: the network input)
+    born: dict[str, int]
+    #: storage -> the position of its last reader (or its maker's, when nothing reads it);
+    #: ``n + 1`` for the network output's storage
+    last_read: dict[str, int]
+    #: node (and ``"input"``) -> the positions of the nodes reading its output, each once, in order
+    readers: dict[str, tuple[int, ...]]
+    #: the nodes whose output reaches the network's output (those autograd runs backward)
+    trained: frozenset[str]
+    #: for each position 1..n (entry 0: before the first node): the storages alive while that
+    #: node runs, in the order they were allocated
+    alive: tuple[tuple[str, ...], ...]
+
+    def reads_input(self, row) -> bool:
+        """Whether ``row``'s first input is the network input's storage (the batch itself)."""
+        return self.storage[row.inputs[0]] == INPUT
+
+    def born_here(self, row) -> bool:
+        """Whether ``row`` allocates the storage of its output."""
+        return self.storage[row.name] == row.name
+
+
+def lifetimes(analysis, allocates=None) -> Liveness:
+    """The :class:`Liveness` of ``analysis`` (see the module).  ``allocates(row)`` says which
+    nodes allocate their output (default: ``row.allocates``); the eval-mode forward pass
+    passes its own (Dropout returns its input there)."""
+    rows = analysis.rows
+    n = len(rows)
+    index = {INPUT: 0}
+    storage = {INPUT: INPUT}
+    born = {INPUT: 0}
+    last_read = {INPUT: 0}
+    readers: dict[str, list[int]] = {INPUT: []}
+    for r in rows:
+        index[r.name] = r.index
+        readers[r.name] = []
+        own = r.allocates if allocates is None else allocates(r)
+        storage[r.name] = r.name if own else storage[r.inputs[0]]
+        if own:
+            born[r.name] = r.index
+        for i in dict.fromkeys(r.inputs):
+            readers[i].append(r.index)
+        for i in r.inputs:
+            last_read[storage[i]] = r.index
+        last_read[storage[r.name]] = max(last_read.get(storage[r.name], 0), r.index)
+    last_read[storage[rows[-1].name] if rows else INPUT] = n + 1
+    trained = _reaching_output(rows)
+    return Liveness(index, storage, born, last_read,
+                    {k: tuple(v) for k, v in readers.items()}, trained,
+                    _alive(born, last_read, n))
+
+
+def _reaching_output(rows) -> frozenset[str]:
+    """The nodes the network's output depends on (walked back from the last node)."""
+    if not rows:
+        return frozenset()
+    wanted = {rows[-1].name}
+    for r in reversed(rows):
+        if r.name in wanted:
+            wanted.update(r.inputs)
+    wanted.discard(INPUT)
+    return frozenset(wanted)
+
+
+def _alive(born: dict[str, int], last_read: dict[str, int], n: int) -> tuple:
+    """The storages alive at each position 0..n, by one sweep (``born`` is in allocation
+    order)."""
+    starting: dict[int, list[str]] = {}
+    for st, i in born.items():
+        starting.setdefault(i, []).append(st)
+    ending: dict[int, list[str]] = {}
+    for st, i in last_read.items():
+        ending.setdefault(i, []).append(st)
+    active: dict[str, None] = {}
+    out = []
+    for i in range(n + 1):
+        for st in starting.get(i, ()):
+            active[st] = None
+        out.append(tuple(active))
+        for st in ending.get(i, ()):
+            active.pop(st, None)
+    return tuple(out)

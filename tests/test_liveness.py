@@ -1,0 +1,174 @@
+"""Tensor lifetimes (symcnn.analysis.liveness), by hand and against PyTorch: a branch whose
+output nothing reads, measured live with the CPU allocator's counter (torch's profiler)."""
+
+import pytest
+
+import symcnn
+from symcnn.analysis.liveness import lifetimes
+from symcnn.memory.estimate import live_elements
+from symcnn.memory.pytorch.inference import inference_moments
+from symcnn.memory.pytorch.saved import saved_tensors
+from symcnn.memory.pytorch.timeline import training_moments
+
+#: x (64) -> l1 Linear(4096) -> l2 Linear(8), and a GELU on l1's output that nothing reads.
+DEAD_BRANCH = """
+[input]
+shape = [64]
+[[layers]]
+name = "l1"
+type = "Linear"
+out_features = 4096
+[[layers]]
+name = "dead"
+type = "GELU"
+inputs = ["l1"]
+[[layers]]
+name = "l2"
+type = "Linear"
+out_features = 8
+inputs = ["l1"]
+"""
+BATCH = 4
+DEAD_BYTES = BATCH * 4096 * 4          # the GELU's output, fp32
+
+
+def analysis(text=DEAD_BRANCH):
+    return symcnn.analyze(symcnn.parse_spec(text).network)
+
+
+def test_lifetimes_by_hand():
+    """conv (allocates) -> relu in place (shares) -> flatten (a view: shares) -> linear, and a
+    sigmoid on conv's output that nothing reads."""
+    a = analysis("""
+[input]
+shape = [1, 4, 4]
+[[layers]]
+name = "conv"
+type = "Conv2d"
+out_channels = 2
+kernel_size = 3
+[[layers]]
+name = "side"
+type = "Sigmoid"
+inputs = ["conv"]
+[[layers]]
+name = "relu"
+type = "ReLU"
+inplace = true
+inputs = ["conv"]
+[[layers]]
+name = "flat"
+type = "Flatten"
+[[layers]]
+name = "fc"
+type = "Linear"
+out_features = 3
+""")
+    live = a.liveness
+    assert live is a.liveness                  # computed once
+    assert live.storage == {"input": "input", "conv": "conv", "side": "side", "relu": "conv",
+                            "flat": "conv", "fc": "fc"}
+    assert live.born == {"input": 0, "conv": 1, "side": 2, "fc": 5}
+    # conv's storage is read last by fc (through relu and flat); side's by nobody: its own
+    # node; the output lives on after the last node
+    assert live.last_read == {"input": 1, "conv": 5, "side": 2, "fc": 6}
+    assert live.readers["conv"] == (2, 3) and live.readers["side"] == ()
+    assert live.alive == (("input",), ("input", "conv"), ("conv", "side"), ("conv",), ("conv",),
+                          ("conv", "fc"))
+    assert live.trained == {"conv", "relu", "flat", "fc"}
+    # eval mode may make a layer share its input's storage
+    assert lifetimes(a, lambda r: r.allocates and r.name != "side").storage["side"] == "conv"
+
+
+def test_every_user_counts_an_unread_output_while_its_node_runs():
+    a = analysis()
+    train = {m.node: int(m.at(BATCH)) for m in training_moments(a, device="cpu", batch=BATCH)
+             if m.phase == "forward"}
+    infer = {m.node: int(m.at(BATCH)) for m in inference_moments(a, device="cpu", batch=BATCH)}
+    for moments in (train, infer):
+        assert moments["dead"] - moments["l1"] == DEAD_BYTES          # h, and the dead output
+        assert moments["l2"] - moments["l1"] == BATCH * 8 * 4         # dead freed, l2's made
+    # the lecture conventions' inference figure: x is read last by l1
+    assert [int(v) for v in live_elements(a)] == [64 + 4096, 4096 + 4096, 4096 + 8]
+    # its graph is freed with it: it saves nothing and runs no backward
+    assert all(t.saved_by != "dead" for t in saved_tensors(a, "cpu"))
+    assert not any(m.node == "dead" for m in training_moments(a, device="cpu")
+                   if m.phase == "backward")
+
+
+# --- measured live: what PyTorch allocates ---
+
+def _measure(training: bool):
+    """Run the dead-branch network (its GELU's result discarded) once under the profiler:
+    the allocator's counter before, at the highest point of and after each module's call,
+    and the autograd functions backward evaluated."""
+    torch = pytest.importorskip("torch")
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.dead = torch.nn.Linear(64, 4096), torch.nn.GELU()
+            self.l2 = torch.nn.Linear(4096, 8)
+
+        def forward(self, x):
+            h = self.l1(x)
+            self.dead(h)                           # nothing reads it
+            return self.l2(h)
+
+    model, x, y = Net(), torch.randn(BATCH, 64), torch.randn(BATCH, 8)
+    ranges = []
+    for name, module in model.named_children():
+        module.register_forward_pre_hook(lambda m, a, n=name: ranges.append(
+            [n, record_function("node::" + n).__enter__()]))
+        module.register_forward_hook(lambda m, a, o: ranges[-1][1].__exit__(None, None, None))
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        if training:
+            torch.nn.functional.mse_loss(model(x), y).backward()
+        else:
+            with torch.no_grad():
+                model.eval()(x)
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        events.append(e)
+        stack.extend(e.children)
+    kinds = torch._C._profiler._EventType
+    allocs = sorted((e.start_time_ns, e.extra_fields.alloc_size, e.extra_fields.total_allocated)
+                    for e in events if e.tag == kinds.Allocation)
+    marks = {e.name[6:]: (e.start_time_ns, e.end_time_ns) for e in events
+             if e.tag == kinds.TorchOp and e.name.startswith("node::")}
+    functions = {e.name.rsplit(" ", 1)[-1] for e in events if e.tag == kinds.TorchOp
+                 and e.name.startswith("autograd::engine::evaluate_function")}
+
+    def window(name):
+        start, end = marks[name]
+        before = [total for t, _, total in allocs if t < start]
+        inside = [total for t, _, total in allocs if start <= t <= end]
+        base = before[-1] if before else 0
+        return base, max(inside + [base])
+
+    return {n: window(n) for n in marks}, allocs, marks, functions
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_pytorch_allocates_an_unread_output_for_its_node_only(training):
+    """PyTorch allocates the GELU's output while the GELU runs and frees it before l2 starts
+    (no reference is left); symcnn's training step and eval-mode forward pass say the same."""
+    nodes, allocs, marks, functions = _measure(training)
+    dead_start, dead_end = marks["dead"]
+    made = [size for t, size, _ in allocs if dead_start <= t <= dead_end and size > 0]
+    assert made == [DEAD_BYTES]
+    freed = [size for t, size, _ in allocs if dead_end <= t <= marks["l2"][0]]
+    assert freed == [-DEAD_BYTES]
+    assert nodes["dead"][1] - nodes["dead"][0] == DEAD_BYTES
+    assert nodes["l2"][0] == nodes["dead"][0]  # back where the GELU started
+    a = analysis()
+    moments = (training_moments(a, device="cpu", batch=BATCH) if training
+               else inference_moments(a, device="cpu", batch=BATCH))
+    at = {m.node: int(m.at(BATCH)) for m in moments if m.phase in ("forward", "inference")}
+    # the same steps, in the model: what each node's call adds to what l1's left alive
+    assert at["dead"] - at["l1"] == nodes["dead"][1] - nodes["l1"][1]
+    assert at["l2"] - at["l1"] == nodes["l2"][1] - nodes["l1"][1]
+    if training:                               # backward never reaches the dead branch
+        assert "GeluBackward0" not in functions and "AddmmBackward0" in functions
