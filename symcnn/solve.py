@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy
 
 from symcnn.errors import SymcnnError
 from symcnn.intdiv import FloorDiv
-from symcnn.memory.pytorch.moments import integer_parts
+from symcnn.memory.pytorch.moments import integer_parts, unsorted
 from symcnn.symbols import size
 from symcnn.units import parse_size
 
@@ -29,6 +30,11 @@ class BatchLimit:
     per_sample: sympy.Expr
     formula: sympy.Expr
     value: sympy.Expr
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the largest batch is a number (not an expression in the symbols)."""
+        return self.value.is_number
 
     @property
     def fits(self) -> bool | None:
@@ -87,16 +93,60 @@ def max_batch_size_moments(moments, budget, block: int = 0) -> BatchLimit:
     growing = _undominated([m for m, g in zip(moments, grows) if g])
     if not growing:
         raise SymcnnError("memory does not grow with the batch size: no largest batch")
-    limits = [max_batch_size(m.fixed, m.per_sample, budget) for m in growing]
-    formula = sympy.Min(*dict.fromkeys(lim.formula for lim in limits), evaluate=False)
-    if all(lim.value.is_number for lim in limits):
-        # the moments that do not grow must fit too, whatever the batch
-        flat = [m.fixed for m, g in zip(moments, grows) if not g]
-        binding = min(limits, key=lambda lim: int(lim.value))
-        value = binding.value if all(f <= budget for f in flat) else sympy.Integer(0)
-        return BatchLimit(budget, binding.fixed, binding.per_sample, formula, value)
-    return BatchLimit(budget, limits[0].fixed, limits[0].per_sample, formula,
-                      sympy.Min(*(lim.value for lim in limits), evaluate=False))
+    growing = tuple(growing)
+    if not (budget.is_number and all(m.fixed.is_number and m.per_sample.is_number
+                                      for m in growing)):
+        return _MomentLimit(budget, growing[0].fixed, growing[0].per_sample, growing)
+    # in Python integers: floor((M - F_t) / A_t) for each moment, the least binds
+    cap = int(budget)
+    binding = min(growing, key=lambda m: (cap - int(m.fixed)) // int(m.per_sample))
+    value = (cap - int(binding.fixed)) // int(binding.per_sample)
+    # the moments that do not grow must fit too, whatever the batch
+    if not all(m.fixed <= budget for m, g in zip(moments, grows) if not g):
+        value = 0
+    return _MomentLimit(budget, binding.fixed, binding.per_sample, growing,
+                        sympy.Integer(value))
+
+
+class _MomentLimit(BatchLimit):
+    """A :class:`BatchLimit` over the moments of a simulated step: ``min_t floor((M -
+    F_t)/A_t)``, one term per moment that can bind (thousands for a deep network), which
+    no text shows but the JSON with a budget.  Its ``formula`` is built when first read,
+    once for every budget, its terms in the moments' order (sympy would sort them by its
+    default sort key, which costs more than the rest of a report); ``value`` too, in
+    symbols."""
+
+    def __init__(self, budget, fixed, per_sample, moments: tuple, value=None) -> None:
+        object.__setattr__(self, "budget", budget)
+        object.__setattr__(self, "fixed", fixed)
+        object.__setattr__(self, "per_sample", per_sample)
+        object.__setattr__(self, "_moments", moments)
+        if value is not None:
+            object.__setattr__(self, "value", value)
+
+    @property
+    def numeric(self) -> bool:
+        return "value" in self.__dict__ and self.value.is_number
+
+    def __getattr__(self, name: str):
+        if name == "formula":
+            built = _symbolic_formula(self._moments)
+        elif name == "value":
+            built = unsorted(sympy.Min, [FloorDiv(self.budget - m.fixed, m.per_sample)
+                                         for m in self._moments])
+        else:
+            raise AttributeError(name)
+        object.__setattr__(self, name, built)
+        return built
+
+    @property
+    def fits(self) -> bool | None:
+        return bool(self.value >= 1) if self.numeric else None
+
+
+@functools.lru_cache(maxsize=4)
+def _symbolic_formula(moments: tuple) -> sympy.Expr:
+    return unsorted(sympy.Min, [FloorDiv(M - m.fixed, m.per_sample) for m in moments])
 
 
 def _undominated(moments) -> list:

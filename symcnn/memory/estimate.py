@@ -30,6 +30,7 @@ that must be alive at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -175,13 +176,13 @@ class Memory:
             return self.asymptote.per_sample
         return sympy.Add(*(t.times * t.bytes for t in self.activations))
 
-    @property
+    @functools.cached_property
     def asymptote(self) -> Moment:
         """The moment of the simulated step that grows fastest with the batch."""
         moments = self.simulation.moments
         numeric = all(m.per_sample.is_number and m.fixed.is_number for m in moments)
         if not numeric:
-            return max(moments, key=lambda m: sympy.count_ops(m.per_sample))
+            return max(moments, key=lambda m: count_ops(m.per_sample))
         return max(moments, key=lambda m: (int(m.per_sample), int(m.fixed)))
 
     def training(self, batch=b) -> sympy.Expr:
@@ -197,7 +198,8 @@ class Memory:
         """The moment of the simulated step that holds the most at ``batch`` (None when the
         convention sums, or sizes are symbolic)."""
         sim = self.simulation
-        if not sim or not sympy.sympify(batch).is_number:
+        if not sim or not sympy.sympify(batch).is_number or not all(
+                m.fixed.is_number and m.per_sample.is_number for m in sim.moments):
             return None
         values = [m.at(batch, sim.allocator_block) for m in sim.moments]
         if not all(v.is_number for v in values):
@@ -216,6 +218,34 @@ class Memory:
         if sim:
             return sympy.sympify(peak(sim.inference_moments, batch, sim.rounding(batch)))
         return self.inference_fixed + self.inference_per_sample * batch
+
+
+def count_ops(expr: sympy.Expr) -> int:
+    """``sympy.count_ops(expr)`` of a sum, from its terms: each term without its positive
+    integer coefficient is counted once however many sums hold it (the moments of a deep
+    symbolic network share their terms, with other coefficients), and the coefficient adds
+    its multiplication; one ``ADD``/``SUB`` between terms, one ``NEG`` if every term is
+    negative (what ``count_ops`` counts for an ``Add``)."""
+    if not expr.is_Add:
+        return _count_ops(expr)
+    out, negative = len(expr.args) - 1, 0
+    for term in expr.args:
+        c, m = term.as_coeff_Mul()
+        if c.is_negative:
+            negative += 1
+            c, term = -c, -term
+        if not c.is_Integer or any(f.is_Pow and f.exp.is_negative for f in sympy.Mul.make_args(m)):
+            out += _count_ops(term)                # a division: counted as sympy does
+        elif m is sympy.S.One:
+            out += 0                               # a positive integer: no operation
+        else:
+            out += _count_ops(m) + (c != 1)
+    return out + (negative == len(expr.args))
+
+
+@functools.lru_cache(maxsize=65536)
+def _count_ops(expr: sympy.Expr) -> int:
+    return int(sympy.count_ops(expr))
 
 
 def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int,

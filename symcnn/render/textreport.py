@@ -161,11 +161,11 @@ def render_text(report: Report) -> str:
                "(no gradients, largest set of tensors alive at once)")
             + f": {_figure(report.inference_bytes, unit)}", ""]
     out += _conditions(report)
-    formula = report.limits[0][1].formula
     out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
-               if mem.simulation else f"Largest batch: b_max = {formula}  (M = memory in bytes)")
+               if mem.simulation else f"Largest batch: b_max = {report.limits[0][1].formula}  "
+               "(M = memory in bytes)")
     for name, limit in report.limits:
-        if not limit.value.is_number:
+        if not limit.numeric:
             out.append(f"  {name}: substitute the symbols (--set) for a number")
             break
         if limit.fits is False:

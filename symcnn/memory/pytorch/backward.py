@@ -60,12 +60,13 @@ def backward_moments(r, kept: tuple[Held, ...], own: Held, step: Step, *, grads:
     """The moments of ``r``'s backward: ``kept`` are the saved storages held beyond it,
     ``own`` those only ``r`` (and later-running nodes, none) still needs; ``grads`` the
     parameter gradients made so far (this node's included); ``pending`` the gradient parts
-    waiting at ``r`` (bytes per sample)."""
+    waiting at ``r`` (bytes per sample).  The sums of ``kept[0]`` include what is resident,
+    the batch, its target and the loss's buffer."""
     grad_out = r.activation * step.width[r.name]
     grad_in = input_gradient(r, step)
-    fixed = total((step.resident, *(k.fixed for k in kept), own.fixed, grads.fixed))
-    per = total((step.steady, step.loss_buffer, *(k.per_sample for k in kept), own.per_sample,
-                 grad_out, grad_in, pending))
+    fixed = plus(kept[0].fixed, total((*(k.fixed for k in kept[1:]), own.fixed, grads.fixed)))
+    per = plus(kept[0].per_sample, total((*(k.per_sample for k in kept[1:]), own.per_sample,
+                                          grad_out, grad_in, pending)))
     parts = step.base + tuple(k.parts for k in kept) + (own.parts, grads.parts,
                          ((0, step.loss_buffer), (0, grad_out), (0, grad_in), (0, pending)))
     if step.precision != "fp32" and step.ran_in[r.name] == LOW and r.params != 0:

@@ -176,9 +176,10 @@ def _in_flight(step: Step, r, lo: int, saved_at: dict) -> Held:
                 if st != "input" and live.born[st] >= lo and not saved_at.get(st, n) <= r.index)
 
 
-def _kept_by(plan: Plan, key: str) -> Ledger:
-    """The kept inputs and generator states, entered at their ``start`` or ``until``."""
-    ledger = Ledger()
+def _kept_by(plan: Plan, key: str, fixed=0, per_sample=0) -> Ledger:
+    """The kept inputs and generator states, entered at their ``start`` or ``until`` (the
+    sums starting from ``fixed`` and ``per_sample``)."""
+    ledger = Ledger(fixed, per_sample)
     for kept in sorted(plan.kept.values(), key=lambda c: getattr(c, key)):
         for nbytes, per in kept.items:
             ledger.add(getattr(kept, key), nbytes, per)
@@ -190,25 +191,25 @@ def _forward(analysis, plan: Plan, step: Step) -> tuple:
     saved_at = dict(plan.first_saved[last])
     for c in plan.kept.values():
         saved_at.setdefault(c.source, c.start)
-    kept, holds = _kept_by(plan, "start"), plan.holds[last]
+    kept, holds = _kept_by(plan, "start", step.resident, step.steady), plan.holds[last]
     moments = []
     for r in analysis.rows:
         moments += _node_moments("forward", r, step, (
             _in_flight(step, r, 0, saved_at), holds.upto(r.index), kept.upto(r.index)))
     mine, theirs = holds.first(len(holds.items)), kept.first(len(kept.items))
-    moments.append(Moment("loss", "", total((step.resident, mine.fixed, theirs.fixed)),
-                          total((step.steady, mine.per_sample, theirs.per_sample,
-                                 step.loss_buffer)),
+    moments.append(Moment("loss", "", plus(theirs.fixed, mine.fixed),
+                          total((theirs.per_sample, mine.per_sample, step.loss_buffer)),
                           step.base + (mine.parts, theirs.parts, ((0, step.loss_buffer),))))
     return tuple(moments)
 
 
 def _node_moments(phase: str, r, step: Step, groups, extra_fixed=(), extra_per=(),
                   tail=()) -> list[Moment]:
-    """``r``'s moment with these :class:`Held` groups (and the allocations ``tail``,
-    ``extra_fixed`` and ``extra_per`` counted in it), then one per kernel transient."""
-    fixed = total((step.resident, *(g.fixed for g in groups), *extra_fixed))
-    per = total((step.steady, *(g.per_sample for g in groups), *extra_per))
+    """``r``'s moment with these :class:`Held` groups (one of them with what is resident in
+    its sums) and the allocations ``tail``, counted in ``extra_fixed`` and ``extra_per``;
+    then one per kernel transient."""
+    fixed = total((*(g.fixed for g in groups), *extra_fixed))
+    per = total((*(g.per_sample for g in groups), *extra_per))
     parts = step.base + tuple(g.parts for g in groups) + tail
     out = [Moment(phase, r.name, fixed, per, parts)]
     for f, p in step.transients(r):
@@ -217,7 +218,8 @@ def _node_moments(phase: str, r, step: Step, groups, extra_fixed=(), extra_per=(
 
 
 def _backward(analysis, plan: Plan, step: Step) -> tuple:
-    still_kept, grads = _kept_by(plan, "until"), Ledger()
+    still_kept, grads = _kept_by(plan, "until", step.resident,
+                                 plus(step.steady, step.loss_buffer)), Ledger()
     pending = pending_gradients(analysis.rows, step.width, step.liveness)
     moments = []
     for r in reversed(analysis.rows):
@@ -250,7 +252,7 @@ def _recompute(plan: Plan, step: Step, j: int, r, still: Held, grads: Held,
             break                                  # early stop before r's op: it saves inputs
         groups = (still, plan.holds[j].upto(q.index),
                   _in_flight(step, q, group[0].index, plan.first_saved[j]), grads)
-        out += _node_moments("recompute", q, step, groups, extra_per=(step.loss_buffer, grad_out),
+        out += _node_moments("recompute", q, step, groups, extra_per=(grad_out,),
                              tail=(((0, step.loss_buffer), (0, grad_out)),))
     return out
 

@@ -43,7 +43,10 @@ class Moment:
 
     def at(self, batch, block: int = 0) -> sympy.Expr:
         if not block:
-            return self.fixed + self.per_sample * batch
+            if self.fixed.is_number and self.per_sample.is_number and batch == 1:
+                return self.fixed + self.per_sample
+            return fast_add((self.fixed, self.per_sample if batch == 1
+                             else self.per_sample * batch))
         if not self.parts:
             raise SymcnnError(f"the moment {self.phase} {self.node} lists no allocations to "
                               "round", field="allocator_block")
@@ -99,12 +102,16 @@ def plus(a, b):
     network stay out of sympy)."""
     if type(a) is int and type(b) is int:
         return a + b
-    return sympy.Add(a, b)
+    if type(a) is int and a == 0:
+        return b
+    if type(b) is int and b == 0:
+        return a
+    return fast_add((a, b))
 
 
 def total(values):
-    """The sum of ``values``: the numbers added as Python integers, the rest in one
-    ``sympy.Add``."""
+    """The sum of ``values``: Python integers while they are numbers, else the sympy sum
+    (:func:`fast_add`)."""
     number, symbolic = 0, []
     for v in values:
         if type(v) is int:
@@ -113,7 +120,85 @@ def total(values):
             number += int(v)
         else:
             symbolic.append(v)
-    return sympy.Add(number, *symbolic) if symbolic else number
+    if not symbolic:
+        return number
+    if number == 0 and len(symbolic) == 1:
+        return symbolic[0]
+    return fast_add([sympy.Integer(number), *symbolic])
+
+
+def fast_add(values) -> sympy.Expr:
+    """``sympy.Add(*values)``, the same expression (canonical: equal, same hash), built the
+    way ``Add.flatten`` builds it but with the coefficients collected as Python integers, no
+    Mul re-evaluated, and the terms of the longest sum kept in place (the others are
+    inserted into its order): a deep symbolic network adds a few terms to sums of tens of
+    terms, thousands of times.  Anything but integer coefficients goes to ``sympy.Add``."""
+    values = [sympy.sympify(v) for v in values]
+    longest = max(range(len(values)), key=lambda i: len(values[i].args) if values[i].is_Add
+                  else -1, default=None)
+    base = values[longest] if longest is not None and values[longest].is_Add else None
+    coeff, extra = 0, {}
+    for i, v in enumerate(values):
+        if base is not None and i == longest:
+            continue
+        for o in sympy.Add.make_args(v):
+            split = _split(o)
+            if split is None:
+                return sympy.Add(*values)
+            c, m = split
+            if m is None:
+                coeff += c
+            else:
+                extra[m] = extra.get(m, 0) + c
+    kept = []
+    for o in (base.args if base is not None else ()):
+        split = _split(o)
+        if split is None:
+            return sympy.Add(*values)
+        c, m = split
+        if m is None:
+            coeff += c
+        elif m in extra:
+            extra[m] += c                          # its coefficient changes: a new term
+        else:
+            kept.append(o)                         # in canonical order already
+    for m, c in extra.items():
+        if c:
+            bisect.insort(kept, _term(c, m), key=_SORT_KEY)
+    if coeff:
+        kept.insert(0, sympy.Integer(coeff))
+    if len(kept) <= 1:
+        return kept[0] if kept else sympy.S.Zero
+    return sympy.Add._from_args(kept)
+
+
+_SORT_KEY = functools.cmp_to_key(sympy.Basic.compare)   # the order of sympy's _addsort
+
+
+@functools.lru_cache(maxsize=65536)
+def _split(o):
+    """``(coefficient, term without it)`` of one term of a sum, the coefficient a Python
+    integer (``None`` for the term of a number); None when it is not one ``fast_add``
+    handles."""
+    if o.is_Integer:
+        return int(o), None
+    if o.is_Number or o.is_Pow or o.is_Order or not o.is_commutative:
+        return None
+    c, m = o.as_coeff_Mul() if o.is_Mul else (sympy.S.One, o)
+    return (int(c), m) if c.is_Integer else None
+
+
+def _term(c: int, m) -> sympy.Expr:
+    """``c * m`` as ``Add.flatten`` writes it."""
+    if c == 1:
+        return m
+    if m.is_Mul:
+        return m._new_rawargs(sympy.Integer(c), *m.args)
+    if m.is_Add:
+        return sympy.Mul(sympy.Integer(c), m, evaluate=False)
+    if m.is_Symbol or m.is_Function or (m.is_Pow and m.base.is_Symbol and m.exp.is_Integer):
+        return sympy.Mul._from_args((sympy.Integer(c), m), True)   # as Mul(c, m) orders it
+    return sympy.Mul(sympy.Integer(c), m)
 
 
 class Prefix(Sequence):
@@ -170,10 +255,12 @@ class Ledger:
     """Allocations in the order of the positions they are entered at, with running sums: the
     ones entered up to a position are a prefix, read with their sums in constant time."""
 
-    def __init__(self) -> None:
+    def __init__(self, fixed=0, per_sample=0) -> None:
+        """``fixed`` and ``per_sample``: bytes every prefix's sums start from (what the
+        moments reading it hold besides; they are not listed as allocations)."""
         self.positions: list[int] = []
         self.items: list[tuple] = []
-        self.fixed, self.per_sample = [0], [0]
+        self.fixed, self.per_sample = [fixed], [per_sample]
 
     def add(self, position: int, nbytes, per_sample: bool) -> None:
         if self.positions and position < self.positions[-1]:
@@ -277,4 +364,22 @@ def peak(moments, batch, block: int = 0) -> sympy.Expr:
     values = [m.at(batch, block) for m in moments]
     if all(v.is_number for v in values):
         return max(values, key=int)
-    return sympy.Max(*dict.fromkeys(values), evaluate=False)
+    return unsorted(sympy.Max, values)
+
+
+#: Up to this many arguments a Max or Min is sorted as sympy sorts them (what every report
+#: printed so far); beyond, they stay in the moments' order (:func:`unsorted`).
+SORTED_UP_TO = 100
+
+
+def unsorted(cls, values) -> sympy.Expr:
+    """``cls(*values, evaluate=False)`` (sympy's ``Max`` or ``Min``); beyond
+    :data:`SORTED_UP_TO` distinct arguments, in the order given: sympy would sort them by its
+    default sort key, which for thousands of long expressions costs more than everything
+    else in a report."""
+    args = tuple(dict.fromkeys(sympy.sympify(v) for v in values))
+    if len(args) <= SORTED_UP_TO:
+        return cls(*args, evaluate=False)
+    out = sympy.Expr.__new__(cls, *args)
+    out._argset = frozenset(args)
+    return out

@@ -182,7 +182,7 @@ def _forward_moments(analysis, step: Step, by_node: dict, cache: dict) -> tuple:
     last reader, saved by none), the saved storages made so far (a saved output from the node
     that makes it) and autocast's cached copies; then the loss, holding everything saved."""
     live = step.liveness
-    saved = Ledger()                               # saved storages, by when they are made
+    saved = Ledger(step.resident, step.steady)     # saved storages, by when they are made
     for position, nbytes, per in sorted(
             [(live.index[k] if isinstance(k, str) else v[0], v[1], v[2])
              for k, v in by_node.items()] + [(i, b, False) for i, b in cache.values()],
@@ -192,17 +192,16 @@ def _forward_moments(analysis, step: Step, by_node: dict, cache: dict) -> tuple:
     for r in analysis.rows:
         flight = held((step.sizes[st], True) for st in live.alive[r.index]
                       if st != "input" and st not in by_node)
-        kept = saved.upto(r.index)
-        fixed = total((step.resident, flight.fixed, kept.fixed))
-        per = total((step.steady, flight.per_sample, kept.per_sample))
+        kept = saved.upto(r.index)                 # its sums include what is resident
+        fixed, per = plus(kept.fixed, flight.fixed), plus(kept.per_sample, flight.per_sample)
         parts = step.base + (flight.parts, kept.parts)
         moments.append(Moment("forward", r.name, fixed, per, parts))
         for f, p in step.transients(r):
             moments.append(Moment("forward", r.name, plus(fixed, f), plus(per, p),
                                   parts + (((f, p),),)))
     everything = saved.first(len(saved.items))
-    moments.append(Moment("loss", "", plus(step.resident, everything.fixed),
-                          total((step.steady, everything.per_sample, step.loss_buffer)),
+    moments.append(Moment("loss", "", everything.fixed,
+                          plus(everything.per_sample, step.loss_buffer),
                           step.base + (everything.parts, ((0, step.loss_buffer),))))
     return tuple(moments)
 
@@ -212,7 +211,7 @@ def _backward_pass(analysis, step: Step, by_node: dict, update: Update) -> tuple
     first saver; the parameter gradients accumulate.  A node whose output does not reach the
     network's output runs no backward."""
     live = step.liveness
-    releases = Ledger()                            # saved storages, by their first saver
+    releases = Ledger(step.resident, plus(step.steady, step.loss_buffer))  # by first saver
     for position, nbytes, per in by_node.values():
         releases.add(position, nbytes, per)
     grads = Ledger()                               # parameter gradients, as they are made
