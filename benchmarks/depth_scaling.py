@@ -61,17 +61,18 @@ def one(kind: str, depth: int, convention: str) -> dict:
     """One timed run in this process."""
     t0 = time.perf_counter()
     import symcnn
+    from symcnn.options import MemoryOptions
     from symcnn.render.jsonreport import to_json
     from symcnn.render.textreport import render_text
     t1 = time.perf_counter()
     net = build(kind, depth)
     w0, c0 = time.perf_counter(), time.process_time()
-    report = symcnn.make_report(net, convention=convention)
+    report = symcnn.make_report(net, MemoryOptions(convention=convention))
     text = render_text(report)
     w1, c1 = time.perf_counter(), time.process_time()
     out = {"kind": kind, "depth": depth, "convention": convention, "import_s": t1 - t0,
            "wall_s": w1 - w0, "cpu_s": c1 - c0, "text_chars": len(text),
-           "moments": len(report.memory.moments)}
+           "moments": len(report.memory.simulation.moments) if report.memory.simulation else 0}
     if depth <= JSON_UP_TO.get((kind, convention), 10**9):
         doc = json.dumps(to_json(report))
         out.update(json_cpu_s=time.process_time() - c1, json_chars=len(doc))
