@@ -172,3 +172,52 @@ def test_pytorch_allocates_an_unread_output_for_its_node_only(training):
     assert at["l2"] - at["l1"] == nodes["l2"][1] - nodes["l1"][1]
     if training:                               # backward never reaches the dead branch
         assert "GeluBackward0" not in functions and "AddmmBackward0" in functions
+
+
+def test_a_dead_branch_gets_no_gradient_and_no_optimizer_state():
+    """PyTorch leaves a dead branch's parameters without a gradient (``grad is None``) and
+    SGD with momentum (and Adam) keep no state for them; the step counts neither."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.dead = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
+            self.l2 = torch.nn.Linear(8, 2)
+
+        def forward(self, x):
+            h = self.l1(x)
+            self.dead(h)                           # nothing reads it
+            return self.l2(h)
+
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        torch.nn.functional.mse_loss(model(torch.randn(5, 4)), torch.randn(5, 2)).backward()
+        assert all(p.grad is None for p in model.dead.parameters())
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    assert [len(opt.state[p]) for p in model.dead.parameters()] == [0, 0]
+    a = analysis("""
+[input]
+shape = [4]
+[[layers]]
+name = "l1"
+type = "Linear"
+out_features = 8
+[[layers]]
+name = "dead"
+type = "Linear"
+out_features = 3
+inputs = ["l1"]
+[[layers]]
+name = "l2"
+type = "Linear"
+out_features = 2
+inputs = ["l1"]
+""")
+    dead, live = 8 * 3 + 3, (4 * 8 + 8) + (8 * 2 + 2)
+    step = {m.phase: m for m in training_moments(a, optimizer="momentum", device="cpu")}
+    # resident: every parameter, the momentum of the live ones; the step adds their gradients
+    assert int(step["forward"].fixed) == 4 * (dead + live + live)
+    assert int(step["optimizer"].fixed) == 4 * (dead + live + live + live) + 12

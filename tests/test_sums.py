@@ -10,6 +10,7 @@ import symcnn
 from symcnn.layers import Conv2d
 from symcnn.memory.estimate import count_ops, estimate_memory
 from symcnn.memory.pytorch.moments import Ledger, Prefix, fast_add, unsorted
+from symcnn.options import MemoryOptions
 from symcnn.symbols import size
 
 C, H, W = size("C"), size("H"), size("W")
@@ -20,8 +21,8 @@ def symbolic_moments(depth=70):
     layers = [Conv2d(out_channels=C, kernel_size=3, padding=1, stride=2 if i % 32 == 31 else 1)
               for i in range(depth)]
     a = symcnn.analyze(symcnn.Network.sequential("deep", (C, H, W), layers))
-    return estimate_memory(a, convention="pytorch", device="cpu",
-                           precision="bf16").simulation.moments
+    options = MemoryOptions(convention="pytorch", device="cpu", precision="bf16")
+    return estimate_memory(a, options).simulation.moments
 
 
 def test_fast_add_is_sympys_add():
