@@ -1,4 +1,4 @@
-"""Parse size expressions from spec files without evaluating Python.
+"""Parse size expressions without evaluating Python.
 
 Spec values such as ``"2*C"`` or ``"floor(D/2)"`` are user text.  ``sympify`` and
 ``parse_expr`` run ``eval`` on their input, so they never see it; this module reads a
@@ -11,7 +11,15 @@ small grammar itself and builds the sympy expression directly:
     atom   := INTEGER | DECIMAL | NAME | FUNC "(" expr ("," expr)* ")" | "(" expr ")"
 
 with ``FUNC`` one of ``floor``, ``ceil``, ``min``, ``max``.  Every name is a
-positive-integer symbol.
+positive-integer symbol.  Results are bounded, not operators (:mod:`symcnn.limits`): every
+value met while reading has fewer than 40 digits, a symbolic one at most degree 64, and
+nesting is at most 50 deep, so ``2**2**2**2**2`` or a thousand parentheses fail in one line.
+
+:func:`read_expression` (public as ``symcnn.parse_expression``) reads back every symbolic
+value symcnn writes, in its text and JSON output: the same grammar with sympy's printed
+names added (``Max``, ``Min``, ``ceiling``, ``Piecewise((e, cond), ...)``, ``Eq``, ``Ne``,
+comparisons, ``True``).  Every other name is a positive-integer symbol, including names
+that ``sympy.sympify`` would take for constants (``E``, ``I``, ``S``, ``N``, ``pi``, ``oo``).
 
 >>> parse_expression("2*C + 1")
 2*C + 1
@@ -21,6 +29,8 @@ floor(D/4)
 Traceback (most recent call last):
 ...
 symcnn.errors.SymcnnError: unexpected character "_" at position 0 in "__import__('os')"
+>>> read_expression("Max(E, 2*I) + ceiling(pi/2)").free_symbols == {size("E"), size("I"), size("pi")}
+True
 """
 
 from __future__ import annotations
@@ -32,12 +42,20 @@ import sympy
 
 from symcnn.errors import SymcnnError
 from symcnn.intdiv import FloorDiv, ceil_div
+from symcnn.limits import (
+    MAX_DEGREE,
+    MAX_DIGITS,
+    MAX_EXPONENT,
+    MAX_EXPRESSION_DEPTH,
+    MAX_EXPRESSION_LENGTH,
+    too_large,
+)
 from symcnn.symbols import size
 
-MAX_LENGTH = 500
-MAX_EXPONENT = 64
+MAX_LENGTH = MAX_EXPRESSION_LENGTH
 
-_TOKEN = re.compile(r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z][A-Za-z0-9_]*)|(\*\*|[-+*/(),]))")
+_TOKEN = re.compile(r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z][A-Za-z0-9_]*)"
+                    r"|(\*\*|>=|<=|==|!=|[-+*/(),<>]))")
 
 
 def _floor(x: sympy.Expr) -> sympy.Expr:
@@ -52,6 +70,17 @@ def _ceil(x: sympy.Expr) -> sympy.Expr:
 
 _FUNCTIONS = {"floor": _floor, "ceil": _ceil,
               "min": lambda *a: sympy.Min(*a), "max": lambda *a: sympy.Max(*a)}
+#: What sympy's printer writes besides the spec's functions (the reader's extra names).
+_WRITTEN = {**_FUNCTIONS, "ceiling": _ceil, "Max": _FUNCTIONS["max"], "Min": _FUNCTIONS["min"],
+            "Eq": lambda a, b: sympy.Eq(a, b), "Ne": lambda a, b: sympy.Ne(a, b)}
+_ONE_ARGUMENT = {"floor", "ceil", "ceiling"}
+_RELATIONS = {">=": sympy.Ge, "<=": sympy.Le, ">": sympy.Gt, "<": sympy.Lt,
+              "==": sympy.Eq, "!=": sympy.Ne}
+
+
+def _shown(text: str, width: int = 80) -> str:
+    """``text`` for an error message: long expressions shortened, so the line stays short."""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _tokens(text: str) -> list[str]:
@@ -64,20 +93,43 @@ def _tokens(text: str) -> list[str]:
             char = text[pos:].lstrip()[0]
             hint = " (use ** for powers)" if char == "^" else ""
             raise SymcnnError(f'unexpected character "{char}" at position '
-                              f'{len(text) - len(text[pos:].lstrip())} in "{text}"{hint}')
+                              f'{len(text) - len(text[pos:].lstrip())} in "{_shown(text)}"{hint}')
         out.append(m.group(m.lastindex))
         pos = m.end()
     return out
 
 
+def degree(expr: sympy.Basic) -> int:
+    """The total degree of ``expr`` in its symbols, counting every function's arguments
+    as a polynomial's terms (``floor(C**2/D)`` has degree 2); a bound on how large
+    a value can become once numbers are put in.
+
+    >>> degree(size("C")**3 * (size("D") + 1)**2)
+    5
+    """
+    if expr.is_Symbol:
+        return 1
+    if expr.is_Atom:
+        return 0
+    if expr.is_Mul:
+        return sum(degree(a) for a in expr.args)
+    if expr.is_Pow:
+        base, exp = expr.args
+        return abs(int(exp)) * degree(base) if exp.is_Integer else degree(base) + degree(exp)
+    return max((degree(a) for a in expr.args), default=0)
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, functions: dict, written: bool) -> None:
         self.text = text
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
+        self.functions = functions
+        self.written = written
 
     def fail(self, what: str) -> SymcnnError:
-        return SymcnnError(f'{what} in "{self.text}"')
+        return SymcnnError(f'{what} in "{_shown(self.text)}"')
 
     def peek(self) -> str | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -88,6 +140,23 @@ class _Parser:
             raise self.fail(f"expected {expected!r}" if expected else "unexpected end")
         self.i += 1
         return tok
+
+    def enter(self) -> None:
+        """One level deeper (a parenthesis, a sign, a power): bounded far below the
+        interpreter's recursion limit."""
+        self.depth += 1
+        if self.depth > MAX_EXPRESSION_DEPTH:
+            raise self.fail(f"nested more than {MAX_EXPRESSION_DEPTH} deep")
+
+    def bounded(self, value: sympy.Expr) -> sympy.Expr:
+        """``value`` when its numbers and degree are within the limits."""
+        numbers = [value] if value.is_Number else value.atoms(sympy.Rational)
+        for x in numbers:
+            if too_large(x.p) or too_large(x.q):
+                raise self.fail(f"a value of more than {MAX_DIGITS} digits")
+        if not value.is_Number and degree(value) > MAX_DEGREE:
+            raise self.fail(f"a value of degree more than {MAX_DEGREE}")
+        return value
 
     def parse(self) -> sympy.Expr:
         value = self.expr()
@@ -101,7 +170,7 @@ class _Parser:
             sign = self.take()
             t = self.term()
             terms.append(t if sign == "+" else -t)
-        return sympy.Add(*terms)
+        return self.bounded(sympy.Add(*terms))
 
     def term(self) -> sympy.Expr:
         value = self.unary()
@@ -110,13 +179,15 @@ class _Parser:
             rhs = self.unary()
             if op == "/" and rhs == 0:
                 raise self.fail("division by zero")
-            value = value * rhs if op == "*" else value / rhs
+            value = self.bounded(value * rhs if op == "*" else value / rhs)
         return value
 
     def unary(self) -> sympy.Expr:
         if self.peek() in ("+", "-"):
             sign = self.take()
+            self.enter()
             v = self.unary()
+            self.depth -= 1
             return v if sign == "+" else -v
         return self.power()
 
@@ -124,44 +195,112 @@ class _Parser:
         base = self.atom()
         if self.peek() == "**":
             self.take()
+            self.enter()
             exp = self.unary()
-            if not exp.is_Integer or not 0 <= int(exp) <= MAX_EXPONENT:
+            self.depth -= 1
+            if not exp.is_Integer or not (0 <= int(exp) <= MAX_EXPONENT
+                                          or self.written and -MAX_EXPONENT <= int(exp) < 0):
                 raise self.fail(f"exponent must be a whole number from 0 to {MAX_EXPONENT}")
-            return base ** exp
+            return self.bounded(base ** exp)
         return base
 
     def atom(self) -> sympy.Expr:
         tok = self.take()
         if tok[0].isdigit() or tok[0] == ".":
-            return sympy.Rational(Fraction(tok)) if "." in tok else sympy.Integer(int(tok))
+            return self.bounded(sympy.Rational(Fraction(tok)) if "." in tok
+                                else sympy.Integer(int(tok)))
         if tok == "(":
+            self.enter()
             v = self.expr()
             self.take(")")
+            self.depth -= 1
             return v
         if tok[0].isalpha():
             if self.peek() == "(":
-                if tok not in _FUNCTIONS:
-                    raise self.fail(f"unknown function {tok!r} (allowed: {', '.join(_FUNCTIONS)})")
-                self.take("(")
-                args = [self.expr()]
-                while self.peek() == ",":
-                    self.take()
-                    args.append(self.expr())
-                self.take(")")
-                if tok in ("floor", "ceil") and len(args) != 1:
-                    raise self.fail(f"{tok} takes one argument")
-                return _FUNCTIONS[tok](*args)
-            if tok in _FUNCTIONS:
+                return self.call(tok)
+            if tok in self.functions and not self.written:
                 raise self.fail(f"{tok} must be called, as {tok}(...)")
             return size(tok)
         raise self.fail(f"unexpected {tok!r}")
 
+    def call(self, name: str) -> sympy.Basic:
+        if self.written and name == "Piecewise":
+            return self.piecewise()
+        if name not in self.functions:
+            raise self.fail(f"unknown function {name!r} (allowed: {', '.join(self.functions)})")
+        self.take("(")
+        self.enter()
+        args = [self.expr()]
+        while self.peek() == ",":
+            self.take()
+            args.append(self.expr())
+        self.take(")")
+        self.depth -= 1
+        if name in _ONE_ARGUMENT and len(args) != 1:
+            raise self.fail(f"{name} takes one argument")
+        if name in ("Eq", "Ne") and len(args) != 2:
+            raise self.fail(f"{name} takes two arguments")
+        return self.bounded(self.functions[name](*args))
 
-def parse_expression(text: str) -> sympy.Expr:
-    """Read a size expression: integers, decimals, names, ``+ - * / **``, parentheses,
-    ``floor``, ``ceil``, ``min``, ``max``.  Raises :class:`SymcnnError` on anything else."""
+    def piecewise(self) -> sympy.Basic:
+        """``Piecewise((value, condition), ..., (value, True))`` as sympy prints it."""
+        self.take("(")
+        self.enter()
+        pieces = []
+        while True:
+            self.take("(")
+            value = self.expr()
+            self.take(",")
+            pieces.append((value, self.condition()))
+            self.take(")")
+            if self.peek() != ",":
+                break
+            self.take()
+        self.take(")")
+        self.depth -= 1
+        return sympy.Piecewise(*pieces)
+
+    def condition(self) -> sympy.Basic:
+        if self.peek() in ("True", "False"):
+            return sympy.true if self.take() == "True" else sympy.false
+        lhs = self.expr()
+        if self.peek() not in _RELATIONS:
+            return lhs
+        op = self.take()
+        return _RELATIONS[op](lhs, self.expr())
+
+
+def _read(text: str, functions: dict, written: bool) -> sympy.Basic:
+    if not isinstance(text, str):
+        raise SymcnnError(f"expected an expression string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         raise SymcnnError(f"expression longer than {MAX_LENGTH} characters")
     if not text.strip():
         raise SymcnnError("empty expression")
-    return _Parser(text).parse()
+    parser = _Parser(text, functions, written)
+    value = parser.condition() if written else parser.expr()
+    if parser.peek() is not None:
+        raise parser.fail(f"unexpected {parser.peek()!r}")
+    return value
+
+
+def parse_expression(text: str) -> sympy.Expr:
+    """Read a size expression of a spec: integers, decimals, names, ``+ - * / **``,
+    parentheses, ``floor``, ``ceil``, ``min``, ``max``.  Raises :class:`SymcnnError` on
+    anything else, and on values beyond :mod:`symcnn.limits`."""
+    return _read(text, _FUNCTIONS, written=False)
+
+
+def read_expression(text: str) -> sympy.Basic:
+    """Read back a symbolic value that symcnn wrote (a string of its JSON or text output:
+    a total, a formula, a condition such as ``Eq(H, 2*floor(H/2))``), without ``eval``.
+
+    Every name is a positive-integer symbol of :func:`symcnn.symbols.size`, so the result
+    equals what symcnn computed; ``sympy.sympify`` would read ``E``, ``I``, ``S``, ``N``,
+    ``Q``, ``pi``, ``oo``, ``beta`` or ``lambda`` as constants or functions instead.
+    Public as ``symcnn.parse_expression``.
+
+    >>> read_expression("2*E*(S + 1) + floor(N/2)")
+    2*E*(S + 1) + floor(N/2)
+    """
+    return _read(text, _WRITTEN, written=True)

@@ -21,6 +21,7 @@ from fractions import Fraction
 import sympy
 
 from symcnn.errors import SymcnnError
+from symcnn.limits import MAX_DIGITS, check_integer
 
 UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
@@ -67,7 +68,7 @@ def significant(x: Fraction, figures: int) -> str:
     if x == 0:
         return "0"
     with localcontext() as ctx:
-        ctx.prec = 60
+        ctx.prec = 60 + len(str(abs(x.numerator) // x.denominator))  # exact for any size
         d = Decimal(x.numerator) / Decimal(x.denominator)
         places = max(figures - 1 - d.adjusted(), 0)
         rounded = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
@@ -83,11 +84,15 @@ def parse_size(text) -> sympy.Integer:
     if isinstance(text, int) and not isinstance(text, bool):
         value = Fraction(text)
     else:
-        m = _SIZE.match(str(text))
+        m = _SIZE.match(str(text)[:200])
         if not m:
-            raise SymcnnError(f"cannot read memory size {text!r} (write e.g. 12GB, 11GiB or a "
+            shown = repr(text) if len(str(text)) <= 60 else repr(str(text)[:57] + "...")
+            raise SymcnnError(f"cannot read memory size {shown} (write e.g. 12GB, 11GiB or a "
                               "number of bytes)")
+        if len(m.group(1)) > 2 * MAX_DIGITS:
+            check_integer(10**MAX_DIGITS)
         value = Fraction(m.group(1)) * UNITS[canonical_unit(m.group(2) or "B")]
+    check_integer(int(value))
     if value <= 0:
         raise SymcnnError(f"memory size must be positive, got {text!r}")
     return sympy.Integer(int(value))  # whole bytes, rounded down
@@ -119,6 +124,11 @@ def format_bytes(value, unit: str = "MB", digits: int = 2) -> str:
     x = Fraction(nbytes, UNITS[unit])
     if x != 0 and abs(x) < Fraction(1, 10**digits):
         return f"{significant(x, SIGNIFICANT_SMALL)} {unit}"
+    if abs(x) >= 10**300:  # past what a float holds: exact, rounded half up
+        scaled = (abs(x) * 10**digits + Fraction(1, 2)).__floor__()
+        whole, frac = divmod(scaled, 10**digits)
+        sign = "-" if x < 0 else ""
+        return f"{sign}{whole:,}{'.' + str(frac).zfill(digits) if digits else ''} {unit}"
     return f"{float(x):,.{digits}f} {unit}"
 
 

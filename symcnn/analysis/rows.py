@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sympy
 
 from symcnn.analysis.liveness import Liveness, lifetimes
+from symcnn.analysis.sweep import all_hold
 from symcnn.errors import SymcnnError
 from symcnn.intdiv import FloorDiv
 from symcnn.layers import Derivation, Layer, Shape, numel
@@ -130,13 +131,7 @@ def valid_sizes(analysis: Analysis, symbol: sympy.Symbol, values, fixed=None) ->
     sizes = [s for r in analysis.rows for s in r.output_shape] + list(analysis.input_shape)
     sizes = [s for s in dict.fromkeys(sizes) if not s.is_number and s.free_symbols <= known]
     relations = [c.relation for c in analysis.conditions if c.relation.free_symbols <= known]
-    out = []
-    for v in values:
-        mapping = {**base, symbol: v}
-        if all(s.subs(mapping) >= 1 for s in sizes) and all(r.subs(mapping) == sympy.true
-                                                             for r in relations):
-            out.append(int(v))
-    return out
+    return all_hold(sizes, relations, symbol, values, base)  # every value at once
 
 
 def compact(expr: sympy.Expr, max_ops: int = 80) -> sympy.Expr:

@@ -41,6 +41,7 @@ from symcnn.errors import SymcnnError
 from symcnn.exam.family import Candidate, Family, QuestionSpec
 from symcnn.exam.mistakes import Mistakes
 from symcnn.exam.sizes import ShapeStep, inexact_division, shape_steps
+from symcnn.limits import MAX_VARIANTS
 from symcnn.memory.estimate import Memory, Term
 from symcnn.network import Network
 from symcnn.options import Convention, MemoryOptions
@@ -424,5 +425,7 @@ def make_exam(family: Family, variants: int = 1, seed: int = 0) -> Exam:
     """``variants`` variants of ``family`` (numbered from 1), reproducible from ``seed``."""
     if isinstance(variants, bool) or not isinstance(variants, int) or variants < 1:
         raise SymcnnError(f"must be a whole number >= 1, got {variants!r}", argument="variants")
+    if variants > MAX_VARIANTS:
+        raise SymcnnError(f"at most {MAX_VARIANTS}, got {variants}", argument="variants")
     return Exam(family, seed, tuple(make_variant(family, seed, k)
                                     for k in range(1, variants + 1)))

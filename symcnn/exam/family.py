@@ -42,8 +42,10 @@ from functools import cached_property
 from pathlib import Path
 
 from symcnn.errors import SymcnnError
+from symcnn.limits import MAX_TRIES
 from symcnn.network import Network
 from symcnn.spec.parse import parse_spec, read_toml
+from symcnn.spec.schema import expect_text
 from symcnn.spec.toml_writer import to_toml
 from symcnn.symbols import size
 from symcnn.units import canonical_unit, parse_size
@@ -244,7 +246,7 @@ def _question(number: int, table, variables: dict) -> QuestionSpec:
     where = f"question {number}"
     if not isinstance(table, dict):
         raise SymcnnError("each [[exam.questions]] entry must be a table", layer=where)
-    kind = table.get("kind")
+    kind = expect_text(table.get("kind"), "kind", where, what="a question kind")
     if kind not in KINDS:
         raise SymcnnError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})", layer=where,
                           field="kind")
@@ -282,7 +284,7 @@ def _question(number: int, table, variables: dict) -> QuestionSpec:
         args["memory"] = str(memory)
     if kind == "symbolic_total":
         symbol = table.get("symbol")
-        if symbol not in variables:
+        if not isinstance(symbol, str) or symbol not in variables:
             raise SymcnnError(f"must name a drawn variable (the [variables]: "
                               f"{', '.join(variables) or 'none'})", layer=where, field="symbol")
         args["symbol"] = symbol
@@ -341,12 +343,12 @@ def parse_family(text: str, source: str = "<family>") -> Family:
         exact = draw.get("exact_division", False)
         if not isinstance(exact, bool):
             raise SymcnnError("expected true or false", layer="draw", field="exact_division")
-        tries = _int(draw, "tries", DEFAULT_TRIES, "draw", 1, 100_000)
+        tries = _int(draw, "tries", DEFAULT_TRIES, "draw", 1, MAX_TRIES)
         if "exam" not in data:
             raise SymcnnError("no [exam] table with [[exam.questions]]", field="exam")
-        exam = _exam(data["exam"], variables, str(data.get("description") or name))
-        return Family(name, str(data.get("description", "")), source, spec, variables, exact,
-                      tries, exam)
+        description = expect_text(data.get("description", ""), "description")
+        exam = _exam(data["exam"], variables, description or name)
+        return Family(name, description, source, spec, variables, exact, tries, exam)
     except SymcnnError as err:
         raise err.within(source=source) from None
 

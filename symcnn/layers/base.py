@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -10,6 +11,7 @@ import sympy
 from symcnn.errors import SymcnnError
 from symcnn.expressions import parse_expression
 from symcnn.intdiv import product
+from symcnn.limits import check_integer, too_large
 
 #: A tensor's shape without the batch axis, channels first: ``(C, D, H, W)``.
 Shape = tuple[sympy.Expr, ...]
@@ -29,9 +31,14 @@ def to_expr(value, field: str) -> sympy.Expr:
         except SymcnnError as err:
             raise err.within(field=field) from None
     if isinstance(value, int):
+        check_integer(value, field)
         return sympy.Integer(value)
     if isinstance(value, float):
-        return sympy.Rational(str(value))
+        if not math.isfinite(value):
+            raise SymcnnError(f"expected a number, got {value!r}", field=field)
+        value = sympy.Rational(str(value))
+        check_integer(max(abs(value.p), value.q), field)
+        return value
     if isinstance(value, sympy.Basic):
         return value
     raise SymcnnError(f"expected a number or an expression, got {value!r}", field=field)
@@ -42,6 +49,8 @@ def check_size(value: sympy.Expr, field: str, *, minimum: int = 1) -> sympy.Expr
     if value.is_number:
         if not value.is_integer:
             raise SymcnnError(f"must be a whole number, got {value}", field=field)
+        if too_large(int(value)):
+            check_integer(int(value), field)
         if value < minimum:
             raise SymcnnError(f"must be at least {minimum}, got {value}", field=field)
     elif value.is_integer is False or (minimum >= 1 and value.is_positive is False) \

@@ -30,7 +30,9 @@ from symcnn.errors import SymcnnError
 from symcnn.expressions import parse_expression
 from symcnn.layers import LAYER_TYPES, Layer
 from symcnn.layers.base import to_expr
+from symcnn.limits import MAX_DIGITS, MAX_FILE_BYTES, MAX_LAYERS, MAX_REPEAT, MAX_SIZES_VALUES
 from symcnn.network import DTYPE_BYTES, INPUT, Network, Node
+from symcnn.spec.schema import check_document, check_layer_fields, describe, expect_text
 from symcnn.symbols import size
 
 TOP_KEYS = ("name", "description", "input", "blocks", "layers", "published")
@@ -55,6 +57,7 @@ def _layer(index: int, table: dict, where: str | None = None) -> tuple[str | Non
     kind = table.get("type")
     if kind is None:
         raise SymcnnError("missing", layer=where, field="type")
+    expect_text(kind, "type", where, what="a layer type such as \"Conv2d\"")
     if kind not in LAYER_TYPES:
         raise SymcnnError(f"unknown layer type {kind!r} (known: {', '.join(sorted(LAYER_TYPES))})",
                           layer=where, field="type")
@@ -74,6 +77,7 @@ def _layer(index: int, table: dict, where: str | None = None) -> tuple[str | Non
     if name is not None and not isinstance(name, str):
         raise SymcnnError("must be a string", layer=where, field="name")
     try:
+        check_layer_fields(cls, args)
         layer = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
     except SymcnnError as err:
         raise err.within(layer=where if name is None else f"{where[:-1]} '{name}')") from None
@@ -126,9 +130,10 @@ def _blocks(table) -> dict[str, _Block]:
 
 
 def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input: str,
-               count: int) -> list[Node]:
-    """The nodes of one ``[[layers]]`` entry with ``block = "NAME"`` (repeated if asked)."""
-    kind = table.get("block")
+               count: int, count_before: int = 0) -> list[Node]:
+    """The nodes of one ``[[layers]]`` entry with ``block = "NAME"`` (repeated if asked);
+    ``count_before`` nodes come before it (the network stays within ``MAX_LAYERS``)."""
+    kind = expect_text(table.get("block"), "block", f"layer {index}", what="a block's name")
     where = f"layer {index} (block {kind!r})"
     if kind not in blocks:
         raise SymcnnError(f"unknown block (defined: {', '.join(blocks) or 'none'})", layer=where,
@@ -152,6 +157,11 @@ def _use_block(index: int, table: dict, blocks: dict[str, _Block], default_input
     repeat, start = table.get("repeat", 1), table.get("start", 0)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise SymcnnError("must be a whole number >= 1", layer=where, field="repeat")
+    if repeat > MAX_REPEAT:
+        raise SymcnnError(f"at most {MAX_REPEAT}, got {repeat}", layer=where, field="repeat")
+    if count_before + repeat * len(block.layers) > MAX_LAYERS:
+        raise SymcnnError(f"the network would have more than {MAX_LAYERS} layers", layer=where,
+                          field="repeat")
     if isinstance(start, bool) or not isinstance(start, int) or start < 0:
         raise SymcnnError("must be a whole number >= 0 (the number of the first repeat)",
                           layer=where, field="start")
@@ -203,9 +213,11 @@ def _nodes(layers: list, blocks: dict[str, _Block]) -> tuple[Node, ...]:
     for index, table in enumerate(layers, start=1):
         previous = nodes[-1].name if nodes else INPUT
         if isinstance(table, dict) and "block" in table:
-            nodes += _use_block(index, table, blocks, previous, uses)
+            nodes += _use_block(index, table, blocks, previous, uses, len(nodes))
             uses += 1
             continue
+        if len(nodes) >= MAX_LAYERS:
+            raise SymcnnError(f"more than {MAX_LAYERS} layers", layer=f"layer {index}")
         name, layer = _layer(index, table)
         name = name or f"{layer.type_name.lower()}_{len(nodes) + 1}"
         nodes.append(Node(name, layer, _inputs(table, previous, f"layer {index}")))
@@ -223,7 +235,7 @@ def _input(table) -> tuple[tuple, str]:
     if not isinstance(shape, list) or not shape:
         raise SymcnnError("expected a list such as [3, 224, 224] (channels first, no batch)",
                           layer="input", field="shape")
-    dtype = table.get("dtype", "float32")
+    dtype = expect_text(table.get("dtype", "float32"), "dtype", "input", what="a dtype name")
     if dtype not in DTYPE_BYTES:
         raise SymcnnError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})",
                           layer="input", field="dtype")
@@ -233,10 +245,17 @@ def _input(table) -> tuple[tuple, str]:
 def read_toml(text: str, top_keys, source: str, hints=None) -> tuple[dict, str]:
     """TOML text as a table that has only ``top_keys`` at its top, and its ``name`` (the
     file's stem when it has none); ``hints`` maps a stray key to a better message."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SymcnnError(f"longer than {MAX_FILE_BYTES // 2**20} MiB")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SymcnnError(f"invalid TOML: {err}") from None
+    except ValueError:  # a whole number past Python's limit on converting digits
+        raise SymcnnError(f"invalid TOML: a number of more than {MAX_DIGITS} digits") from None
+    except RecursionError:
+        raise SymcnnError("invalid TOML: arrays or tables nested too deeply") from None
+    check_document(data)
     for key in data:
         if key not in top_keys:
             raise SymcnnError((hints or {}).get(key) or
@@ -258,8 +277,9 @@ def parse_spec(text: str, source: str = "<spec>", overrides: dict | None = None)
         if not isinstance(layers, list) or not layers:
             raise SymcnnError("no [[layers]] given", field="layers")
         nodes = _nodes(layers, _blocks(data.get("blocks", {})))
+        description = expect_text(data.get("description", ""), "description")
         try:
-            network = Network(name, shape, nodes, dtype, str(data.get("description", "")))
+            network = Network(name, shape, nodes, dtype, description)
         except SymcnnError as err:
             raise err.within(layer="input") from None
         if overrides:
@@ -298,14 +318,18 @@ def parse_size_range(item: str) -> tuple[str, range]:
     name, sep, spec = item.partition("=")
     parts = spec.split(":")
     if not sep or not name.strip().isidentifier() or len(parts) not in (2, 3) \
-            or not all(p.strip().isdigit() for p in parts):
-        raise SymcnnError(f"{item!r}: write NAME=START:STOP or NAME=START:STOP:STEP, "
+            or not all(p.strip().isascii() and p.strip().isdigit() and len(p.strip()) <= MAX_DIGITS
+                       for p in parts):
+        raise SymcnnError(f"{describe(item)}: write NAME=START:STOP or NAME=START:STOP:STEP, "
                           "e.g. H=1:512", argument="sizes")
     start, stop, *step = (int(p) for p in parts)
-    if start < 1 or stop < start or (step and step[0] < 1) or stop - start > 10**6:
-        raise SymcnnError(f"{item!r}: need 1 <= START <= STOP (at most a million values)"
-                          " and STEP >= 1", argument="sizes")
-    return name.strip(), range(start, stop + 1, step[0] if step else 1)
+    if start < 1 or stop < start or (step and step[0] < 1):
+        raise SymcnnError(f"{describe(item)}: need 1 <= START <= STOP and STEP >= 1", argument="sizes")
+    values = range(start, stop + 1, step[0] if step else 1)
+    if len(values) > MAX_SIZES_VALUES:
+        raise SymcnnError(f"{describe(item)}: {len(values):,} values, at most {MAX_SIZES_VALUES:,}",
+                          argument="sizes")
+    return name.strip(), values
 
 
 def parse_assignments(items) -> dict[sympy.Symbol, sympy.Expr]:
@@ -319,7 +343,9 @@ def parse_assignments(items) -> dict[sympy.Symbol, sympy.Expr]:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise SymcnnError(f"{item!r}: write NAME=VALUE, e.g. C=30", argument="overrides")
+            raise SymcnnError(f"{describe(item)}: write NAME=VALUE, e.g. C=30", argument="overrides")
+        if size(name) in out:
+            raise SymcnnError(f"{name} is given twice", argument="overrides")
         try:
             out[size(name)] = parse_expression(value)
         except SymcnnError as err:
