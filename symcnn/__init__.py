@@ -9,6 +9,7 @@
 from symcnn import render as _render  # noqa: F401  (registers how a notebook shows a report)
 from symcnn.analysis import analyze
 from symcnn.errors import SymcnnError
+from symcnn.expressions import read_expression as parse_expression
 from symcnn.memory import estimate_memory
 from symcnn.network import Network
 from symcnn.options import MemoryOptions
@@ -21,4 +22,4 @@ __version__ = "0.1.0"
 
 __all__ = ["MemoryOptions", "Network", "SymcnnError", "__version__", "analyze",
            "estimate_memory", "example_spec", "load_spec", "make_report", "max_batch_size",
-           "parse_size", "parse_spec"]
+           "parse_expression", "parse_size", "parse_spec"]

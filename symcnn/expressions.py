@@ -48,11 +48,13 @@ from symcnn.limits import (
     MAX_EXPONENT,
     MAX_EXPRESSION_DEPTH,
     MAX_EXPRESSION_LENGTH,
-    too_large,
 )
 from symcnn.symbols import size
 
 MAX_LENGTH = MAX_EXPRESSION_LENGTH
+#: The bounds for reading symcnn's own output (long formulas, byte counts of huge sizes):
+#: length, digits and degree, still far from what would hang.
+WRITTEN_LIMITS = (200_000, 1_000, 1_000)
 
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z][A-Za-z0-9_]*)"
                     r"|(\*\*|>=|<=|==|!=|[-+*/(),<>]))")
@@ -71,7 +73,8 @@ def _ceil(x: sympy.Expr) -> sympy.Expr:
 _FUNCTIONS = {"floor": _floor, "ceil": _ceil,
               "min": lambda *a: sympy.Min(*a), "max": lambda *a: sympy.Max(*a)}
 #: What sympy's printer writes besides the spec's functions (the reader's extra names).
-_WRITTEN = {**_FUNCTIONS, "ceiling": _ceil, "Max": _FUNCTIONS["max"], "Min": _FUNCTIONS["min"],
+_WRITTEN = {**_FUNCTIONS, "ceiling": lambda x: sympy.ceiling(x),
+            "Max": _FUNCTIONS["max"], "Min": _FUNCTIONS["min"],
             "Eq": lambda a, b: sympy.Eq(a, b), "Ne": lambda a, b: sympy.Ne(a, b)}
 _ONE_ARGUMENT = {"floor", "ceil", "ceiling"}
 _RELATIONS = {">=": sympy.Ge, "<=": sympy.Le, ">": sympy.Gt, "<": sympy.Lt,
@@ -127,6 +130,8 @@ class _Parser:
         self.depth = 0
         self.functions = functions
         self.written = written
+        _, self.max_digits, self.max_degree = WRITTEN_LIMITS if written else \
+            (MAX_LENGTH, MAX_DIGITS, MAX_DEGREE)
 
     def fail(self, what: str) -> SymcnnError:
         return SymcnnError(f'{what} in "{_shown(self.text)}"')
@@ -151,11 +156,12 @@ class _Parser:
     def bounded(self, value: sympy.Expr) -> sympy.Expr:
         """``value`` when its numbers and degree are within the limits."""
         numbers = [value] if value.is_Number else value.atoms(sympy.Rational)
+        bound = 10**self.max_digits
         for x in numbers:
-            if too_large(x.p) or too_large(x.q):
-                raise self.fail(f"a value of more than {MAX_DIGITS} digits")
-        if not value.is_Number and degree(value) > MAX_DEGREE:
-            raise self.fail(f"a value of degree more than {MAX_DEGREE}")
+            if abs(x.p) >= bound or x.q >= bound:
+                raise self.fail(f"a value of more than {self.max_digits} digits")
+        if not value.is_Number and degree(value) > self.max_degree:
+            raise self.fail(f"a value of degree more than {self.max_degree}")
         return value
 
     def parse(self) -> sympy.Expr:
@@ -170,7 +176,7 @@ class _Parser:
             sign = self.take()
             t = self.term()
             terms.append(t if sign == "+" else -t)
-        return self.bounded(sympy.Add(*terms))
+        return terms[0] if len(terms) == 1 else self.bounded(sympy.Add(*terms))
 
     def term(self) -> sympy.Expr:
         value = self.unary()
@@ -273,8 +279,9 @@ class _Parser:
 def _read(text: str, functions: dict, written: bool) -> sympy.Basic:
     if not isinstance(text, str):
         raise SymcnnError(f"expected an expression string, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise SymcnnError(f"expression longer than {MAX_LENGTH} characters")
+    longest = WRITTEN_LIMITS[0] if written else MAX_LENGTH
+    if len(text) > longest:
+        raise SymcnnError(f"expression longer than {longest} characters")
     if not text.strip():
         raise SymcnnError("empty expression")
     parser = _Parser(text, functions, written)

@@ -14,8 +14,12 @@ import sympy
 from symcnn.errors import SymcnnError
 from symcnn.layers import Layer, Shape
 from symcnn.layers.base import check_size, to_expr
+from symcnn.symbols import b as BATCH
 
 INPUT = "input"
+#: Why the batch symbol may not appear in a network: formulas would mix it with the sizes.
+RESERVED = ("'b' is the batch size (formulas multiply by it); name this size something else, "
+            "e.g. B")
 #: Bytes per element of the element types a network may hold.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
@@ -41,6 +45,15 @@ class Node:
         return f"{self.layer.type_name} '{self.name}'"
 
 
+def _check_no_batch(node: Node) -> None:
+    """A one-line error naming the field of ``node`` that uses the batch symbol ``b``."""
+    for f in dataclasses.fields(node.layer):
+        value = getattr(node.layer, f.name)
+        for x in value if isinstance(value, tuple) else (value,):
+            if isinstance(x, sympy.Basic) and BATCH in x.free_symbols:
+                raise SymcnnError(RESERVED, layer=node.label, field=f.name)
+
+
 @dataclass(frozen=True)
 class Network:
     """A network and its input (channels first, no batch axis).
@@ -61,8 +74,11 @@ class Network:
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(
             check_size(to_expr(v, "shape"), "shape") for v in self.input_shape))
+        if any(BATCH in v.free_symbols for v in self.input_shape):
+            raise SymcnnError(RESERVED, layer="input", field="shape")
         seen = {INPUT}
         for node in self.nodes:
+            _check_no_batch(node)
             if node.name in seen:
                 raise SymcnnError(f"duplicate node name {node.name!r}", layer=node.label,
                                   field="name")

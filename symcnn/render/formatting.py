@@ -48,7 +48,7 @@ def figure_units(report) -> str:
 
 
 def json_value(value):
-    """A JSON integer for whole numbers, else a string that ``sympy.sympify`` reads back."""
+    """A JSON integer for whole numbers, else a string that ``symcnn.parse_expression`` reads back."""
     value = sympy.sympify(value)
     return int(value) if value.is_Integer else expr_text(value)
 

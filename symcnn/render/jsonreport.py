@@ -1,6 +1,7 @@
 """A :class:`~symcnn.report.Report` as one JSON document (presentation only).
 
-Numbers are JSON integers; symbolic values are strings that ``sympy.sympify`` reads back.
+Numbers are JSON integers; symbolic values are strings that ``symcnn.parse_expression`` reads
+back (``sympy.sympify`` would read a symbol named E, I, S, N or pi as a constant).
 """
 
 from __future__ import annotations

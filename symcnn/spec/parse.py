@@ -31,7 +31,7 @@ from symcnn.expressions import parse_expression
 from symcnn.layers import LAYER_TYPES, Layer
 from symcnn.layers.base import to_expr
 from symcnn.limits import MAX_DIGITS, MAX_FILE_BYTES, MAX_LAYERS, MAX_REPEAT, MAX_SIZES_VALUES
-from symcnn.network import DTYPE_BYTES, INPUT, Network, Node
+from symcnn.network import DTYPE_BYTES, INPUT, RESERVED, Network, Node
 from symcnn.spec.schema import check_document, check_layer_fields, describe, expect_text
 from symcnn.symbols import size
 
@@ -122,6 +122,8 @@ def _blocks(table) -> dict[str, _Block]:
                                                    for p in params):
             raise SymcnnError("expected a list of names, e.g. [\"C\", \"stride\"]", layer=where,
                               field="params")
+        if "b" in params:
+            raise SymcnnError(RESERVED, layer=where, field="params")
         layers = body.get("layers")
         if not isinstance(layers, list) or not layers:
             raise SymcnnError("no layers given", layer=where, field="layers")
