@@ -23,6 +23,14 @@ FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
          "symbolic": "--symbolic"}
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a mistyped option reported in one line (not the whole usage block)."""
+
+    def error(self, message: str):
+        message = message if len(message) <= 300 else message[:297] + "..."
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _network_options() -> argparse.ArgumentParser:
     """Options shared by ``report`` and ``render``: which network, and the memory question."""
     p = argparse.ArgumentParser(add_help=False)
@@ -72,7 +80,7 @@ def _network_options() -> argparse.ArgumentParser:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="symcnn", description="Closed-form parameter counts and "
+    p = _OneLineParser(prog="symcnn", description="Closed-form parameter counts and "
                                 "memory of convolutional networks.")
     p.add_argument("--version", action="version", version=f"symcnn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -165,9 +173,9 @@ def _run_import(args) -> str:
     from pathlib import Path
 
     from symcnn.files import write_atomic
-    from symcnn.importers.torch_fx import import_ref
+    from symcnn.importers.isolated import import_isolated
 
-    text = import_ref(args.model, args.input_shape, args.symbolic)
+    text = import_isolated(args.model, args.input_shape, args.symbolic)
     if args.out is None:
         return text
     try:
@@ -182,6 +190,12 @@ def _make_report(args):
     from symcnn.spec.builtin import example_spec
     from symcnn.spec.parse import load_spec, parse_assignments, parse_size_range
 
+    from symcnn.units import parse_size
+    for budget in args.memory or ():
+        try:
+            parse_size(budget)
+        except SymcnnError as err:
+            raise SymcnnError(err.message, argument="memory") from None
     overrides = parse_assignments(args.set)
     sizes = dict(parse_size_range(item) for item in args.sizes)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
@@ -216,12 +230,15 @@ def _flag(argument: str) -> str:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         text = _run(args)
     except SymcnnError as err:
         print(f"symcnn: error: {err.describe(_flag)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # files are written atomically: nothing is left half-written
+        print("symcnn: interrupted", file=sys.stderr)
+        return 130
     sys.stdout.write(text)
     return 0
 

@@ -83,6 +83,9 @@ def load_callable(ref: str):
         sys.path.insert(0, cwd)
     try:
         obj = importlib.import_module(module_name)
+    except SystemExit as err:
+        raise SymcnnError(f"module {module_name!r} called sys.exit({err.code!r}) while being "
+                          "imported") from None
     except Exception as err:
         raise SymcnnError(f"cannot import module {module_name!r}: {_oneline(err)}") from None
     for part in attr.split("."):
@@ -100,6 +103,8 @@ def _instantiate(obj, torch):
         raise SymcnnError(f"{label} is neither a torch.nn.Module nor a callable returning one")
     try:
         model = obj()
+    except SystemExit as err:
+        raise SymcnnError(f"calling {label}() called sys.exit({err.code!r})") from None
     except Exception as err:
         raise SymcnnError(f"calling {label}() failed: {_oneline(err)}") from None
     if not isinstance(model, torch.nn.Module):
@@ -191,6 +196,8 @@ def _on_meta(module, call, x, torch):
         return torch.func.functional_call(Call(), state, ())
     except SymcnnError:
         raise
+    except SystemExit as err:
+        raise SymcnnError(f"the model's forward called sys.exit({err.code!r})") from None
     except Exception as err:
         shape = " x ".join(map(str, x.shape[1:]))
         raise SymcnnError(f"the model fails on a {shape} input (batch {BATCH}, on the meta "
@@ -326,6 +333,8 @@ def _from_hooks(model, x, torch, torchmap, reason: str) -> _Graph:
 def _trace(model, x, torch, torchmap) -> _Graph:
     try:
         gm = torch.fx.symbolic_trace(model)
+    except SystemExit as err:
+        raise SymcnnError(f"tracing the model called sys.exit({err.code!r})") from None
     except Exception as err:
         return _from_hooks(model, x, torch, torchmap, _oneline(err))
     return _from_fx(gm, x, torch, torchmap)
