@@ -189,7 +189,6 @@ def _make_report(args):
     from symcnn.report import make_report
     from symcnn.spec.builtin import example_spec
     from symcnn.spec.parse import load_spec, parse_assignments, parse_size_range
-
     from symcnn.units import parse_size
     for budget in args.memory or ():
         try:
