@@ -124,7 +124,7 @@ def format_bytes(value, unit: str = "MB", digits: int = 2) -> str:
     x = Fraction(nbytes, UNITS[unit])
     if x != 0 and abs(x) < Fraction(1, 10**digits):
         return f"{significant(x, SIGNIFICANT_SMALL)} {unit}"
-    if abs(x) >= 10**300:  # past what a float holds: exact, rounded half up
+    if abs(x) >= 2**53:  # past what a float holds exactly: exact, rounded half up
         scaled = (abs(x) * 10**digits + Fraction(1, 2)).__floor__()
         whole, frac = divmod(scaled, 10**digits)
         sign = "-" if x < 0 else ""

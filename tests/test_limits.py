@@ -119,7 +119,8 @@ def test_memory_budgets_are_bounded(text):
 def test_huge_byte_counts_format_exactly():
     assert format_bytes(10**400 + 5 * 10**3, "MB") == f"{10**394:,}.01 MB"
     assert format_bytes(3 * 10**310 + 4_994_999, "MB") == f"{3 * 10**304 + 4:,}.99 MB"
-    assert format_bytes(13206604, "MB") == "13.21 MB"  # floats as before below 10^300
+    assert format_bytes(13206604, "MB") == "13.21 MB"  # floats as before below 2^53
+    assert format_bytes(3 * 10**300, "MB") == f"{3 * 10**294:,}.00 MB"
 
 
 SIZES = st.recursive(
