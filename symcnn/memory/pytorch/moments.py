@@ -137,25 +137,19 @@ def fast_add(values) -> sympy.Expr:
     longest = max(range(len(values)), key=lambda i: len(values[i].args) if values[i].is_Add
                   else -1, default=None)
     base = values[longest] if longest is not None and values[longest].is_Add else None
+    added = _splits(o for i, v in enumerate(values) if base is None or i != longest
+                    for o in sympy.Add.make_args(v))
+    in_base = _splits(base.args if base is not None else ())
+    if added is None or in_base is None:
+        return sympy.Add(*values)
     coeff, extra = 0, {}
-    for i, v in enumerate(values):
-        if base is not None and i == longest:
-            continue
-        for o in sympy.Add.make_args(v):
-            split = _split(o)
-            if split is None:
-                return sympy.Add(*values)
-            c, m = split
-            if m is None:
-                coeff += c
-            else:
-                extra[m] = extra.get(m, 0) + c
+    for _, c, m in added:
+        if m is None:
+            coeff += c
+        else:
+            extra[m] = extra.get(m, 0) + c
     kept = []
-    for o in (base.args if base is not None else ()):
-        split = _split(o)
-        if split is None:
-            return sympy.Add(*values)
-        c, m = split
+    for o, c, m in in_base:
         if m is None:
             coeff += c
         elif m in extra:
@@ -173,6 +167,18 @@ def fast_add(values) -> sympy.Expr:
 
 
 _SORT_KEY = functools.cmp_to_key(sympy.Basic.compare)   # the order of sympy's _addsort
+
+
+def _splits(terms):
+    """``(term, coefficient, term without it)`` for each of ``terms`` (:func:`_split`), or
+    None when one of them is not a term ``fast_add`` handles."""
+    out = []
+    for o in terms:
+        split = _split(o)
+        if split is None:
+            return None
+        out.append((o, *split))
+    return out
 
 
 @functools.lru_cache(maxsize=65536)
