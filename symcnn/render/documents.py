@@ -20,6 +20,7 @@ from symcnn.layers import INFERRED
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
     TeX,
+    breakable,
     escape_latex,
     escape_markdown,
     factor,
@@ -53,7 +54,8 @@ def slug(name: str) -> str:
 # ---- filters: formatting only ------------------------------------------------------------
 
 def _num(value) -> TeX:
-    return math(value)
+    """A value as math; a long symbolic product may break between its bracketed factors."""
+    return breakable(math(value))
 
 
 def _many(value) -> str | None:
@@ -70,7 +72,7 @@ def _sum_lines(value, *args) -> TeX:
     return TeX(rf"\text{{{many}, counted in}}") if many else sum_lines(value, *args)
 
 
-def _bytes_tex(value, unit: str = "MB") -> TeX:
+def _bytes_tex(value, unit: str = "MB", allow_breaks: bool = False) -> TeX:
     value = sympy.sympify(value)
     unit = canonical_unit(unit, allow_auto=True)
     if _many(value):
@@ -78,7 +80,13 @@ def _bytes_tex(value, unit: str = "MB") -> TeX:
     if value.is_number:
         number, label = format_bytes(value, unit).rsplit(" ", 1)
         return TeX(number.replace(",", "{,}") + rf"\,\mathrm{{{label}}}")
-    return TeX(math(value) + r"\,\mathrm{B}")
+    tex = breakable(math(value)) if allow_breaks else math(value)
+    return TeX(tex + r"\,\mathrm{B}")
+
+
+def _breakable_bytes(value, unit: str = "MB") -> TeX:
+    """A size for LaTeX, where a long symbolic product may break between its factors."""
+    return _bytes_tex(value, unit, allow_breaks=True)
 
 
 def _bytes_text(value, unit: str = "MB") -> TeX:
@@ -184,12 +192,14 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
     env.context_class = _Context
     env.filters.update({
         "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
-        "num": _num, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
-        "prose": prose_with_symbols if kind == "tex" else escape, "shape": shape,
+        "num": _num if kind == "tex" else math, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
+        "prose": prose_with_symbols if kind == "tex" else escape,
+        "shape": (lambda dims: shape(dims, allow_breaks=True)) if kind == "tex" else shape,
         "label": _label, "visible_length": visible_length,
         "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
         "arguments": layer_arguments, "block_args": _block_args,
-        "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
+        "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
+        "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
     })
     return env

@@ -112,9 +112,11 @@ def factor(expr) -> TeX:
     return TeX(_printer(expr).parenthesize(expr, PRECEDENCE["Mul"], strict=True))
 
 
-def shape(dims) -> TeX:
-    """A tensor shape as the product of its sizes: ``C \\times \\left(D - 2\\right)``."""
-    return TeX(r" \times ".join(factor(d) for d in dims))
+def shape(dims, allow_breaks: bool = False) -> TeX:
+    """A tensor shape as the product of its sizes: ``C \\times \\left(D - 2\\right)``;
+    with ``allow_breaks`` a long factor may break between its bracketed factors (LaTeX)."""
+    factors = (factor(d) for d in dims)
+    return TeX(r" \times ".join(breakable(f) if allow_breaks else f for f in factors))
 
 
 def math(expr) -> TeX:
@@ -133,12 +135,42 @@ def written(expr) -> TeX:
     return _print(expr, order="none", mul_symbol="times")
 
 
+def breakable(tex: str) -> TeX:
+    """A formula in which TeX may also break a line between the bracketed factors of a
+    product (inline math breaks only after ``+``, ``-``, ``\\times`` and relations): an
+    ``\\allowbreak`` before each ``\\left(`` that follows a space at the outermost level.
+
+    >>> print(breakable(r"8 C \\left(D - 2\\right) \\left(\\frac{\\left(H\\right)}{2}\\right)"))
+    8 C \\allowbreak \\left(D - 2\\right) \\allowbreak \\left(\\frac{\\left(H\\right)}{2}\\right)
+    """
+    out, depth, i = [], 0, 0
+    while i < len(tex):
+        if tex.startswith(r"\left", i):
+            if depth == 0 and tex.startswith(r"\left(", i) and i and tex[i - 1] == " ":
+                out.append(r"\allowbreak ")
+            depth += 1
+            out.append(r"\left")
+            i += 5
+            continue
+        if tex.startswith(r"\right", i):
+            depth -= 1
+            out.append(r"\right")
+            i += 6
+            continue
+        depth += {"{": 1, "}": -1}.get(tex[i], 0)
+        out.append(tex[i])
+        i += 1
+    return TeX("".join(out))
+
+
 def visible_length(tex: str) -> int:
-    """A rough printed width of a LaTeX formula: characters, less commands and braces.
+    """A rough printed width of a LaTeX formula: characters, less commands and braces; a
+    bracket (``\\left(``, ``\\right\\rfloor``) and an operator (``\\times``) count as one.
 
     >>> visible_length(r"\\left\\lfloor \\frac{D - 61}{16} \\right\\rfloor + 1")
-    8
+    10
     """
+    tex = re.sub(r"\\(?:left|right)(?:\\[a-zA-Z]+|.)|\\times|\\cdot", "#", tex)
     return len(re.sub(r"\\[a-zA-Z]+|[{}\s^_]", "", tex))
 
 
