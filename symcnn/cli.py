@@ -31,6 +31,24 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _title_options() -> argparse.ArgumentParser:
+    """Options shared by ``render`` and ``exam``: what the title page says."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--title", default="", metavar="TEXT",
+                   help="the document's title (default: 'Parameters and Memory Consumption'; "
+                   "an exam: its family's [exam] title)")
+    p.add_argument("--author", default="", metavar="TEXT", help="author on the title page")
+    p.add_argument("--date", default="", metavar="TEXT", help="date on the title page")
+    p.add_argument("--institute", default="", metavar="TEXT",
+                   help="institute or course on the title page")
+    return p
+
+
+def _titles(args):
+    from symcnn.render.documents import TitlePage
+    return TitlePage(args.title, args.author, args.date, args.institute)
+
+
 def _network_options() -> argparse.ArgumentParser:
     """Options shared by ``report`` and ``render``: which network, and the memory question."""
     p = argparse.ArgumentParser(add_help=False)
@@ -90,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Derive parameters and memory of a network described in a "
                        "TOML spec (the lecture's 3-D CNN when no SPEC is given).")
     r.add_argument("--json", action="store_true", help="print one JSON document")
-    d = sub.add_parser("render", parents=[shared], help="write slides, a worksheet or Markdown",
+    d = sub.add_parser("render", parents=[shared, _title_options()], help="write slides, a worksheet or Markdown",
                        description="Write the derivations as a LaTeX beamer deck, a LaTeX "
                        "worksheet or Markdown, through a Jinja2 template; optionally compile.")
     d.add_argument("--template", "-t", default="slides", metavar="NAME",
@@ -106,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _exam_parser(sub) -> None:
-    e = sub.add_parser("exam", help="randomized exams with answer keys from a question family",
+    e = sub.add_parser("exam", parents=[_title_options()], help="randomized exams with answer keys from a question family",
                        description="Draw variants of a question family (a spec whose values are "
                        "choices or ranges, with an [exam] table) and write, per variant, an exam "
                        "and its worked answer key, plus a combined key and a CSV of all answers.")
@@ -138,7 +156,7 @@ def _run_exam(args) -> str:
         raise SymcnnError(f"must be at least 1, got {args.jobs}", argument="jobs")
     family = load_family(args.family or examples_dir() / "lecture_family.toml")
     exam = make_exam(family, args.variants, args.seed)
-    paths = write_exam(exam, args.out, moodle=args.moodle)
+    paths = write_exam(exam, args.out, moodle=args.moodle, titles=_titles(args))
     out = Path(args.out)
     lines = [f"wrote {len(exam.variants)} exams and answer keys (exam-NNN.tex, key-NNN.tex, "
              f"variant-NNN.toml), keys.tex, answers.csv{', moodle.xml' if args.moodle else ''} "
@@ -214,7 +232,7 @@ def _run(args) -> str:
     report = _make_report(args)
     if args.command == "render":
         from symcnn.render.documents import render
-        paths = render(report, args.template, args.out, pdf=args.pdf)
+        paths = render(report, args.template, args.out, pdf=args.pdf, titles=_titles(args))
         return "".join(f"wrote {p}\n" for p in paths)
     if args.json:
         from symcnn.render.jsonreport import to_json

@@ -22,7 +22,7 @@ from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
 from symcnn.exam.text import answer_plain, answer_tex, prompt
 from symcnn.files import write_atomic
-from symcnn.render.documents import template_environment, templates_dir
+from symcnn.render.documents import TitlePage, template_environment, templates_dir
 from symcnn.render.pdf import compile_pdf
 from symcnn.spec.toml_writer import comment_lines
 
@@ -46,15 +46,23 @@ def _render(name: str, **context) -> str:
                           source=str(getattr(err, "name", None) or name)) from None
 
 
-def exam_tex(exam: Exam, variant: Variant, *, key: bool = False) -> str:
+def _titles(exam: Exam, titles: TitlePage | None) -> dict:
+    """The title page: ``--title`` or the family's ``[exam] title``, author, date, institute."""
+    titles = titles or TitlePage()
+    return {"doc": titles, "title": titles.title or exam.family.exam.title}
+
+
+def exam_tex(exam: Exam, variant: Variant, *, key: bool = False,
+             titles: TitlePage | None = None) -> str:
     """One variant's exam (or with ``key``, its answer key) as LaTeX."""
     return _render("exam_key.tex.j2" if key else "exam.tex.j2", exam=exam, family=exam.family,
-                   variant=variant, key=key)
+                   variant=variant, key=key, **_titles(exam, titles))
 
 
-def keys_tex(exam: Exam) -> str:
+def keys_tex(exam: Exam, titles: TitlePage | None = None) -> str:
     """Every variant's answers in one LaTeX document."""
-    return _render("exam_keys.tex.j2", exam=exam, family=exam.family, variants=exam.variants)
+    return _render("exam_keys.tex.j2", exam=exam, family=exam.family, variants=exam.variants,
+                   **_titles(exam, titles))
 
 
 def answers_csv(exam: Exam) -> str:
@@ -80,23 +88,25 @@ def variant_toml(exam: Exam, variant: Variant) -> str:
         + variant.candidate.text
 
 
-def exam_files(exam: Exam, *, moodle: bool = False) -> dict[str, str]:
+def exam_files(exam: Exam, *, moodle: bool = False,
+               titles: TitlePage | None = None) -> dict[str, str]:
     """File name -> text of everything ``symcnn exam`` writes (PDFs aside)."""
     files = {}
     for v in exam.variants:
-        files[f"exam-{v.index:03d}.tex"] = exam_tex(exam, v)
-        files[f"key-{v.index:03d}.tex"] = exam_tex(exam, v, key=True)
+        files[f"exam-{v.index:03d}.tex"] = exam_tex(exam, v, titles=titles)
+        files[f"key-{v.index:03d}.tex"] = exam_tex(exam, v, key=True, titles=titles)
         files[f"variant-{v.index:03d}.toml"] = variant_toml(exam, v)
-    files["keys.tex"] = keys_tex(exam)
+    files["keys.tex"] = keys_tex(exam, titles)
     files["answers.csv"] = answers_csv(exam)
     if moodle:
         files["moodle.xml"] = moodle_xml(exam)
     return files
 
 
-def write_exam(exam: Exam, out_dir, *, moodle: bool = False) -> list[Path]:
+def write_exam(exam: Exam, out_dir, *, moodle: bool = False,
+               titles: TitlePage | None = None) -> list[Path]:
     """Write the exam's files into ``out_dir``; returns their paths."""
-    files = exam_files(exam, moodle=moodle)
+    files = exam_files(exam, moodle=moodle, titles=titles)
     paths = []
     for name, text in files.items():
         path = Path(out_dir) / name

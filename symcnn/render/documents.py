@@ -8,7 +8,7 @@ an escaper unless a math filter made it; templates lay out, they never compute.
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import jinja2
@@ -39,6 +39,19 @@ from symcnn.symbols import size
 from symcnn.units import AUTO, canonical_unit, format_bytes, unit_power
 
 BUILTIN = ("slides", "worksheet", "markdown")
+DEFAULT_TITLE = "Parameters and Memory Consumption"
+
+
+@dataclass(frozen=True)
+class TitlePage:
+    """What a document's title says besides the network (``--title``, ``--author``,
+    ``--date``, ``--institute``): prose, escaped when printed; empty means left out (the
+    title: the template's own, ``Parameters and Memory Consumption`` or the exam's)."""
+
+    title: str = ""
+    author: str = ""
+    date: str = ""
+    institute: str = ""
 
 
 def templates_dir() -> Path:
@@ -225,9 +238,35 @@ def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
         raise SymcnnError(f"{err.message} (line {err.lineno})", source=str(path)) from None
 
 
-def context(report: Report) -> dict:
-    """What a template sees: the report and short names for its parts."""
-    return {"report": report, "net": report.network, "analysis": report.analysis,
+def memory_heading(report: Report) -> str:
+    """``GPU Memory Consumption``, or ``Memory Consumption`` for a step simulated on the CPU."""
+    sim = report.memory.simulation
+    on_cpu = sim is not None and str(getattr(sim.device, "value", sim.device)) == "cpu"
+    return "Memory Consumption" if on_cpu else "GPU Memory Consumption"
+
+
+def options_suffix(report: Report) -> str:
+    """What sets a document's figures apart from the default's, for its file name:
+    ``-pytorch-cpu-bf16``; empty for the lecture convention."""
+    memory, parts = report.memory, []
+    if memory.convention != "lecture":
+        parts.append(str(memory.convention))
+    if memory.simulation is not None:
+        for value, default in ((memory.simulation.device, "cuda"),
+                               (memory.simulation.precision, "fp32")):
+            value = str(getattr(value, "value", value))
+            if value != default:
+                parts.append(value)
+    return "".join(f"-{p}" for p in parts)
+
+
+def context(report: Report, titles: TitlePage | None = None) -> dict:
+    """What a template sees: the report and short names for its parts; ``doc`` the title
+    page (``title`` its title or the default), ``memory_heading`` the memory frames' title."""
+    titles = titles or TitlePage()
+    return {"doc": titles, "title": titles.title or DEFAULT_TITLE,
+            "memory_heading": memory_heading(report),
+            "report": report, "net": report.network, "analysis": report.analysis,
             "memory": report.memory, "rows": report.analysis.rows,
             "terms": report.memory.activations, "limits": report.limits,
             "checks": report.checks, "mismatches": report.mismatches,
@@ -235,11 +274,12 @@ def context(report: Report) -> dict:
             "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols))}
 
 
-def render_string(report: Report, template: str = "worksheet") -> str:
+def render_string(report: Report, template: str = "worksheet",
+                  titles: TitlePage | None = None) -> str:
     """The document text of ``report`` through a built-in template or a template file."""
     tpl, _, _ = _resolve(template)
     try:
-        return tpl.render(context(report))
+        return tpl.render(context(report, titles))
     except jinja2.TemplateError as err:
         where = getattr(err, "name", None) or template
         line = getattr(err, "lineno", None)
@@ -248,17 +288,20 @@ def render_string(report: Report, template: str = "worksheet") -> str:
 
 
 def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf: bool = False,
-           name: str | None = None) -> list[Path]:
+           name: str | None = None, titles: TitlePage | None = None) -> list[Path]:
     """Write ``report`` through ``template`` into ``out_dir``; with ``pdf`` also compile it.
 
-    Returns the written files.  The file name is ``<network>-<template>.tex`` (or ``.md``).
+    Returns the written files.  The file name is ``<network>-<template>.tex`` (or ``.md``),
+    with the convention and the simulated device and precision where they are not the
+    default (``<network>-slides-pytorch-cpu.tex``), so that renders do not overwrite each other.
     """
     tpl_name = template if template in BUILTIN else Path(template).name.split(".")[0]
     suffix = ".md" if template == "markdown" or template.endswith((".md.j2", ".md")) else ".tex"
     if pdf and suffix != ".tex":  # refused before anything is written
         raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
-    text = render_string(report, template)
-    path = Path(out_dir) / f"{name or slug(report.network.name)}-{tpl_name}{suffix}"
+    text = render_string(report, template, titles)
+    stem = f"{name or slug(report.network.name)}-{tpl_name}{options_suffix(report)}"
+    path = Path(out_dir) / f"{stem}{suffix}"
     write_atomic(path, text)
     written_files = [path]
     if pdf:
