@@ -507,7 +507,7 @@ def test_moodle_xml_structure(small_exam, lecture_exam):
                 answers = el.findall("answer")
                 assert len(answers) == len(q.choices)
                 right = [a for a in answers if a.get("fraction") == "100"]
-                assert len(right) == 1 and el.findtext("shuffleanswers") == "false"
+                assert len(right) == 1 and el.findtext("shuffleanswers") == "true"  # per student
                 assert answers.index(right[0]) == "ABCD".index(q.correct_letter)
             elif q.answer.form in ("count", "size"):
                 assert el.get("type") == "numerical"
@@ -562,3 +562,24 @@ def test_exams_and_keys_compile(tmp_path, capsys):
     again = tmp_path / "again"
     assert main(["exam", "--variants", "1", "--seed", "3", "--out", str(again), "--pdf"]) == 0
     assert (again / "exam-001.pdf").read_bytes() == (out / "exam-001.pdf").read_bytes()
+
+
+def test_default_family_varies_every_question():
+    """Over the 30 variants the README's command draws, no question keeps a few answers
+    (with C from three choices, the parameters of L3 had 3 answers in 30 variants)."""
+    from symcnn.exam.text import answer_plain
+    exam = make_exam(load_family(EXAMPLE), variants=30, seed=2025)
+    for i, q in enumerate(exam.variants[0].questions):
+        answers = [answer_plain(v.questions[i].answer.value, v.questions[i].answer)
+                   for v in exam.variants]
+        assert len(set(answers)) >= 15, (q.number, q.kind, sorted(set(answers)))
+
+
+def test_exam_describes_the_network_in_its_notation():
+    from symcnn.exam.output import exam_tex
+    exam = make_exam(load_family(EXAMPLE), variants=1, seed=3)
+    tex = exam_tex(exam, exam.variants[0])
+    assert r"L3 & Conv3d & $C_{\mathrm{out}} = 2 C$, $k = 3$ \\" in tex
+    assert r"L9 & Linear & $n_{\mathrm{out}} = 1$" in tex
+    assert "out\\_channels" not in tex and "flatten\\_9" not in tex
+    assert r"9 &  & Flatten" in tex  # a made-up name is left out, its position stays

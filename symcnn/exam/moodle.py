@@ -83,7 +83,7 @@ def _numerical(q: Question, variant: Variant, body: str, family: str) -> ET.Elem
 
 def _multichoice(q: Question, variant: Variant, body: str, family: str) -> ET.Element:
     el = _head(q, variant, "multichoice", body, family)
-    for tag, value in (("single", "true"), ("shuffleanswers", "false"),
+    for tag, value in (("single", "true"), ("shuffleanswers", "true"),
                        ("answernumbering", "ABCD")):
         _tag(el, tag, value)
     for c in q.choices:

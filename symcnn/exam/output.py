@@ -22,7 +22,13 @@ from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
 from symcnn.exam.text import answer_plain, answer_tex, prompt
 from symcnn.files import write_atomic
-from symcnn.render.documents import TitlePage, template_environment, templates_dir
+from symcnn.render.documents import (
+    TitlePage,
+    layer_notation,
+    reader_name,
+    template_environment,
+    templates_dir,
+)
 from symcnn.render.pdf import compile_pdf
 from symcnn.spec.toml_writer import comment_lines
 
@@ -33,7 +39,8 @@ CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit
 @cache
 def _templates() -> jinja2.Environment:
     env = template_environment("tex", [templates_dir()])
-    env.filters.update({"prompt": prompt, "answer": answer_tex})
+    env.filters.update({"prompt": prompt, "answer": answer_tex, "notation": layer_notation})
+    env.globals["reader_name"] = reader_name
     return env
 
 

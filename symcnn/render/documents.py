@@ -151,9 +151,10 @@ def _power(unit: str) -> str:
     return f"{base}^{{{exponent}}}"
 
 
-def layer_arguments(layer) -> str:
-    """The constructor arguments that differ from PyTorch's defaults: ``kernel_size=3, stride=2``."""
-    out = []
+def layer_arguments(layer, raw: bool = False):
+    """The constructor arguments that differ from PyTorch's defaults: ``kernel_size=3, stride=2``
+    (with ``raw``, the ``(name, value)`` pairs)."""
+    out, pairs = [], []
     for f in fields(layer):
         value = getattr(layer, f.name)
         pool_stride = f.name == "stride" and f.default is None  # the kernel size, by default
@@ -163,9 +164,41 @@ def layer_arguments(layer) -> str:
             value = value[0]
         if value == f.default:
             continue
+        pairs.append((f.name, value))
         text = "(" + ", ".join(map(str, value)) + ")" if isinstance(value, tuple) else str(value)
         out.append(f"{f.name}={text}")
-    return ", ".join(out)
+    return pairs if raw else ", ".join(out)
+
+
+#: A constructor argument in the notation of the documents' formulas (``C_out = 2C``).
+_NOTATION = {"out_channels": r"C_{\mathrm{out}}", "out_features": r"n_{\mathrm{out}}",
+             "kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "groups": "g",
+             "output_size": r"\text{output size}", "p": r"p_{\mathrm{drop}}"}
+
+
+def layer_notation(layer) -> TeX:
+    """The arguments :func:`layer_arguments` lists, in the notation of the formulas:
+    ``$C_{out} = 2 C$, $k = 3$, $s = 2$`` (LaTeX); ``bias=False`` reads ``no bias``."""
+    out = []
+    for item in layer_arguments(layer, raw=True):
+        name, value = item
+        if name == "bias":
+            out.append("no bias" if value is False else "bias")
+        elif name == "inplace":
+            out.append("in place")
+        elif name in _NOTATION:
+            text = ("(" + ", ".join(math(v) for v in value) + ")" if isinstance(value, tuple)
+                    else math(value))
+            out.append(f"${_NOTATION[name]} = {text}$")
+        else:
+            out.append(escape_latex(f"{name}={value}"))
+    return TeX(", ".join(out))
+
+
+def reader_name(node, index: int) -> str:
+    """A node's name as a reader knows it: empty where the spec gave none (``flatten_9``,
+    made up from the type and position, is code, not a name)."""
+    return "" if node.name == f"{node.layer.type_name.lower()}_{index}" else node.name
 
 
 class _Block:
