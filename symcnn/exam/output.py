@@ -22,8 +22,10 @@ from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
 from symcnn.exam.text import answer_plain, answer_tex, prompt
 from symcnn.files import write_atomic
-from symcnn.render.documents import template_environment, templates_dir
+from symcnn.render.documents import check_typesettable, template_environment, templates_dir
+from symcnn.render.latex import cannot_set
 from symcnn.render.pdf import compile_pdf
+from symcnn.render.texchars import unsettable
 from symcnn.spec.toml_writer import comment_lines
 
 CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit", "decimals",
@@ -80,9 +82,22 @@ def variant_toml(exam: Exam, variant: Variant) -> str:
         + variant.candidate.text
 
 
+def _check_typesettable(exam: Exam) -> None:
+    """Names and text LaTeX cannot set are refused in one line before anything is made."""
+    settings = exam.family.exam
+    for field in ("title", "instructions"):
+        char = unsettable(getattr(settings, field))
+        if char is not None:
+            raise cannot_set(getattr(settings, field), char).within(
+                source=exam.family.source, layer="exam", field=field)
+    for v in exam.variants:
+        check_typesettable(v.report.network, exam.family.source)
+
+
 def exam_files(exam: Exam, *, moodle: bool = False) -> dict[str, str]:
     """File name -> text of everything ``symcnn exam`` writes (PDFs aside)."""
     files = {}
+    _check_typesettable(exam)
     for v in exam.variants:
         files[f"exam-{v.index:03d}.tex"] = exam_tex(exam, v)
         files[f"key-{v.index:03d}.tex"] = exam_tex(exam, v, key=True)

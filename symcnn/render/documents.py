@@ -20,11 +20,13 @@ from symcnn.layers import INFERRED
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
     TeX,
+    cannot_set,
     escape_latex,
     escape_markdown,
     factor,
     formula,
     math,
+    math_name,
     prose_with_symbols,
     shape,
     sum_lines,
@@ -32,6 +34,7 @@ from symcnn.render.latex import (
     written,
 )
 from symcnn.render.pdf import compile_pdf
+from symcnn.render.texchars import unsettable
 from symcnn.report import Report
 from symcnn.solve import M as BUDGET
 from symcnn.symbols import size
@@ -111,7 +114,7 @@ def _block_args(group) -> TeX:
     """A block use's parameters as math: ``$(C = 64)$``."""
     if not group.args:
         return TeX("")
-    return TeX("$(" + ", ".join(f"{escape_latex(k)} = {math(v)}" for k, v in group.args) + ")$")
+    return TeX("$(" + ", ".join(f"{math_name(k)} = {math(v)}" for k, v in group.args) + ")$")
 
 
 def _unit_note(unit: str) -> TeX:
@@ -186,7 +189,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
         "num": _num, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape, "shape": shape,
-        "label": _label, "visible_length": visible_length,
+        "label": _label, "visible_length": visible_length, "mathname": math_name,
         "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
         "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _bytes_tex if kind == "tex" else _bytes_text, "texbytes": _bytes_tex,
@@ -215,6 +218,21 @@ def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
         raise SymcnnError(f"{err.message} (line {err.lineno})", source=str(path)) from None
 
 
+def check_typesettable(network, source: str | None = None) -> None:
+    """Refuse, in one line naming the layer and field, a name or description with a
+    character LaTeX cannot set (an emoji, CJK): before anything is written, instead of a
+    LaTeX failure after."""
+    named = [(None, "name", network.name), (None, "description", network.description)]
+    for node in network.nodes:
+        # the block first: a use's layers are named after it
+        named += [(f"layer '{node.name}'", "block", node.block_type),
+                  (f"layer '{node.name}'", "name", node.name)]
+    for layer, field, text in named:
+        char = unsettable(text or "")
+        if char is not None:
+            raise cannot_set(text, char).within(source=source, layer=layer, field=field)
+
+
 def context(report: Report) -> dict:
     """What a template sees: the report and short names for its parts."""
     return {"report": report, "net": report.network, "analysis": report.analysis,
@@ -227,7 +245,9 @@ def context(report: Report) -> dict:
 
 def render_string(report: Report, template: str = "worksheet") -> str:
     """The document text of ``report`` through a built-in template or a template file."""
-    tpl, _, _ = _resolve(template)
+    tpl, kind, _ = _resolve(template)
+    if kind == "tex":
+        check_typesettable(report.network, report.source)
     try:
         return tpl.render(context(report))
     except jinja2.TemplateError as err:
