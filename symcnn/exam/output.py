@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from functools import cache
@@ -59,17 +60,38 @@ def keys_tex(exam: Exam) -> str:
     return _render("exam_keys.tex.j2", exam=exam, family=exam.family, variants=exam.variants)
 
 
+#: How a spreadsheet cell that is read as a formula begins (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value):
+    """A cell that a spreadsheet shows as text, never runs as a formula: text beginning with
+    ``= + - @``, a tab or a carriage return gets a leading ``'``, as OWASP recommends (a
+    number, negative or not, stays a number).
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("conv1"), csv_cell("-3"), csv_cell(7)
+    ("'=HYPERLINK(1)", 'conv1', '-3', 7)
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START) \
+            or _NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def answers_csv(exam: Exam) -> str:
-    """One row per variant and question, in :data:`CSV_COLUMNS` order."""
+    """One row per variant and question, in :data:`CSV_COLUMNS` order; text cells
+    neutralised (:func:`csv_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for v in exam.variants:
         for q in v.questions:
             a = q.answer
-            writer.writerow([v.index, q.number, q.kind, q.row.name if q.row else "", q.spec.points,
-                             answer_plain(a.value, a), a.unit, a.decimals if a.form == "size" else "",
-                             a.tolerance if a.form in ("size", "count") else "", q.correct_letter])
+            writer.writerow(map(csv_cell, [
+                v.index, q.number, q.kind, q.row.name if q.row else "", q.spec.points,
+                answer_plain(a.value, a), a.unit, a.decimals if a.form == "size" else "",
+                a.tolerance if a.form in ("size", "count") else "", q.correct_letter]))
     return out.getvalue()
 
 
