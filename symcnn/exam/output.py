@@ -23,7 +23,12 @@ from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
 from symcnn.exam.text import answer_plain, answer_tex, prompt
 from symcnn.files import write_atomic
-from symcnn.render.documents import check_typesettable, template_environment, templates_dir
+from symcnn.render.documents import (
+    check_typesettable,
+    template_environment,
+    template_error,
+    templates_dir,
+)
 from symcnn.render.latex import cannot_set
 from symcnn.render.pdf import compile_pdf
 from symcnn.render.texchars import unsettable
@@ -43,10 +48,10 @@ def _templates() -> jinja2.Environment:
 def _render(name: str, **context) -> str:
     try:
         return _templates().get_template(name).render(context)
-    except jinja2.TemplateError as err:
-        line = getattr(err, "lineno", None)
-        raise SymcnnError(f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else ""),
-                          source=str(getattr(err, "name", None) or name)) from None
+    except SymcnnError:
+        raise
+    except Exception as err:  # noqa: BLE001 - one line, naming the template and its line
+        raise template_error(err, name) from None
 
 
 def exam_tex(exam: Exam, variant: Variant, *, key: bool = False) -> str:

@@ -8,13 +8,15 @@ an escaper unless a math filter made it; templates lay out, they never compute.
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import fields
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import sympy
 
-from symcnn.errors import SymcnnError
+from symcnn.errors import SymcnnError, shorten
 from symcnn.files import shipped_dir, write_atomic
 from symcnn.layers import INFERRED
 from symcnn.render.formatting import figure_units
@@ -176,7 +178,9 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
             return math(value)
         return escape(value)
 
-    env = jinja2.Environment(
+    # sandboxed: a template shared by a colleague reads the report, it cannot reach Python
+    # (no attributes starting with "_", no unsafe callables: the README invites sharing them)
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(p) for p in search]),
         block_start_string="((*", block_end_string="*))",
         variable_start_string="(((", variable_end_string=")))",
@@ -214,8 +218,25 @@ def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
     env = template_environment(kind, [path.parent, builtin])
     try:
         return env.get_template(path.name), kind, ".md" if kind == "md" else ".tex"
-    except jinja2.TemplateSyntaxError as err:
-        raise SymcnnError(f"{err.message} (line {err.lineno})", source=str(path)) from None
+    except (jinja2.TemplateError, RecursionError) as err:
+        raise template_error(err, str(path)) from None
+
+
+def template_error(err: BaseException, template: str) -> SymcnnError:
+    """Any failure of a template (its syntax, an undefined name, the sandbox refusing an
+    attribute, a template that extends itself, an error while it runs) as one line naming
+    the template file and its line."""
+    where, line = getattr(err, "filename", None) or getattr(err, "name", None), \
+        getattr(err, "lineno", None)
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.filename.endswith(".j2"):  # the template's own line, as Jinja2 reports it
+            where, line = frame.filename, frame.lineno
+    if isinstance(err, RecursionError):
+        message = "the template extends or includes itself (nested too deeply)"
+    else:
+        message = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"
+    return SymcnnError(shorten(message, 300) + (f" (line {line})" if line else ""),
+                       source=str(where or template))
 
 
 def check_typesettable(network, source: str | None = None) -> None:
@@ -250,11 +271,10 @@ def render_string(report: Report, template: str = "worksheet") -> str:
         check_typesettable(report.network, report.source)
     try:
         return tpl.render(context(report))
-    except jinja2.TemplateError as err:
-        where = getattr(err, "name", None) or template
-        line = getattr(err, "lineno", None)
-        raise SymcnnError(f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else ""),
-                          source=str(where)) from None
+    except SymcnnError:
+        raise  # a name LaTeX cannot set, found by an escaper: already one line
+    except Exception as err:  # noqa: BLE001 - a user template may fail in any way
+        raise template_error(err, template) from None
 
 
 def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf: bool = False,
