@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+#: The longest quoted name an error message shows whole (a longer one is shortened).
+NAME_WIDTH = 60
+_QUOTED = re.compile(rf"'[^'\n]{{{NAME_WIDTH + 1},}}'|\"[^\"\n]{{{NAME_WIDTH + 1},}}\"")
+
+
+def shorten(text: str, width: int = NAME_WIDTH) -> str:
+    """``text`` cut to ``width`` characters, its start and end kept around an ellipsis, and
+    made one line: a name quoted in an error stays readable however long it is.
+
+    >>> shorten("x" * 100, 20)
+    'xxxxxxxxxxxx…xxxxxxx'
+    >>> shorten("two\\nlines")
+    'two lines'
+    """
+    text = "".join(" " if c.isspace() else c if c.isprintable() else "\ufffd" for c in text)
+    if len(text) <= width:
+        return text
+    head = (width - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,10 @@ class SymcnnError(ValueError):
             parts.append(argument_name(ctx.argument) if argument_name
                          else f"argument '{ctx.argument}'")
         parts.append(self.message)
-        return ": ".join(parts)
+        # a name quoted anywhere in the line (a layer's, a question's) is shortened, and the
+        # line stays one line whatever the names hold
+        return _QUOTED.sub(lambda m: m.group()[0] + shorten(m.group()[1:-1]) + m.group()[0],
+                           shorten(": ".join(parts), 10**9))
 
     def __str__(self) -> str:
         return self.describe()

@@ -22,7 +22,9 @@ class BatchLimit:
     """``floor((M - c) / a)`` for a budget ``M``: the closed form and its value.
 
     ``shortfall`` is how many bytes are missing for a single sample when even ``b = 1``
-    does not fit (zero otherwise).
+    does not fit (zero otherwise): ``at_one - budget``, where ``at_one`` is the memory at
+    ``b = 1`` (the largest moment of a simulated step, its allocations rounded when they
+    are); without it, ``fixed + per_sample``.
     """
 
     budget: sympy.Expr
@@ -30,6 +32,7 @@ class BatchLimit:
     per_sample: sympy.Expr
     formula: sympy.Expr
     value: sympy.Expr
+    at_one: sympy.Expr | None = None
 
     @property
     def numeric(self) -> bool:
@@ -44,7 +47,8 @@ class BatchLimit:
     @property
     def shortfall(self) -> sympy.Expr:
         if self.fits is False:
-            return self.fixed + self.per_sample - self.budget
+            needed = self.fixed + self.per_sample if self.at_one is None else self.at_one
+            return sympy.Max(needed - self.budget, 0)
         return sympy.Integer(0)
 
 
@@ -104,8 +108,12 @@ def max_batch_size_moments(moments, budget, block: int = 0) -> BatchLimit:
     # the moments that do not grow must fit too, whatever the batch
     if not all(m.fixed <= budget for m, g in zip(moments, grows) if not g):
         value = 0
-    return _MomentLimit(budget, binding.fixed, binding.per_sample, growing,
-                        sympy.Integer(value))
+    limit = _MomentLimit(budget, binding.fixed, binding.per_sample, growing, sympy.Integer(value))
+    if value < 1 and all(m.fixed.is_number and m.per_sample.is_number for m in moments):
+        # what one sample needs: the largest moment at b = 1, those that do not grow too
+        object.__setattr__(limit, "at_one", sympy.Integer(max(int(m.fixed) + int(m.per_sample)
+                                                               for m in moments)))
+    return limit
 
 
 class _MomentLimit(BatchLimit):
@@ -178,17 +186,24 @@ def _rounded_limit(moments, budget, block: int) -> BatchLimit:
         raise SymcnnError("allocator rounding needs numeric sizes and budget (substitute the "
                           "symbols first)", argument="allocator_block")
     hi, cap = int(exact.value), int(budget)
-    if hi <= 0:
-        return exact                               # not even one sample fits unrounded
     numbers = _numeric_parts(moments)
+
+    def rounded(parts, b: int) -> int:
+        return sum(-(-(f + p * b) // block) * block if f + p * b > 0 else f + p * b
+                   for f, p in parts)
+
+    # the memory at b = 1 as the rounded allocations need it (the shortfall's base)
+    at_one = sympy.Integer(max(max(fixed + per, rounded(parts, 1)) for fixed, per, parts in numbers))
+    if hi <= 0:                                    # not even one sample fits unrounded
+        return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula, exact.value,
+                          at_one)
 
     def fits(b: int) -> bool:
         for fixed, per, parts in numbers:
             plain = fixed + per * b
             if plain + block * len(parts) <= cap:  # fits however its allocations round
                 continue
-            if plain > cap or sum(-(-(f + p * b) // block) * block if f + p * b > 0
-                                  else f + p * b for f, p in parts) > cap:
+            if plain > cap or rounded(parts, b) > cap:
                 return False
         return True
 
@@ -203,4 +218,5 @@ def _rounded_limit(moments, budget, block: int) -> BatchLimit:
             lo = mid
         else:
             hi = mid - 1
-    return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula, sympy.Integer(lo))
+    return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula, sympy.Integer(lo),
+                      at_one)

@@ -44,7 +44,7 @@ def test_the_corpus_covers_every_class():
     names = {p.stem.split("_")[0] for p in CORPUS}
     assert len(CORPUS) >= 200
     assert {"nan", "name", "deep", "digits", "power", "degree", "repeat", "layers", "sizes",
-            "variants", "tries", "invalid", "set", "batch", "option", "family"} <= names
+            "variants", "tries", "invalid", "set", "batch", "option", "family", "latex"} <= names
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
@@ -53,7 +53,7 @@ def test_hostile_input_is_one_line(path, tmp_path, capsys):
     command = meta.get("command", "report")
     out = tmp_path / "out"
     argv = [command, str(path), *shlex.split(meta.get("args", ""))]
-    if command == "exam":
+    if command in ("exam", "render"):
         argv += ["--out", str(out)]
     status = run_main(argv)
     captured = capsys.readouterr()

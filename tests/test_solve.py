@@ -70,3 +70,30 @@ out_features = 3
         assert max_batch_size_moments(mem.simulation.moments, budget, 512).value == expected
         unrounded = max_batch_size_moments(mem.simulation.moments, budget).value
         assert expected <= unrounded
+
+
+def test_shortfall_with_allocator_rounding_by_hand():
+    """Issue 12, class 10: one moment of two allocations, 500 B and 60 B per sample, in
+    512 B blocks: one sample needs 512 + 512 = 1,024 B, not 500 + 60 = 560 B."""
+    from symcnn.memory.pytorch.timeline import Moment
+    from symcnn.solve import max_batch_size_moments
+    moment = [Moment("backward", "a", 500, 60, parts=(((500, 0), (0, 60)),))]
+    # 1,000 B: 560 B fit unrounded (8 samples), 1,024 B rounded do not: 24 B short (was -440)
+    limit = max_batch_size_moments(moment, 1000, 512)
+    assert (limit.value, limit.fits, limit.shortfall) == (0, False, 1024 - 1000)
+    # 520 B: not even unrounded; rounded 1,024 - 520 = 504 B short (was 560 - 520 = 40)
+    limit = max_batch_size_moments(moment, 520, 512)
+    assert (limit.value, limit.shortfall) == (0, 504)
+    # 1,600 B: fits (17 samples rounded: 512 + ceil(1020 / 512) 512 = 1,536 B), no shortfall
+    limit = max_batch_size_moments(moment, 1600, 512)
+    assert (limit.value, limit.shortfall) == (17, 0)
+
+
+def test_shortfall_counts_a_moment_that_does_not_grow():
+    """A moment that does not grow with the batch (1,200 B) and exceeds a 1,000 B budget
+    binds the shortfall: 200 B, not the growing moment's 100 + 10 - 1,000 < 0."""
+    from symcnn.memory.pytorch.timeline import Moment
+    from symcnn.solve import max_batch_size_moments
+    moments = [Moment("forward", "a", 100, 10), Moment("optimizer", "b", 1200, 0)]
+    limit = max_batch_size_moments(moments, 1000)
+    assert (limit.value, limit.shortfall) == (0, 200)

@@ -13,6 +13,7 @@ embedded-answer (cloze) questions for shapes and closed forms.  Presentation onl
 from __future__ import annotations
 
 import html
+import re
 import xml.etree.ElementTree as ET
 
 from symcnn.exam.build import Exam, Question, Variant
@@ -20,16 +21,33 @@ from symcnn.exam.text import answer_plain, answer_text, prompt
 from symcnn.render.documents import layer_arguments
 from symcnn.render.formatting import shape as text_shape
 
+#: Characters XML 1.0 cannot hold, even as a reference: control characters other than tab,
+#: newline and carriage return, surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML cannot hold (a name's bell or escape character),
+    so the bank stays well-formed whatever the names hold."""
+    return _NOT_XML.sub("", text)
+
+
+def _html(text) -> str:
+    """User text (a name, a prompt that quotes one) as HTML for a question: escaped, and with
+    ``{`` and ``}`` as character references, so that a name such as ``{1:NUMERICAL:=5}``
+    cannot add an answer field to an embedded-answer (cloze) question."""
+    return html.escape(str(text)).replace("{", "&#123;").replace("}", "&#125;")
+
 
 def _text(parent: ET.Element, tag: str, text: str, fmt: str | None = "html") -> ET.Element:
     el = ET.SubElement(parent, tag, {"format": fmt} if fmt else {})
-    ET.SubElement(el, "text").text = text
+    ET.SubElement(el, "text").text = xml_safe(text)
     return el
 
 
 def _tag(parent: ET.Element, tag: str, text: str) -> ET.Element:
     el = ET.SubElement(parent, tag)
-    el.text = text
+    el.text = xml_safe(text)
     return el
 
 
@@ -37,15 +55,15 @@ def network_html(variant: Variant) -> str:
     """The variant's network as an HTML paragraph and table."""
     net, mem = variant.shown, variant.report.memory
     shape = text_shape(net.input_shape)
-    kept = "".join(f" The numeric questions take {html.escape(k)} = {v}."
+    kept = "".join(f" The numeric questions take {_html(k)} = {v}."
                    for k, v in variant.kept.items())
     graph = not net.is_sequential
-    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(n.name)}</td>"
-                   + (f"<td>{html.escape(', '.join(n.inputs))}</td>" if graph else "")
-                   + f"<td>{html.escape(n.layer.type_name)}</td>"
-                   f"<td>{html.escape(layer_arguments(n.layer))}</td></tr>"
+    rows = "".join(f"<tr><td>{i}</td><td>{_html(n.name)}</td>"
+                   + (f"<td>{_html(', '.join(n.inputs))}</td>" if graph else "")
+                   + f"<td>{_html(n.layer.type_name)}</td>"
+                   f"<td>{_html(layer_arguments(n.layer))}</td></tr>"
                    for i, n in enumerate(net.nodes, start=1))
-    return (f"<p>Input: {html.escape(shape)} (channels first, one sample), {mem.dtype}, "
+    return (f"<p>Input: {_html(shape)} (channels first, one sample), {mem.dtype}, "
             f"s = {mem.element_bytes} bytes per element.{kept}</p>"
             "<table><tr><th>#</th><th>layer</th>" + ("<th>inputs</th>" if graph else "")
             + "<th>type</th><th>arguments</th></tr>"
@@ -60,7 +78,7 @@ def _head(q: Question, variant: Variant, kind: str, body: str, family: str) -> E
     el = ET.Element("question", {"type": kind})
     _text(el, "name", f"{family} v{variant.index:03d} q{q.number} {q.kind}", None)
     _text(el, "questiontext", body)
-    _text(el, "generalfeedback", "Answer: " + html.escape(answer_text(q.answer.value, q.answer))
+    _text(el, "generalfeedback", "Answer: " + _html(answer_text(q.answer.value, q.answer))
           + f" (worked solution: answer key of variant {variant.index}, question {q.number}).")
     if kind != "cloze":
         _tag(el, "defaultgrade", str(q.spec.points))
@@ -89,8 +107,8 @@ def _multichoice(q: Question, variant: Variant, body: str, family: str) -> ET.El
     for c in q.choices:
         ans = ET.SubElement(el, "answer", {"fraction": "100" if c.correct else "0",
                                            "format": "html"})
-        _tag(ans, "text", html.escape(answer_text(c.value, q.answer)))
-        _text(ans, "feedback", "Right." if c.correct else html.escape(f"Wrong: {c.mistake}."))
+        _tag(ans, "text", _html(answer_text(c.value, q.answer)))
+        _text(ans, "feedback", "Right." if c.correct else _html(f"Wrong: {c.mistake}."))
     return el
 
 
@@ -104,7 +122,7 @@ def _cloze_or_essay(q: Question, variant: Variant, body: str, family: str) -> ET
         return _head(q, variant, "cloze", f"{body}<p>{fields}</p>", family)
     coeffs = q.work.coefficients
     if coeffs is not None:
-        sym, top = html.escape(str(q.work.symbol)), len(coeffs) - 1
+        sym, top = _html(str(q.work.symbol)), len(coeffs) - 1
         power = lambda n: "" if n == 0 else sym if n == 1 else f"{sym}<sup>{n}</sup>"  # noqa: E731
         terms = " + ".join(_field(c) + (f" {power(top - i)}" if top - i else "")
                            for i, c in enumerate(coeffs))
@@ -113,12 +131,12 @@ def _cloze_or_essay(q: Question, variant: Variant, body: str, family: str) -> ET
     for tag, value in (("responseformat", "editor"), ("responserequired", "1"),
                        ("responsefieldlines", "5"), ("attachments", "0")):
         _tag(el, tag, value)
-    _text(el, "graderinfo", html.escape(answer_text(q.answer.value, q.answer)))
+    _text(el, "graderinfo", _html(answer_text(q.answer.value, q.answer)))
     return el
 
 
 def question_element(q: Question, variant: Variant, family: str) -> ET.Element:
-    body = network_html(variant) + f"<p>{html.escape(prompt(q))}</p>"
+    body = network_html(variant) + f"<p>{_html(prompt(q))}</p>"
     if q.choices:
         return _multichoice(q, variant, body, family)
     if q.answer.form in ("count", "size"):

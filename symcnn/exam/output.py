@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from functools import cache
@@ -24,12 +25,16 @@ from symcnn.exam.text import answer_plain, answer_tex, prompt
 from symcnn.files import write_atomic
 from symcnn.render.documents import (
     TitlePage,
+    check_typesettable,
     layer_notation,
     reader_name,
     template_environment,
+    template_error,
     templates_dir,
 )
+from symcnn.render.latex import cannot_set
 from symcnn.render.pdf import compile_pdf
+from symcnn.render.texchars import unsettable
 from symcnn.spec.toml_writer import comment_lines
 
 CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit", "decimals",
@@ -47,10 +52,10 @@ def _templates() -> jinja2.Environment:
 def _render(name: str, **context) -> str:
     try:
         return _templates().get_template(name).render(context)
-    except jinja2.TemplateError as err:
-        line = getattr(err, "lineno", None)
-        raise SymcnnError(f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else ""),
-                          source=str(getattr(err, "name", None) or name)) from None
+    except SymcnnError:
+        raise
+    except Exception as err:  # noqa: BLE001 - one line, naming the template and its line
+        raise template_error(err, name) from None
 
 
 def _titles(exam: Exam, titles: TitlePage | None) -> dict:
@@ -72,17 +77,38 @@ def keys_tex(exam: Exam, titles: TitlePage | None = None) -> str:
                    **_titles(exam, titles))
 
 
+#: How a spreadsheet cell that is read as a formula begins (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value):
+    """A cell that a spreadsheet shows as text, never runs as a formula: text beginning with
+    ``= + - @``, a tab or a carriage return gets a leading ``'``, as OWASP recommends (a
+    number, negative or not, stays a number).
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("conv1"), csv_cell("-3"), csv_cell(7)
+    ("'=HYPERLINK(1)", 'conv1', '-3', 7)
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START) \
+            or _NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def answers_csv(exam: Exam) -> str:
-    """One row per variant and question, in :data:`CSV_COLUMNS` order."""
+    """One row per variant and question, in :data:`CSV_COLUMNS` order; text cells
+    neutralised (:func:`csv_cell`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for v in exam.variants:
         for q in v.questions:
             a = q.answer
-            writer.writerow([v.index, q.number, q.kind, q.row.name if q.row else "", q.spec.points,
-                             answer_plain(a.value, a), a.unit, a.decimals if a.form == "size" else "",
-                             a.tolerance if a.form in ("size", "count") else "", q.correct_letter])
+            writer.writerow(map(csv_cell, [
+                v.index, q.number, q.kind, q.row.name if q.row else "", q.spec.points,
+                answer_plain(a.value, a), a.unit, a.decimals if a.form == "size" else "",
+                a.tolerance if a.form in ("size", "count") else "", q.correct_letter]))
     return out.getvalue()
 
 
@@ -95,10 +121,23 @@ def variant_toml(exam: Exam, variant: Variant) -> str:
         + variant.candidate.text
 
 
+def _check_typesettable(exam: Exam) -> None:
+    """Names and text LaTeX cannot set are refused in one line before anything is made."""
+    settings = exam.family.exam
+    for field in ("title", "instructions"):
+        char = unsettable(getattr(settings, field))
+        if char is not None:
+            raise cannot_set(getattr(settings, field), char).within(
+                source=exam.family.source, layer="exam", field=field)
+    for v in exam.variants:
+        check_typesettable(v.report.network, exam.family.source)
+
+
 def exam_files(exam: Exam, *, moodle: bool = False,
                titles: TitlePage | None = None) -> dict[str, str]:
     """File name -> text of everything ``symcnn exam`` writes (PDFs aside)."""
     files = {}
+    _check_typesettable(exam)
     for v in exam.variants:
         files[f"exam-{v.index:03d}.tex"] = exam_tex(exam, v, titles=titles)
         files[f"key-{v.index:03d}.tex"] = exam_tex(exam, v, key=True, titles=titles)

@@ -8,24 +8,28 @@ an escaper unless a math filter made it; templates lay out, they never compute.
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import sympy
 
-from symcnn.errors import SymcnnError
+from symcnn.errors import SymcnnError, shorten
 from symcnn.files import shipped_dir, write_atomic
 from symcnn.layers import INFERRED
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
     TeX,
     breakable,
+    cannot_set,
     escape_latex,
     escape_markdown,
     factor,
     formula,
     math,
+    math_name,
     prose_with_symbols,
     shape,
     sum_lines,
@@ -33,6 +37,7 @@ from symcnn.render.latex import (
     written,
 )
 from symcnn.render.pdf import compile_pdf
+from symcnn.render.texchars import unsettable
 from symcnn.report import Report
 from symcnn.solve import M as BUDGET
 from symcnn.symbols import size
@@ -132,7 +137,7 @@ def _block_args(group) -> TeX:
     """A block use's parameters as math: ``$(C = 64)$``."""
     if not group.args:
         return TeX("")
-    return TeX("$(" + ", ".join(f"{escape_latex(k)} = {math(v)}" for k, v in group.args) + ")$")
+    return TeX("$(" + ", ".join(f"{math_name(k)} = {math(v)}" for k, v in group.args) + ")$")
 
 
 def _unit_note(unit: str) -> TeX:
@@ -227,7 +232,9 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
             return math(value)
         return escape(value)
 
-    env = jinja2.Environment(
+    # sandboxed: a template shared by a colleague reads the report, it cannot reach Python
+    # (no attributes starting with "_", no unsafe callables: the README invites sharing them)
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(p) for p in search]),
         block_start_string="((*", block_end_string="*))",
         variable_start_string="(((", variable_end_string=")))",
@@ -241,7 +248,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "num": _num if kind == "tex" else math, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape,
         "shape": (lambda dims: shape(dims, allow_breaks=True)) if kind == "tex" else shape,
-        "label": _label, "visible_length": visible_length,
+        "label": _label, "visible_length": visible_length, "mathname": math_name,
         "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
         "arguments": layer_arguments, "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
@@ -267,8 +274,40 @@ def _resolve(template: str) -> tuple[jinja2.Template, str, str]:
     env = template_environment(kind, [path.parent, builtin])
     try:
         return env.get_template(path.name), kind, ".md" if kind == "md" else ".tex"
-    except jinja2.TemplateSyntaxError as err:
-        raise SymcnnError(f"{err.message} (line {err.lineno})", source=str(path)) from None
+    except (jinja2.TemplateError, RecursionError) as err:
+        raise template_error(err, str(path)) from None
+
+
+def template_error(err: BaseException, template: str) -> SymcnnError:
+    """Any failure of a template (its syntax, an undefined name, the sandbox refusing an
+    attribute, a template that extends itself, an error while it runs) as one line naming
+    the template file and its line."""
+    where, line = getattr(err, "filename", None) or getattr(err, "name", None), \
+        getattr(err, "lineno", None)
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.filename.endswith(".j2"):  # the template's own line, as Jinja2 reports it
+            where, line = frame.filename, frame.lineno
+    if isinstance(err, RecursionError):
+        message = "the template extends or includes itself (nested too deeply)"
+    else:
+        message = f"{type(err).__name__}: {getattr(err, 'message', None) or err}"
+    return SymcnnError(shorten(message, 300) + (f" (line {line})" if line else ""),
+                       source=str(where or template))
+
+
+def check_typesettable(network, source: str | None = None) -> None:
+    """Refuse, in one line naming the layer and field, a name or description with a
+    character LaTeX cannot set (an emoji, CJK): before anything is written, instead of a
+    LaTeX failure after."""
+    named = [(None, "name", network.name), (None, "description", network.description)]
+    for node in network.nodes:
+        # the block first: a use's layers are named after it
+        named += [(f"layer '{node.name}'", "block", node.block_type),
+                  (f"layer '{node.name}'", "name", node.name)]
+    for layer, field, text in named:
+        char = unsettable(text or "")
+        if char is not None:
+            raise cannot_set(text, char).within(source=source, layer=layer, field=field)
 
 
 def memory_heading(report: Report) -> str:
@@ -310,14 +349,15 @@ def context(report: Report, titles: TitlePage | None = None) -> dict:
 def render_string(report: Report, template: str = "worksheet",
                   titles: TitlePage | None = None) -> str:
     """The document text of ``report`` through a built-in template or a template file."""
-    tpl, _, _ = _resolve(template)
+    tpl, kind, _ = _resolve(template)
+    if kind == "tex":
+        check_typesettable(report.network, report.source)
     try:
         return tpl.render(context(report, titles))
-    except jinja2.TemplateError as err:
-        where = getattr(err, "name", None) or template
-        line = getattr(err, "lineno", None)
-        raise SymcnnError(f"{type(err).__name__}: {err.message}" + (f" (line {line})" if line else ""),
-                          source=str(where)) from None
+    except SymcnnError:
+        raise  # a name LaTeX cannot set, found by an escaper: already one line
+    except Exception as err:  # noqa: BLE001 - a user template may fail in any way
+        raise template_error(err, template) from None
 
 
 def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf: bool = False,

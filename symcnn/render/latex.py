@@ -19,10 +19,9 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
-_ESCAPE_RE = re.compile("|".join(re.escape(c) for c in _ESCAPES))
+from symcnn.errors import SymcnnError, shorten
+from symcnn.render.texchars import math_text, text_char, unsettable
+
 _MD_RE = re.compile(r"([\\`*_{}\[\]<>|$])")
 
 
@@ -30,11 +29,37 @@ class TeX(str):
     """A string that is already LaTeX (or Markdown), so it is not escaped again."""
 
 
+def cannot_set(text, char: str) -> SymcnnError:
+    """The one-line error for a character LaTeX cannot set, quoting (the start of) ``text``."""
+    return SymcnnError(f"LaTeX cannot set {char!r} (U+{ord(char):04X}) in {shorten(str(text))!r} "
+                       "(a name or text may use ASCII, Latin letters with accents and Greek letters)")
+
+
 def escape_latex(text) -> TeX:
-    """Prose made safe for LaTeX: ``& % $ # _ { } ~ ^ \\ < >`` are escaped."""
+    """Prose made safe for LaTeX text mode: ``& % $ # _ { } ~ ^ \\ < > |`` are escaped,
+    accented Latin and Greek letters written as commands, white space and control
+    characters made a space or left out (:mod:`symcnn.render.texchars`); a character LaTeX
+    cannot set (an emoji, CJK) is a :class:`SymcnnError`."""
     if isinstance(text, TeX):
         return text
-    return TeX(_ESCAPE_RE.sub(lambda m: _ESCAPES[m.group()], str(text)))
+    out = []
+    for char in str(text):
+        tex = text_char(char)
+        if tex is None:
+            raise cannot_set(text, char)
+        out.append(tex)
+    return TeX("".join(out))
+
+
+def math_name(text) -> TeX:
+    """A name for math mode (inside ``\\mathrm{...}``): ``conv~1`` ->
+    ``conv\\text{\\textasciitilde{}}1``, ``conv_1`` -> ``conv\\_1``."""
+    if isinstance(text, TeX):
+        return text
+    char = unsettable(str(text))
+    if char is not None:
+        raise cannot_set(text, char)
+    return TeX(math_text(str(text)))
 
 
 _SUBSCRIPTED = re.compile(r"\b([A-Za-z])_([A-Za-z0-9]+)\b")
@@ -68,7 +93,8 @@ def escape_markdown(text) -> TeX:
     """
     if isinstance(text, TeX):
         return text
-    return TeX(_MD_RE.sub(r"\\\1", str(text)))
+    text = "".join(" " if c.isspace() else "" if not c.isprintable() else c for c in str(text))
+    return TeX(_MD_RE.sub(r"\\\1", text))
 
 
 def group_digits(n: int, sep: str = "{,}") -> str:
