@@ -101,7 +101,7 @@ shape = [3, 8, 8]
 
 @pytest.mark.parametrize("body, expected", [
     (HEAD + '[[layers]]\ntype = "Conv9d"\nout_channels = 4\n',
-     "layer 1: field 'type': unknown layer type 'Conv9d' (known: AdaptiveAvgPool1d"),
+     "layer 1: field 'type': unknown layer type 'Conv9d' (did you mean Conv1d or Conv2d or Conv3d?)"),
     (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\nkernal_size = 3\n',
      "layer 1 (Conv2d): field 'kernal_size': unknown field for Conv2d"),
     (HEAD + '[[layers]]\ntype = "Conv2d"\nout_channels = 4\n',

@@ -79,7 +79,7 @@ def _one_line(err: SymcnnError) -> None:
     assert "\n" not in line and len(line) < 400, line
 
 
-@settings(max_examples=650, deadline=None, derandomize=False,
+@settings(max_examples=650, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(specs(), st.integers(0, 5), st.lists(st.sampled_from(

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import symcnn
 from symcnn import make_report
-from symcnn.expressions import parse_expression
+from symcnn.expressions import read_expression as parse_expression  # the reader of written output
 from symcnn.intdiv import FloorDiv
 from symcnn.render import latex
 from symcnn.render.formatting import shape as text_shape

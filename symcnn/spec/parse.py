@@ -20,6 +20,7 @@ paper) that the report checks against the derivation.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ def _layer(index: int, table: dict, where: str | None = None) -> tuple[str | Non
         raise SymcnnError("missing", layer=where, field="type")
     expect_text(kind, "type", where, what="a layer type such as \"Conv2d\"")
     if kind not in LAYER_TYPES:
-        raise SymcnnError(f"unknown layer type {kind!r} (known: {', '.join(sorted(LAYER_TYPES))})",
+        raise SymcnnError(f"unknown layer type {kind!r} ({_layer_type_hint(kind)})",
                           layer=where, field="type")
     cls = LAYER_TYPES[kind]
     where = f"{where} ({kind})"
@@ -353,3 +354,14 @@ def parse_assignments(items) -> dict[sympy.Symbol, sympy.Expr]:
         except SymcnnError as err:
             raise SymcnnError(f"{name}: {err}", argument="overrides") from None
     return out
+
+
+def _layer_type_hint(kind: str) -> str:
+    """The close names of a mistyped layer type, or where the list is: the known types'
+    names alone would make a 600-character line."""
+    by_lower = {name.lower(): name for name in sorted(LAYER_TYPES)}
+    close = difflib.get_close_matches(kind.lower(), by_lower, n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(sorted(by_lower[c] for c in close)) + "?"
+    return (f"symcnn knows {len(LAYER_TYPES)} torch.nn layer types, such as Conv2d, Linear and "
+            "ReLU: the section Spec files of README.md lists them")
