@@ -248,7 +248,8 @@ def _convolution(call: KernelCall) -> Transients:
     if call.phase == "forward":
         first_stage = forward_scratch(row, call.batch, call.threads, s)
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
-    scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch)
+    scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
+                               call.cpu)
     if blocked_weight_stage(row, call.channel_block):
         weight_stage = (wp - w, op) if first else (wp - w, op + ip)
     else:                                 # plain copies of the input and output gradient
@@ -349,7 +350,8 @@ def _conv_arguments(row: LayerRow, batch, threads: int):
 
 
 def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes: int = 4,
-                     strided_scratch: int = STRIDED_SCRATCH) -> tuple[int, int]:
+                     strided_scratch: int = STRIDED_SCRATCH,
+                     cpu: str = RULES_CPU_CAPABILITY) -> tuple[int, int]:
     """oneDNN's scratchpads of a convolution's backward on the CPU, ``(weight stage, strided
     data stage)`` in bytes, derived from oneDNN's source and checked on measured grids:
     :mod:`symcnn.memory.pytorch.onednn.fp32` (4-byte elements) and :mod:`symcnn.memory.pytorch.onednn.bf16` (2).  Where they
@@ -361,6 +363,9 @@ def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes
     if args is None:
         return fallback
     weight, data = rules.weight_scratch, rules.data_scratch
+    if element_bytes == 4 and cpu != RULES_CPU_CAPABILITY:
+        weight = functools.partial(weight, cpu=cpu)
+        data = functools.partial(data, cpu=cpu)
     if element_bytes == 2 and args[1] < CHANNEL_BLOCK and not _one_by_one(row):
         return fallback                            # outside the measured grid (C_out >= 16)
     if element_bytes == 2 and _one_by_one(row):
