@@ -2,7 +2,8 @@
 the kernel rules of the CPU that file was measured on (its ``environment.cpu_capability``), and
 the tallies the README quotes: runs within 4 B, 2 %, 5 %, under-predicted, the worst.
 
-    python -m validation.judge_cpu validation/results/cpu_avx2_zoo.json validation/results/cpu_avx2_heldout.json
+    python -m validation.judge_cpu validation/results/cpu_avx2_zoo.json \
+        validation/results/cpu_avx2_heldout.json
 
 Needs no torch (the specs and the committed measurements).  The fitting set (the zoo) and the
 held-out set are separate files and are reported apart.
