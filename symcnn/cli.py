@@ -10,14 +10,22 @@ import sys
 from symcnn import __version__
 from symcnn.errors import SymcnnError
 from symcnn.network import DTYPE_BYTES
-from symcnn.options import Convention, Device, MemoryOptions, Optimizer, Precision
+from symcnn.options import (
+    Convention,
+    CpuCapability,
+    Device,
+    MemoryOptions,
+    Optimizer,
+    Precision,
+    machine_cpu,
+)
 
 #: The flag of each library argument or option a user can get wrong: errors name the
 #: argument (``batch_size``), the command line prints the flag.
 FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
          "optimizer": "--optimizer", "convention": "--convention", "device": "--device",
          "precision": "--precision", "checkpoint_segments": "--checkpoint-segments",
-         "threads": "--threads", "allocator_block": "--allocator-block", "units": "--units",
+         "threads": "--threads", "cpu": "--cpu", "allocator_block": "--allocator-block", "units": "--units",
          "sizes": "--sizes", "overrides": "--set", "template": "--template",
          "variants": "--variants", "jobs": "--jobs", "input_shape": "--input-shape",
          "symbolic": "--symbolic"}
@@ -83,6 +91,11 @@ def _network_options() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="for --convention pytorch --device cpu: the CPU's intra-op threads "
                    "(torch.get_num_threads()), which oneDNN's buffers follow (default 2)")
+    p.add_argument("--cpu", type=str.upper, choices=["AUTO", *(c.value for c in CpuCapability)],
+                   default=CpuCapability.AVX512.value,
+                   help="for --convention pytorch --device cpu: the CPU capability whose kernel "
+                   "rules apply (torch.backends.cpu.get_cpu_capability(); AUTO: this machine's "
+                   "when torch is importable; default AVX512)")
     p.add_argument("--allocator-block", type=int, default=0, metavar="BYTES",
                    help="for --convention pytorch: round every allocation up to a multiple of "
                    "BYTES, as PyTorch's CUDA caching allocator does (512; default 0: the "
@@ -216,8 +229,11 @@ def _make_report(args):
     overrides = parse_assignments(args.set)
     sizes = dict(parse_size_range(item) for item in args.sizes)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
+    cpu, note = machine_cpu() if args.cpu == "AUTO" else (args.cpu, None)
+    if note:
+        print(f"symcnn: note: {note}", file=sys.stderr)
     options = MemoryOptions(args.convention, dtype=args.dtype, optimizer=args.optimizer,
-                            device=args.device, precision=args.precision,
+                            device=args.device, precision=args.precision, cpu=cpu,
                             threads=args.threads, allocator_block=args.allocator_block,
                             checkpoint_segments=args.checkpoint_segments)
     return make_report(spec, options, batch_size=args.batch_size, memory=args.memory,

@@ -56,6 +56,18 @@ class Precision(StrEnum):
     FP16 = "fp16"
 
 
+class CpuCapability(StrEnum):
+    """The CPU whose kernel rules a ``device="cpu"`` figure uses, as PyTorch names the level it
+    dispatches on (``torch.backends.cpu.get_cpu_capability()``).  oneDNN picks its kernels by
+    the same instruction set: on ``AVX512`` (measured with avx512_bf16, no AMX) it blocks
+    channels by 16 and runs bf16 convolutions and matmuls itself; on ``AVX2`` it blocks by 8 and
+    leaves bf16 convolutions and matmuls to PyTorch's own kernels (as fp16).
+    ``validation/README.md`` says which networks were measured on which."""
+
+    AVX512 = "AVX512"
+    AVX2 = "AVX2"
+
+
 class Optimizer(StrEnum):
     """The optimizer whose state is counted (:attr:`states` tensors per parameter)."""
 
@@ -81,6 +93,23 @@ PRECISIONS = tuple(p.value for p in Precision)
 _DEFAULT_OPTIMIZER = {Convention.LECTURE: Optimizer.NONE, Convention.TORCHINFO: None,
                       Convention.TORCHSUMMARY: None, Convention.CS231N: Optimizer.MOMENTUM,
                       Convention.PYTORCH: Optimizer.SGD}
+
+
+def machine_cpu() -> tuple[CpuCapability, str | None]:
+    """The capability of the CPU symcnn runs on (``cpu="auto"``) and a note when it is not
+    one with rules: PyTorch's own answer when torch can be imported, else the default
+    (:attr:`CpuCapability.AVX512`)."""
+    try:
+        import torch
+    except ImportError:
+        return CpuCapability.AVX512, ("cpu auto: torch is not importable, so this machine's "
+                                      "CPU is unknown; using the AVX512 rules")
+    found = str(torch.backends.cpu.get_cpu_capability()).upper()
+    if found in CpuCapability.__members__:
+        return CpuCapability(found), None
+    fallback = CpuCapability.AVX2 if found.startswith("AVX") else CpuCapability.AVX512
+    return fallback, (f"cpu auto: this CPU dispatches {found}, for which symcnn has no "
+                      f"measured kernel rules; using the {fallback} rules")
 
 
 def _member(enum: type[StrEnum], value, name: str):
@@ -124,6 +153,10 @@ class MemoryOptions:
     #: ``pytorch`` convention on the CPU: the intra-op threads oneDNN's per-thread buffers
     #: follow (``torch.get_num_threads()``); None: 2, as measured.
     threads: int | None = None
+    #: ``pytorch`` convention on the CPU: the capability whose kernel rules apply
+    #: (:class:`CpuCapability`; case does not matter); ``"auto"``: this machine's
+    #: (:func:`machine_cpu`).
+    cpu: CpuCapability = CpuCapability.AVX512
     #: ``pytorch`` convention: round every allocation up to a multiple of this many bytes
     #: (512: PyTorch's CUDA caching allocator); 0: the requested sizes.
     allocator_block: int = 0
@@ -146,6 +179,8 @@ class MemoryOptions:
                               argument="dtype")
         put("device", _member(Device, self.device, "device"))
         put("precision", _member(Precision, self.precision, "precision"))
+        cpu = self.cpu.upper() if isinstance(self.cpu, str) else self.cpu
+        put("cpu", machine_cpu()[0] if cpu == "AUTO" else _member(CpuCapability, cpu, "cpu"))
         if self.threads is not None:
             _whole(self.threads, "threads", 1, "a whole number >= 1")
         _whole(self.allocator_block, "allocator_block", 0, "a whole number of bytes >= 0")

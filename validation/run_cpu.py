@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 from validation import measure, zoo  # noqa: E402
+from validation.heldout import HELDOUT  # noqa: E402
 from validation.measure import Config  # noqa: E402
 
 
@@ -46,7 +47,24 @@ def plan(entry: zoo.ZooEntry) -> list[tuple[Config, bool]]:
     return out
 
 
-def run(names: list[str] | None = None, log=print, networks=zoo.ZOO) -> dict:
+def heldout_plan(entry: zoo.ZooEntry) -> list[tuple[Config, bool]]:
+    """(config, with allocation events) for a held-out network: each precision (fp32, bf16
+    autocast) with SGD at the first batch size and Adam at the second."""
+    b0, b1 = entry.batches[0], entry.batches[-1]
+    return [(Config(entry.name, b, opt, precision), opt == "sgd")
+            for precision in ("fp32", "bf16") for b, opt in ((b0, "sgd"), (b1, "adam"))]
+
+
+def results_stem(which: str, capability: str) -> str:
+    """The results' file name: ``cpu_zoo`` / ``cpu_heavy`` for the AVX-512 CPU the rules were
+    first fitted on (their historical names), ``cpu_<capability>_<set>`` otherwise and for
+    the held-out set (``cpu_avx2_zoo``, ``cpu_avx512_heldout``)."""
+    if capability == "AVX512" and which != "heldout":
+        return f"cpu_{which}"
+    return f"cpu_{capability.lower()}_{which}"
+
+
+def run(names: list[str] | None = None, log=print, networks=zoo.ZOO, plan=plan) -> dict:
     env = measure.environment()
     t0 = time.perf_counter()
     checks = []
@@ -126,17 +144,23 @@ def load(path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", metavar="NETWORK",
-                    choices=[e.name for e in zoo.ZOO + zoo.HEAVY],
+                    choices=[e.name for e in zoo.ZOO + zoo.HEAVY + HELDOUT],
                     help="measure only these networks")
     ap.add_argument("--heavy", action="store_true",
                     help="measure zoo.HEAVY (the lecture network at full size: about a minute "
                          "and 5 GB per configuration) instead of the zoo; writes cpu_heavy.*")
+    ap.add_argument("--heldout", action="store_true",
+                    help="measure the held-out set (validation/heldout) instead of the zoo; "
+                         "writes cpu_<capability>_heldout.*")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for cpu_zoo.json/.md")
     args = ap.parse_args(argv)
-    data = run(args.only, networks=zoo.HEAVY if args.heavy else zoo.ZOO)
+    which = "heldout" if args.heldout else "heavy" if args.heavy else "zoo"
+    networks = {"heldout": HELDOUT, "heavy": zoo.HEAVY, "zoo": zoo.ZOO}[which]
+    data = run(args.only, networks=networks,
+               plan=heldout_plan if args.heldout else plan)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "cpu_heavy" if args.heavy else "cpu_zoo"
+    stem = results_stem(which, data["environment"]["cpu_capability"])
     (out / f"{stem}.json").write_text(dump(data))
     (out / f"{stem}.md").write_text(measure.markdown(data["results"], data["environment"],
                                                     data["elapsed_s"]))

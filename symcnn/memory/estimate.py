@@ -45,7 +45,14 @@ from symcnn.memory.pytorch.saved import saved_tensors
 from symcnn.memory.pytorch.timeline import training_moments
 from symcnn.memory.pytorch.workspace import THREADS
 from symcnn.network import DTYPE_BYTES
-from symcnn.options import Device, MemoryOptions, Optimizer, Precision, options_from
+from symcnn.options import (
+    CpuCapability,
+    Device,
+    MemoryOptions,
+    Optimizer,
+    Precision,
+    options_from,
+)
 from symcnn.symbols import b, size
 
 
@@ -125,6 +132,8 @@ class Simulation:
     #: ``k`` for a forward pass through ``checkpoint_sequential(model, k, x)``, 0 without
     #: activation checkpointing.
     checkpoint_segments: int = 0
+    #: On the CPU: the capability whose kernel rules were applied; None on CUDA.
+    cpu: CpuCapability | None = None
 
     def rounding(self, batch) -> int:
         """The allocator block at ``batch``: rounding applies to a number of samples; in
@@ -369,11 +378,14 @@ def _simulate(analysis: Analysis, options: MemoryOptions, optimizer: Optimizer, 
     foreach = device is Device.CUDA if options.foreach is None else options.foreach
     moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
                                precision=precision, batch=batch, threads=threads,
-                               foreach=foreach, checkpoint_segments=segments)
+                               foreach=foreach, checkpoint_segments=segments, cpu=options.cpu)
     inference = inference_moments(analysis, element_bytes=s, device=device,
-                                  precision=precision, batch=batch, threads=threads)
+                                  precision=precision, batch=batch, threads=threads,
+                                  cpu=options.cpu)
+    on_cpu = device is Device.CPU
     return Simulation(moments, inference, device, precision, options.allocator_block,
-                      threads if device is Device.CPU else None, segments if segments != 1 else 0)
+                      threads if on_cpu else None, segments if segments != 1 else 0,
+                      options.cpu if on_cpu else None)
 
 
 def _saved_terms(analysis: Analysis, options: MemoryOptions, s: int) -> tuple[Term, ...]:

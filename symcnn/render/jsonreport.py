@@ -58,6 +58,8 @@ def to_json(report: Report) -> dict:
         memory["allocator_block"] = sim.allocator_block
         memory["checkpoint_segments"] = sim.checkpoint_segments
         memory["threads"] = sim.threads
+        if sim.cpu is not None:
+            memory["cpu"] = sim.cpu.value
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

@@ -94,6 +94,8 @@ def _moments(report: Report) -> list[str]:
     if sim.threads:
         out.append(f"  CPU kernels (oneDNN) with {sim.threads} intra-op thread"
                    f"{'s' if sim.threads != 1 else ''}: their per-thread buffers follow it")
+    if sim.cpu is not None:
+        out.append(f"  CPU kernel rules for {sim.cpu} (the capability PyTorch dispatches on)")
     if sim.checkpoint_segments:
         out.append(f"  forward pass through checkpoint_sequential(model, {sim.checkpoint_segments}"
                    ", x, use_reentrant=False): each checkpointed segment is run again before "

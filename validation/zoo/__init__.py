@@ -109,10 +109,15 @@ def entries():
 
 
 def get(name: str) -> ZooEntry:
-    for e in ZOO + HEAVY:
+    """The entry of the zoo, of :data:`HEAVY` or of the held-out set (``validation.heldout``)
+    called ``name``."""
+    from validation.heldout import HELDOUT
+
+    known = ZOO + HEAVY + HELDOUT
+    for e in known:
         if e.name == name:
             return e
-    raise KeyError(f"no zoo network {name!r} (known: {', '.join(e.name for e in ZOO + HEAVY)})")
+    raise KeyError(f"no zoo network {name!r} (known: {', '.join(e.name for e in known)})")
 
 
 # --------------------------------------------------------------------------------------------

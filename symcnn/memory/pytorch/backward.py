@@ -18,7 +18,7 @@ import sympy
 from symcnn.analysis.liveness import Liveness
 from symcnn.memory.pytorch.moments import Held, Moment, plus, total
 from symcnn.memory.pytorch.saved import LOW
-from symcnn.memory.pytorch.workspace import transient
+from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, transient
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,12 @@ class Step:
     threads: int
     liveness: Liveness            # the tensors' storages and lifetimes
     sizes: dict                   # bytes per sample of every storage a node allocates
+    cpu: str = RULES_CPU_CAPABILITY  # the CPU capability whose kernel rules apply
 
     def transients(self, r, phase: str = "forward", **extra):
         """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`)."""
         return transient(r, phase, self.device, self.width[r.name], batch=self.batch,
-                         threads=self.threads, precision=self.precision,
+                         threads=self.threads, precision=self.precision, cpu=self.cpu,
                          first=self.liveness.reads_input(r), **extra)
 
 

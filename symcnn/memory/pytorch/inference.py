@@ -33,7 +33,7 @@ from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
 from symcnn.memory.pytorch.moments import Moment, total
 from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
-from symcnn.memory.pytorch.workspace import THREADS, transient
+from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, THREADS, transient
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,10 @@ EVAL_MODE.add((layers.Identity, layers.Flatten, layers.Upsample, layers.Add, lay
 
 def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str = "cuda",
                       batch=None, precision: str = "fp32",
-                      threads: int = THREADS) -> tuple[Moment, ...]:
-    """The moments of ``model.eval()`` and ``torch.no_grad()`` forward pass (see the module)."""
+                      threads: int = THREADS,
+                      cpu: str = RULES_CPU_CAPABILITY) -> tuple[Moment, ...]:
+    """The moments of ``model.eval()`` and ``torch.no_grad()`` forward pass (see the module);
+    ``cpu`` the capability whose kernel rules apply."""
     s, rows = element_bytes, analysis.rows
     width = activation_widths(analysis, device, precision, s)
     params = [t * s for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
@@ -96,7 +98,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         parts = resident + (cached, alive, cast)
         moments.append(_moment("inference", r.name, parts, sums))
         for f, p in transient(r, "forward", device, width[r.name], batch=batch,
-                              threads=threads, precision=precision,
+                              threads=threads, precision=precision, cpu=str(cpu),
                               first=live.reads_input(r)):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:

@@ -86,6 +86,13 @@ from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
 RULES_CPU_CAPABILITY = "AVX512"
 #: Channels per block of oneDNN's blocked layout: 16 fp32 values fill an AVX-512 register.
 CHANNEL_BLOCK = 16
+#: The block per CPU capability (``nChw16c`` on AVX-512, ``nChw8c`` on AVX2: 8 fp32 values
+#: fill an AVX2 register).
+CHANNEL_BLOCKS = {"AVX512": CHANNEL_BLOCK, "AVX2": 8}
+#: The capabilities without oneDNN's bf16 kernels (no avx512_bf16 and no AVX-512 to emulate
+#: them: PyTorch's ``mkldnn_bf16_device_check``): a bf16 convolution or matmul under autocast
+#: runs PyTorch's own kernels, as fp16 does (:func:`_native_half`).
+NO_ONEDNN_BF16 = frozenset({"AVX2"})
 #: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).
 STRIDED_SCRATCH = 61_488
 #: Scratchpad of a transposed convolution's forward (oneDNN's backward-data kernel), per
@@ -149,6 +156,14 @@ class KernelCall:
     threads: int
     param_bytes: int
     precision: str
+    cpu: str = RULES_CPU_CAPABILITY
+
+    @property
+    def native_half(self) -> bool:
+        """Whether a 2-byte convolution or matmul runs PyTorch's own kernels, not oneDNN's:
+        fp16 on every CPU measured, bf16 where oneDNN has no bf16 kernels."""
+        return self.precision == "fp16" or (self.precision == "bf16"
+                                            and self.cpu in NO_ONEDNN_BF16)
 
 
 Transients = tuple[Alternative, ...]
@@ -176,10 +191,11 @@ def _output_only(call: KernelCall) -> Transients:
 
 
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
-              first: bool = False, batch=None, channel_block: int = CHANNEL_BLOCK,
+              first: bool = False, batch=None, channel_block: int | None = None,
               strided_scratch: int = STRIDED_SCRATCH,
               threads: int = THREADS, param_bytes: int | None = None,
-              precision: str = "fp32") -> tuple[Alternative, ...]:
+              precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
+              ) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module);
     the rule of ``row``'s layer type in :data:`TRANSIENTS`.
@@ -187,9 +203,13 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     ``first``: the node reads the network input, which needs no gradient.  ``batch``: the batch
     size when it is a number (it picks the im2col regime at 1); None means b >= 2.
     ``element_bytes`` is the size of the node's activations, ``param_bytes`` (default the same)
-    that of the parameter gradients the moment counts (4 under autocast)."""
-    call = KernelCall(row, phase, element_bytes, first, batch, channel_block, strided_scratch,
-                      threads, param_bytes or element_bytes, precision)
+    that of the parameter gradients the moment counts (4 under autocast).  ``cpu``: the
+    capability whose rules apply (:class:`symcnn.options.CpuCapability`); ``channel_block``
+    (default: the block of ``cpu``) overrides its channel block."""
+    cpu = str(cpu)
+    block = CHANNEL_BLOCKS[cpu] if channel_block is None else channel_block
+    call = KernelCall(row, phase, element_bytes, first, batch, block, strided_scratch,
+                      threads, param_bytes or element_bytes, precision, cpu)
     return TRANSIENTS[device][row.layer](call)
 
 
@@ -217,7 +237,7 @@ def _conv_sizes(call: KernelCall):
 def _convolution(call: KernelCall) -> Transients:
     """oneDNN's stages (im2col at batch 1; PyTorch's own kernels in fp16): see the module."""
     row, s, first = call.row, call.element_bytes, call.first
-    if call.precision == "fp16":
+    if call.native_half:
         return _native_half(row, call.phase, first, call.param_bytes)
     zero = sympy.Integer(0)
     if uses_im2col(row, call.batch, s):
@@ -228,7 +248,8 @@ def _convolution(call: KernelCall) -> Transients:
     if call.phase == "forward":
         first_stage = forward_scratch(row, call.batch, call.threads, s)
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
-    scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch)
+    scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
+                               call.cpu)
     if blocked_weight_stage(row, call.channel_block):
         weight_stage = (wp - w, op) if first else (wp - w, op + ip)
     else:                                 # plain copies of the input and output gradient
@@ -244,8 +265,9 @@ def _convolution(call: KernelCall) -> Transients:
 @CPU.entry(layers.ConvTransposeNd)
 def _transposed_convolution(call: KernelCall) -> Transients:
     """oneDNN: scratchpad, blocked input and weight, its output (channel-padded from 16
-    channels on); then ATen's result and a contiguous copy: 3 O.  Not modelled in fp16."""
-    if call.precision == "fp16":
+    channels on); then ATen's result and a contiguous copy: 3 O.  Not modelled where it runs
+    PyTorch's own kernels (fp16; bf16 without oneDNN's bf16 kernels)."""
+    if call.native_half:
         return ()
     i, o, ip, op, w, b_, wp, reorder_in = _conv_sizes(call)
     if call.phase == "forward":
@@ -259,8 +281,8 @@ def _transposed_convolution(call: KernelCall) -> Transients:
 @CPU.entry(layers.Linear)
 def _linear(call: KernelCall) -> Transients:
     """A 2-byte (bf16) forward: oneDNN's packed matmul (:func:`_packed_matmul`); nothing
-    more otherwise (fp16 runs PyTorch's own matmuls)."""
-    if call.phase == "forward" and call.element_bytes == 2 and call.precision != "fp16":
+    more otherwise (fp16, and bf16 without oneDNN's bf16 kernels, run PyTorch's own matmuls)."""
+    if call.phase == "forward" and call.element_bytes == 2 and not call.native_half:
         return _packed_matmul(call.row, call.batch, call.threads)
     return ()
 
@@ -328,7 +350,8 @@ def _conv_arguments(row: LayerRow, batch, threads: int):
 
 
 def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes: int = 4,
-                     strided_scratch: int = STRIDED_SCRATCH) -> tuple[int, int]:
+                     strided_scratch: int = STRIDED_SCRATCH,
+                     cpu: str = RULES_CPU_CAPABILITY) -> tuple[int, int]:
     """oneDNN's scratchpads of a convolution's backward on the CPU, ``(weight stage, strided
     data stage)`` in bytes, derived from oneDNN's source and checked on measured grids:
     :mod:`symcnn.memory.pytorch.onednn.fp32` (4-byte elements) and :mod:`symcnn.memory.pytorch.onednn.bf16` (2).  Where they
@@ -340,6 +363,9 @@ def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes
     if args is None:
         return fallback
     weight, data = rules.weight_scratch, rules.data_scratch
+    if element_bytes == 4 and cpu != RULES_CPU_CAPABILITY:
+        weight = functools.partial(weight, cpu=cpu)
+        data = functools.partial(data, cpu=cpu)
     if element_bytes == 2 and args[1] < CHANNEL_BLOCK and not _one_by_one(row):
         return fallback                            # outside the measured grid (C_out >= 16)
     if element_bytes == 2 and _one_by_one(row):

@@ -1,0 +1,83 @@
+"""The kernel rules of an AVX2 CPU against measurements made on one (AMD EPYC, AVX2 only,
+torch 2.13.0+cpu, 2 threads): the zoo, the fitting set (``results/cpu_avx2_zoo.json``), and
+the held-out set (``results/cpu_avx2_heldout.json``, never used to derive a rule).  Each file
+is predicted with the rules of the capability it names in its ``environment``."""
+
+from pathlib import Path
+
+import pytest
+
+from validation import judge_cpu
+
+RESULTS = Path(__file__).parent.parent / "validation" / "results"
+ZOO = judge_cpu.load(RESULTS / "cpu_avx2_zoo.json")
+ZOO_ROWS = judge_cpu.compare(ZOO)
+IDS = [f"{r['network']}-{r['label']}-b{r['batch']}" for r in ZOO_ROWS]
+
+
+def test_the_data_names_its_cpu():
+    assert ZOO["environment"]["cpu_capability"] == "AVX2"
+    assert ZOO["environment"]["torch"].startswith("2.13.0")
+
+
+@pytest.mark.parametrize("row", ZOO_ROWS, ids=IDS)
+def test_zoo_peak_on_avx2(row):
+    """Every zoo peak to 4 B (a 4-byte tensor the model does not know), in fp32, bf16 and
+    fp16, but unet2d's fp32 runs: their peak is the backward of ``outc``, a 1x1 convolution
+    whose ``jit_1x1:avx2`` weight kernel is not derived; the AVX-512 kernel's buffers stand
+    for it, 572 B above the measurement (an upper bound)."""
+    over = row["predicted"] - row["measured"]
+    if row["network"] == "unet2d" and row["precision"] == "fp32":
+        assert over == 572
+    else:
+        assert -4 <= over <= 0
+
+
+def test_bf16_is_fp16_without_avx512():
+    """The measured fact the AVX2 bf16 rule rests on: without AVX-512, bf16 autocast takes
+    PyTorch's own kernels as fp16 does, and the peaks are the same to the byte."""
+    peaks = {(r["config"]["network"], r["config"]["optimizer"], r["config"]["precision"]):
+             r["step"]["step_peak"] for r in ZOO["results"]
+             if not r["config"]["foreach"] and r["config"]["precision"] != "fp32"}
+    fp16 = [k for k in peaks if k[2] == "fp16"]
+    assert len(fp16) == 13
+    assert all(peaks[(n, o, "bf16")] == peaks[(n, o, "fp16")] for n, o, _ in fp16)
+
+
+def test_avx512_rules_are_not_avx2_rules():
+    """Predicted with the AVX-512 rules, the same AVX2 measurements of unet2d miss by more
+    than 5 %: 16-channel padding in fp32 (above), oneDNN's bf16 kernels assumed where PyTorch's
+    im2col ran (below); with the AVX2 rules they are within 572 B.  The capability matters."""
+    runs = [r for r in ZOO["results"] if r["config"]["network"] == "unet2d"
+            and r["config"]["precision"] in ("fp32", "bf16")]
+    assert len(runs) == 7
+    for run in runs:
+        cfg, measured = run["config"], run["step"]["step_peak"]
+        assert abs(judge_cpu.predicted_peak(cfg, "AVX2") - measured) <= 572
+        error = (judge_cpu.predicted_peak(cfg, "AVX512") - measured) / measured
+        assert error > 0.05 if cfg["precision"] == "fp32" else error < -0.05
+
+
+HELDOUT = judge_cpu.load(RESULTS / "cpu_avx2_heldout.json")
+HELDOUT_ROWS = judge_cpu.compare(HELDOUT)
+#: Held-out networks whose every layer kind the rules model (no groups, no dilation).
+MODELLED = {"stem7", "tokens", "pool1d", "conv3dpad", "deconvodd", "wide1d", "medium"}
+
+
+def test_heldout_names_its_cpu_and_stays_apart():
+    from validation.heldout import HELDOUT as NETWORKS
+    assert HELDOUT["environment"]["cpu_capability"] == "AVX2"
+    assert not {e.name for e in NETWORKS} & {e.name for e in judge_cpu.zoo.ZOO}
+    assert {r["network"] for r in HELDOUT_ROWS} == {e.name for e in NETWORKS}
+    assert max(r["measured"] for r in HELDOUT_ROWS if r["network"] == "medium") > 50_000_000
+
+
+@pytest.mark.parametrize("row", [r for r in HELDOUT_ROWS if r["network"] in MODELLED],
+                         ids=lambda r: f"{r['network']}-{r['label']}-b{r['batch']}")
+def test_heldout_modelled_kinds_within_two_percent(row):
+    """Held out, on AVX2: the networks of kinds the rules model are within 2 % in fp32 and
+    bf16 (to 4 B for stem7, tokens, conv3dpad, medium; the misses, per node: the first layer's
+    backward of wide1d and pool1d, the ConvTranspose with output_padding of deconvodd)."""
+    assert abs(row["error"]) <= 0.02
+    if row["network"] in {"stem7", "tokens", "conv3dpad", "medium"}:
+        assert -4 <= row["predicted"] - row["measured"] <= 0

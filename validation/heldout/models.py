@@ -1,0 +1,160 @@
+"""The torch side of the held-out set (:mod:`validation.heldout`): one ``torch.nn`` builder per
+network, written by hand from the layer list (every ``in_channels`` / ``in_features`` given
+here, where the spec lets symcnn infer it), with the spec's node names.  Importing this module
+needs no torch (the builders do)."""
+
+from __future__ import annotations
+
+from validation.zoo.models import nn, seq
+
+
+def build_dwstride():
+    return seq(
+        ("conv1", nn.Conv2d(3, 16, 3, padding=1, bias=False)),
+        ("bn1", nn.BatchNorm2d(16)),
+        ("relu1", nn.ReLU(inplace=True)),
+        ("dw1", nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16, bias=False)),  # 16 x 16
+        ("relu2", nn.ReLU()),
+        ("pw1", nn.Conv2d(16, 32, 1)),
+        ("relu3", nn.ReLU()),
+        ("dw2", nn.Conv2d(32, 32, 3, stride=2, padding=1, groups=32)),              # 8 x 8
+        ("relu4", nn.ReLU6()),
+        ("pw2", nn.Conv2d(32, 64, 1)),
+        ("pool", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(64, 10)),
+    )
+
+
+def build_grouped():
+    return seq(
+        ("conv1", nn.Conv2d(3, 32, 3, padding=1)),
+        ("relu1", nn.ReLU()),
+        ("g4", nn.Conv2d(32, 32, 3, padding=1, groups=4, bias=False)),
+        ("bn", nn.BatchNorm2d(32)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("g8s2", nn.Conv2d(32, 64, 3, stride=2, padding=1, groups=8)),   # 16 x 16
+        ("relu3", nn.ReLU()),
+        ("g2pw", nn.Conv2d(64, 64, 1, groups=2)),
+        ("pool", nn.MaxPool2d(2)),                                        # 8 x 8
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(64 * 8 * 8, 10)),
+    )
+
+
+def build_dilated():
+    return seq(
+        ("conv1", nn.Conv2d(3, 16, 3, padding=1)),
+        ("relu1", nn.ReLU()),
+        ("dil2", nn.Conv2d(16, 16, 3, padding=2, dilation=2)),
+        ("relu2", nn.ReLU()),
+        ("dil4", nn.Conv2d(16, 32, 3, padding=4, dilation=4)),
+        ("relu3", nn.ReLU()),
+        ("dil2s2", nn.Conv2d(32, 32, 3, stride=2, padding=2, dilation=2)),   # 16 x 16
+        ("pool", nn.AvgPool2d(2)),                                           # 8 x 8
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(32 * 8 * 8, 10)),
+    )
+
+
+def build_stem7():
+    return seq(
+        ("stem", nn.Conv2d(3, 32, 7, stride=2, padding=3, bias=False)),    # 48 x 48
+        ("bn", nn.BatchNorm2d(32)),
+        ("relu1", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool2d(3, stride=2, padding=1)),                    # 24 x 24
+        ("conv2", nn.Conv2d(32, 32, 3, padding=1)),
+        ("relu2", nn.ReLU()),
+        ("conv3", nn.Conv2d(32, 64, 3, stride=2, padding=1)),               # 12 x 12
+        ("relu3", nn.ReLU()),
+        ("pool", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(64, 10)),
+    )
+
+
+def build_tokens():
+    return seq(
+        ("fc1", nn.Linear(64, 256)),
+        ("ln1", nn.LayerNorm(256)),
+        ("gelu", nn.GELU()),
+        ("fc2", nn.Linear(256, 64)),
+        ("ln2", nn.LayerNorm(64)),
+        ("drop", nn.Dropout(0.1)),
+        ("flatten", nn.Flatten()),
+        ("head", nn.Linear(32 * 64, 8)),
+    )
+
+
+def build_pool1d():
+    return seq(
+        ("conv1", nn.Conv1d(4, 32, 5, padding=2)),
+        ("relu1", nn.ReLU()),
+        ("apool", nn.AdaptiveAvgPool1d(24)),
+        ("conv2", nn.Conv1d(32, 32, 3, stride=2, padding=1)),      # 12
+        ("tanh", nn.Tanh()),
+        ("mpool", nn.AdaptiveMaxPool1d(5)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(32 * 5, 8)),
+    )
+
+
+def build_conv3dpad():
+    return seq(
+        ("conv1", nn.Conv3d(1, 8, 3, padding=1)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv3d(8, 16, 3, padding=1)),
+        ("bn", nn.BatchNorm3d(16)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool3d(2)),                                  # 8^3
+        ("conv3", nn.Conv3d(16, 24, 3, stride=2, padding=1)),        # 4^3
+        ("pool", nn.AdaptiveAvgPool3d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(24, 4)),
+    )
+
+
+def build_deconvodd():
+    return seq(
+        ("down", nn.Conv2d(3, 24, 3, stride=2, padding=1)),          # 15 x 15
+        ("relu1", nn.ReLU()),
+        ("mid", nn.Conv2d(24, 24, 3, padding=1)),
+        ("silu", nn.SiLU()),
+        ("up", nn.ConvTranspose2d(24, 12, 3, stride=2, padding=1, output_padding=1)),  # 30 x 30
+        ("relu2", nn.ReLU()),
+        ("head", nn.Conv2d(12, 3, 1)),
+    )
+
+
+def build_wide1d():
+    return seq(
+        ("conv1", nn.Conv1d(2, 64, 9, stride=4, padding=4)),         # 250
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv1d(64, 128, 3, stride=2, padding=1)),       # 125
+        ("bn", nn.BatchNorm1d(128)),
+        ("relu2", nn.ReLU(inplace=True)),
+        ("conv3", nn.Conv1d(128, 96, 1)),
+        ("pool", nn.MaxPool1d(5)),                                   # 25
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(96 * 25, 10)),
+    )
+
+
+def build_medium():
+    return seq(
+        ("conv1", nn.Conv2d(3, 64, 3, padding=1)),
+        ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(64, 64, 3, padding=1)),
+        ("relu2", nn.ReLU()),
+        ("pool1", nn.MaxPool2d(2)),                                  # 64 x 64
+        ("conv3", nn.Conv2d(64, 128, 3, padding=1)),
+        ("relu3", nn.ReLU()),
+        ("conv4", nn.Conv2d(128, 128, 3, padding=1)),
+        ("relu4", nn.ReLU()),
+        ("pool2", nn.MaxPool2d(2)),                                  # 32 x 32
+        ("conv5", nn.Conv2d(128, 128, 3, padding=1)),
+        ("relu5", nn.ReLU()),
+        ("pool", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(128, 10)),
+    )
