@@ -162,24 +162,23 @@ def _run_exam(args) -> str:
 
     from symcnn.exam.build import make_exam
     from symcnn.exam.family import load_family
-    from symcnn.exam.output import compile_all, write_exam
+    from symcnn.exam.output import write_exam
     from symcnn.spec.builtin import examples_dir
 
     if args.jobs < 1:
         raise SymcnnError(f"must be at least 1, got {args.jobs}", argument="jobs")
     family = load_family(args.family or examples_dir() / "lecture_family.toml")
     exam = make_exam(family, args.variants, args.seed)
-    paths = write_exam(exam, args.out, moodle=args.moodle, titles=_titles(args))
+    paths = write_exam(exam, args.out, moodle=args.moodle, titles=_titles(args), pdf=args.pdf,
+                       jobs=args.jobs,
+                       progress=lambda done, total: print(f"compiled {done}/{total}",
+                                                          file=sys.stderr, flush=True))
     out = Path(args.out)
     lines = [f"wrote {len(exam.variants)} exams and answer keys (exam-NNN.tex, key-NNN.tex, "
              f"variant-NNN.toml), keys.tex, answers.csv{', moodle.xml' if args.moodle else ''} "
              f"to {out}\n"]
     if args.pdf:
-        tex = [p for p in paths if p.suffix == ".tex"]
-        compile_all(tex, jobs=args.jobs,
-                    progress=lambda done, total: print(f"compiled {done}/{total}", file=sys.stderr,
-                                                       flush=True))
-        lines.append(f"compiled {len(tex)} PDFs in {out}\n")
+        lines.append(f"compiled {sum(p.suffix == '.pdf' for p in paths)} PDFs in {out}\n")
     return "".join(lines)
 
 
@@ -269,7 +268,7 @@ def main(argv=None) -> int:
     except SymcnnError as err:
         print(f"symcnn: error: {err.describe(_flag)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # files are written atomically: nothing is left half-written
+    except KeyboardInterrupt:  # output is a transaction: nothing is left half-written
         print("symcnn: interrupted", file=sys.stderr)
         return 130
     sys.stdout.write(text)

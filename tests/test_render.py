@@ -151,8 +151,10 @@ def test_failing_compile_leaves_no_pdf(tmp_path, lecture):
         render(lecture, tpl, out, pdf=True)
     assert "LaTeX failed: Undefined control sequence" in str(info.value)
     assert "l." in str(info.value)
-    # the complete .tex stays for inspection; no PDF, log, aux or temporary file
-    assert sorted(p.name for p in out.iterdir()) == ["lecture-3d-cnn-broken.tex"]
+    # issue 12: output is a transaction, so a failed compile writes nothing at all (no .tex
+    # without its PDF, no log, aux or temporary file) and a folder it had to make goes again
+    assert str(out / "lecture-3d-cnn-broken.tex") in str(info.value)  # the final name
+    assert not out.exists()
 
 
 def test_missing_latexmk_says_how_to_install(tmp_path, lecture, monkeypatch):
@@ -160,7 +162,8 @@ def test_missing_latexmk_says_how_to_install(tmp_path, lecture, monkeypatch):
     with pytest.raises(SymcnnError) as info:
         render(lecture, "slides", tmp_path, pdf=True)
     assert "latexmk not found" in str(info.value) and "apt-get install" in str(info.value)
-    assert [p.name for p in tmp_path.iterdir()] == ["lecture-3d-cnn-slides.tex"]
+    # refused before anything is written (issue 12: all or nothing)
+    assert list(tmp_path.iterdir()) == []
 
 
 def pdf_text(pdf: Path) -> str:

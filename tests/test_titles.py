@@ -59,7 +59,8 @@ def test_renders_under_other_conventions_do_not_overwrite(tmp_path):
     assert names == {"lecture-3d-cnn-slides.tex", "lecture-3d-cnn-slides-torchinfo.tex",
                      "lecture-3d-cnn-slides-pytorch.tex", "lecture-3d-cnn-slides-pytorch-cpu.tex",
                      "lecture-3d-cnn-slides-pytorch-bf16.tex"}
-    assert len(list(tmp_path.iterdir())) == 5
+    assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 5
+    assert {p.name for p in tmp_path.iterdir() if p.name.startswith(".")} == {".symcnn.json"}
 
 
 def test_cli_render_and_exam_take_the_title_options(tmp_path, capsys):

@@ -1,8 +1,9 @@
 """An exam's files: per variant the exam, its answer key and its drawn spec; one combined
 key; a CSV of all answers; optionally a Moodle question bank; optionally their PDFs.
 
-Everything is rendered in memory first and then written file by file with
-:func:`symcnn.files.write_atomic`, so an error leaves no partly written file.  The same
+Everything is rendered in memory first, then written (and compiled) in a temporary folder
+and moved into place only when all succeeded (:class:`symcnn.files.OutputTransaction`), so
+an error leaves the output folder as it was.  The same
 exam gives the same bytes.
 """
 
@@ -22,7 +23,7 @@ from symcnn.errors import SymcnnError
 from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
 from symcnn.exam.text import answer_plain, answer_tex, prompt
-from symcnn.files import write_atomic
+from symcnn.files import OutputTransaction, write_atomic
 from symcnn.render.documents import (
     TitlePage,
     check_typesettable,
@@ -33,7 +34,7 @@ from symcnn.render.documents import (
     templates_dir,
 )
 from symcnn.render.latex import cannot_set
-from symcnn.render.pdf import compile_pdf
+from symcnn.render.pdf import compile_pdf, require_latexmk
 from symcnn.render.texchars import unsettable
 from symcnn.spec.toml_writer import comment_lines
 
@@ -149,15 +150,29 @@ def exam_files(exam: Exam, *, moodle: bool = False,
     return files
 
 
-def write_exam(exam: Exam, out_dir, *, moodle: bool = False,
-               titles: TitlePage | None = None) -> list[Path]:
-    """Write the exam's files into ``out_dir``; returns their paths."""
+def write_exam(exam: Exam, out_dir, *, moodle: bool = False, titles: TitlePage | None = None,
+               pdf: bool = False, jobs: int = 1,
+               progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Write the exam's files into ``out_dir`` (with ``pdf`` also every exam's and key's
+    PDF, ``jobs`` compilations at a time); returns their paths.
+
+    All or nothing (:class:`~symcnn.files.OutputTransaction`): the files, PDFs included, are
+    made in a temporary folder and moved into place only when all succeeded; files an earlier
+    exam run wrote into ``out_dir`` that this one does not (the keys of variants it no longer
+    has, PDFs of sources it replaced) are removed.  On any failure ``out_dir`` stays as it was.
+    """
+    if pdf:
+        require_latexmk()
     files = exam_files(exam, moodle=moodle, titles=titles)
-    paths = []
-    for name, text in files.items():
-        path = Path(out_dir) / name
-        write_atomic(path, text)  # a SymcnnError naming the file when it cannot be written
-        paths.append(path)
+    with OutputTransaction(out_dir, "exam") as tx:
+        for name, text in files.items():
+            write_atomic(tx.path(name), text)  # a SymcnnError naming the file
+        names = list(files)
+        if pdf:
+            tex = [name for name in names if name.endswith(".tex")]
+            compile_all([tx.path(name) for name in tex], jobs=jobs, progress=progress)
+            names += [name.removesuffix(".tex") + ".pdf" for name in tex]
+        paths = [tx.final(name) for name in names]
     return paths
 
 

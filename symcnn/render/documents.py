@@ -17,7 +17,7 @@ import jinja2.sandbox
 import sympy
 
 from symcnn.errors import SymcnnError, shorten
-from symcnn.files import shipped_dir, write_atomic
+from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.layers import INFERRED
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
@@ -36,7 +36,7 @@ from symcnn.render.latex import (
     visible_length,
     written,
 )
-from symcnn.render.pdf import compile_pdf
+from symcnn.render.pdf import compile_pdf, require_latexmk
 from symcnn.render.texchars import unsettable
 from symcnn.report import Report
 from symcnn.solve import M as BUDGET
@@ -364,21 +364,28 @@ def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf
            name: str | None = None, titles: TitlePage | None = None) -> list[Path]:
     """Write ``report`` through ``template`` into ``out_dir``; with ``pdf`` also compile it.
 
-    Returns the written files.  The file name is ``<network>-<template>.tex`` (or ``.md``),
-    with the convention and the simulated device and precision where they are not the
-    default (``<network>-slides-pytorch-cpu.tex``), so that renders do not overwrite each other.
+    Returns the written files, written whole or not at all (:class:`OutputTransaction`):
+    a failed compile leaves ``out_dir`` as it was.  The file name is
+    ``<network>-<template>.tex`` (or ``.md``), with the convention and the simulated device
+    and precision where they are not the default (``<network>-slides-pytorch-cpu.tex``), so
+    that renders do not overwrite each other.
     """
     tpl_name = template if template in BUILTIN else Path(template).name.split(".")[0]
     suffix = ".md" if template == "markdown" or template.endswith((".md.j2", ".md")) else ".tex"
     if pdf and suffix != ".tex":  # refused before anything is written
         raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
+    if pdf:
+        require_latexmk()
     text = render_string(report, template, titles)
     stem = f"{name or slug(report.network.name)}-{tpl_name}{options_suffix(report)}"
-    path = Path(out_dir) / f"{stem}{suffix}"
-    write_atomic(path, text)
-    written_files = [path]
-    if pdf:
-        written_files.append(compile_pdf(path))
+    # all or nothing: the .tex and its PDF move into place together, and a PDF of an
+    # earlier render of the same file that this render does not make is removed
+    with OutputTransaction(out_dir, f"render {stem}{suffix}") as tx:
+        write_atomic(tx.path(f"{stem}{suffix}"), text)
+        written_files = [tx.final(f"{stem}{suffix}")]
+        if pdf:
+            compile_pdf(tx.path(f"{stem}{suffix}"))
+            written_files.append(tx.final(f"{stem}.pdf"))
     return written_files
 
 

@@ -35,6 +35,16 @@ def first_error(log: str) -> str:
     return "see the LaTeX log"
 
 
+def require_latexmk() -> str:
+    """The path of latexmk; without it a one-line error saying how to install TeX (checked
+    before a ``--pdf`` run writes anything)."""
+    latexmk = shutil.which("latexmk")
+    if latexmk is None:
+        raise SymcnnError(f"latexmk not found, so nothing was written ({INSTALL_HINT}; "
+                          "the LaTeX source alone needs no TeX)")
+    return latexmk
+
+
 def compile_pdf(tex: Path, *, timeout: int = 300, reproducible: bool = False) -> Path:
     """Compile ``tex`` in a temporary folder and move the PDF next to it.
 
@@ -44,10 +54,7 @@ def compile_pdf(tex: Path, *, timeout: int = 300, reproducible: bool = False) ->
     source gives the same bytes.
     """
     tex = Path(tex)
-    latexmk = shutil.which("latexmk")
-    if latexmk is None:
-        raise SymcnnError(f"latexmk not found, so no PDF was made ({INSTALL_HINT}); "
-                          f"the LaTeX source is in {tex}")
+    latexmk = require_latexmk()
     with tempfile.TemporaryDirectory(prefix="symcnn-tex-") as tmp:
         work = Path(tmp) / tex.name
         shutil.copyfile(tex, work)
