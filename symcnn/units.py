@@ -98,11 +98,6 @@ def parse_size(text) -> sympy.Integer:
     return sympy.Integer(int(value))  # whole bytes, rounded down
 
 
-def in_unit(value: sympy.Expr, unit: str) -> sympy.Expr:
-    """``value`` bytes expressed in ``unit`` (exact rational for numbers)."""
-    return sympy.Rational(1, UNITS[canonical_unit(unit)]) * value
-
-
 def format_bytes(value, unit: str = "MB", digits: int = 2) -> str:
     """``value`` bytes as ``"13.21 MB"``: ``digits`` decimals in a fixed unit (values below a
     hundredth of it keep two significant figures), four significant figures in ``auto``."""
