@@ -27,6 +27,16 @@ def shorten(text: str, width: int = NAME_WIDTH) -> str:
     return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
+def _shorten_quoted(part: str) -> str:
+    """``part`` on one line, each quoted name in it longer than NAME_WIDTH shortened.
+
+    >>> _shorten_quoted("layer '" + "a" * 70 + "'")
+    "layer 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…aaaaaaaaaaaaaaaaaaaa'"
+    """
+    return _QUOTED.sub(lambda m: m.group()[0] + shorten(m.group()[1:-1]) + m.group()[0],
+                       shorten(part, 10**9))
+
+
 @dataclass(frozen=True)
 class _Context:
     source: str | None = None
@@ -77,10 +87,11 @@ class SymcnnError(ValueError):
             parts.append(argument_name(ctx.argument) if argument_name
                          else f"argument '{ctx.argument}'")
         parts.append(self.message)
-        # a name quoted anywhere in the line (a layer's, a question's) is shortened, and the
-        # line stays one line whatever the names hold
-        return _QUOTED.sub(lambda m: m.group()[0] + shorten(m.group()[1:-1]) + m.group()[0],
-                           shorten(": ".join(parts), 10**9))
+        # the line stays one line whatever the names hold; a name quoted in a part (a
+        # layer's, a question's) is shortened within that part, and the file is shown whole
+        # (a quote in a path never pairs with one in the message)
+        source = [shorten(ctx.source, 10**9)] if ctx.source else []
+        return ": ".join(source + [_shorten_quoted(p) for p in parts[len(source):]])
 
     def __str__(self) -> str:
         return self.describe()
