@@ -84,3 +84,55 @@ def test_mistakes_in_keys_set_symbols_in_math():
     tex = keys_tex(exam)
     assert r"$C_{\mathrm{in}}$ forgotten" in tex
     assert r"C\_in" not in tex and r"n\_in" not in tex
+
+
+# ---- the network in the documents' notation (issue 11, item 11) ----------------------------
+
+def test_architecture_tables_use_the_formulas_notation():
+    report = make_report(symcnn.example_spec("lecture_symbolic"))
+    for template in ("slides", "worksheet"):
+        tex = render_string(report, template)
+        # lecture_symbolic.toml: L3 is out_channels = "2*C", kernel_size = 3
+        assert r"L3 & Conv3d & $C_{\mathrm{out}} = 2 C$, $k = 3$ &" in tex
+        # L4 has stride 2: the stride is S, never s (s is the bytes per element)
+        assert r"$C_{\mathrm{out}} = 2 C$, $k = 3$, $S = 2$" in tex
+        assert "out\\_channels" not in tex and "kernel\\_size" not in tex
+    resnet = render_string(make_report(symcnn.example_spec("resnet18")), "worksheet")
+    # torchvision's conv1: Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    assert r"$C_{\mathrm{out}} = 64$, $k = 7$, $S = 2$, $p = 3$, no bias" in resnet
+
+
+@pytest.fixture(scope="module")
+def family_exam():
+    return make_exam(load_family(examples_dir() / "lecture_family.toml"), variants=2, seed=7)
+
+
+def test_exams_keep_stride_and_bytes_apart(family_exam):
+    from symcnn.exam.output import exam_tex
+    tex = exam_tex(family_exam, family_exam.variants[0])
+    assert r"stride $S$" in tex and r"{n + 2p - d(k-1) - 1}{S}" in tex
+    assert r"$s = 4$ bytes per element" in tex
+    assert "stride $s$" not in tex and "}{s}" not in tex
+    # the family's L3 is out_channels = "2*C", kernel_size = 3
+    assert r"$C_{\mathrm{out}} = 2 C$, $k = 3$" in tex
+
+
+def test_moodle_describes_the_network_in_notation(family_exam):
+    from symcnn.exam.moodle import moodle_xml
+    xml = moodle_xml(family_exam)
+    assert "out_channels" not in xml and "kernel_size" not in xml and "stride=" not in xml
+    assert "flatten_" not in xml  # a made-up name is code, not the reader's
+    # HTML inside the XML text: C_out = 2C as <i>C</i><sub>out</sub> = 2<i>C</i>
+    assert "&lt;i&gt;C&lt;/i&gt;&lt;sub&gt;out&lt;/sub&gt; = 2&lt;i&gt;C&lt;/i&gt;, " \
+           "&lt;i&gt;k&lt;/i&gt; = 3" in xml
+    assert "stride &lt;i&gt;S&lt;/i&gt;" in xml and "&lt;i&gt;s&lt;/i&gt; = 4 bytes" in xml
+
+
+def test_html_notation_keeps_precedence():
+    from symcnn.render.notation import html_math
+    from symcnn.symbols import size
+    C, D = size("C"), size("D")
+    # brackets from sympy's precedence, a product side by side, a power as a superscript
+    assert html_math((C + 1) * D) == "<i>D</i>(<i>C</i> + 1)"
+    assert html_math((C + D) ** 2) == "(<i>C</i> + <i>D</i>)<sup>2</sup>"
+    assert html_math(size("C_in") ** 2) == "<i>C</i><sub>in</sub><sup>2</sup>"

@@ -18,8 +18,9 @@ import xml.etree.ElementTree as ET
 
 from symcnn.exam.build import Exam, Question, Variant
 from symcnn.exam.text import answer_plain, answer_text, prompt
-from symcnn.render.documents import layer_arguments
+from symcnn.render.documents import reader_name
 from symcnn.render.formatting import shape as text_shape
+from symcnn.render.notation import layer_notation_html
 
 #: Characters XML 1.0 cannot hold, even as a reference: control characters other than tab,
 #: newline and carriage return, surrogates, U+FFFE and U+FFFF.
@@ -55,23 +56,28 @@ def network_html(variant: Variant) -> str:
     """The variant's network as an HTML paragraph and table."""
     net, mem = variant.shown, variant.report.memory
     shape = text_shape(net.input_shape)
-    kept = "".join(f" The numeric questions take {_html(k)} = {v}."
+    kept = "".join(f" The numeric questions take <i>{_html(k)}</i> = {v}."
                    for k, v in variant.kept.items())
     graph = not net.is_sequential
-    rows = "".join(f"<tr><td>{i}</td><td>{_html(n.name)}</td>"
+    rows = "".join(f"<tr><td>{i}</td><td>{_html(reader_name(n, i))}</td>"
                    + (f"<td>{_html(', '.join(n.inputs))}</td>" if graph else "")
                    + f"<td>{_html(n.layer.type_name)}</td>"
-                   f"<td>{_html(layer_arguments(n.layer))}</td></tr>"
+                   f"<td>{layer_notation_html(n.layer)}</td></tr>"
                    for i, n in enumerate(net.nodes, start=1))
     return (f"<p>Input: {_html(shape)} (channels first, one sample), {mem.dtype}, "
-            f"s = {mem.element_bytes} bytes per element.{kept}</p>"
+            f"<i>s</i> = {mem.element_bytes} bytes per element.{kept}</p>"
             "<table><tr><th>#</th><th>layer</th>" + ("<th>inputs</th>" if graph else "")
             + "<th>type</th><th>arguments</th></tr>"
             f"{rows}</table>"
-            "<p>Conventions: parameters are weights and biases; output size "
-            "floor((n + 2p - d(k-1) - 1)/s) + 1; training memory M(b) = Params + Grads + "
-            "b (I_1 + 2 sum_{i&gt;=2} I_i); 1 MB = 10^6, 1 MiB = 2^20, 1 GB = 10^9, 1 GiB = 2^30 "
-            "bytes; round half up.</p>")
+            "<p>Conventions: parameters are weights and biases; along an axis of input size "
+            "<i>n</i>, a convolution with kernel <i>k</i>, padding <i>p</i>, dilation <i>d</i> "
+            "and stride <i>S</i> gives the output size "
+            "&lfloor;(<i>n</i> + 2<i>p</i> &minus; <i>d</i>(<i>k</i> &minus; 1) &minus; 1)/<i>S</i>"
+            "&rfloor; + 1; training memory <i>M</i>(<i>b</i>) = Params + Grads + "
+            "<i>b</i> (<i>I</i><sub>1</sub> + 2 &sum;<sub><i>i</i> &ge; 2</sub> "
+            "<i>I</i><sub><i>i</i></sub>): the input stored once, every later activation twice; "
+            "1 MB = 10<sup>6</sup>, 1 MiB = 2<sup>20</sup>, 1 GB = 10<sup>9</sup>, "
+            "1 GiB = 2<sup>30</sup> bytes; round half up.</p>")
 
 
 def _head(q: Question, variant: Variant, kind: str, body: str, family: str) -> ET.Element:

@@ -27,13 +27,13 @@ from symcnn.files import OutputTransaction, write_atomic
 from symcnn.render.documents import (
     TitlePage,
     check_typesettable,
-    layer_notation,
     reader_name,
     template_environment,
     template_error,
     templates_dir,
 )
 from symcnn.render.latex import cannot_set
+from symcnn.render.notation import layer_notation
 from symcnn.render.pdf import compile_pdf, require_latexmk
 from symcnn.render.texchars import unsettable
 from symcnn.spec.toml_writer import comment_lines

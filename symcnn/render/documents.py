@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import traceback
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -18,7 +18,6 @@ import sympy
 
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
-from symcnn.layers import INFERRED
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
     TeX,
@@ -36,6 +35,7 @@ from symcnn.render.latex import (
     visible_length,
     written,
 )
+from symcnn.render.notation import layer_arguments, layer_notation
 from symcnn.render.pdf import compile_pdf, require_latexmk
 from symcnn.render.texchars import unsettable
 from symcnn.report import Report
@@ -156,50 +156,6 @@ def _power(unit: str) -> str:
     return f"{base}^{{{exponent}}}"
 
 
-def layer_arguments(layer, raw: bool = False):
-    """The constructor arguments that differ from PyTorch's defaults: ``kernel_size=3, stride=2``
-    (with ``raw``, the ``(name, value)`` pairs)."""
-    out, pairs = [], []
-    for f in fields(layer):
-        value = getattr(layer, f.name)
-        pool_stride = f.name == "stride" and f.default is None  # the kernel size, by default
-        if f.name in INFERRED or value is None or (pool_stride and value == layer.kernel_size):
-            continue
-        if isinstance(value, tuple) and len(set(value)) == 1:
-            value = value[0]
-        if value == f.default:
-            continue
-        pairs.append((f.name, value))
-        text = "(" + ", ".join(map(str, value)) + ")" if isinstance(value, tuple) else str(value)
-        out.append(f"{f.name}={text}")
-    return pairs if raw else ", ".join(out)
-
-
-#: A constructor argument in the notation of the documents' formulas (``C_out = 2C``).
-_NOTATION = {"out_channels": r"C_{\mathrm{out}}", "out_features": r"n_{\mathrm{out}}",
-             "kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "groups": "g",
-             "output_size": r"\text{output size}", "p": r"p_{\mathrm{drop}}"}
-
-
-def layer_notation(layer) -> TeX:
-    """The arguments :func:`layer_arguments` lists, in the notation of the formulas:
-    ``$C_{out} = 2 C$, $k = 3$, $s = 2$`` (LaTeX); ``bias=False`` reads ``no bias``."""
-    out = []
-    for item in layer_arguments(layer, raw=True):
-        name, value = item
-        if name == "bias":
-            out.append("no bias" if value is False else "bias")
-        elif name == "inplace":
-            out.append("in place")
-        elif name in _NOTATION:
-            text = ("(" + ", ".join(math(v) for v in value) + ")" if isinstance(value, tuple)
-                    else math(value))
-            out.append(f"${_NOTATION[name]} = {text}$")
-        else:
-            out.append(escape_latex(f"{name}={value}"))
-    return TeX(", ".join(out))
-
-
 def reader_name(node, index: int) -> str:
     """A node's name as a reader knows it: empty where the spec gave none (``flatten_9``,
     made up from the type and position, is code, not a name)."""
@@ -245,12 +201,13 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
     env.context_class = _Context
     env.filters.update({
         "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
-        "num": _num if kind == "tex" else math, "factor": factor, "budget_formula": _budget_formula, "path_in": _path_in,
+        "num": _num if kind == "tex" else math, "factor": factor,
+        "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape,
         "shape": (lambda dims: shape(dims, allow_breaks=True)) if kind == "tex" else shape,
         "label": _label, "visible_length": visible_length, "mathname": math_name,
         "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
-        "arguments": layer_arguments, "block_args": _block_args,
+        "arguments": layer_arguments, "notation": layer_notation, "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX,
