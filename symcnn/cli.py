@@ -28,7 +28,7 @@ FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
          "threads": "--threads", "cpu": "--cpu", "allocator_block": "--allocator-block", "units": "--units",
          "sizes": "--sizes", "overrides": "--set", "template": "--template",
          "variants": "--variants", "jobs": "--jobs", "input_shape": "--input-shape",
-         "symbolic": "--symbolic"}
+         "symbolic": "--symbolic", "solutions": "--solutions"}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -121,12 +121,17 @@ def _parser() -> argparse.ArgumentParser:
                        description="Derive parameters and memory of a network described in a "
                        "TOML spec (the lecture's 3-D CNN when no SPEC is given).")
     r.add_argument("--json", action="store_true", help="print one JSON document")
-    d = sub.add_parser("render", parents=[shared, _title_options()], help="write slides, a worksheet or Markdown",
+    d = sub.add_parser("render", parents=[shared, _title_options()],
+                       help="write slides, a worksheet, an exercise or Markdown",
                        description="Write the derivations as a LaTeX beamer deck, a LaTeX "
-                       "worksheet or Markdown, through a Jinja2 template; optionally compile.")
+                       "worksheet, a student exercise or Markdown, through a Jinja2 template; "
+                       "optionally compile.")
     d.add_argument("--template", "-t", default="slides", metavar="NAME",
-                   help="slides, worksheet, markdown, or a path to your own .tex.j2/.md.j2 "
-                   "(default: slides)")
+                   help="slides, worksheet, exercise (the questions, with space to work them "
+                   "out), markdown, or a path to your own .tex.j2/.md.j2 (default: slides)")
+    d.add_argument("--solutions", action="store_true",
+                   help="with --template exercise: the same exercise with every step worked "
+                   "and answered (<network>-exercise-solutions.tex)")
     d.add_argument("--out", "-o", default="output", metavar="DIR",
                    help="output folder (default: output)")
     d.add_argument("--pdf", action="store_true",
@@ -137,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _exam_parser(sub) -> None:
-    e = sub.add_parser("exam", parents=[_title_options()], help="randomized exams with answer keys from a question family",
+    e = sub.add_parser("exam", parents=[_title_options()],
+                       help="randomized exams with answer keys from a question family",
                        description="Draw variants of a question family (a spec whose values are "
                        "choices or ranges, with an [exam] table) and write, per variant, an exam "
                        "and its worked answer key, plus a combined key and a CSV of all answers.")
@@ -247,7 +253,8 @@ def _run(args) -> str:
     report = _make_report(args)
     if args.command == "render":
         from symcnn.render.documents import render
-        paths = render(report, args.template, args.out, pdf=args.pdf, titles=_titles(args))
+        paths = render(report, args.template, args.out, pdf=args.pdf, titles=_titles(args),
+                       solutions=args.solutions)
         return "".join(f"wrote {p}\n" for p in paths)
     if args.json:
         from symcnn.render.jsonreport import to_json

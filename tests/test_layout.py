@@ -1,7 +1,8 @@
 """Documents a lecturer can hand out as they are: every shipped LaTeX template (slides,
-worksheet, exam, its key, the combined keys) with every example network compiles with no
-line wider than the page (1 pt) and no frame taller than the slide (beamer clips those
-silently), and every layer or block is in the architecture table, read back from the PDF.
+worksheet, the exercise blank and with its solutions, exam, its key, the combined keys) with
+every example network compiles with no line wider than the page (1 pt) and no frame or page
+too high (beamer clips a frame silently), and every layer or block is in the architecture
+table, read back from the PDF.
 An example network's exam is the example as a question family (its symbols fixed); the
 lecture's is the shipped family, examples/lecture_family.toml.
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif(
 
 EXAMPLES = ["lecture", "lecture_symbolic", "resnet18", "resnet50", "resnet152", "vgg16",
             "unet2d", "unet3d"]
-DOCUMENTS = ["slides", "worksheet", "exam", "key", "keys"]
+DOCUMENTS = ["slides", "worksheet", "exercise", "solutions", "exam", "key", "keys"]
 #: Values for a symbolic example's symbols, so that its exam has numbers to ask about.
 EXAM_SIZES = {"lecture_symbolic": {"C": 4, "D": 96, "H": 96, "W": 96},
               "unet2d": {"C": 8, "H": 64, "W": 64},
@@ -71,6 +72,12 @@ def _sources(name: str, out: Path) -> dict[str, tuple[Path, list[str]]]:
     for template in ("slides", "worksheet"):
         (tex,) = render(report, template, out, name=name)
         docs[template] = (tex, shown)
+    # the exercise lists every layer (a student needs each one), blank and with solutions,
+    # each in a file of its own
+    every = [r.name for r in report.analysis.rows]
+    for doc, solutions in (("exercise", False), ("solutions", True)):
+        (tex,) = render(report, "exercise", out, name=name, solutions=solutions)
+        docs[doc] = (tex, every)
     if name == "lecture":  # the shipped family on the lecture's network
         exam = make_exam(load_family(shipped_dir("examples", "lecture.toml")
                                      / "lecture_family.toml"), variants=3, seed=2025)

@@ -18,6 +18,7 @@ import sympy
 
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
+from symcnn.render.exercise import exercise_parts
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
     TeX,
@@ -43,7 +44,7 @@ from symcnn.solve import M as BUDGET
 from symcnn.symbols import size
 from symcnn.units import AUTO, canonical_unit, format_bytes, unit_power
 
-BUILTIN = ("slides", "worksheet", "markdown")
+BUILTIN = ("slides", "worksheet", "exercise", "markdown")
 DEFAULT_TITLE = "Parameters and Memory Consumption"
 
 
@@ -289,11 +290,15 @@ def options_suffix(report: Report) -> str:
     return "".join(f"-{p}" for p in parts)
 
 
-def context(report: Report, titles: TitlePage | None = None) -> dict:
+def context(report: Report, titles: TitlePage | None = None, solutions: bool = False) -> dict:
     """What a template sees: the report and short names for its parts; ``doc`` the title
-    page (``title`` its title or the default), ``memory_heading`` the memory frames' title."""
+    page (``title`` its title or the default), ``memory_heading`` the memory frames' title;
+    ``exercise`` what the exercise asks (None for a simulated step), ``solutions`` whether
+    its worked answers are filled in."""
     titles = titles or TitlePage()
+    exercise = exercise_parts(report) if report.memory.simulation is None else None
     return {"doc": titles, "title": titles.title or DEFAULT_TITLE,
+            "solutions": solutions, "exercise": exercise,
             "memory_heading": memory_heading(report),
             "report": report, "net": report.network, "analysis": report.analysis,
             "memory": report.memory, "rows": report.analysis.rows,
@@ -304,13 +309,20 @@ def context(report: Report, titles: TitlePage | None = None) -> dict:
 
 
 def render_string(report: Report, template: str = "worksheet",
-                  titles: TitlePage | None = None) -> str:
-    """The document text of ``report`` through a built-in template or a template file."""
+                  titles: TitlePage | None = None, solutions: bool = False) -> str:
+    """The document text of ``report`` through a built-in template or a template file;
+    ``solutions``: the exercise with its worked answers (only the exercise, or a template
+    of yours that reads ``solutions``, has them)."""
+    if solutions and template in BUILTIN and template != "exercise":
+        raise SymcnnError(f"only the exercise has solutions, not the {template} (the worksheet "
+                          "is the fully worked version)", argument="solutions")
     tpl, kind, _ = _resolve(template)
+    if template == "exercise":
+        exercise_parts(report)  # a simulated step is refused in one line, naming the convention
     if kind == "tex":
         check_typesettable(report.network, report.source)
     try:
-        return tpl.render(context(report, titles))
+        return tpl.render(context(report, titles, solutions))
     except SymcnnError:
         raise  # a name LaTeX cannot set, found by an escaper: already one line
     except Exception as err:  # noqa: BLE001 - a user template may fail in any way
@@ -318,14 +330,16 @@ def render_string(report: Report, template: str = "worksheet",
 
 
 def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf: bool = False,
-           name: str | None = None, titles: TitlePage | None = None) -> list[Path]:
+           name: str | None = None, titles: TitlePage | None = None,
+           solutions: bool = False) -> list[Path]:
     """Write ``report`` through ``template`` into ``out_dir``; with ``pdf`` also compile it.
 
     Returns the written files, written whole or not at all (:class:`OutputTransaction`):
     a failed compile leaves ``out_dir`` as it was.  The file name is
     ``<network>-<template>.tex`` (or ``.md``), with the convention and the simulated device
     and precision where they are not the default (``<network>-slides-pytorch-cpu.tex``), so
-    that renders do not overwrite each other.
+    that renders do not overwrite each other; the exercise with ``solutions`` is
+    ``<network>-exercise-solutions.tex``, beside the blank one.
     """
     tpl_name = template if template in BUILTIN else Path(template).name.split(".")[0]
     suffix = ".md" if template == "markdown" or template.endswith((".md.j2", ".md")) else ".tex"
@@ -333,8 +347,9 @@ def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf
         raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
     if pdf:
         require_latexmk()
-    text = render_string(report, template, titles)
-    stem = f"{name or slug(report.network.name)}-{tpl_name}{options_suffix(report)}"
+    text = render_string(report, template, titles, solutions)
+    stem = (f"{name or slug(report.network.name)}-{tpl_name}{options_suffix(report)}"
+            + ("-solutions" if solutions else ""))
     # all or nothing: the .tex and its PDF move into place together, and a PDF of an
     # earlier render of the same file that this render does not make is removed
     with OutputTransaction(out_dir, f"render {stem}{suffix}") as tx:
