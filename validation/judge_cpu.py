@@ -34,6 +34,30 @@ def predicted_peak(cfg: dict, cpu: str) -> int:
     return int(peak(moments, cfg["batch"]))
 
 
+def node_misses(data: dict, least: int = 256) -> list[tuple]:
+    """Per node and phase, predicted minus measured (the node's own peak), where they differ by
+    more than ``least`` bytes: ``(network, label, phase, node, difference, measured)``."""
+    cpu = data["environment"]["cpu_capability"]
+    out = []
+    for run in data["results"]:
+        cfg = run["config"]
+        entry = zoo.get(cfg["network"])
+        a = symcnn.analyze(symcnn.parse_spec(entry.spec_text).network)
+        moments = training_moments(a, optimizer=cfg["optimizer"], foreach=bool(cfg["foreach"]),
+                                   device="cpu", batch=cfg["batch"],
+                                   precision=cfg["precision"], cpu=cpu)
+        pred: dict = {}
+        for m in moments:
+            key = (m.phase, m.node)
+            pred[key] = max(pred.get(key, 0), int(m.at(cfg["batch"])))
+        for n in run["step"]["nodes"]:
+            key = (n["phase"], n["node"])
+            if key in pred and abs(pred[key] - n["peak"]) > least:
+                out.append((cfg["network"], run["label"], *key, pred[key] - n["peak"],
+                            n["peak"]))
+    return out
+
+
 def compare(data: dict) -> list[dict]:
     """One row per configuration: measured, predicted, the difference (predicted - measured)."""
     cpu = data["environment"]["cpu_capability"]
@@ -60,7 +84,9 @@ def tally(rows: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    for path in argv if argv is not None else sys.argv[1:]:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    nodes = "--nodes" in argv
+    for path in [a for a in argv if a != "--nodes"]:
         data = load(path)
         rows = compare(data)
         env = data["environment"]
@@ -76,6 +102,10 @@ def main(argv=None) -> int:
             if sub:
                 print(f"{precision}: {tally(sub)}")
         print(f"all: {tally(rows)}\n")
+        if nodes:
+            for miss in node_misses(data):
+                print("  node miss: " + " ".join(map(str, miss[:4])) + f" {miss[4]:+,} B "
+                      f"(of {miss[5]:,})")
     return 0
 
 

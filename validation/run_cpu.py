@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 from validation import measure, zoo  # noqa: E402
+from validation.fitting import FITTING  # noqa: E402
 from validation.heldout import HELDOUT  # noqa: E402
 from validation.measure import Config  # noqa: E402
 
@@ -58,8 +59,8 @@ def heldout_plan(entry: zoo.ZooEntry) -> list[tuple[Config, bool]]:
 def results_stem(which: str, capability: str) -> str:
     """The results' file name: ``cpu_zoo`` / ``cpu_heavy`` for the AVX-512 CPU the rules were
     first fitted on (their historical names), ``cpu_<capability>_<set>`` otherwise and for
-    the held-out set (``cpu_avx2_zoo``, ``cpu_avx512_heldout``)."""
-    if capability == "AVX512" and which != "heldout":
+    the held-out and fitting sets (``cpu_avx2_zoo``, ``cpu_avx512_heldout``)."""
+    if capability == "AVX512" and which in ("zoo", "heavy"):
         return f"cpu_{which}"
     return f"cpu_{capability.lower()}_{which}"
 
@@ -144,7 +145,7 @@ def load(path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", nargs="+", metavar="NETWORK",
-                    choices=[e.name for e in zoo.ZOO + zoo.HEAVY + HELDOUT],
+                    choices=[e.name for e in zoo.ZOO + zoo.HEAVY + HELDOUT + FITTING],
                     help="measure only these networks")
     ap.add_argument("--heavy", action="store_true",
                     help="measure zoo.HEAVY (the lecture network at full size: about a minute "
@@ -152,12 +153,16 @@ def main(argv=None) -> int:
     ap.add_argument("--heldout", action="store_true",
                     help="measure the held-out set (validation/heldout) instead of the zoo; "
                          "writes cpu_<capability>_heldout.*")
+    ap.add_argument("--fitting", action="store_true",
+                    help="measure the kernel fitting set (validation/fitting) with the held-out "
+                         "plan; writes cpu_<capability>_fitting.*")
     ap.add_argument("--out", default=str(HERE / "results"), help="folder for cpu_zoo.json/.md")
     args = ap.parse_args(argv)
-    which = "heldout" if args.heldout else "heavy" if args.heavy else "zoo"
-    networks = {"heldout": HELDOUT, "heavy": zoo.HEAVY, "zoo": zoo.ZOO}[which]
+    which = ("heldout" if args.heldout else "fitting" if args.fitting
+             else "heavy" if args.heavy else "zoo")
+    networks = {"heldout": HELDOUT, "fitting": FITTING, "heavy": zoo.HEAVY, "zoo": zoo.ZOO}[which]
     data = run(args.only, networks=networks,
-               plan=heldout_plan if args.heldout else plan)
+               plan=heldout_plan if which in ("heldout", "fitting") else plan)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = results_stem(which, data["environment"]["cpu_capability"])

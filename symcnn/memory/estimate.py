@@ -43,7 +43,7 @@ from symcnn.memory.pytorch.inference import inference_moments
 from symcnn.memory.pytorch.moments import Moment, peak
 from symcnn.memory.pytorch.saved import saved_tensors
 from symcnn.memory.pytorch.timeline import training_moments
-from symcnn.memory.pytorch.workspace import THREADS
+from symcnn.memory.pytorch.workspace import THREADS, allowance_layers
 from symcnn.network import DTYPE_BYTES
 from symcnn.options import (
     CpuCapability,
@@ -134,6 +134,10 @@ class Simulation:
     checkpoint_segments: int = 0
     #: On the CPU: the capability whose kernel rules were applied; None on CUDA.
     cpu: CpuCapability | None = None
+    #: ``(node, why)`` of the layers whose kernel buffers are an allowance (no rule known to
+    #: hold on this CPU): the figure is an upper bound
+    #: (:func:`symcnn.memory.pytorch.workspace.allowance_layers`).
+    upper_bound: tuple[tuple[str, str], ...] = ()
 
     def rounding(self, batch) -> int:
         """The allocator block at ``batch``: rounding applies to a number of samples; in
@@ -383,9 +387,10 @@ def _simulate(analysis: Analysis, options: MemoryOptions, optimizer: Optimizer, 
                                   precision=precision, batch=batch, threads=threads,
                                   cpu=options.cpu)
     on_cpu = device is Device.CPU
+    bound = allowance_layers(analysis.rows, str(precision), options.cpu) if on_cpu else ()
     return Simulation(moments, inference, device, precision, options.allocator_block,
                       threads if on_cpu else None, segments if segments != 1 else 0,
-                      options.cpu if on_cpu else None)
+                      options.cpu if on_cpu else None, bound)
 
 
 def _saved_terms(analysis: Analysis, options: MemoryOptions, s: int) -> tuple[Term, ...]:

@@ -60,6 +60,9 @@ def to_json(report: Report) -> dict:
         memory["threads"] = sim.threads
         if sim.cpu is not None:
             memory["cpu"] = sim.cpu.value
+            if sim.upper_bound:
+                memory["upper_bound_layers"] = [{"node": n, "why": why}
+                                                for n, why in sim.upper_bound]
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

@@ -96,6 +96,10 @@ def _moments(report: Report) -> list[str]:
                    f"{'s' if sim.threads != 1 else ''}: their per-thread buffers follow it")
     if sim.cpu is not None:
         out.append(f"  CPU kernel rules for {sim.cpu} (the capability PyTorch dispatches on)")
+    if sim.upper_bound:
+        names = ", ".join(f"{n} ({why})" for n, why in sim.upper_bound)
+        out.append(f"  upper bound: an allowance for the buffers of {names}; use `symcnn "
+                   "calibrate` for an exact figure")
     if sim.checkpoint_segments:
         out.append(f"  forward pass through checkpoint_sequential(model, {sim.checkpoint_segments}"
                    ", x, use_reentrant=False): each checkpointed segment is run again before "

@@ -35,4 +35,14 @@ HELDOUT: tuple[ZooEntry, ...] = (
     _entry("deconvodd", models.build_deconvodd, (3, 30, 30)),
     _entry("wide1d", models.build_wide1d, (2, 1000)),
     _entry("medium", models.build_medium, (3, 128, 128)),
+    _entry("dwstride2", models.build_dwstride2, (3, 40, 40)),
+    _entry("grouped2", models.build_grouped2, (3, 28, 28)),
+    _entry("dilated2", models.build_dilated2, (3, 40, 40)),
+    _entry("wide2d", models.build_wide2d, (3, 80, 80)),
 )
+
+#: Held-out networks whose per-node misses were looked at (``validation/README.md`` lists them)
+#: before the rules for their kinds were made: judged with the others, but the final judgement
+#: of those kinds rests on the networks added after (``dwstride2``, ``grouped2``, ``dilated2``,
+#: ``wide2d``), never looked at before the rules were fixed.
+SEEN = frozenset({"dwstride", "grouped", "dilated", "wide1d", "pool1d", "deconvodd"})

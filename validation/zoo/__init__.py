@@ -109,11 +109,12 @@ def entries():
 
 
 def get(name: str) -> ZooEntry:
-    """The entry of the zoo, of :data:`HEAVY` or of the held-out set (``validation.heldout``)
-    called ``name``."""
+    """The entry of the zoo, of :data:`HEAVY`, of the held-out set (``validation.heldout``) or
+    of the kernel fitting set (``validation.fitting``) called ``name``."""
+    from validation.fitting import FITTING
     from validation.heldout import HELDOUT
 
-    known = ZOO + HEAVY + HELDOUT
+    known = ZOO + HEAVY + HELDOUT + FITTING
     for e in known:
         if e.name == name:
             return e

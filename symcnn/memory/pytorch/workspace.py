@@ -74,6 +74,7 @@ from symcnn import layers
 from symcnn.analysis.rows import LayerRow
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
+from symcnn.memory.pytorch import convkinds
 from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
 from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
 from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
@@ -190,6 +191,24 @@ def _output_only(call: KernelCall) -> Transients:
     return ()
 
 
+def allowance_layers(rows, precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
+                     device: str = "cpu") -> tuple[tuple[str, str], ...]:
+    """``(node, why)`` for every convolution whose CPU buffers are an allowance, not a rule
+    known to hold on ``cpu`` (:func:`symcnn.memory.pytorch.convkinds.unmodelled`): the
+    figure is an upper bound there.  None on CUDA, where no kernel buffer is modelled."""
+    if device != "cpu":
+        return ()
+    cpu = str(cpu)
+    native = precision == "fp16" or (precision == "bf16" and cpu in NO_ONEDNN_BF16)
+    out = []
+    for r in rows:
+        if isinstance(r.layer, layers.ConvNd):
+            why = convkinds.unmodelled(r, cpu, native)
+            if why:
+                out.append((r.name, why))
+    return tuple(out)
+
+
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
               first: bool = False, batch=None, channel_block: int | None = None,
               strided_scratch: int = STRIDED_SCRATCH,
@@ -235,7 +254,24 @@ def _conv_sizes(call: KernelCall):
 
 @CPU.entry(layers.ConvNd)
 def _convolution(call: KernelCall) -> Transients:
-    """oneDNN's stages (im2col at batch 1; PyTorch's own kernels in fp16): see the module."""
+    """oneDNN's stages (im2col at batch 1; PyTorch's own kernels in fp16): see the module;
+    depthwise, grouped and dilated layers, and forwards ``jit:avx2`` declines, in
+    :mod:`symcnn.memory.pytorch.convkinds` (an allowance where no rule is known to hold)."""
+    special = convkinds.kind(call.row, call.cpu, call.native_half)
+    if special is None:
+        return convkinds.allowance(call, _dense_convolution(call))
+    if special.startswith("native_"):
+        return convkinds.native_stages(call, special)
+    if special != "dense":
+        return convkinds.onednn_stages(call, special)
+    if call.phase == "forward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
+            and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
+            and convkinds.avx2_forward_declines(call.row):
+        return convkinds.gemm_forward(call)
+    return _dense_convolution(call)
+
+
+def _dense_convolution(call: KernelCall) -> Transients:
     row, s, first = call.row, call.element_bytes, call.first
     if call.native_half:
         return _native_half(row, call.phase, first, call.param_bytes)

@@ -1,0 +1,286 @@
+"""Kernel transients of the convolutions the dense rules of :mod:`symcnn.memory.pytorch.workspace`
+do not cover: depthwise, grouped and dilated convolutions, and on an AVX2 CPU the forward of a
+layer oneDNN's ``jit:avx2`` kernel declines (a left padding above its register block, a kernel
+wider than 7 with padding and a stride).  Each rule returns alternatives ``(fixed,
+per_sample)`` on top of the timeline's moment for the node, as :func:`workspace.transient` does.
+
+Measured on an AVX2-only AMD EPYC (torch 2.13.0+cpu, oneDNN v3.12, 2 threads): single layers
+(``tests/test_kernels_avx2.py`` runs them live on an AVX2 CPU) and the kernel fitting set
+``validation/fitting/`` (``results/cpu_avx2_fitting.json``); judged on the held-out set.
+
+fp32 on AVX2 (oneDNN; ``ONEDNN_VERBOSE``):
+
+* **depthwise** (``groups == C_in == C_out``): ``jit_dw:avx2`` for every pass and stride, with
+  the structure of a stride-1 dense layer: forward ``Ip + Wp + Op`` then ``Op + O``; data
+  gradient ``Op + Wp + Ip`` then ``I + Ip``; weight gradient ``I + Op + Ip + Wp + B``; no
+  scratchpad; ``Wp = rnd(C, 8) k 4``.
+* **grouped** with channels per group multiples of 8: ``jit:avx2`` (and ``brgconv_strided:avx2``
+  for a strided data gradient), the dense rules with the weight blocked per group and
+  oneDNN's reducers over ``groups x`` blocks.
+* **``gemm:jit``** (grouped with other channel counts; a dilated layer's weight gradient and a
+  strided dilated layer's data gradient; forwards ``jit:avx2`` declines): plain layout, no
+  reorders; forward ``cols + O`` then ``2 O``; data gradient ``I + cols`` then ``2 I``; weight
+  gradient ``I + W + scratch + B`` then ``I + 2 W + 2 B``; the scratchpads of
+  :mod:`symcnn.memory.pytorch.onednn.gemm`.
+
+2 bytes where PyTorch runs its own kernels (fp16; bf16 without oneDNN's bf16 kernels, AVX2):
+
+* **grouped** (depthwise included): a loop over the groups (``at::_convolution``'s
+  ``subtensor`` + ``cat``), each group an im2col convolution of the whole batch: forward, at the
+  last group ``O + I/g + col/g`` (a contiguous copy of the group's input, its columns), then
+  ``2 O`` (the pieces and their ``cat``); backward, per group a copy of the output gradient's
+  and the input's slice, the pieces of the gradients, the columns, and the bias' fp32 sum;
+  then the ``cat`` of the input's and the parameters' gradients: ``2 I + 2 W``.
+  ``col = C_in k n(O) 2`` per sample (none for a 1x1 stride-1 layer without padding).
+* **dilated** (``slow_conv_dilated2d``/``3d``): columns of one sample, ``C_in k n(O) 2`` bytes
+  (fixed in the batch), in the forward and in the backward.
+
+Where none of these is known to hold (a grouped or dilated convolution on AVX-512, where
+oneDNN's kernels for them were not measured; a dilated grouped layer; depthwise with a channel
+multiplier; a grouped or dilated 3-d layer), :func:`allowance` gives every known kernel's
+stages at once, an upper bound by construction of the kernels measured, and
+:func:`unmodelled` says so, so that the report can name the layer.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from symcnn.analysis.rows import LayerRow
+from symcnn.layers import numel
+from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
+from symcnn.memory.pytorch.onednn import gemm
+from symcnn.memory.pytorch.onednn.common import ALIGN, BARRIER, P4K, rnd_up
+
+#: The CPU capability the rules of this module were measured on.
+MEASURED_ON = "AVX2"
+#: ``jit:avx2``'s forward register block along the width (``ur_w``): a larger left padding
+#: makes it decline the layer (``l_pad <= ur_w`` in ``init_conf``).
+AVX2_UR_W = 3
+
+ZERO = sympy.Integer(0)
+
+
+def _ints(row: LayerRow):
+    """The layer's sizes as plain integers, or None where one is symbolic or padding is a
+    string."""
+    layer, ins = row.layer, row.input_shapes[0]
+    vals = (ins[0], layer.out_channels, layer.groups, *layer.kernel_size, *layer.stride,
+            *layer.dilation, *ins[1:])
+    if isinstance(layer.padding, str) or not all(sympy.sympify(v).is_Integer for v in vals):
+        return None
+    return {"cin": int(ins[0]), "cout": int(layer.out_channels), "g": int(layer.groups),
+            "k": [int(v) for v in layer.kernel_size], "s": [int(v) for v in layer.stride],
+            "p": [int(v) for v in layer.padding], "d": [int(v) for v in layer.dilation],
+            "in": tuple(int(v) for v in ins[1:])}
+
+
+def is_special(row: LayerRow) -> bool:
+    """Whether ``row`` is a grouped or dilated convolution (not a transposed one)."""
+    layer = row.layer
+    return layer.groups != 1 or any(d != 1 for d in layer.dilation)
+
+
+def kind(row: LayerRow, cpu: str, native: bool) -> str | None:
+    """Which rule of this module covers ``row`` on ``cpu``: ``"jit_dw"``, ``"jit_grouped"``,
+    ``"gemm_grouped"``, ``"dilated"`` (oneDNN, fp32), ``"native_grouped"``,
+    ``"native_dilated"`` (PyTorch's kernels, 2 bytes), ``"dense"`` (the dense rules hold) or
+    None (not modelled: :func:`allowance`)."""
+    if not is_special(row):
+        return "dense"
+    v = _ints(row)
+    if v is None or len(v["in"]) == 3:
+        return None
+    grouped, dilated = v["g"] != 1, any(d != 1 for d in v["d"])
+    if grouped and dilated:
+        return None
+    if native:
+        return "native_grouped" if grouped else "native_dilated"
+    if cpu != MEASURED_ON:
+        # depthwise at stride 1 was measured on AVX-512 too (the zoo's mobile2d): the dense
+        # rules hold there; nothing else of this module was
+        depthwise = v["g"] == v["cin"] == v["cout"] and not dilated
+        return "dense" if depthwise and all(x == 1 for x in v["s"]) else None
+    if dilated:
+        return "dilated"
+    if v["g"] == v["cin"] == v["cout"]:
+        return "jit_dw"
+    if v["cin"] % v["g"] or v["cout"] % v["g"]:
+        return None
+    if (v["cin"] // v["g"]) % 8 == 0 and (v["cout"] // v["g"]) % 8 == 0:
+        return "jit_grouped"
+    return "gemm_grouped"
+
+
+def unmodelled(row: LayerRow, cpu: str, native: bool) -> str | None:
+    """Why ``row``'s buffers are an allowance (an upper bound) on ``cpu``, or None."""
+    if kind(row, cpu, native) is not None:
+        return None
+    what = "grouped" if row.layer.groups != 1 else "dilated"
+    if row.layer.groups != 1 and any(d != 1 for d in row.layer.dilation):
+        what = "grouped and dilated"
+    if not native and cpu != MEASURED_ON:
+        return f"{what}: oneDNN's kernels for it not measured on {cpu}"
+    return f"{what}: kernel not measured"
+
+
+# ------------------------------------------------------------------------ sizes ----------------
+
+def _sizes(call):
+    """``i, o`` (per sample), ``w, b`` (this node's parameter gradients, fixed), at the call's
+    element and parameter sizes."""
+    row, s = call.row, call.element_bytes
+    tensors = row.layer.param_tensors(row.input_shapes[0])
+    w = tensors[0] * call.param_bytes
+    b = tensors[1] * call.param_bytes if len(tensors) > 1 else ZERO
+    return numel(row.input_shapes[0]) * s, numel(row.output_shape) * s, w, b
+
+
+def _args(v, batch, threads):
+    return (v["cin"], v["cout"], v["k"], v["s"], v["p"], v["in"],
+            int(batch) if batch is not None else 8, threads)
+
+
+def avx2_forward_declines(row: LayerRow) -> bool:
+    """Whether ``jit:avx2`` declines ``row``'s forward (``init_conf``: ``l_pad <= ur_w``, and a
+    kernel wider than 7 needs no left/top padding or stride 1), so that oneDNN takes
+    ``gemm:jit``."""
+    v = _ints(row)
+    if v is None:
+        return False
+    wide = v["k"][-1] > 7 and any(x != 0 for x in v["p"][-2:]) and any(x != 1 for x in v["s"][-2:])
+    return v["p"][-1] > AVX2_UR_W or wide
+
+
+def gemm_forward(call) -> tuple:
+    """A forward in ``gemm:jit``: ``cols + O`` then ``2 O`` (oneDNN's output, ATen's)."""
+    v = _ints(call.row)
+    i, o, w, b = _sizes(call)
+    cols = gemm.forward_scratch(*_args(v, call.batch, call.threads), groups=v["g"],
+                                dilation=v["d"])
+    return ((sympy.Integer(cols), ZERO), (ZERO, o))
+
+
+# ------------------------------------------------------------------------ oneDNN fp32 ----------
+
+def onednn_stages(call, what: str) -> tuple:
+    """The alternatives of a depthwise, grouped or dilated fp32 convolution on AVX2."""
+    v = _ints(call.row)
+    i, o, w, b = _sizes(call)
+    s, blk, g = call.element_bytes, call.channel_block, v["g"]
+    kk = 1
+    for k in v["k"]:
+        kk *= k
+    if what == "jit_dw":
+        wp = rnd_up(v["cin"], blk) * kk * s
+    else:
+        wp = g * rnd_up(v["cin"] // g, blk) * rnd_up(v["cout"] // g, blk) * kk * s
+    ins = call.row.input_shapes[0]
+    ip = sympy.ceiling(sympy.sympify(ins[0]) / blk) * blk * numel(ins[1:]) * s
+    out = call.row.output_shape
+    op = sympy.ceiling(sympy.sympify(out[0]) / blk) * blk * numel(out[1:]) * s
+    reorder_in = ip if v["cin"] >= blk else ZERO
+    blocked = what in ("jit_dw", "jit_grouped") or (what == "dilated"
+                                                     and not avx2_forward_declines(call.row))
+    if call.phase == "forward":
+        if not blocked:
+            return gemm_forward(call)
+        return ((sympy.Integer(wp), reorder_in + op - o), (ZERO, op))
+    args = _args(v, call.batch, call.threads)
+    strided = any(x != 1 for x in v["s"])
+    if what in ("jit_dw", "jit_grouped"):
+        scratch = _grouped_weight_scratch(v, args[6], args[7]) if what == "jit_grouped" else 0
+        stage_w = ((wp - w + scratch, op) if call.first else (wp - w + scratch, op + ip),)
+    else:                                   # gemm:jit weights (plain)
+        scratch = gemm.weight_scratch(*args, groups=g, dilation=v["d"])
+        stage_w = ((sympy.Integer(scratch), ZERO), (w + b, ZERO))
+    if call.first:
+        return stage_w
+    if what == "jit_dw" or (not strided and what in ("jit_grouped", "dilated")):
+        data = ((wp - w - b, op + ip - i), (-w - b, ip))
+    elif what == "jit_grouped":             # brgconv_strided:avx2: 3 I, as a dense layer
+        dscratch = onednn_fp32.data_scratch(*args, cpu=MEASURED_ON)
+        data = ((-w - b, 2 * i), (wp + dscratch - w - b, o))
+    else:                                   # gemm:jit data (plain): I + cols, then 2 I
+        cols = gemm.data_scratch(*args, groups=g, dilation=v["d"])
+        data = ((cols - w - b, ZERO), (-w - b, i))
+    return stage_w + data
+
+
+def _grouped_weight_scratch(v, batch: int, threads: int) -> int:
+    """``jit_avx2_convolution_bwd_weights_t``'s reducers with groups: ``njobs`` counts the
+    blocks of every group (``init_balancers``)."""
+    g, t = v["g"], int(threads)
+    ic, oc = rnd_up(v["cin"] // g, 8), rnd_up(v["cout"] // g, 8)
+    kk, od = 1, 1
+    for k in v["k"]:
+        kk *= k
+    total = 4 * g * oc + ALIGN if (v["cout"] // g) % 8 else 0
+    for job, njobs, red in ((8, g * oc // 8, batch), (kk * 64, g * (ic // 8) * (oc // 8),
+                                                      batch * od)):
+        groups_, per_group, ub = onednn_fp32._reduce_balancer(t, job, njobs, red, 1 << 21)
+        if per_group > 1:
+            total += 4 * groups_ * (per_group - 1) * ub * job + P4K + BARRIER * (groups_ + 1)
+    return total
+
+
+# ------------------------------------------------------------------------ native 2 bytes -------
+
+def _columns(row: LayerRow, s: int, groups: int = 1):
+    """Bytes per sample of a native im2col buffer for one group (0 for a 1x1 stride-1 layer
+    without padding, which needs none)."""
+    layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
+    if all(k == 1 for k in layer.kernel_size) and all(st == 1 for st in layer.stride) \
+            and not isinstance(layer.padding, str) and all(p == 0 for p in layer.padding):
+        return ZERO
+    return ins[0] / groups * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * s
+
+
+def native_stages(call, what: str) -> tuple:
+    """PyTorch's own 2-byte kernels: the group loop or the dilated columns (see the module)."""
+    row, s = call.row, call.element_bytes
+    i, o, w, b = _sizes(call)
+    tensors = row.layer.param_tensors(row.input_shapes[0])
+    low = sympy.Add(*tensors) * s
+    if what == "native_dilated":
+        cols = _columns(row, s) * 1        # one sample: fixed in the batch
+        if call.phase == "forward":
+            return ((cols, ZERO),)
+        return ((low - w - b + cols, ZERO),)
+    g = row.layer.groups
+    col = _columns(row, s, g)
+    copy = i / g if call.batch != 1 else ZERO  # a group's input slice (contiguous at b = 1)
+    if call.phase == "forward":
+        return ((ZERO, copy + col), (ZERO, o))
+    gout = o / g
+    bias_sum = 2 * gout if len(tensors) > 1 else ZERO     # the bias gradient's fp32 sum
+    out = [(low - w - b, gout + copy + col), (low - w - b, gout + copy + bias_sum)]
+    out.append((2 * low - w - b, ZERO if call.first else i))   # the cat of the pieces
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------ allowance ------------
+
+def allowance(call, dense) -> tuple:
+    """Every known kernel's stages for a layer no rule covers on this CPU: the dense rules'
+    (``dense``: the alternatives of :func:`workspace._convolution` for it), oneDNN's ``gemm:jit``
+    with every thread's columns, and PyTorch's group loop at the element size; the timeline
+    takes the largest.  An upper bound by construction of the kernels measured, not a
+    measurement: the report names the layer."""
+    row, s = call.row, call.element_bytes
+    i, o, w, b = _sizes(call)
+    v = _ints(row)
+    out = list(dense)
+    g = row.layer.groups
+    col = _columns(row, s, g)
+    every = sympy.Integer(0)
+    if v is not None and len(v["in"]) < 3:
+        args = _args(v, call.batch, call.threads)
+        every = sympy.Integer(gemm.weight_scratch(*args, groups=g, dilation=v["d"])
+                              + gemm.data_scratch(*args, groups=g, dilation=v["d"]))
+    if call.phase == "forward":
+        out += [(every, o + i / g + col), (ZERO, 2 * o)]
+    else:
+        out += [(every + sympy.Add(*row.layer.param_tensors(row.input_shapes[0])) * s,
+                 o + 2 * i + col)]
+    return tuple(out)
