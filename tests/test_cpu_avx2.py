@@ -60,24 +60,43 @@ def test_avx512_rules_are_not_avx2_rules():
 
 HELDOUT = judge_cpu.load(RESULTS / "cpu_avx2_heldout.json")
 HELDOUT_ROWS = judge_cpu.compare(HELDOUT)
-#: Held-out networks whose every layer kind the rules model (no groups, no dilation).
-MODELLED = {"stem7", "tokens", "pool1d", "conv3dpad", "deconvodd", "wide1d", "medium"}
 
 
 def test_heldout_names_its_cpu_and_stays_apart():
+    from validation.fitting import FITTING
     from validation.heldout import HELDOUT as NETWORKS
+    from validation.heldout import SEEN
     assert HELDOUT["environment"]["cpu_capability"] == "AVX2"
-    assert not {e.name for e in NETWORKS} & {e.name for e in judge_cpu.zoo.ZOO}
-    assert {r["network"] for r in HELDOUT_ROWS} == {e.name for e in NETWORKS}
+    names = {e.name for e in NETWORKS}
+    assert not names & ({e.name for e in judge_cpu.zoo.ZOO} | {e.name for e in FITTING})
+    assert {r["network"] for r in HELDOUT_ROWS} == names
+    assert SEEN < names and len(names - SEEN) == 8
     assert max(r["measured"] for r in HELDOUT_ROWS if r["network"] == "medium") > 50_000_000
 
 
-@pytest.mark.parametrize("row", [r for r in HELDOUT_ROWS if r["network"] in MODELLED],
+@pytest.mark.parametrize("row", HELDOUT_ROWS,
                          ids=lambda r: f"{r['network']}-{r['label']}-b{r['batch']}")
-def test_heldout_modelled_kinds_within_two_percent(row):
-    """Held out, on AVX2: the networks of kinds the rules model are within 2 % in fp32 and
-    bf16 (to 4 B for stem7, tokens, conv3dpad, medium; the misses, per node: the first layer's
-    backward of wide1d and pool1d, the ConvTranspose with output_padding of deconvodd)."""
+def test_heldout_within_two_percent(row):
+    """Held out, on AVX2, fp32 and bf16, SGD at b = 2 and Adam at b = 3 (issue 13's targets:
+    90 % within 2 %, none beyond 5 %): every run within 2 %.  To 4 B but: the first layer's
+    2-byte backward of wide1d and pool1d (PyTorch's own im2col, under by 0.14-1.52 %), the
+    transposed convolution with output_padding of deconvodd (fp32, over by 0.01-0.26 %), the
+    dilated bf16 layers' bias sums (68 B under)."""
     assert abs(row["error"]) <= 0.02
-    if row["network"] in {"stem7", "tokens", "conv3dpad", "medium"}:
-        assert -4 <= row["predicted"] - row["measured"] <= 0
+    over = row["predicted"] - row["measured"]
+    if row["network"] in ("wide1d", "pool1d", "deconvodd"):
+        return
+    if row["network"] in ("dilated", "dilated2") and row["precision"] == "bf16":
+        assert -68 <= over <= 0
+    else:
+        assert -4 <= over <= 0
+
+
+def test_heldout_tallies():
+    """The issue's targets on the held-out set, and apart on the networks added after the
+    rules were fixed (never looked at before)."""
+    from validation.heldout import SEEN
+    every = judge_cpu.tally(HELDOUT_ROWS)
+    unseen = judge_cpu.tally([r for r in HELDOUT_ROWS if r["network"] not in SEEN])
+    assert every["runs"] == 56 and every["within_2pct"] == 56 and every["within_5pct"] == 56
+    assert unseen["runs"] == 32 and unseen["within_4B"] == 30 and unseen["within_2pct"] == 32

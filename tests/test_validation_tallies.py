@@ -108,6 +108,22 @@ def linear_tallies():
         for r in rows("cpu_linear_bf16.json"))}
 
 
+def avx2_network_tallies():
+    """The AVX2 fitting and held-out sets' training-step peaks (``validation/judge_cpu.py``)."""
+    from validation import judge_cpu
+
+    fit = judge_cpu.compare(judge_cpu.load(VALIDATION / "results" / "cpu_avx2_fitting.json"))
+    held = judge_cpu.compare(judge_cpu.load(VALIDATION / "results" / "cpu_avx2_heldout.json"))
+    return {
+        "AVX2 kernel fitting set, peaks to 4 B": tally(
+            (abs(r["predicted"] - r["measured"]) <= 4, True) for r in fit),
+        "AVX2 held-out set, peaks to 4 B": tally(
+            (abs(r["predicted"] - r["measured"]) <= 4, True) for r in held),
+        "AVX2 held-out set, peaks within 2 %": tally(
+            (abs(r["error"]) <= 0.02, True) for r in held),
+    }
+
+
 def stated():
     """{rule: (exact, of)} from the table in validation/README.md."""
     text = TABLE.search((VALIDATION / "README.md").read_text()).group(1)
@@ -122,7 +138,8 @@ def stated():
 
 
 def test_the_readme_table_is_the_recount():
-    counted = {**fp32_tallies(), **bf16_tallies(), **bf16_1x1_tallies(), **linear_tallies()}
+    counted = {**fp32_tallies(), **bf16_tallies(), **bf16_1x1_tallies(), **linear_tallies(),
+               **avx2_network_tallies()}
     assert stated() == counted
 
 

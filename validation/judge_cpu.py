@@ -102,6 +102,12 @@ def main(argv=None) -> int:
             if sub:
                 print(f"{precision}: {tally(sub)}")
         print(f"all: {tally(rows)}\n")
+        if "heldout" in Path(path).name:
+            from validation.heldout import SEEN
+
+            for name, sub in (("unseen", [r for r in rows if r["network"] not in SEEN]),
+                              ("seen", [r for r in rows if r["network"] in SEEN])):
+                print(f"{name} held-out networks: {tally(sub)}")
         if nodes:
             for miss in node_misses(data):
                 print("  node miss: " + " ".join(map(str, miss[:4])) + f" {miss[4]:+,} B "
