@@ -104,10 +104,7 @@ def max_batch_size_moments(moments, budget, block: int = 0) -> BatchLimit:
     # in Python integers: floor((M - F_t) / A_t) for each moment, the least binds
     cap = int(budget)
     binding = min(growing, key=lambda m: (cap - int(m.fixed)) // int(m.per_sample))
-    value = (cap - int(binding.fixed)) // int(binding.per_sample)
-    # the moments that do not grow must fit too, whatever the batch
-    if not all(m.fixed <= budget for m, g in zip(moments, grows) if not g):
-        value = 0
+    value = largest_batch([(int(m.fixed), int(m.per_sample)) for m in moments], cap)
     limit = _MomentLimit(budget, binding.fixed, binding.per_sample, growing, sympy.Integer(value))
     if value < 1 and all(m.fixed.is_number and m.per_sample.is_number for m in moments):
         # what one sample needs: the largest moment at b = 1, those that do not grow too
@@ -187,23 +184,47 @@ def _rounded_limit(moments, budget, block: int) -> BatchLimit:
                           "symbols first)", argument="allocator_block")
     hi, cap = int(exact.value), int(budget)
     numbers = _numeric_parts(moments)
-
-    def rounded(parts, b: int) -> int:
-        return sum(-(-(f + p * b) // block) * block if f + p * b > 0 else f + p * b
-                   for f, p in parts)
-
     # the memory at b = 1 as the rounded allocations need it (the shortfall's base)
-    at_one = sympy.Integer(max(max(fixed + per, rounded(parts, 1)) for fixed, per, parts in numbers))
+    at_one = sympy.Integer(max(max(fixed + per, _rounded(parts, 1, block))
+                               for fixed, per, parts in numbers))
     if hi <= 0:                                    # not even one sample fits unrounded
         return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula, exact.value,
                           at_one)
+    return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula,
+                      sympy.Integer(largest_rounded_batch(numbers, cap, block, hi)), at_one)
 
+
+def largest_batch(moments, cap: int) -> int:
+    """In Python integers: the largest batch for which every moment ``(fixed, per_sample)``
+    fits ``cap`` bytes, ``min_t floor((cap - F_t) / A_t)`` over the moments that grow (at
+    least one must), and 0 when one that does not grow exceeds ``cap`` (negative when not
+    even one sample fits).
+
+    >>> largest_batch([(10, 100), (500, 60), (900, 0)], 1000)
+    8
+    >>> largest_batch([(10, 100), (1500, 0)], 1000)
+    0
+    """
+    value = min((cap - f) // p for f, p in moments if p > 0)
+    return 0 if any(f > cap for f, p in moments if p <= 0) else value
+
+
+def _rounded(parts, b: int, block: int) -> int:
+    return sum(-(-(f + p * b) // block) * block if f + p * b > 0 else f + p * b
+               for f, p in parts)
+
+
+def largest_rounded_batch(numbers, cap: int, block: int, hi: int) -> int:
+    """In Python integers: the largest batch at or below ``hi`` (the unrounded limit, at
+    least 1) for which every moment ``(fixed, per_sample, allocations)`` fits ``cap`` bytes
+    with each allocation rounded up to ``block`` bytes; found by bisection down to the bound
+    ``floor((cap - F_t - block n_t) / A_t)``."""
     def fits(b: int) -> bool:
         for fixed, per, parts in numbers:
             plain = fixed + per * b
             if plain + block * len(parts) <= cap:  # fits however its allocations round
                 continue
-            if plain > cap or rounded(parts, b) > cap:
+            if plain > cap or _rounded(parts, b, block) > cap:
                 return False
         return True
 
@@ -218,5 +239,4 @@ def _rounded_limit(moments, budget, block: int) -> BatchLimit:
             lo = mid
         else:
             hi = mid - 1
-    return BatchLimit(budget, exact.fixed, exact.per_sample, exact.formula, sympy.Integer(lo),
-                      at_one)
+    return lo

@@ -1,4 +1,5 @@
-"""A closed form evaluated at many values of one symbol at once (``--sizes H=1:1000000``).
+"""A closed form evaluated at many values of its symbols at once (``--sizes H=1:1000000``,
+``symcnn sweep``, ``symcnn solve``).
 
 Substituting each value into each size with sympy costs milliseconds per value; a range
 of a million values took minutes on a three-layer network.  Here each expression is walked
@@ -11,6 +12,9 @@ is exact and fast.  A node of a kind not listed falls back to sympy, value by va
 >>> H = size("H")
 >>> evaluate_many(FloorDiv(H - 3, 2) + 1, H, range(3, 8))
 [1, 1, 2, 2, 3]
+>>> W = size("W")
+>>> evaluate_grid([H * W, FloorDiv(H, W)], {H: [4, 5, 6], W: [1, 2, 4]})
+[[4, 10, 24], [4, 2, 1]]
 """
 
 from __future__ import annotations
@@ -59,16 +63,16 @@ def _piecewise(expr, ev, n: int) -> list:
     return out
 
 
-def _evaluator(symbol: sympy.Symbol, values: list, fixed: dict):
-    """A function from an expression to its values at ``values`` of ``symbol`` (lists)."""
-    n = len(values)
+def _evaluator(bound: dict, n: int, fixed: dict):
+    """A function from an expression to its values at ``n`` points (lists), the i-th point
+    giving each symbol of ``bound`` its i-th value and those of ``fixed`` theirs."""
     cache: dict = {}
 
     def ev(expr) -> list:
         if expr in cache:
             return cache[expr]
-        if expr == symbol:
-            out = values
+        if expr in bound:
+            out = bound[expr]
         elif expr.is_Integer:
             out = [int(expr)] * n
         elif expr.is_Rational:
@@ -101,11 +105,17 @@ def _evaluator(symbol: sympy.Symbol, values: list, fixed: dict):
         elif type(expr) in _RELATIONS:
             out = _relation(_RELATIONS[type(expr)], ev(expr.lhs), ev(expr.rhs))
         else:  # anything else: sympy, one value at a time
-            out = [_sympy_value(expr.subs({**fixed, symbol: v})) for v in values]
+            out = [_sympy_value(expr.subs({**fixed, **point}))
+                   for point in _points(bound, n)]
         cache[expr] = out
         return out
 
     return ev
+
+
+def _points(bound: dict, n: int):
+    """The points as dicts (for the few nodes sympy evaluates itself)."""
+    return ({symbol: values[i] for symbol, values in bound.items()} for i in range(n))
 
 
 def _sympy_value(value):
@@ -120,8 +130,39 @@ def evaluate_many(expr: sympy.Basic, symbol: sympy.Symbol, values, fixed=None) -
     values = [int(v) for v in values]
     out: list = []
     for start in range(0, len(values), CHUNK):
-        out += _evaluator(symbol, values[start:start + CHUNK], dict(fixed or {}))(expr)
+        chunk = values[start:start + CHUNK]
+        out += _evaluator({symbol: chunk}, len(chunk), dict(fixed or {}))(expr)
     return out
+
+
+def evaluate_grid(exprs, columns: dict, fixed=None) -> list[list]:
+    """Each of ``exprs`` at each point of ``columns`` (a symbol to its values, one per
+    point, all of the same length), exactly; ``fixed`` gives other symbols values.
+    Subexpressions the expressions share are evaluated once."""
+    n = len(next(iter(columns.values()), ()))
+    bound = {s: [int(v) for v in values] for s, values in columns.items()}
+    if any(len(v) != n for v in bound.values()):
+        raise ValueError("every symbol needs one value per point")
+    outs: list[list] = [[] for _ in exprs]
+    for start in range(0, n, CHUNK):
+        ev = _evaluator({s: v[start:start + CHUNK] for s, v in bound.items()},
+                        min(CHUNK, n - start), dict(fixed or {}))
+        for out, expr in zip(outs, exprs):
+            out += ev(expr)
+    return outs
+
+
+def hold_grid(sizes, relations, columns: dict, fixed=None) -> list[bool]:
+    """At each point of ``columns`` (as :func:`evaluate_grid`): whether every size is at
+    least 1 and every relation holds."""
+    n = len(next(iter(columns.values()), ()))
+    values = evaluate_grid([*sizes, *relations], columns, fixed)
+    ok = [True] * n
+    for s in values[:len(sizes)]:
+        ok = [o and x >= 1 for o, x in zip(ok, s)]
+    for r in values[len(sizes):]:
+        ok = [o and bool(x) for o, x in zip(ok, r)]
+    return ok
 
 
 def all_hold(sizes, relations, symbol: sympy.Symbol, values, fixed=None) -> list[int]:
@@ -130,11 +171,6 @@ def all_hold(sizes, relations, symbol: sympy.Symbol, values, fixed=None) -> list
     out: list[int] = []
     for start in range(0, len(values), CHUNK):
         chunk = values[start:start + CHUNK]
-        ev = _evaluator(symbol, chunk, dict(fixed or {}))
-        ok = [True] * len(chunk)
-        for s in sizes:
-            ok = [o and x >= 1 for o, x in zip(ok, ev(s))]
-        for r in relations:
-            ok = [o and bool(x) for o, x in zip(ok, ev(r))]
+        ok = hold_grid(sizes, relations, {symbol: chunk}, fixed)
         out += [v for v, o in zip(chunk, ok) if o]
     return out
