@@ -28,7 +28,8 @@ FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
          "threads": "--threads", "cpu": "--cpu", "allocator_block": "--allocator-block", "units": "--units",
          "sizes": "--sizes", "overrides": "--set", "template": "--template",
          "variants": "--variants", "jobs": "--jobs", "input_shape": "--input-shape",
-         "symbolic": "--symbolic", "solutions": "--solutions"}
+         "symbolic": "--symbolic", "solutions": "--solutions", "symbol": "--for",
+         "vary": "--vary", "out": "--out"}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -138,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="also compile the .tex with latexmk (pdflatex, no shell escape)")
     _exam_parser(sub)
     _import_parser(sub)
+    _solve_parser(sub, shared)
+    _sweep_parser(sub, shared)
     return p
 
 
@@ -221,18 +224,11 @@ def _run_import(args) -> str:
     return f"wrote {args.out}\n"
 
 
-def _make_report(args):
-    from symcnn.report import make_report
+def _load(args):
+    """The spec (with ``--set``) and the memory options the flags ask for."""
     from symcnn.spec.builtin import example_spec
-    from symcnn.spec.parse import load_spec, parse_assignments, parse_size_range
-    from symcnn.units import parse_size
-    for budget in args.memory or ():
-        try:
-            parse_size(budget)
-        except SymcnnError as err:
-            raise SymcnnError(err.message, argument="memory") from None
+    from symcnn.spec.parse import load_spec, parse_assignments
     overrides = parse_assignments(args.set)
-    sizes = dict(parse_size_range(item) for item in args.sizes)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
     cpu, note = machine_cpu() if args.cpu == "AUTO" else (args.cpu, None)
     if note:
@@ -241,8 +237,131 @@ def _make_report(args):
                             device=args.device, precision=args.precision, cpu=cpu,
                             threads=args.threads, allocator_block=args.allocator_block,
                             checkpoint_segments=args.checkpoint_segments)
+    return spec, options
+
+
+def _make_report(args):
+    from symcnn.report import make_report
+    from symcnn.spec.parse import parse_size_range
+    from symcnn.units import parse_size
+    for budget in args.memory or ():
+        try:
+            parse_size(budget)
+        except SymcnnError as err:
+            raise SymcnnError(err.message, argument="memory") from None
+    sizes = dict(parse_size_range(item) for item in args.sizes)
+    spec, options = _load(args)
     return make_report(spec, options, batch_size=args.batch_size, memory=args.memory,
                        units=args.units, sizes=sizes)
+
+
+def _solve_parser(sub, shared) -> None:
+    s = sub.add_parser("solve", parents=[shared],
+                       help="the largest value of a symbol (a width, an input size) that fits",
+                       description="The largest whole value of one symbol for which training "
+                       "memory at the batch size fits the budget (--memory), from the closed "
+                       "form; every other symbol needs a value (--set; --set H=D ties two).")
+    s.add_argument("--for", dest="symbol", required=True, metavar="NAME",
+                   help="the symbol to solve for, e.g. C or D")
+    s.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _sweep_parser(sub, shared) -> None:
+    s = sub.add_parser("sweep", parents=[shared],
+                       help="parameters, memory and largest batch on a grid of symbol values",
+                       description="Evaluate the closed forms at every point of a grid of "
+                       "values of the symbols (--vary) and write one row per point: the "
+                       "symbols, total_params, training_bytes, inference_bytes and, with "
+                       "--memory, max_batch.")
+    s.add_argument("--vary", action="append", default=[], required=True,
+                   metavar="NAME=START:STOP[:STEP]",
+                   help="a symbol and its values, ends included (repeatable: a grid)")
+    s.add_argument("--out", "-o", required=True, metavar="FILE",
+                   help="the table: FILE.csv, or FILE.json")
+    s.add_argument("--progress", action="store_true",
+                   help="show progress on stderr (by default only when it is a terminal)")
+
+
+def _single_budget(args, required: bool):
+    """The one ``--memory`` of solve and sweep; the report's own flags refused."""
+    if args.sizes:
+        raise SymcnnError(f"applies to report and render, not {args.command}", argument="sizes")
+    if len(args.memory or ()) > 1:
+        raise SymcnnError("give one budget", argument="memory")
+    if required and not args.memory:
+        raise SymcnnError("give the budget, e.g. --memory 12GB", argument="memory")
+    return args.memory[0] if args.memory else None
+
+
+def _run_solve(args) -> str:
+    from symcnn.explore import solve_for
+    from symcnn.render.explore import solve_json, solve_text
+    from symcnn.units import canonical_unit
+
+    budget = _single_budget(args, required=True)
+    spec, options = _load(args)
+    try:
+        solution = solve_for(spec, args.symbol, budget, options, args.batch_size)
+    except SymcnnError as err:
+        raise err.within(source=spec.source) from None
+    if args.json:
+        return json.dumps(solve_json(solution), indent=2) + "\n"
+    from symcnn.memory.estimate import CONVENTIONS
+    unit = canonical_unit(args.units or CONVENTIONS[options.convention].units, allow_auto=True)
+    return solve_text(solution, unit, budget)
+
+
+def _run_sweep(args) -> str:
+    from pathlib import Path
+
+    from symcnn.explore import sweep
+    from symcnn.files import write_atomic
+    from symcnn.render.explore import sweep_csv, sweep_json
+    from symcnn.spec.parse import parse_size_range
+
+    budget = _single_budget(args, required=False)
+    if args.units:
+        raise SymcnnError("the sweep writes bytes", argument="units")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".json"):
+        raise SymcnnError(f"{args.out}: name a .csv or a .json file", argument="out")
+    vary = {}
+    for item in args.vary:
+        try:
+            name, values = parse_size_range(item)
+        except SymcnnError as err:
+            raise SymcnnError(err.message, argument="vary") from None
+        if name in vary:
+            raise SymcnnError(f"{name} is given twice", argument="vary")
+        vary[name] = values
+    spec, options = _load(args)
+    show = args.progress or sys.stderr.isatty()
+    try:
+        columns = sweep(spec, vary, options, args.batch_size, budget,
+                        progress=_progress_bar if show else None)
+    except SymcnnError as err:
+        raise err.within(source=spec.source) from None
+    if show:
+        print(file=sys.stderr)
+    from symcnn.expressions import read_expression
+    about = {"network": spec.network.name, "convention": str(options.convention),
+             "batch_size": int(read_expression(args.batch_size)), "budget": budget}
+    text = sweep_csv(columns) if out.suffix.lower() == ".csv" else sweep_json(columns, about)
+    write_atomic(out, text)
+    points = len(next(iter(columns.values())))
+    grid = 1
+    for values in vary.values():
+        grid *= len(values)
+    left = f" ({grid - points:,} of {grid:,} left out: the network does not build there)" \
+        if points < grid else ""
+    return f"wrote {points:,} points to {out}{left}\n"
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} points",
+          end="", file=sys.stderr, flush=True)
 
 
 def _run(args) -> str:
@@ -250,6 +369,10 @@ def _run(args) -> str:
         return _run_import(args)
     if args.command == "exam":
         return _run_exam(args)
+    if args.command == "solve":
+        return _run_solve(args)
+    if args.command == "sweep":
+        return _run_sweep(args)
     report = _make_report(args)
     if args.command == "render":
         from symcnn.render.documents import render

@@ -78,7 +78,7 @@ LAYERS = [  # each may import only from those before it
                     "symcnn.units", "symcnn.files"]),
     ("model", ["symcnn.layers", "symcnn.network", "symcnn.spec", "symcnn.options"]),
     ("analysis", ["symcnn.analysis", "symcnn.memory", "symcnn.solve", "symcnn.published",
-                  "symcnn.report"]),
+                  "symcnn.report", "symcnn.explore"]),
     ("presentation", ["symcnn.render", "symcnn.exam", "symcnn.importers", "symcnn.cli",
                       "symcnn.__main__"]),
 ]

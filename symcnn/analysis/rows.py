@@ -127,11 +127,17 @@ def valid_sizes(analysis: Analysis, symbol: sympy.Symbol, values, fixed=None) ->
     [2, 4, 6, 8, 10]
     """
     base = dict(fixed or {})
-    known = set(base) | {symbol}
+    sizes, relations = size_conditions(analysis, set(base) | {symbol})
+    return all_hold(sizes, relations, symbol, values, base)  # every value at once
+
+
+def size_conditions(analysis: Analysis, known: set) -> tuple[list, list]:
+    """What makes the network valid, in the symbols ``known`` only: its sizes that are not
+    numbers (each must be at least 1) and its merge conditions (each must hold)."""
     sizes = [s for r in analysis.rows for s in r.output_shape] + list(analysis.input_shape)
     sizes = [s for s in dict.fromkeys(sizes) if not s.is_number and s.free_symbols <= known]
     relations = [c.relation for c in analysis.conditions if c.relation.free_symbols <= known]
-    return all_hold(sizes, relations, symbol, values, base)  # every value at once
+    return sizes, relations
 
 
 def compact(expr: sympy.Expr, max_ops: int = 80) -> sympy.Expr:

@@ -31,7 +31,7 @@ CHUNK = 1 << 16
 
 
 def _floor(x) -> int:
-    return x if isinstance(x, int) else math.floor(x)
+    return x if type(x) is int else math.floor(x)
 
 
 def _number(x):
@@ -65,52 +65,113 @@ def _piecewise(expr, ev, n: int) -> list:
 
 def _evaluator(bound: dict, n: int, fixed: dict):
     """A function from an expression to its values at ``n`` points (lists), the i-th point
-    giving each symbol of ``bound`` its i-th value and those of ``fixed`` theirs."""
+    giving each symbol of ``bound`` its i-th value and those of ``fixed`` theirs.
+
+    On a grid of several symbols, an expression in fewer of them (a size in ``H`` alone) is
+    evaluated once per distinct value of those and spread to the points."""
     cache: dict = {}
+    needs: dict = {}
+    narrow: dict = {}
+
+    def symbols_of(expr) -> frozenset:
+        if expr not in needs:
+            if expr in bound:
+                needs[expr] = frozenset((expr,))
+            elif expr.is_Symbol and expr in fixed:
+                needs[expr] = symbols_of(sympy.sympify(fixed[expr]))
+            else:
+                needs[expr] = frozenset().union(*map(symbols_of, expr.args))
+        return needs[expr]
+
+    def spread(expr, symbols: frozenset):
+        """``expr`` at the distinct values of ``symbols`` (None when not fewer)."""
+        if symbols not in narrow:
+            order = sorted(symbols, key=str)
+            keys = list(zip(*(bound[x] for x in order)))
+            distinct = list(dict.fromkeys(keys))
+            if 2 * len(distinct) > n:
+                narrow[symbols] = None
+            else:
+                where = {k: i for i, k in enumerate(distinct)}
+                sub = _evaluator({x: [k[j] for k in distinct] for j, x in enumerate(order)},
+                                 len(distinct), fixed)
+                narrow[symbols] = (sub, [where[k] for k in keys])
+        if narrow[symbols] is None:
+            return None
+        sub, positions = narrow[symbols]
+        values = sub(expr)
+        return [values[i] for i in positions]
 
     def ev(expr) -> list:
         if expr in cache:
             return cache[expr]
-        if expr in bound:
-            out = bound[expr]
-        elif expr.is_Integer:
-            out = [int(expr)] * n
-        elif expr.is_Rational:
-            out = [Fraction(int(expr.p), int(expr.q))] * n
-        elif expr in (sympy.true, sympy.false):
-            out = [bool(expr)] * n
-        elif expr.is_Symbol and expr in fixed:
-            out = ev(sympy.sympify(fixed[expr]))
-        elif expr.is_Add:
-            parts = [ev(a) for a in expr.args]
-            out = [_number(sum(xs)) for xs in zip(*parts)]
-        elif expr.is_Mul:
-            parts = [ev(a) for a in expr.args]
-            out = [_number(math.prod(xs)) for xs in zip(*parts)]
-        elif expr.is_Pow and expr.exp.is_Integer:
-            out = _power(ev(expr.base), int(expr.exp))
-        elif isinstance(expr, FloorDiv):
-            p, q = (ev(a) for a in expr.args)
-            out = [_floor(Fraction(a) / b) if not (isinstance(a, int) and isinstance(b, int))
-                   else a // b for a, b in zip(p, q)]
-        elif isinstance(expr, sympy.floor):
-            out = [_floor(x) for x in ev(expr.args[0])]
-        elif isinstance(expr, sympy.ceiling):
-            out = [-_floor(-x) for x in ev(expr.args[0])]
-        elif isinstance(expr, (sympy.Max, sympy.Min)):
-            pick = max if isinstance(expr, sympy.Max) else min
-            out = [pick(xs) for xs in zip(*(ev(a) for a in expr.args))]
-        elif isinstance(expr, sympy.Piecewise):
-            out = _piecewise(expr, ev, n)
-        elif type(expr) in _RELATIONS:
-            out = _relation(_RELATIONS[type(expr)], ev(expr.lhs), ev(expr.rhs))
-        else:  # anything else: sympy, one value at a time
-            out = [_sympy_value(expr.subs({**fixed, **point}))
-                   for point in _points(bound, n)]
+        out = None
+        if len(bound) > 1 and not expr.is_Atom:
+            symbols = symbols_of(expr)
+            if len(symbols) < len(bound):
+                out = spread(expr, symbols) if symbols else None
+        if out is None:
+            out = _node(expr, ev, bound, n, fixed)
         cache[expr] = out
         return out
 
     return ev
+
+
+def _whole(values: list) -> list:
+    """Fractions that are whole as ints (a cheap check when all are ints already)."""
+    return values if set(map(type, values)) <= {int} else [_number(x) for x in values]
+
+
+def _sum(parts: list[list]) -> list:
+    out = parts[0]
+    for p in parts[1:]:
+        out = [a + b for a, b in zip(out, p)]
+    return _whole(out)
+
+
+def _product(parts: list[list]) -> list:
+    out = parts[0]
+    for p in parts[1:]:
+        out = [a * b for a, b in zip(out, p)]
+    return _whole(out)
+
+
+def _node(expr, ev, bound: dict, n: int, fixed: dict) -> list:
+    """One node's values from its arguments' (``ev``)."""
+    if expr in bound:
+        return bound[expr]
+    if expr.is_Integer:
+        return [int(expr)] * n
+    if expr.is_Rational:
+        return [Fraction(int(expr.p), int(expr.q))] * n
+    if expr in (sympy.true, sympy.false):
+        return [bool(expr)] * n
+    if expr.is_Symbol and expr in fixed:
+        return ev(sympy.sympify(fixed[expr]))
+    if expr.is_Add:
+        return _sum([ev(a) for a in expr.args])
+    if expr.is_Mul:
+        return _product([ev(a) for a in expr.args])
+    if expr.is_Pow and expr.exp.is_Integer:
+        return _power(ev(expr.base), int(expr.exp))
+    if isinstance(expr, FloorDiv):
+        p, q = (ev(a) for a in expr.args)
+        return [a // b if type(a) is int and type(b) is int else _floor(Fraction(a) / b)
+                for a, b in zip(p, q)]
+    if isinstance(expr, sympy.floor):
+        return [_floor(x) for x in ev(expr.args[0])]
+    if isinstance(expr, sympy.ceiling):
+        return [-_floor(-x) for x in ev(expr.args[0])]
+    if isinstance(expr, (sympy.Max, sympy.Min)):
+        pick = max if isinstance(expr, sympy.Max) else min
+        return [pick(xs) for xs in zip(*(ev(a) for a in expr.args))]
+    if isinstance(expr, sympy.Piecewise):
+        return _piecewise(expr, ev, n)
+    if type(expr) in _RELATIONS:
+        return _relation(_RELATIONS[type(expr)], ev(expr.lhs), ev(expr.rhs))
+    # anything else: sympy, one value at a time
+    return [_sympy_value(expr.subs({**fixed, **point})) for point in _points(bound, n)]
 
 
 def _points(bound: dict, n: int):
