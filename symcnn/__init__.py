@@ -4,11 +4,21 @@
 >>> report = symcnn.make_report(symcnn.example_spec(), memory="12GB")
 >>> report.total_params, report.limits[0][1].value
 (3301651, 4)
+
+Many configurations at once (closed forms built once, evaluated exactly at every point):
+
+>>> from symcnn.spec.parse import parse_assignments
+>>> wide = symcnn.example_spec("lecture_symbolic", parse_assignments(["D=193", "H=229", "W=193"]))
+>>> symcnn.sweep(wide, {"C": [30, 60]}, memory="12GB")["max_batch"]
+[4, 2]
+>>> symcnn.solve_for(wide, "C", "12GB", batch_size=4).largest
+30
 """
 
 from symcnn import render as _render  # noqa: F401  (registers how a notebook shows a report)
 from symcnn.analysis import analyze
 from symcnn.errors import SymcnnError
+from symcnn.explore import solve_for, sweep
 from symcnn.expressions import read_expression as parse_expression
 from symcnn.memory import estimate_memory
 from symcnn.network import Network
@@ -22,4 +32,4 @@ __version__ = "0.1.0"
 
 __all__ = ["MemoryOptions", "Network", "SymcnnError", "__version__", "analyze",
            "estimate_memory", "example_spec", "load_spec", "make_report", "max_batch_size",
-           "parse_expression", "parse_size", "parse_spec"]
+           "parse_expression", "parse_size", "parse_spec", "solve_for", "sweep"]

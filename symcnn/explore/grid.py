@@ -67,8 +67,8 @@ def sweep(spec, vary: Mapping[str, object], options=None, batch_size=1, memory=N
     problem = prepare(spec, names, options, batch_size, argument="vary")
     if not problem.closed_form:
         raise SymcnnError("the simulated step on the CPU has no closed form in the sizes "
-                          "(oneDNN's buffers follow the numbers): sweep another device, or "
-                          "report each point", argument="device")
+                          "(the buffers of oneDNN follow the numbers): sweep another device, "
+                          "or report each point", argument="device")
     budget = None
     if memory is not None:
         try:

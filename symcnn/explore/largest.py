@@ -136,12 +136,13 @@ class _Search:
             v *= 2
         if self.problem.closed_form:               # all at once: a few hundred operations
             fits = [m <= self.budget for m in self.memory(points)]
-        else:                                      # one network each: stop at the first miss
-            fits = []
-            for p in points:
-                fits.append(self.memory([p])[0] <= self.budget)
-                if not fits[-1]:
-                    break
+        else:                                      # a network each, at values it takes
+            points, fits = [], []
+            at = self.smallest
+            while at is not None and at < MAX_INTEGER and (not fits or fits[-1]):
+                points.append(at)
+                fits.append(self.memory([at])[0] <= self.budget)
+                at = self.valid_from(2 * at, +1)
         last = max((i for i, f in enumerate(fits) if f), default=None)
         if last is None:
             return None, points[0]
@@ -166,7 +167,10 @@ class _Search:
             raise self.nothing_fits("")
         if hi is None:
             raise self.unbounded()
-        fanout = FANOUT if self.problem.closed_form else 1
+        if not self.problem.closed_form:
+            largest = self.bisect_valid(lo, hi)
+            return self.solution(largest, largest, None, None)
+        fanout = FANOUT
         while hi - lo > 1:                         # lo fits, hi does not
             step = max(1, (hi - lo) // (fanout + 1))
             points = list(range(lo + step, hi, step))[:fanout]
@@ -178,6 +182,20 @@ class _Search:
                     break
         largest = self.valid_from(lo, -1)          # at least smallest, which fits
         return self.solution(largest, largest, None, None)
+
+    def bisect_valid(self, lo: int, hi: int) -> int:
+        """Bisection between two values the network takes (``lo`` fits, ``hi`` does not),
+        trying only values it takes."""
+        while True:
+            mid = self.valid_from((lo + hi) // 2, -1)
+            if mid is None or mid <= lo:
+                mid = self.valid_from((lo + hi) // 2 + 1, +1)
+            if mid is None or mid >= hi:
+                return lo
+            if self.memory([mid])[0] <= self.budget:
+                lo = mid
+            else:
+                hi = mid
 
     def scan(self) -> Solution:
         """For a memory not proven monotone: every value up to twice the doubling's bracket

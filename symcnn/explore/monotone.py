@@ -2,13 +2,14 @@
 
 ``solve`` bisects only where this holds; elsewhere it scans every value it reports on.  The
 proof is structural, on whole numbers ``v >= start``: a constant, the symbol itself, a sum of
-nondecreasing terms, a product with a positive coefficient of nondecreasing factors that are
-not negative, a positive power of such a factor, ``floor(p / q)`` (``FloorDiv``, ``floor``,
-``ceiling``) of a nondecreasing ``p`` by a positive constant, the largest or least of
-nondecreasing terms, and a polynomial whose derivative has no real root at or beyond
-``start`` and is not negative there (Sturm's count, exact).  A nondecreasing factor is not
-negative on ``v >= start`` when it is not negative at ``start``: that value is computed
-exactly.  Anything else is *not proven* (which is not a proof of the contrary).
+nondecreasing terms, a positive number times a nondecreasing term, a product with a positive
+coefficient of nondecreasing factors that are not negative, a positive power of such a
+factor, ``floor(p / q)`` (``FloorDiv``, ``floor``, ``ceiling``) of a nondecreasing ``p`` by
+a positive constant, the largest or least of nondecreasing terms, and a polynomial whose
+derivative has no real root at or beyond ``start`` and is positive there (Sturm's count,
+exact).  A nondecreasing factor is not negative on ``v >= start`` when it is not negative at
+``start``: that value is computed exactly.  Anything else is *not proven* (which is not a
+proof of the contrary).
 
 >>> from symcnn.symbols import size
 >>> from symcnn.intdiv import FloorDiv
@@ -59,7 +60,10 @@ class _Prover:
             return all(self.rising(a) for a in expr.args) or self._polynomial(expr)
         if expr.is_Mul:
             coeff, rest = expr.as_coeff_Mul()
-            return (coeff >= 0 and all(self.not_negative(f) for f in sympy.Mul.make_args(rest))) \
+            factors = sympy.Mul.make_args(rest)
+            if coeff >= 0 and len(factors) == 1:   # c f: as f does, whatever its sign
+                return self.rising(rest)
+            return (coeff >= 0 and all(self.not_negative(f) for f in factors)) \
                 or self._polynomial(expr)
         if expr.is_Pow:
             exp = expr.exp
