@@ -8,6 +8,7 @@ import os
 import sys
 
 from symcnn import __version__
+from symcnn.analysis.macs import MacsConvention
 from symcnn.errors import SymcnnError
 from symcnn.network import DTYPE_BYTES
 from symcnn.options import (
@@ -29,7 +30,7 @@ FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
          "sizes": "--sizes", "overrides": "--set", "template": "--template",
          "variants": "--variants", "jobs": "--jobs", "input_shape": "--input-shape",
          "symbolic": "--symbolic", "solutions": "--solutions", "symbol": "--for",
-         "vary": "--vary", "out": "--out"}
+         "vary": "--vary", "out": "--out", "macs_convention": "--macs-convention"}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -105,6 +106,11 @@ def _network_options() -> argparse.ArgumentParser:
                    help="units for printed sizes (kB = 10^3 B, MB = 10^6 B, KiB = 2^10 B, "
                    "MiB = 2^20 B; auto: per figure, the largest decimal unit in which it is at "
                    "least 1; default: the convention's)")
+    p.add_argument("--macs-convention", choices=[c.value for c in MacsConvention],
+                   default=MacsConvention.FVCORE, help="count multiply-accumulates as fvcore (default: "
+                   "convolutions and linear layers without bias), torchinfo (Mult-Adds: "
+                   "parameters times output positions) or ptflops (bias, activations and "
+                   "pooling too) count them")
     p.add_argument("--sizes", action="append", default=[], metavar="NAME=START:STOP[:STEP]",
                    help="list the values of a size symbol (e.g. H=1:512) for which every layer "
                    "size is positive and all branches meet (repeatable)")
@@ -252,7 +258,7 @@ def _make_report(args):
     sizes = dict(parse_size_range(item) for item in args.sizes)
     spec, options = _load(args)
     return make_report(spec, options, batch_size=args.batch_size, memory=args.memory,
-                       units=args.units, sizes=sizes)
+                       units=args.units, sizes=sizes, macs_convention=args.macs_convention)
 
 
 def _solve_parser(sub, shared) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import sympy
 
+from symcnn.analysis.macs import Macs, MacsConvention, as_macs_convention, count_macs
+from symcnn.analysis.receptive import AxisField, receptive_fields
 from symcnn.analysis.rows import Analysis, LayerRow, analyze, compact, valid_sizes
 from symcnn.errors import SymcnnError
 from symcnn.layers.base import check_size, to_expr
@@ -76,10 +78,29 @@ class Report:
     units: str
     #: For each symbol asked about (``sizes={"H": range(1, 513)}``): the range and its valid values.
     valid_sizes: tuple[tuple[str, range, tuple[int, ...]], ...] = ()
+    #: Whose count of multiply-accumulates :attr:`macs` reproduces.
+    macs_convention: MacsConvention = MacsConvention.FVCORE
 
     @property
     def network(self) -> Network:
         return self.analysis.network
+
+    @functools.cached_property
+    def macs(self) -> Macs:
+        """Every node's MACs (one sample, one forward pass) with its derivation, counted as
+        :attr:`macs_convention` counts them (:mod:`symcnn.analysis.macs`)."""
+        return count_macs(self.analysis, self.macs_convention)
+
+    @functools.cached_property
+    def total_macs(self) -> sympy.Expr:
+        """The network's MACs per sample; FLOPs are twice as many."""
+        return compact(self.macs.total)
+
+    @functools.cached_property
+    def receptive_fields(self) -> tuple[tuple[AxisField, ...] | None, ...]:
+        """Every node's receptive field, one :class:`AxisField` (size, jump, start) per
+        spatial axis of the input; None where not known (:mod:`symcnn.analysis.receptive`)."""
+        return receptive_fields(self.analysis)
 
     @property
     def total_params(self) -> sympy.Expr:
@@ -160,7 +181,9 @@ def _budget_name(budget) -> str:
 
 
 def make_report(spec: Spec | Network, options: MemoryOptions | None = None, *, batch_size=1,
-                memory=None, units: str | None = None, sizes=None, **deprecated) -> Report:
+                memory=None, units: str | None = None, sizes=None,
+                macs_convention: MacsConvention | str = MacsConvention.FVCORE,
+                **deprecated) -> Report:
     """Analyse a network (or a loaded spec) and solve its batch limits.
 
     ``options`` says how memory is counted (:class:`symcnn.options.MemoryOptions`: the
@@ -170,7 +193,9 @@ def make_report(spec: Spec | Network, options: MemoryOptions | None = None, *, b
     ``"11GiB"``, bytes) or a list of them (without it the report solves for common GPU
     sizes), ``units`` for printed sizes (the convention's by default), and ``sizes`` maps
     symbol names to ranges of values to check against the network's size conditions
-    (``{"H": range(1, 513)}``).  The options used to be loose keywords
+    (``{"H": range(1, 513)}``); ``macs_convention`` whose count of multiply-accumulates
+    :attr:`Report.macs` gives (``fvcore``, ``torchinfo`` or ``ptflops``).  The options used to
+    be loose keywords
     (``convention="pytorch"``): those still work, with a :class:`DeprecationWarning`.
 
     >>> from symcnn.spec.builtin import example_spec
@@ -179,11 +204,16 @@ def make_report(spec: Spec | Network, options: MemoryOptions | None = None, *, b
     (3301651, 2937313940, 27)
     >>> [c.key for c in r.mismatches]
     ['memory.I_5']
+    >>> r.total_macs, make_report(example_spec(), macs_convention="torchinfo").total_macs
+    (121987539810, 122347137391)
+    >>> [f[0].size for f in r.receptive_fields[3:8:4]]  # L4 and L8, on each axis
+    [13, 61]
     >>> r = make_report(example_spec(), MemoryOptions("pytorch", device="cpu"), memory="24GB")
     >>> r.memory.convention, r.memory.simulation.device, r.budget
     ('pytorch', <Device.CPU: 'cpu'>, '24GB')
     """
     options = options_from(options, deprecated, "make_report")
+    macs = as_macs_convention(macs_convention)
     spec = spec if isinstance(spec, Spec) else Spec(spec)
     try:
         batch = check_size(to_expr(batch_size, "batch_size"), "batch_size")
@@ -219,7 +249,7 @@ def make_report(spec: Spec | Network, options: MemoryOptions | None = None, *, b
         valid.append((name, values, tuple(valid_sizes(analysis, symbol, values))))
     return Report(analysis, mem, batch, limits, None if memory is None else str(budgets[0]), checks,
                   spec.source, str(spec.published.get("source", "the source")), units,
-                  tuple(valid))
+                  tuple(valid), macs)
 
 
 def _published_checks(spec: Spec, analysis: Analysis, mem: Memory,

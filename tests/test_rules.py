@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from symcnn import layers
+from symcnn.analysis.macs import MACS_RULES
+from symcnn.analysis.receptive import FIELD_RULES
 from symcnn.layers import FAMILIES, LAYER_TYPES, Layer
 from symcnn.layers.dispatch import NoRule, RuleTable
 from symcnn.memory.pytorch.inference import EVAL_MODE
@@ -18,7 +20,10 @@ from symcnn.memory.pytorch.workspace import TRANSIENTS
 #: said out loud: CUDA's kernel transients are not modelled for any layer).
 TABLES = {"saved": (SAVED_RULES, False), "autocast": (AUTOCAST, False),
           "eval mode": (EVAL_MODE, False), "cpu transients": (TRANSIENTS["cpu"], False),
-          "cuda transients": (TRANSIENTS["cuda"], True)}
+          "cuda transients": (TRANSIENTS["cuda"], True),
+          # torchinfo's count is one rule for every module (its parameters), save convolutions
+          "fvcore MACs": (MACS_RULES["fvcore"], False), "torchinfo MACs": (MACS_RULES["torchinfo"], True),
+          "ptflops MACs": (MACS_RULES["ptflops"], False), "receptive field": (FIELD_RULES, False)}
 
 
 @pytest.mark.parametrize("table_name", TABLES)

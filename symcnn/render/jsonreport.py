@@ -14,28 +14,37 @@ from symcnn.render.formatting import json_value as value
 from symcnn.report import Report
 
 
+def _layer(r, macs, field, term, s: int) -> dict:
+    """One node: its shapes, parameters, MACs, receptive field and stored activation."""
+    d, m = r.params_derivation, macs.derivation
+    return {
+        "index": r.index, "name": r.name, "type": r.type_name,
+        "input_shape": [value(x) for x in r.input_shapes[0]],
+        "output_shape": [value(x) for x in r.output_shape],
+        "params": value(r.params),
+        "params_formula": expr_text(d.formula) if d else None,
+        "params_substituted": written(d.substituted) if d else None,
+        "buffers": value(r.buffers),
+        "activation_elements": value(r.activation),
+        "activation_bytes": value(r.activation * s) if r.allocates else 0,
+        "activation_label": term.label if term else None,
+        "macs": value(macs.value),
+        "macs_formula": written(m.formula) if m else None,
+        "macs_substituted": written(m.substituted) if m else None,
+        "receptive_field": None if field is None else [
+            {"size": value(f.size), "jump": value(f.jump), "start": value(f.start)}
+            for f in field],
+        "inputs": list(r.inputs),
+        **({"block": r.block, "block_type": r.block_type} if r.block else {}),
+    }
+
+
 def to_json(report: Report) -> dict:
     a, mem = report.analysis, report.memory
     s = DTYPE_BYTES[mem.dtype]
     terms = {t.source: t for t in mem.activations}
-    layers = []
-    for r in a.rows:
-        d = r.params_derivation
-        term = terms.get(r.name) if r.allocates else None
-        layers.append({
-            "index": r.index, "name": r.name, "type": r.type_name,
-            "input_shape": [value(x) for x in r.input_shapes[0]],
-            "output_shape": [value(x) for x in r.output_shape],
-            "params": value(r.params),
-            "params_formula": expr_text(d.formula) if d else None,
-            "params_substituted": written(d.substituted) if d else None,
-            "buffers": value(r.buffers),
-            "activation_elements": value(r.activation),
-            "activation_bytes": value(r.activation * s) if r.allocates else 0,
-            "activation_label": term.label if term else None,
-            "inputs": list(r.inputs),
-            **({"block": r.block, "block_type": r.block_type} if r.block else {}),
-        })
+    layers = [_layer(r, macs, field, terms.get(r.name) if r.allocates else None, s)
+              for r, macs, field in zip(a.rows, report.macs.rows, report.receptive_fields)]
     memory = {
         "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,
         "optimizer": mem.optimizer.value,
@@ -78,6 +87,9 @@ def to_json(report: Report) -> dict:
            "symbols": sorted(map(str, report.network.free_symbols)),
            "total_params": value(report.total_params),
            "total_buffers": value(a.total_buffers),
+           "macs_convention": report.macs_convention.value,
+           "total_macs": value(report.total_macs),
+           "total_flops": value(2 * report.total_macs),
            "layers": layers, "memory": memory}
     if a.conditions:
         out["conditions"] = [{"node": c.node, "relation": expr_text(c.relation)}

@@ -26,10 +26,10 @@ def _layer_rows(report: Report) -> list[list[str]]:
     first = labels.get("input")  # autocast saves a 2-byte copy of x, not x
     graph = not report.network.is_sequential
     rows = [["#", "layer", "type", *(["inputs"] if graph else []), "output shape", "parameters",
-             "activation (per sample)"],
-            ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "",
+             "MACs", "activation (per sample)"],
+            ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "", "",
              f"{first.label} = {nbytes(first.bytes, unit)}" if first else "(not saved)"]]
-    for r in report.analysis.rows:
+    for r, macs in zip(report.analysis.rows, report.macs.rows):
         d = r.params_derivation
         params = number(r.params)
         if d is not None:
@@ -40,8 +40,15 @@ def _layer_rows(report: Report) -> list[list[str]]:
         kind = "in place" if getattr(r.layer, "inplace", False) else "view"
         act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else f"({kind}, no new memory)"
         inputs = [", ".join(r.inputs)] if graph else []
-        rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params, act])
+        rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params,
+                     _macs(macs.value), act])
     return rows
+
+
+def _macs(value) -> str:
+    """A layer's MACs: the number, a short expression, or where to find a long one."""
+    text = number(value)
+    return text if value.is_number or len(text) <= 40 else "(closed form: --json)"
 
 
 def relation(rel) -> str:
@@ -131,6 +138,10 @@ def render_text(report: Report) -> str:
     out.append(f"Total parameters: {number(report.total_params)}")
     if a.total_buffers != 0:
         out.append(f"Buffers (BatchNorm running statistics): {number(a.total_buffers)} elements")
+    macs = report.total_macs
+    out += [f"MACs per sample: {number(macs)}"
+            + (f" (FLOPs = 2 x MACs = {number(2 * macs)})" if macs.is_number else ""),
+            f"  {report.macs_convention.summary}"]
     act = mem.activations
     labels = [t.label for t in act[1:]]
     later = " + ".join(labels) if len(labels) <= 6 else f"{labels[0]} + ... + {labels[-1]}"

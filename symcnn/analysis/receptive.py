@@ -1,0 +1,299 @@
+"""Receptive fields: for every node and every spatial axis of the network's input, how many
+input pixels one output element sees (``size``), how far apart in the input two neighbouring
+output elements' fields start (``jump``, the effective stride), and where the field of output
+element 0 starts (``start``, an input index: negative where it reaches into the padding).
+
+Closed forms in the network's symbols, by the usual recurrence: a window of ``k`` with
+stride ``s``, padding ``p`` and dilation ``d`` gives ``size + d(k - 1) jump``, ``jump s`` and
+``start - p jump``.  Output element ``i`` then sees the input pixels ``start + i jump`` to
+``start + i jump + size - 1`` (with dilation's gaps inside).  Where branches merge, the field
+is the largest over the paths: the union of the inputs' fields.
+
+* Convolutions, max and average pooling: the recurrence (``padding="same"`` pads
+  ``floor(d(k - 1)/2)`` in front, as PyTorch does).
+* A transposed convolution divides the jump by its stride; its output sees up to
+  ``floor(d(k - 1)/s) + 1`` neighbouring inputs (exact for ``d = 1``; for ``d > 1`` an upper
+  bound, as for the layers after it).
+* Adaptive pooling: its largest bin; to size 1 it sees the whole axis.  Upsampling: the jump
+  divided by the factor, and 2 taps (linear modes) or 4 (bicubic) instead of 1.
+* A linear layer, and a softmax over a spatial axis, see every position of the axes they mix:
+  their jump is 0.  Flatten keeps each element's field (the axes are no longer spatial: a
+  convolution after it has no field here, None).
+* Everything element-wise keeps the field; normalization layers are counted as element-wise
+  (their statistics over the batch or the axes are not part of the field).
+
+>>> from symcnn.analysis import analyze
+>>> from symcnn.spec.builtin import lecture_network
+>>> fields = receptive_fields(analyze(lecture_network()))
+>>> [f[0].size for f in fields[:8]], fields[7][0].jump
+([3, 5, 9, 13, 21, 29, 45, 61], 16)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import sympy
+
+from symcnn.intdiv import FloorDiv
+from symcnn.layers import (
+    ELU,
+    GELU,
+    AdaptivePoolNd,
+    Add,
+    BatchNormNd,
+    Concat,
+    ConvNd,
+    ConvTransposeNd,
+    DropoutNd,
+    Flatten,
+    GroupNorm,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    Identity,
+    Layer,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    Mish,
+    PoolNd,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Shape,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    Upsample,
+)
+from symcnn.layers.base import to_expr
+from symcnn.layers.dispatch import RuleTable
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The receptive field of a node's output along one spatial axis of the network's input."""
+
+    size: sympy.Expr
+    jump: sympy.Expr
+    start: sympy.Expr
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """An axis as the walk tracks it: its field, the number of positions along it in the
+    current tensor, and whether it is still a spatial axis of that tensor (not flattened)."""
+
+    field: AxisField
+    positions: sympy.Expr
+    spatial: bool = True
+
+    def window(self, kernel, stride, front, positions) -> _Axis:
+        """A window of ``kernel`` pixels (dilation included) every ``stride``, ``front``
+        positions of padding before the first."""
+        f = self.field
+        return _Axis(AxisField(f.size + (kernel - 1) * f.jump, f.jump * stride,
+                               f.start - front * f.jump), positions)
+
+    def whole(self) -> _Axis:
+        """Every output element sees every position of the axis."""
+        f = self.field
+        return replace(self, field=AxisField(f.size + (self.positions - 1) * f.jump,
+                                             sympy.Integer(0), f.start))
+
+
+#: The state between nodes: one tracked axis per spatial axis of the input (None: unknown).
+State = tuple[_Axis, ...] | None
+FieldRule = Callable[[Layer, tuple[tuple[_Axis, ...], ...], tuple[Shape, ...], Shape], State]
+FIELD_RULES: RuleTable[FieldRule] = RuleTable("receptive field",
+                                              "symcnn/analysis/receptive.py:FIELD_RULES")
+
+
+def _mapped(state: tuple[_Axis, ...], shape: Shape) -> bool:
+    """Whether the tracked axes are the spatial axes of a tensor of ``shape``."""
+    return len(shape) - 1 == len(state) and all(a.spatial for a in state)
+
+
+def _windows(state, shape: Shape, out: Shape, kernels, strides, fronts) -> State:
+    if not _mapped(state, shape):
+        return None
+    return tuple(a.window(k, s, p, n) for a, k, s, p, n in zip(state, kernels, strides, fronts,
+                                                                 out[1:]))
+
+
+def _sliding(layer, states, ins, out, dilation) -> State:
+    n = len(ins[0]) - 1
+    kernels = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, dilation)]
+    if layer.padding == "same":
+        fronts = [FloorDiv(k - 1, 2) for k in kernels]
+    elif layer.padding == "valid":
+        fronts = [sympy.Integer(0)] * n
+    else:
+        fronts = list(layer.padding)
+    return _windows(states[0], ins[0], out, kernels, layer.stride, fronts)
+
+
+FIELD_RULES.add(ConvNd, lambda layer, states, ins, out:
+                _sliding(layer, states, ins, out, layer.dilation))
+FIELD_RULES.add(PoolNd, lambda layer, states, ins, out:
+                _sliding(layer, states, ins, out, layer._dilation()))
+
+
+@FIELD_RULES.entry(ConvTransposeNd)
+def _conv_transpose(layer, states, ins, out) -> State:
+    """Output ``o`` reads the inputs ``i`` with ``i s = o + p - d t`` for a tap ``t < k``:
+    ``floor(d(k - 1)/s) + 1`` neighbours at most, the first of output 0 at
+    ``ceil((p - d(k - 1))/s)``; the jump shrinks by ``s``."""
+    state = states[0]
+    if not _mapped(state, ins[0]):
+        return None
+    axes = []
+    for a, k, s, p, d, n in zip(state, layer.kernel_size, layer.stride, layer.padding,
+                                layer.dilation, out[1:]):
+        reach = d * (k - 1)
+        f = a.field
+        axes.append(_Axis(AxisField(f.size + FloorDiv(reach, s) * f.jump, f.jump / s,
+                                    f.start - FloorDiv(reach - p, s) * f.jump), n))
+    return tuple(axes)
+
+
+def _largest_bin(n, o) -> tuple[sympy.Expr, sympy.Expr] | None:
+    """Adaptive pooling of ``n`` positions to ``o``: the largest bin and the mean step
+    (bin ``i`` is ``floor(i n/o)`` to ``ceil((i + 1) n/o)``); None where unknown."""
+    if (n / o).is_integer:
+        return n / o, n / o
+    if n.is_Integer and o.is_Integer:
+        n_, o_ = int(n), int(o)
+        return sympy.Integer(max(-(-(i + 1) * n_ // o_) - i * n_ // o_ for i in range(o_))), \
+            sympy.Rational(n_, o_)
+    return None
+
+
+@FIELD_RULES.entry(AdaptivePoolNd)
+def _adaptive(layer, states, ins, out) -> State:
+    state = states[0]
+    if not _mapped(state, ins[0]):
+        return None
+    axes = []
+    for a, n, o in zip(state, ins[0][1:], out[1:]):
+        if sympy.expand(n - o) == 0:
+            axes.append(a)
+            continue
+        if o == 1:
+            axes.append(_Axis(a.whole().field, o))
+            continue
+        found = _largest_bin(n, o)
+        if found is None:
+            return None
+        axes.append(a.window(found[0], found[1], 0, o))
+    return tuple(axes)
+
+
+_TAPS = {"linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
+
+
+@FIELD_RULES.entry(Upsample)
+def _upsample(layer, states, ins, out) -> State:
+    state = states[0]
+    if not _mapped(state, ins[0]):
+        return None
+    n = len(state)
+    factors = layer.scale_factor if isinstance(layer.scale_factor, (tuple, list)) \
+        else (layer.scale_factor,) * n
+    taps = _TAPS.get(layer.mode, 1)
+    axes = []
+    for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
+        factor = y / x if f is None else to_expr(f, "scale_factor")
+        field = a.field
+        axes.append(_Axis(AxisField(field.size + (taps - 1) * field.jump, field.jump / factor,
+                                    field.start - (field.jump if taps == 4 else 0)), y))
+    return tuple(axes)
+
+
+@FIELD_RULES.entry(Flatten)
+def _flatten(layer, states, ins, out) -> State:
+    rank = len(ins[0]) + 1  # with the batch axis
+    first = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
+    last = layer.end_dim + rank if layer.end_dim < 0 else layer.end_dim
+    if first == last:
+        return states[0]
+    # tensor axis 2 + i is spatial axis i (when the tracked axes are still mapped)
+    if not _mapped(states[0], ins[0]):
+        return tuple(replace(a, spatial=False) for a in states[0])
+    return tuple(replace(a, spatial=not first <= 2 + i <= last) for i, a in enumerate(states[0]))
+
+
+@FIELD_RULES.entry(Linear)
+def _linear(layer, states, ins, out) -> State:
+    """Mixes its input's last axis: every position of it (all of them, once flattened)."""
+    state = states[0]
+    if len(ins[0]) == 1:
+        return tuple(a.whole() for a in state)
+    if not _mapped(state, ins[0]):
+        return None
+    return (*state[:-1], replace(state[-1].whole(), positions=out[-1]))
+
+
+@FIELD_RULES.entry(Softmax)
+def _softmax(layer, states, ins, out) -> State:
+    rank = len(ins[0]) + 1
+    dim = layer.dim
+    if dim is None:  # PyTorch's _get_softmax_dim
+        dim = 0 if rank in (0, 1, 3) else 1
+    dim = dim + rank if dim < 0 else dim
+    state = states[0]
+    if dim < 2 or not _mapped(state, ins[0]):
+        return state
+    return tuple(a.whole() if 2 + i == dim else a for i, a in enumerate(state))
+
+
+@FIELD_RULES.entry(Add, Concat)
+def _merge(layer, states, ins, out) -> State:
+    """The union of the inputs' fields: the largest over the paths."""
+    if isinstance(layer, Concat):
+        rank = len(ins[0]) + 1
+        dim = layer.dim + rank if layer.dim < 0 else layer.dim
+        if dim >= 2 and _mapped(states[0], ins[0]):
+            return None  # joined along a spatial axis: the fields differ by position
+    merged = []
+    for axes in zip(*states):
+        if len({a.spatial for a in axes}) > 1:
+            return None
+        first = sympy.Min(*(a.field.start for a in axes))
+        last = sympy.Max(*(a.field.start + a.field.size - 1 for a in axes))
+        merged.append(_Axis(AxisField(last - first + 1, sympy.Max(*(a.field.jump for a in axes)),
+                                      first), axes[0].positions, axes[0].spatial))
+    return tuple(merged)
+
+
+def _same(layer, states, ins, out) -> State:
+    return states[0]
+
+
+#: element-wise: activations, dropout, identity, and normalization (see the module's docstring)
+FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Hardswish,
+                 Hardsigmoid, ELU, Mish, Softplus, PReLU, DropoutNd, Identity, BatchNormNd,
+                 GroupNorm, LayerNorm), _same)
+
+
+def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
+    """For every node of ``analysis``: its receptive field along each spatial axis of the
+    network's input (empty when the input has none), or None where it is not known (a
+    spatial layer after its axes were flattened, a concatenation along a spatial axis,
+    adaptive pooling to a symbolic size that may not divide)."""
+    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n)
+                  for n in analysis.input_shape[1:])
+    states: dict[str, State] = {"input": start}
+    out: list[tuple[AxisField, ...] | None] = []
+    for row in analysis.rows:
+        ins = tuple(states[name] for name in row.inputs)
+        state = None
+        if all(s is not None for s in ins):
+            state = FIELD_RULES[row.layer](row.layer, ins, row.input_shapes, row.output_shape)
+        states[row.name] = state
+        out.append(None if state is None else tuple(a.field for a in state))
+    return tuple(out)
