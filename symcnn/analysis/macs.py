@@ -201,7 +201,15 @@ def _nothing(layer, ins, out) -> None:
 
 # ---- fvcore --------------------------------------------------------------------------------
 
-FVCORE.add(ConvNd, lambda layer, ins, out: _conv_core(layer, ins[0], out))
+@FVCORE.entry(ConvNd)
+def _fvcore_conv(layer: ConvNd, ins, out):
+    # padding="same"/"valid" traces as aten::_convolution_mode, which fvcore has no handler
+    # for (other padding modes pad first and convolve without padding: aten::_convolution)
+    mode = isinstance(layer.padding, str) and layer.padding_mode == "zeros"
+    return None if mode else _conv_core(layer, ins[0], out)
+
+
+
 FVCORE.add(Linear, lambda layer, ins, out: _linear(layer, ins[0], out, bias=False))
 
 
