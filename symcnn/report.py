@@ -97,6 +97,12 @@ class Report:
         return compact(self.macs.total)
 
     @functools.cached_property
+    def group_macs(self) -> tuple[sympy.Expr, ...]:
+        """The MACs of each of :attr:`groups` (a block use, or one layer outside blocks)."""
+        by_name = {m.name: m.value for m in self.macs.rows}
+        return tuple(sympy.Add(*(by_name[r.name] for r in g.rows)) for g in self.groups)
+
+    @functools.cached_property
     def receptive_fields(self) -> tuple[tuple[AxisField, ...] | None, ...]:
         """Every node's receptive field, one :class:`AxisField` (size, jump, start) per
         spatial axis of the input; None where not known (:mod:`symcnn.analysis.receptive`)."""

@@ -157,6 +157,18 @@ def _power(unit: str) -> str:
     return f"{base}^{{{exponent}}}"
 
 
+def _axes(field, attribute: str) -> TeX:
+    """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
+    ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
+    ``?``."""
+    if field is None:
+        return TeX("?")
+    shown = [math(getattr(axis, attribute)) for axis in field]
+    if not shown:
+        return TeX("")
+    return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
+
+
 def reader_name(node, index: int) -> str:
     """A node's name as a reader knows it: empty where the spec gave none (``flatten_9``,
     made up from the type and position, is code, not a name)."""
@@ -211,7 +223,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "arguments": layer_arguments, "notation": layer_notation, "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
-        "escape": escape, "e": escape, "raw": TeX,
+        "escape": escape, "e": escape, "raw": TeX, "axes": _axes,
     })
     return env
 
@@ -305,7 +317,13 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
             "terms": report.memory.activations, "limits": report.limits,
             "checks": report.checks, "mismatches": report.mismatches,
             "misprinted": {c.key: c for c in report.mismatches},
-            "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols))}
+            "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols)),
+            # compute cost and receptive fields (templates/compute_*.j2): per node, and per group
+            "compute_rows": tuple(zip(report.analysis.rows, report.macs.rows,
+                                      report.receptive_fields)),
+            "compute_groups": tuple(zip(report.groups, report.group_macs,
+                                        (report.receptive_fields[g.rows[-1].index - 1]
+                                         for g in report.groups)))}
 
 
 def render_string(report: Report, template: str = "worksheet",

@@ -118,7 +118,9 @@ class _Printer(LatexPrinter):
 
 _NAMES = {"C_in": r"C_{\mathrm{in}}", "C_out": r"C_{\mathrm{out}}",
           "n_in": r"n_{\mathrm{in}}", "n_out": r"n_{\mathrm{out}}", "N_buf": r"N_{\mathrm{buf}}",
-          "M_avail": r"M_{\mathrm{avail}}"}
+          "M_avail": r"M_{\mathrm{avail}}",
+          # the spatial sizes in the formulas of MACs (symcnn.analysis.macs)
+          **{f"{x}_{w}": rf"{x}_{{\mathrm{{{w}}}}}" for x in "DHWL" for w in ("in", "out")}}
 
 
 def _printer(expr, **settings) -> _Printer:
