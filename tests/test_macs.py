@@ -200,11 +200,7 @@ def _one_layer(name, kwargs, shape):
         return None
 
 
-@settings(max_examples=60, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(case=_cases(), convention=st.sampled_from(CONVENTIONS))
-def test_every_layer_type_against_the_peer(case, convention):
-    """Each layer type alone, at random sizes and arguments, counted by the real tool."""
+def _compare(case, convention) -> None:
     name, kwargs, shape, inferred = case
     net = _one_layer(name, kwargs, shape)
     try:
@@ -221,6 +217,35 @@ def test_every_layer_type_against_the_peer(case, convention):
     except (RuntimeError, ValueError):
         return  # PyTorch refuses it (reflect padding wider than the input)
     assert PEERS[convention](module, shape) == mine, (name, kwargs, shape)
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(case=_cases(), convention=st.sampled_from(CONVENTIONS))
+def test_every_layer_type_against_the_peer(case, convention):
+    """Each layer type alone, at random sizes and arguments, counted by the real tool."""
+    _compare(case, convention)
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("case", [
+    # fvcore: padding="same" traces as aten::_convolution_mode (no handler: 0), unless the
+    # padding mode pads first
+    ("Conv1d", dict(out_channels=2, kernel_size=3, padding="same"), (2, 9), {"in_channels": 2}),
+    ("Conv2d", dict(out_channels=2, kernel_size=3, padding="same", padding_mode="reflect"),
+     (2, 9, 9), {"in_channels": 2}),
+    # ptflops: a tuple of factors is multiplied as np.prod(..., dtype=np.int64): 2 * 1
+    ("Upsample", dict(mode="nearest-exact", scale_factor=(2, 1.5)), (1, 1, 1), {}),
+    ("Upsample", dict(mode="bilinear", scale_factor=1.5), (2, 4, 6), {}),
+    # fvcore: BatchNorm without running statistics normalizes with the batch's (5 per element)
+    ("BatchNorm2d", dict(track_running_stats=False), (3, 4, 4), {"num_features": 3}),
+    ("LayerNorm", dict(normalized_shape=[4], bias=False), (3, 4), {}),
+    ("GroupNorm", dict(num_groups=2, affine=False), (4, 3, 3), {"num_channels": 4}),
+    ("ConvTranspose2d", dict(out_channels=4, kernel_size=3, stride=2, groups=2),
+     (2, 5, 4), {"in_channels": 2}),
+])
+def test_what_the_tools_do_that_is_not_obvious(case, convention):
+    _compare(case, convention)
 
 
 def test_every_rule_returns_its_value_as_the_derivation_says():

@@ -279,14 +279,16 @@ PTFLOPS.add(LayerNorm, lambda layer, ins, out: _per_element(1, ins[0]))
 def _ptflops_upsample(layer: Upsample, ins, out):
     """The module's hook counts the output elements; the patched ``F.interpolate`` adds the
     output elements again for a given ``size``, and for a ``scale_factor`` the input's times
-    the factor to the power of the axes (a tuple: ``int`` of the factors' product)."""
+    the factor to the power of the axes (a tuple: the product of the factors, each truncated
+    to an integer, as ``np.prod(..., dtype=np.int64)`` does)."""
     hook = _per_element(1, out, "out")
     if layer.size is not None:
         return Derivation(written_mul(2, *hook.formula.args), written_mul(2, *hook.substituted.args),
                           2 * hook.value)
     x, n = ins[0], len(ins[0]) - 1
     if isinstance(layer.scale_factor, (tuple, list)):
-        factor = sympy.floor(product([to_expr(f, "scale_factor") for f in layer.scale_factor]))
+        # np.prod(factors, dtype=np.int64): each factor truncated to an integer first
+        factor = product([sympy.floor(to_expr(f, "scale_factor")) for f in layer.scale_factor])
     else:
         factor = to_expr(layer.scale_factor, "scale_factor") ** n
     general, values = _elements(x, "in")
