@@ -217,7 +217,8 @@ def test_sweep_gives_the_seeds_figures():
     table = sweep(widths(), {"C": [30, 1]}, batch_size=3)
     assert table["total_params"] == [3_301_651, lecture_params(1)]
     assert table["training_bytes"] == [lecture_training(30, 3), lecture_training(1, 3)]
-    assert list(table) == ["C", "total_params", "training_bytes", "inference_bytes"]
+    assert list(table) == ["C", "total_params", "total_macs", "training_bytes", "inference_bytes"]
+    assert table["total_macs"][0] == 121_987_539_810  # fvcore's count at C = 30
 
 
 @SLOW
@@ -233,6 +234,7 @@ def test_sweep_against_a_report_per_point(options, b, cs, ds, budget):
         r = make_report(spec.network.subs({size("C"): c, size("D"): d}), options,
                         batch_size=b, memory=budget)
         assert table["total_params"][i] == r.total_params
+        assert table["total_macs"][i] == r.total_macs
         assert table["training_bytes"][i] == r.training_bytes
         assert table["inference_bytes"][i] == r.inference_bytes
         assert table["max_batch"][i] == max(int(r.limits[0][1].value), 0)

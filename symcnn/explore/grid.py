@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symcnn.analysis.macs import total_macs
 from symcnn.analysis.sweep import evaluate_grid, hold_grid
 from symcnn.errors import SymcnnError
 from symcnn.explore.problem import Problem, prepare
@@ -39,6 +40,8 @@ class Column:
 #: The columns every sweep has, after the varied symbols (``max_batch`` follows with a budget).
 COLUMNS: tuple[Column, ...] = (
     Column("total_params", lambda p: p.analysis.total_params),
+    # MACs per sample as fvcore counts them (symcnn.analysis.macs)
+    Column("total_macs", lambda p: total_macs(p.analysis)),
     Column("training_bytes", lambda p: p.training),
     Column("inference_bytes", lambda p: p.inference),
 )
@@ -48,7 +51,8 @@ def sweep(spec, vary: Mapping[str, object], options=None, batch_size=1, memory=N
           progress: Callable[[int, int], None] | None = None) -> dict[str, list[int]]:
     """The network's figures at every point of the grid ``vary`` (a symbol's name to its
     values, e.g. ``{"C": range(16, 65, 16)}``; the first symbol varies slowest), as columns:
-    the varied symbols, then ``total_params``, ``training_bytes`` and ``inference_bytes`` at
+    the varied symbols, then ``total_params``, ``total_macs`` (per sample, as fvcore counts
+    them), ``training_bytes`` and ``inference_bytes`` at
     ``batch_size``, counted as ``options`` say, and ``max_batch`` (0 when no sample fits)
     with a ``memory`` budget.  Every other symbol must have a value.  Points where the
     network does not build (a size below 1, branches that do not meet) are left out.
