@@ -32,14 +32,20 @@ def rounded(nbytes: int, unit_bytes: int, decimals: int) -> Decimal:
 
 def lecture_by_hand(draws: dict, c: int) -> dict:
     """The lecture family's network from its drawn values: 8 unpadded 3x3x3 convolutions with
-    C, C, 2C, 2C, 4C, 4C, 8C, 8C channels, a Flatten (a view) and a Linear layer to 1."""
+    C, C, 2C, 2C, 4C, 4C, 8C, 8C channels (the strided ones dilated as drawn, the last stride
+    drawn), a
+    Flatten (a view) and a Linear layer to 1."""
     size = (draws["input.shape[2]"], draws["input.shape[3]"], draws["input.shape[4]"])
     channels = [c, c, 2 * c, 2 * c, 4 * c, 4 * c, 8 * c, 8 * c]
     strides = [1, 2, 1, 2, 1, 2, 1, draws["layers[8].stride"]]
-    sizes, params, c_in = [size], [], 1
-    for c_out, s in zip(channels, strides):
-        sizes.append(tuple((n - 3) // s + 1 for n in sizes[-1]))
+    dilations = [draws.get(f"layers[{i}].dilation", 1) for i in range(1, 9)]
+    sizes, params, macs, c_in = [size], [], [], 1
+    field, jump = 1, 1  # receptive field and jump along each axis
+    for c_out, s, d in zip(channels, strides, dilations):
+        sizes.append(tuple((n - 2 * d - 1) // s + 1 for n in sizes[-1]))
         params.append((27 * c_in + 1) * c_out)
+        macs.append(c_out * prod(sizes[-1]) * c_in * 27)
+        field, jump = field + 2 * d * jump, jump * s
         c_in = c_out
     features = c_in * prod(sizes[-1])
     params.append(features + 1)
@@ -47,7 +53,18 @@ def lecture_by_hand(draws: dict, c: int) -> dict:
     total = sum(params)
     fixed, per_sample = 2 * total * 4, acts[0] + 2 * sum(acts[1:])
     return {"params": params, "total": total, "sizes": sizes, "channels": channels,
-            "acts": acts, "fixed": fixed, "per_sample": per_sample}
+            "acts": acts, "fixed": fixed, "per_sample": per_sample, "macs": macs,
+            "field": field}
+
+
+def largest_c_by_hand(draws: dict, budget: int, batch: int) -> int:
+    """The largest C whose training memory at ``batch`` fits ``budget``: every C from 1 up."""
+    c = 0
+    while True:
+        h = lecture_by_hand(draws, c + 1)
+        if h["fixed"] + batch * h["per_sample"] > budget:
+            return c
+        c += 1
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +89,10 @@ def test_every_lecture_answer_by_hand(lecture_exam):
         assert str(symbol) == "C"
         for k in range(1, 6):  # a quadratic in C, checked at five values
             assert closed.subs(symbol, k) == lecture_by_hand(v.draws, k)["total"]
+        assert answers[9] == h["macs"][2]                                    # L3's MACs
+        d = [v.draws[f"layers[{i}].dilation"] for i in (2, 4, 6, 8)]
+        assert answers[10] == h["field"] == 31 + 2 * (d[0] + 2 * d[1] + 4 * d[2] + 8 * d[3])
+        assert answers[11] == largest_c_by_hand(v.draws, 12 * 10**9, 8)
         for q in v.questions:
             for choice in q.choices:
                 assert (choice.value == q.answer.value) == choice.correct
@@ -400,7 +421,7 @@ def test_answers_csv(tmp_path, lecture_exam):
     text = answers_csv(lecture_exam)
     lines = text.split("\n")
     assert lines[0] == "variant,question,kind,layer,points,answer,unit,decimals,tolerance,choice"
-    assert "\r" not in text and lines[-1] == "" and len(lines) == 2 + 6 * 8
+    assert "\r" not in text and lines[-1] == "" and len(lines) == 2 + 6 * 11
     v = lecture_exam.variants[0]
     h = lecture_by_hand(v.draws, v.values["C"])
     mb = rounded(h["acts"][2], 10**6, 2)

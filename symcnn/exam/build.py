@@ -38,9 +38,20 @@ import sympy
 
 from symcnn.analysis.rows import Analysis, LayerRow, analyze
 from symcnn.errors import SymcnnError
+from symcnn.exam.cost import (
+    LargestWork,
+    field_along,
+    field_mistakes,
+    field_work,
+    largest_mistakes,
+    macs_mistakes,
+    macs_work,
+)
 from symcnn.exam.family import Candidate, Family, QuestionSpec
 from symcnn.exam.mistakes import Mistakes
 from symcnn.exam.sizes import ShapeStep, inexact_division, shape_steps
+from symcnn.explore import solve_for
+from symcnn.explore.problem import prepare
 from symcnn.limits import MAX_VARIANTS
 from symcnn.memory.estimate import Memory, Term
 from symcnn.network import Network
@@ -276,15 +287,60 @@ def _max_batch(q, report, mistakes, row) -> _Answered:
                      partial(mistakes.max_batch, q.memory), int)
 
 
+def _macs(q, report, mistakes, row) -> _Answered:
+    work = macs_work(report.analysis, row)
+    if work.value == 0:
+        raise SymcnnError(f"layer {row.name!r} ({row.type_name}) has no multiply-accumulates "
+                          "(fvcore counts none)", layer=q.where, field="layer")
+    return _Answered(Answer("count", work.value), work, row,
+                     partial(macs_mistakes, report.analysis, row), int)
+
+
+def _receptive_field(q, report, mistakes, row) -> _Answered:
+    a = report.analysis
+    axes = len(a.input_shape) - 1
+    if q.axis > axes:
+        raise SymcnnError(f"no spatial axis {q.axis}: the input has {axes}", layer=q.where,
+                          field="axis")
+    value = field_along(a, row, q.axis - 1)
+    if value is None:
+        raise SymcnnError(f"layer {row.name!r} ({row.type_name}) has no receptive field to ask "
+                          "about (its spatial axes are flattened or mixed whole)",
+                          layer=q.where, field="layer")
+    return _Answered(Answer("count", value), field_work(a, row, q.axis - 1), row,
+                     partial(field_mistakes, a, row, q.axis - 1), int)
+
+
+def _largest_symbol(q: QuestionSpec, candidate: Candidate) -> _Answered:
+    """The largest value of the question's symbol whose training memory fits, the other sizes
+    as drawn; a draw where none or every value fits gives 0 (the draw is rejected)."""
+    network = candidate.network(keep=(q.symbol,))
+    options = MemoryOptions(Convention.LECTURE)
+    try:
+        solution = solve_for(network, q.symbol, q.memory, options, q.batch_size)
+    except SymcnnError as err:
+        return _Answered(Answer("count", 0), err.message, None, list, int)
+    if solution.monotone is not True:
+        return _Answered(Answer("count", 0), f"training memory is not proven never to decrease "
+                         f"as {q.symbol} grows", None, list, int)
+    problem = prepare(network, [q.symbol], options, q.batch_size)
+    work = LargestWork(size(q.symbol), sympy.expand(problem.training), q.batch_size, q.memory,
+                       solution)
+    return _Answered(Answer("count", solution.largest), work, None,
+                     partial(largest_mistakes, problem.memory, work), int)
+
+
 _ANSWER = {"params": _params, "total_params": _total_params, "output_shape": _output_shape,
            "activation_memory": _activation_memory, "training_memory": _training_memory,
-           "max_batch": _max_batch}
+           "max_batch": _max_batch, "macs": _macs, "receptive_field": _receptive_field}
 
 
 def _answer(q: QuestionSpec, report: Report, mistakes: Mistakes,
             candidate: Candidate) -> _Answered:
     """One question of a variant, answered from its report (``symbolic_total`` from the
     network with the question's symbol kept)."""
+    if q.kind == "largest_symbol":
+        return _largest_symbol(q, candidate)
     if q.kind == "symbolic_total":
         analysis = analyze(candidate.network(keep=(q.symbol,)))
         total = sympy.expand(analysis.total_params)
@@ -300,8 +356,11 @@ def _answer(q: QuestionSpec, report: Report, mistakes: Mistakes,
         raise err.within(source=candidate.source) from None
 
 
-def _degenerate(q: QuestionSpec, answer: Answer) -> str | None:
+def _degenerate(q: QuestionSpec, done: _Answered) -> str | None:
     """Why a right answer makes a poor question (the draw is then rejected)."""
+    answer = done.answer
+    if q.kind == "largest_symbol" and answer.value < 1:
+        return f"{q.where}: {done.work}"
     if q.kind == "max_batch" and answer.value < 1:
         return f"{q.where}: not even one sample fits in {q.memory}"
     if answer.form == "size" and answer.value <= 0:
@@ -397,7 +456,7 @@ def make_variant(family: Family, seed: int, index: int) -> Variant:
         mistakes = Mistakes(report.analysis, report.memory)
         for q in family.exam.questions:
             done = _answer(q, report, mistakes, candidate)
-            reason = _degenerate(q, done.answer)
+            reason = _degenerate(q, done)
             if reason:
                 break
             rng = random.Random(f"symcnn-exam:{seed}:{index}:question:{q.number}")

@@ -60,7 +60,12 @@ KINDS = {
     "training_memory": ("batch_size", "unit", "decimals"),
     "max_batch": ("memory",),
     "symbolic_total": ("symbol",),
+    "macs": ("layer",),
+    "receptive_field": ("layer", "axis"),
+    "largest_symbol": ("symbol", "memory", "batch_size"),
 }
+#: Kinds whose ``layer`` may be left out (then the question is about the whole network).
+LAYER_OPTIONAL = ("macs",)
 COMMON_FIELDS = ("kind", "points", "choices")
 DEFAULT_TRIES = 100
 MAX_CHOICES = 8
@@ -80,6 +85,7 @@ class QuestionSpec:
     points: int = 1
     choices: int = 0
     symbol: str | None = None
+    axis: int = 1  # a spatial axis, from 1 (receptive_field)
 
     @property
     def where(self) -> str:
@@ -262,8 +268,10 @@ def _question(number: int, table, variables: dict) -> QuestionSpec:
     if args["choices"] == 1:
         raise SymcnnError("a multiple-choice question needs at least 2 choices (0: numeric)",
                           layer=where, field="choices")
-    if "layer" in KINDS[kind]:
+    if "layer" in KINDS[kind] and ("layer" in table or kind not in LAYER_OPTIONAL):
         args["layer"] = _layer_ref(table, where)
+    if "axis" in KINDS[kind]:
+        args["axis"] = _int(table, "axis", 1, where, 1, 8)
     if "batch_size" in KINDS[kind]:
         args["batch_size"] = _int(table, "batch_size", 1, where, 1)
     if "unit" in KINDS[kind]:
@@ -273,7 +281,7 @@ def _question(number: int, table, variables: dict) -> QuestionSpec:
         except SymcnnError as err:
             raise err.within(layer=where, field="unit") from None
         args["decimals"] = _int(table, "decimals", 2, where, 0, 6)
-    if kind == "max_batch":
+    if "memory" in KINDS[kind]:
         memory = table.get("memory")
         if not isinstance(memory, (str, int)) or isinstance(memory, bool):
             raise SymcnnError("missing: a GPU size such as \"12GB\"", layer=where, field="memory")
@@ -282,7 +290,7 @@ def _question(number: int, table, variables: dict) -> QuestionSpec:
         except SymcnnError as err:
             raise err.within(layer=where, field="memory") from None
         args["memory"] = str(memory)
-    if kind == "symbolic_total":
+    if "symbol" in KINDS[kind]:
         symbol = table.get("symbol")
         if not isinstance(symbol, str) or symbol not in variables:
             raise SymcnnError(f"must name a drawn variable (the [variables]: "

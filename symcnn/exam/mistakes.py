@@ -67,7 +67,7 @@ def layer_mistakes(row: LayerRow) -> list[tuple[str, sympy.Expr]]:
     return out
 
 
-def _other_budget(label: str) -> int | None:
+def other_budget(label: str) -> int | None:
     """``12GB`` read as ``12GiB`` and the other way round (None for a byte count)."""
     m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]i?B)\s*", label, re.IGNORECASE)
     if not m:
@@ -178,7 +178,7 @@ class Mistakes:
         fixed, per_sample = int(mem.fixed), int(mem.per_sample)
         once = sum(int(t.bytes) for t in mem.activations)
         out = [("activations counted once instead of twice", (budget - fixed) // once)]
-        other = _other_budget(budget_label)
+        other = other_budget(budget_label)
         if other is not None:
             out.append(("decimal and binary units confused (GB, GiB)",
                         (other - fixed) // per_sample))

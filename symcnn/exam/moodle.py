@@ -77,7 +77,27 @@ def network_html(variant: Variant) -> str:
             "<i>b</i> (<i>I</i><sub>1</sub> + 2 &sum;<sub><i>i</i> &ge; 2</sub> "
             "<i>I</i><sub><i>i</i></sub>): the input stored once, every later activation twice; "
             "1 MB = 10<sup>6</sup>, 1 MiB = 2<sup>20</sup>, 1 GB = 10<sup>9</sup>, "
-            "1 GiB = 2<sup>30</sup> bytes; round half up.</p>")
+            "1 GiB = 2<sup>30</sup> bytes; round half up.</p>" + _cost_conventions(variant))
+
+
+def _cost_conventions(variant: Variant) -> str:
+    """How MACs and receptive fields are counted, for a variant that asks about them."""
+    kinds = {q.kind for q in variant.questions}
+    out = ""
+    if "macs" in kinds:
+        out += ("<p>A multiply-accumulate (MAC) is one multiplication and one addition, counted "
+                "as fvcore counts them: a convolution <i>C</i><sub>out</sub> &times; (output "
+                "positions) &times; <i>k</i><sup><i>n</i></sup> <i>C</i><sub>in</sub>/<i>g</i>, "
+                "a linear layer <i>n</i><sub>in</sub> <i>n</i><sub>out</sub>; biases, "
+                "activations and a Flatten are not counted. FLOPs = 2 &times; MACs.</p>")
+    if "receptive_field" in kinds:
+        out += ("<p>The receptive field <i>r</i> of a layer along an axis is the number of input "
+                "positions one of its output elements sees; the jump <i>j</i> is how far apart "
+                "the fields of neighbouring output elements start. At the input <i>r</i> = "
+                "<i>j</i> = 1; a window of kernel <i>k</i>, dilation <i>d</i> and stride "
+                "<i>S</i> makes <i>r</i> + <i>d</i>(<i>k</i> &minus; 1) <i>j</i> and <i>j S</i>; "
+                "padding changes neither.</p>")
+    return out
 
 
 def _head(q: Question, variant: Variant, kind: str, body: str, family: str) -> ET.Element:

@@ -31,7 +31,25 @@ _PROMPTS = {
                  "of GPU memory?",
     "symbolic_total": "Keep {symbol} as a symbol (every other size as given) and write the "
                       "total number of trainable parameters as a closed form in {symbol}.",
+    "macs": "How many multiply-accumulate operations (MACs) does {what} take for one sample "
+            "(one forward pass; biases not counted)?",
+    "receptive_field": "How many input positions along {axis} does one output element of "
+                       "layer {layer} see (its receptive field)?",
+    "largest_symbol": "Keep {symbol} as a symbol (every other size as given): what is the "
+                      "largest whole {symbol} for which training at batch size b = {b} fits in "
+                      "{memory} of GPU memory, by the convention above?",
 }
+_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _axis(number: int, axes: int) -> str:
+    """``the H axis (the 1st spatial axis)``; ``the spatial axis`` when there is one."""
+    if axes <= 1:
+        return "the spatial axis"
+    letters = _AXES.get(axes)
+    nth = {1: "1st", 2: "2nd", 3: "3rd"}.get(number, f"{number}th")
+    name = f"the {letters[number - 1]} axis" if letters else f"spatial axis {number}"
+    return f"{name} (the {nth} spatial axis)" if letters else name
 
 
 def _decimals(n: int) -> str:
@@ -43,9 +61,12 @@ def prompt(q: Question) -> str:
     spec = q.spec
     layer = f"{q.row.name} ({q.row.type_name})" if q.row is not None else ""
     batch = "for one sample" if spec.batch_size == 1 else f"for a batch of {spec.batch_size}"
+    what = f"layer {layer}" if layer else "the whole network"
+    axes = getattr(q.work, "axes", 0)
     return _PROMPTS[q.kind].format(layer=layer, batch=batch, b=spec.batch_size, unit=spec.unit,
                                    decimals=_decimals(spec.decimals), memory=spec.memory,
-                                   symbol=spec.symbol)
+                                   symbol=spec.symbol, what=what,
+                                   axis=_axis(spec.axis, axes))
 
 
 def _grouped(value, answer: Answer, sep: str) -> str:

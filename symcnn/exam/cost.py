@@ -1,0 +1,287 @@
+"""Exam questions on compute cost (``macs``), receptive fields (``receptive_field``) and the
+largest value of a symbol under a memory budget (``largest_symbol``): their worked steps and
+the typical mistakes behind wrong options.
+
+The right answers come from the analysis: :func:`symcnn.analysis.macs.count_macs` (fvcore's
+count: no bias), :func:`symcnn.analysis.receptive.receptive_fields` and
+:func:`symcnn.explore.solve_for`.  The wrong ones redo the same with a mistake: the bias
+counted, ``C_in`` or a kernel axis forgotten, FLOPs for MACs; the strides (the jump) or the
+dilation left out of the field, the jump taken after the layer's own stride, the ``1`` of the
+element itself forgotten; the first value that does not fit, activations counted once, GB for
+GiB.  Like :mod:`symcnn.exam.mistakes`, each function returns ``(mistake, value)`` pairs.
+
+>>> from symcnn.analysis import analyze
+>>> from symcnn.spec.builtin import lecture_network
+>>> a = analyze(lecture_network())
+>>> field_along(a, a.rows[3], 0), sorted(v for _, v in field_mistakes(a, a.rows[3], 0))
+(13, [9, 12, 13, 19])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import sympy
+
+from symcnn.analysis.macs import count_macs
+from symcnn.analysis.receptive import receptive_fields
+from symcnn.analysis.rows import Analysis, LayerRow
+from symcnn.analysis.sweep import evaluate_many
+from symcnn.errors import SymcnnError
+from symcnn.exam.mistakes import other_budget
+from symcnn.exam.sizes import mistaken_analysis
+from symcnn.explore import Solution
+from symcnn.layers import ConvNd, ConvTransposeNd, Derivation, Linear, numel
+from symcnn.limits import MAX_INTEGER
+from symcnn.memory.estimate import Memory
+from symcnn.units import parse_size
+
+# ---- multiply-accumulates ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MacsWork:
+    """The layers that count (the asked one alone for a layer's question), with their
+    derivations, and the value asked for."""
+
+    rows: tuple[tuple[LayerRow, Derivation], ...]
+    value: int
+    total: bool  # the whole network's count (else one layer's)
+
+
+def macs_work(analysis: Analysis, row: LayerRow | None) -> MacsWork:
+    macs = count_macs(analysis)
+    if row is not None:
+        d = macs.rows[row.index - 1].derivation
+        return MacsWork(((row, d),) if d else (), int(macs.rows[row.index - 1].value), False)
+    pairs = tuple((r, m.derivation) for r, m in zip(analysis.rows, macs.rows) if m.derivation)
+    return MacsWork(pairs, int(macs.total), True)
+
+
+def _layer_macs_mistakes(row: LayerRow, value: int) -> list[tuple[str, int]]:
+    """One layer's MACs with each typical mistake that applies to it."""
+    layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
+    mistakes = []
+    if getattr(layer, "bias", False) is True and isinstance(layer, (ConvNd, Linear)):
+        mistakes.append(("bias counted", value + int(numel(out))))
+    if isinstance(layer, ConvNd) and not isinstance(layer, ConvTransposeNd):
+        per_group = int(ins[0]) // int(layer.groups)
+        if per_group > 1:
+            mistakes.append(("C_in forgotten", value // per_group))
+        kernel = tuple(int(k) for k in layer.kernel_size)
+        if len(kernel) > 1 and kernel[-1] > 1:
+            n = len(kernel)
+            smaller = "k" if n == 2 else f"k^{n - 1}"
+            mistakes.append((f"kernel volume {smaller} instead of k^{n}", value // kernel[-1]))
+        spatial_in, spatial_out = int(numel(ins[1:])), int(numel(out[1:]))
+        if spatial_in != spatial_out and spatial_out:
+            mistakes.append(("the input's size instead of the output's",
+                             value // spatial_out * spatial_in))
+    elif isinstance(layer, Linear) and int(ins[-1]) > 1:
+        mistakes.append(("n_in forgotten", value // int(ins[-1])))
+    return mistakes
+
+
+def macs_mistakes(analysis: Analysis, row: LayerRow | None) -> list[tuple[str, int]]:
+    """Distractors for one layer's MACs (``row``) or the network's (None)."""
+    macs = count_macs(analysis)
+    values = [int(m.value) for m in macs.rows]
+    if row is not None:
+        out = _layer_macs_mistakes(row, values[row.index - 1])
+    else:
+        totals: dict[str, int] = {}
+        for r, v in zip(analysis.rows, values):
+            for label, wrong in _layer_macs_mistakes(r, v):
+                key = label.replace("n_in", "C_in")
+                totals[key] = totals.get(key, sum(values)) + wrong - v
+        out = [(f"{label} in every layer", v) for label, v in totals.items()]
+    right = values[row.index - 1] if row is not None else sum(values)
+    out.append(("FLOPs (2 x MACs) given", 2 * right))
+    for key, label in (("plus_one", "the +1 forgotten in the output size"),
+                       ("ceil", "the floor forgotten (rounded up) in the output size")):
+        wrong = mistaken_analysis(analysis, key)
+        if wrong is not None:
+            counts = count_macs(wrong)
+            out.append((label, int(counts.rows[row.index - 1].value) if row is not None
+                        else int(counts.total)))
+    return out
+
+
+# ---- receptive fields -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldStep:
+    """The field along the asked axis after one layer: ``size = size_in + (kernel - 1)
+    jump_in`` and ``jump = jump_in * stride``; ``kernel`` (its reach with dilation,
+    ``d(k - 1) + 1``) and ``stride`` are None where the layer keeps the field or merges."""
+
+    row: LayerRow
+    size: int
+    jump: int
+    size_in: int | None = None
+    jump_in: int | None = None
+    kernel: int | None = None
+    stride: int | None = None
+
+
+@dataclass(frozen=True)
+class FieldWork:
+    steps: tuple[FieldStep, ...]
+    axis: int  # from 0
+    axes: int  # the input's spatial axes
+
+
+def _fields(analysis: Analysis):
+    fields = receptive_fields(analysis)
+    return [None if f is None else [(int(a.size), int(a.jump)) if a.size.is_Integer
+                                    and a.jump.is_Integer else None for a in f] for f in fields]
+
+
+def field_along(analysis: Analysis, row: LayerRow, axis: int) -> int | None:
+    """The receptive field of ``row`` along spatial axis ``axis`` (from 0), None where it has
+    none to ask about (its axes flattened, a jump of 0: it sees the whole axis)."""
+    f = _fields(analysis)[row.index - 1]
+    if f is None or axis >= len(f) or f[axis] is None or f[axis][1] == 0:
+        return None
+    return f[axis][0]
+
+
+def field_work(analysis: Analysis, row: LayerRow, axis: int) -> FieldWork:
+    """The layers leading to ``row`` and the field along ``axis`` after each."""
+    fields = _fields(analysis)
+    by_name = {r.name: r for r in analysis.rows}
+    needed, todo = set(), [row.name]
+    while todo:
+        name = todo.pop()
+        if name in by_name and name not in needed:
+            needed.add(name)
+            todo += list(by_name[name].inputs)
+    steps, at = [], {"input": (1, 1)}
+    for r in analysis.rows[:row.index]:
+        f = fields[r.index - 1]
+        if f is None or f[axis] is None:
+            continue
+        size, jump = f[axis]
+        at[r.name] = (size, jump)
+        if r.name not in needed:
+            continue
+        before = at.get(r.inputs[0]) if len(r.inputs) == 1 else None
+        if before is None or before == (size, jump) or before[1] == 0 or jump == 0 \
+                or (size - before[0]) % before[1] or jump % before[1]:
+            steps.append(FieldStep(r, size, jump))
+            continue
+        steps.append(FieldStep(r, size, jump, before[0], before[1],
+                               (size - before[0]) // before[1] + 1, jump // before[1]))
+    return FieldWork(tuple(steps), axis, len(analysis.input_shape) - 1)
+
+
+def _with_layers(analysis: Analysis, change) -> Analysis:
+    """``analysis`` with each layer changed by ``change`` (shapes kept as they are)."""
+    rows = []
+    for r in analysis.rows:
+        try:
+            layer = change(r.layer)
+        except (SymcnnError, TypeError, ValueError):
+            layer = r.layer
+        rows.append(dataclasses.replace(r, layer=layer))
+    return dataclasses.replace(analysis, rows=tuple(rows))
+
+
+def _ones(layer, name: str):
+    return (1,) * len(getattr(layer, name))
+
+
+def _strides_left_out(layer):
+    if hasattr(layer, "stride") and hasattr(layer, "kernel_size"):
+        return dataclasses.replace(layer, stride=_ones(layer, "kernel_size"))
+    return layer
+
+
+def _dilation_left_out(layer):
+    if hasattr(layer, "dilation"):
+        return dataclasses.replace(layer, dilation=_ones(layer, "dilation"))
+    return layer
+
+
+def _jump_after_stride(layer):
+    """A window's reach taken with the jump after its own stride: ``d`` becomes ``d S``."""
+    if isinstance(layer, ConvTransposeNd) or not hasattr(layer, "stride") \
+            or not hasattr(layer, "kernel_size"):
+        return layer
+    dilation = layer._dilation() if hasattr(layer, "_dilation") else layer.dilation
+    scaled = tuple(d * s for d, s in zip(dilation, layer.stride))
+    if hasattr(layer, "dilation"):
+        return dataclasses.replace(layer, dilation=scaled)
+    kernel = tuple((k - 1) * s + 1 for k, s in zip(layer.kernel_size, layer.stride))
+    return dataclasses.replace(layer, kernel_size=kernel, stride=layer.stride)
+
+
+def field_mistakes(analysis: Analysis, row: LayerRow, axis: int) -> list[tuple[str, int]]:
+    """Distractors for the receptive field of ``row`` along ``axis``."""
+    right = field_along(analysis, row, axis)
+    out = []
+    for label, change in (("the jump not multiplied (strides left out)", _strides_left_out),
+                          ("the dilation forgotten", _dilation_left_out),
+                          ("the jump taken after the layer's own stride", _jump_after_stride)):
+        wrong = field_along(_with_layers(analysis, change), row, axis)
+        if wrong is not None:
+            out.append((label, wrong))
+    out.append(("the element itself (the 1) forgotten", right - 1))
+    return out
+
+
+# ---- the largest value of a symbol -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LargestWork:
+    """The training memory as a closed form in the symbol, and the values around the answer."""
+
+    symbol: sympy.Symbol
+    memory: sympy.Expr  # M(symbol) at the batch size, in bytes
+    batch_size: int
+    budget: str
+    solution: Solution
+
+
+def _largest(form: sympy.Expr, symbol: sympy.Symbol, smallest: int, budget: int) -> int | None:
+    """The largest value from ``smallest`` up whose ``form`` is within ``budget``, for a form
+    that never decreases (None when none fits or none fails)."""
+    def fits(v: int) -> bool:
+        return int(evaluate_many(form, symbol, [v])[0]) <= budget
+
+    if not fits(smallest):
+        return None
+    lo, hi = smallest, 2 * smallest
+    while fits(hi):
+        lo, hi = hi, 2 * hi
+        if hi > MAX_INTEGER:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def largest_mistakes(memory: Memory, work: LargestWork) -> list[tuple[str, int]]:
+    """Distractors for the largest value of a symbol whose training memory fits a budget."""
+    s, b = work.solution, work.batch_size
+    budget = int(parse_size(work.budget))
+    once = sympy.Add(*(t.bytes for t in memory.activations))
+    forms = [("activations counted once instead of twice", memory.fixed + b * once, budget)]
+    other = other_budget(work.budget)
+    if other is not None:
+        forms.append(("decimal and binary units confused (GB, GiB)", work.memory, other))
+    forms.append(("gradients of the parameters forgotten", work.memory - memory.grads.bytes,
+                  budget))
+    forms.append(("parameters and gradients forgotten", b * memory.per_sample, budget))
+    if b > 1:
+        forms.append(("batch size forgotten", memory.fixed + memory.per_sample, budget))
+    out = [] if s.next is None else [("the first value that does not fit", s.next)]
+    for label, form, limit in forms:
+        value = _largest(sympy.sympify(form), work.symbol, s.smallest, limit)
+        if value is not None:
+            out.append((label, value))
+    return out
