@@ -49,17 +49,27 @@ decimals = 2
 kind = "max_batch"
 memory = "12GB"
 choices = 4
+[[exam.questions]]
+kind = "macs"
+choices = 4
+[[exam.questions]]
+kind = "receptive_field"
+layer = 1
+choices = 4
 """
 OVERFULL = re.compile(r"Overfull \\([hv])box \(([\d.]+)pt too (?:wide|high)\)[^\n]*")
 
 
 def example_family(name: str):
-    """An example network as a question family: its spec, its symbols fixed, three questions."""
+    """An example network as a question family: its spec, its symbols fixed, five questions
+    (seven with a symbol C: its closed form and its largest value in 12 GB)."""
     text = (shipped_dir("examples", "lecture.toml") / f"{name}.toml").read_text()
     sizes = EXAM_SIZES.get(name, {})
     if sizes:
         text += "\n[variables]\n" + "".join(f"{k} = {{choices = [{v}]}}\n" for k, v in sizes.items())
-    extra = '[[exam.questions]]\nkind = "symbolic_total"\nsymbol = "C"\n' if "C" in sizes else ""
+    extra = ('[[exam.questions]]\nkind = "symbolic_total"\nsymbol = "C"\n'
+             '[[exam.questions]]\nkind = "largest_symbol"\nsymbol = "C"\nmemory = "12GB"\n'
+             'choices = 4\n') if "C" in sizes else ""
     return parse_family(text + QUESTIONS + extra, name)
 
 
