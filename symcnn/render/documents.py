@@ -18,6 +18,7 @@ import sympy
 
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
+from symcnn.render.charts import chart_data
 from symcnn.render.exercise import exercise_parts
 from symcnn.render.formatting import figure_units
 from symcnn.render.latex import (
@@ -38,6 +39,7 @@ from symcnn.render.latex import (
 )
 from symcnn.render.notation import layer_arguments, layer_notation
 from symcnn.render.pdf import compile_pdf, require_latexmk
+from symcnn.render.svg import ChartImages, chart_images
 from symcnn.render.texchars import unsettable
 from symcnn.report import Report
 from symcnn.solve import M as BUDGET
@@ -302,11 +304,14 @@ def options_suffix(report: Report) -> str:
     return "".join(f"-{p}" for p in parts)
 
 
-def context(report: Report, titles: TitlePage | None = None, solutions: bool = False) -> dict:
+def context(report: Report, titles: TitlePage | None = None, solutions: bool = False,
+            images: ChartImages | None = None) -> dict:
     """What a template sees: the report and short names for its parts; ``doc`` the title
     page (``title`` its title or the default), ``memory_heading`` the memory frames' title;
     ``exercise`` what the exercise asks (None for a simulated step), ``solutions`` whether
-    its worked answers are filled in."""
+    its worked answers are filled in; ``charts`` the charts' numbers
+    (:mod:`symcnn.render.charts`), ``chart_images`` the charts as SVG for Markdown (None:
+    not drawn)."""
     titles = titles or TitlePage()
     exercise = exercise_parts(report) if report.memory.simulation is None else None
     return {"doc": titles, "title": titles.title or DEFAULT_TITLE,
@@ -323,14 +328,18 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
                                       report.receptive_fields)),
             "compute_groups": tuple(zip(report.groups, report.group_macs,
                                         (report.receptive_fields[g.rows[-1].index - 1]
-                                         for g in report.groups)))}
+                                         for g in report.groups))),
+            "charts": images.charts if images else chart_data(report), "chart_images": images}
 
 
 def render_string(report: Report, template: str = "worksheet",
-                  titles: TitlePage | None = None, solutions: bool = False) -> str:
+                  titles: TitlePage | None = None, solutions: bool = False, *,
+                  images: ChartImages | None = None) -> str:
     """The document text of ``report`` through a built-in template or a template file;
     ``solutions``: the exercise with its worked answers (only the exercise, or a template
-    of yours that reads ``solutions``, has them)."""
+    of yours that reads ``solutions``, has them); ``images``: the charts as SVG for the
+    Markdown (:func:`symcnn.render.svg.chart_images`; without them the Markdown has no
+    charts, having no files to point to)."""
     if solutions and template in BUILTIN and template != "exercise":
         raise SymcnnError(f"only the exercise has solutions, not the {template} (the worksheet "
                           "is the fully worked version)", argument="solutions")
@@ -340,7 +349,7 @@ def render_string(report: Report, template: str = "worksheet",
     if kind == "tex":
         check_typesettable(report.network, report.source)
     try:
-        return tpl.render(context(report, titles, solutions))
+        return tpl.render(context(report, titles, solutions, images))
     except SymcnnError:
         raise  # a name LaTeX cannot set, found by an escaper: already one line
     except Exception as err:  # noqa: BLE001 - a user template may fail in any way
@@ -353,6 +362,8 @@ def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf
     """Write ``report`` through ``template`` into ``out_dir``; with ``pdf`` also compile it.
 
     Returns the written files, written whole or not at all (:class:`OutputTransaction`):
+    the document, its PDF, and for Markdown its charts (``<stem>-memory.svg``, ...) when
+    matplotlib is installed;
     a failed compile leaves ``out_dir`` as it was.  The file name is
     ``<network>-<template>.tex`` (or ``.md``), with the convention and the simulated device
     and precision where they are not the default (``<network>-slides-pytorch-cpu.tex``), so
@@ -365,14 +376,19 @@ def render(report: Report, template: str = "worksheet", out_dir="output", *, pdf
         raise SymcnnError("a PDF needs a LaTeX template, not Markdown", argument="template")
     if pdf:
         require_latexmk()
-    text = render_string(report, template, titles, solutions)
     stem = (f"{name or slug(report.network.name)}-{tpl_name}{options_suffix(report)}"
             + ("-solutions" if solutions else ""))
+    # Markdown points to its charts, SVG files written beside it (with matplotlib)
+    images, svgs = chart_images(chart_data(report), stem) if suffix == ".md" else (None, {})
+    text = render_string(report, template, titles, solutions, images=images)
     # all or nothing: the .tex and its PDF move into place together, and a PDF of an
     # earlier render of the same file that this render does not make is removed
     with OutputTransaction(out_dir, f"render {stem}{suffix}") as tx:
         write_atomic(tx.path(f"{stem}{suffix}"), text)
         written_files = [tx.final(f"{stem}{suffix}")]
+        for file, svg in svgs.items():
+            write_atomic(tx.path(file), svg)
+            written_files.append(tx.final(file))
         if pdf:
             compile_pdf(tx.path(f"{stem}{suffix}"))
             written_files.append(tx.final(f"{stem}.pdf"))
@@ -386,3 +402,10 @@ def summary_math(report: Report) -> str:
              rf"M(b) &= {math(mem.fixed)} + {factor(mem.per_sample)}\,b\ \mathrm{{B}}",
              rf"M({math(report.batch_size)}) &= {_bytes_tex(report.training_bytes, report.units)}"]
     return "$$\\begin{aligned}" + r" \\ ".join(lines) + "\\end{aligned}$$"
+
+
+def notebook_markdown(report: Report) -> str:
+    """A notebook's view of a report (``_repr_markdown_``): the Markdown worksheet with its
+    charts inline as SVG (or the one line that says how to get them)."""
+    images, _ = chart_images(chart_data(report))
+    return render_string(report, "markdown", images=images)
