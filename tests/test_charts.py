@@ -224,3 +224,25 @@ def test_markdown_of_a_symbolic_network_says_it_needs_sizes(tmp_path):
     paths = render(report, "markdown", tmp_path)
     assert [p.suffix for p in paths] == [".md"]
     assert "need a value for $C, D, H, W$" in paths[0].read_text()
+
+
+def test_names_are_text_in_the_svg(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = """name = "odd"
+[input]
+shape = [3, 16, 16]
+[[layers]]
+type = "Conv2d"
+name = "conv $x^ & <b>"
+out_channels = 4
+kernel_size = 3
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+name = "fc $2$"
+out_features = 2
+"""
+    render(make_report(parse_spec(spec)), "markdown", tmp_path)
+    params = (tmp_path / "odd-markdown-params.svg").read_text()
+    assert "conv $x^ &amp; &lt;b&gt;" in params and "fc $2$" in params

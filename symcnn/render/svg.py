@@ -50,6 +50,11 @@ def _matplotlib():
     return matplotlib, Figure
 
 
+def _plain(text: str) -> str:
+    """A name as matplotlib's literal text: a ``$`` would start its math."""
+    return text.replace("$", r"\$")
+
+
 def _memory_chart(fig, charts: Charts) -> None:
     ax = fig.subplots()
     xs = [b for b, _ in charts.points]
@@ -58,7 +63,7 @@ def _memory_chart(fig, charts: Charts) -> None:
     ax.plot(xs, ys, color="black", linewidth=2, label=label, gid="memory-curve")
     for i, budget in enumerate(charts.budgets, start=1):
         color = _COLORS[(i - 1) % len(_COLORS)]
-        label = f"{budget.name}: " + (f"$b_{{\\max}} = {budget.largest:,}$" if budget.largest
+        label = f"{_plain(budget.name)}: " + (f"$b_{{\\max}} = {budget.largest:,}$" if budget.largest
                                       else "does not fit")
         ax.plot([0, charts.xmax], [float(charts.y(budget.bytes))] * 2, linestyle="--",
                 color=color, label=label, gid=f"budget-{i}")
@@ -81,7 +86,7 @@ def _share_chart(fig, bars: Shares, what: str, total: str) -> None:
         rect.set_gid(f"bar-{i}")
         ax.annotate(f"{bar.percent_text} %", (rect.get_width(), rect.get_y() + 0.3),
                     xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
-    ax.set_yticks(list(ys), [b.label for b in bars])
+    ax.set_yticks(list(ys), [_plain(b.label) for b in bars])
     ax.invert_yaxis()
     ax.set_xlim(0, float(bars.xmax))
     ax.set_xlabel(f"share of the {what} in % ({total})")
