@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import sympy
 
+from symcnn.analysis.dominance import Parameters, reduce_max
 from symcnn.analysis.macs import Macs, MacsConvention, as_macs_convention, count_macs
 from symcnn.analysis.receptive import AxisField, receptive_fields
 from symcnn.analysis.rows import Analysis, LayerRow, analyze, compact, valid_sizes
+from symcnn.analysis.symbolic import Notation, SymbolicDerivation, derive, notation
 from symcnn.errors import SymcnnError
 from symcnn.layers.base import check_size, to_expr
 from symcnn.memory.estimate import Memory, Term, estimate_memory
@@ -115,12 +117,33 @@ class Report:
     @functools.cached_property
     def training_bytes(self) -> sympy.Expr:
         """Training memory at the batch size (computed once: the text, the JSON and every
-        template read it)."""
-        return compact(self.memory.training(self.batch_size))
+        template read it); the largest of a simulated step's moments is cut as
+        :attr:`inference_bytes` is."""
+        return compact(self._cut(self.memory.training(self.batch_size)))
 
     @functools.cached_property
     def inference_bytes(self) -> sympy.Expr:
-        return self.memory.inference(self.batch_size)
+        """Inference memory at the batch size; a maximum over the layers is cut to the
+        arguments that can be the largest for some valid sizes (proved:
+        :mod:`symcnn.analysis.dominance`), one left: that one."""
+        return self._cut(self.memory.inference(self.batch_size))
+
+    def _cut(self, value: sympy.Expr) -> sympy.Expr:
+        if value.has(sympy.Max) and self.derivation is not None:
+            value = reduce_max(value, Parameters(self.derivation.sizes,
+                                                 self.network.free_symbols))
+        return value
+
+    @functools.cached_property
+    def derivation(self) -> SymbolicDerivation | None:
+        """For a network with symbols: sizes named one layer at a time and the memory
+        derived in those names (:mod:`symcnn.analysis.symbolic`); None without symbols."""
+        return derive(self.analysis, self.memory, self.limits)
+
+    @functools.cached_property
+    def notation(self) -> Notation:
+        """The letters of the documents' formulas, none written like the network's symbols."""
+        return notation(self.network.free_symbols)
 
     @property
     def mismatches(self) -> tuple[PublishedCheck, ...]:

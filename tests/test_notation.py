@@ -3,6 +3,10 @@ block by its path, "most of them" only when it is true, generic letters that nev
 with the network's symbols, factors in the order of their letters, the budget apart from
 M(b), symbols in math mode."""
 
+import re
+import shutil
+import subprocess
+
 import pytest
 
 import symcnn
@@ -10,7 +14,7 @@ from symcnn import make_report, parse_spec
 from symcnn.exam.build import make_exam
 from symcnn.exam.family import load_family
 from symcnn.exam.output import keys_tex
-from symcnn.render.documents import render_string
+from symcnn.render.documents import render, render_string
 from symcnn.spec.builtin import examples_dir
 
 
@@ -62,7 +66,11 @@ def test_formula_letters_follow_the_numbers_and_never_clash():
     # the lecture's I_5: D = 46, H = 55, W = 46, C = 60 channels, s = 4 bytes
     assert r"I_{5} &= D H W C s = 46 \times 55 \times 46 \times 60 \times 4" in lecture
     symbolic = render_string(make_report(symcnn.example_spec("lecture_symbolic")), "worksheet")
-    assert r"I_{4} &= D_{4} H_{4} W_{4} C_{4} s = " in symbolic
+    # with symbols, in the named sizes: I_4 is L3's output, 2C channels of D_3 x H_3 x W_3
+    # (D_3 = D_2 - 2, named in the sizes section), 4 bytes each
+    assert r"I_{4} &= D_{3} \times H_{3} \times W_{3} \times 2 \times C \times 4 = 8 C D_{3} H_{3} W_{3}" \
+        in symbolic
+    assert r"D_{3} &= D_{2} - 2" in symbolic
     assert "C D H W s" not in symbolic and "D H W C s" not in symbolic
 
 
@@ -136,3 +144,74 @@ def test_html_notation_keeps_precedence():
     assert html_math((C + 1) * D) == "<i>D</i>(<i>C</i> + 1)"
     assert html_math((C + D) ** 2) == "(<i>C</i> + <i>D</i>)<sup>2</sup>"
     assert html_math(size("C_in") ** 2) == "<i>C</i><sub>in</sub><sup>2</sup>"
+
+
+CLASH = """
+name = "clash"
+description = "A network whose symbols are the documents' usual letters"
+[input]
+shape = [1, "N", "M"]
+[[layers]]
+type = "Conv2d"
+name = "conv1"
+out_channels = "c"
+kernel_size = "k"
+[[layers]]
+type = "Conv2d"
+name = "conv2"
+out_channels = "a"
+kernel_size = 3
+stride = 2
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+name = "fc"
+out_features = 10
+"""
+
+
+@pytest.fixture(scope="module")
+def clash():
+    """A network whose symbols are exactly the generic letters c, a, k, N and M."""
+    return make_report(parse_spec(CLASH, "clash.toml"))
+
+
+def test_generic_letters_never_clash_with_the_networks(clash):
+    """The parameter count, M(b) = c + a b, its memory letter, the kernel size of the general
+    formula: each written with a letter that is not one of the network's own symbols."""
+    n = clash.notation
+    assert (n.params, n.fixed, n.per_sample, n.memory, n.budget) == \
+        ("P", "m_{0}", "m_{1}", r"\mathcal{M}", r"M_{\mathrm{avail}}")
+    assert n.renames == {"k": r"\kappa"}
+    for template in ("worksheet", "slides"):
+        tex = render_string(clash, template)
+        assert r"P = \sum_i L_i" in tex and r"N = \sum_i L_i" not in tex
+        # the general formula's kernel size is kappa; the network's k appears where it is put in
+        assert r"\kappa^{2} C_{\mathrm{in}}" in tex and r"\left(k^{2} C_{\mathrm{in}}" not in tex
+        assert r"\left(k^{2} \times 1 + 1\right) \times c" in tex
+        assert r"\mathcal{M}(b)" in tex and "M(b)" not in tex
+        assert r"m_{0} + m_{1}\,b" in tex or r"m_{1}\,b + m_{0}" in tex
+        lines = [x.strip() for x in tex.splitlines()]
+        assert not any(x.startswith(("c &=", "a &=")) for x in lines)
+        assert "- c)/a" not in tex and r"- c}{a}" not in tex
+    worksheet = render_string(clash, "worksheet")
+    assert r"d{(}\kappa-1)" in worksheet
+
+
+def test_text_report_letters_never_clash(clash):
+    from symcnn.render.textreport import render_text
+    text = render_text(clash)
+    assert "Params      = P*4 B" in text and "Batch mem   = m_0 + m_1*b bytes" in text
+    assert "b_max = floor((M_avail - m_0)/m_1)" in text and "floor((M - c)/a)" not in text
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+@pytest.mark.parametrize("template", ["worksheet", "slides"])
+def test_clash_documents_compile_without_overfull_lines(clash, template, tmp_path):
+    (tex,) = render(clash, template, tmp_path)
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+                   cwd=tmp_path, capture_output=True, check=True, timeout=300)
+    log = tex.with_suffix(".log").read_text(errors="replace")
+    wide = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)]
+    assert all(x <= 1 for x in wide), wide

@@ -130,10 +130,21 @@ def _path_in(name: str, group: str) -> str:
     return name[len(group) + 1:] if name.startswith(group + ".") else name
 
 
-def _budget_formula(expr) -> TeX:
-    """The largest batch's closed form with the budget written ``M_avail``, distinct from the
-    memory ``M(b)`` it bounds."""
-    return math(sympy.sympify(expr).subs(BUDGET, size("M_avail")))
+@jinja2.pass_context
+def _budget_formula(ctx, expr) -> TeX:
+    """The largest batch's closed form with the budget written ``M_avail`` (or the
+    notation's letter), distinct from the memory ``M(b)`` it bounds."""
+    notation = ctx.get("notation")
+    tex = notation.budget if notation is not None else r"M_{\mathrm{avail}}"
+    return math(sympy.sympify(expr).subs(BUDGET, size("M_avail")), {"M_avail": tex})
+
+
+@jinja2.pass_context
+def _formula(ctx, expr) -> TeX:
+    """A general formula, its generic symbols renamed where the network uses them
+    (``notation.renames``)."""
+    notation = ctx.get("notation")
+    return formula(expr, notation.renames if notation is not None else None)
 
 
 def _block_args(group) -> TeX:
@@ -215,7 +226,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         autoescape=False, undefined=jinja2.StrictUndefined, finalize=finalize)
     env.context_class = _Context
     env.filters.update({
-        "math": math, "formula": formula, "written": written, "sum_lines": _sum_lines,
+        "math": math, "formula": _formula, "written": written, "sum_lines": _sum_lines,
         "num": _num if kind == "tex" else math, "factor": factor,
         "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape,
@@ -329,7 +340,8 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
             "compute_groups": tuple(zip(report.groups, report.group_macs,
                                         (report.receptive_fields[g.rows[-1].index - 1]
                                          for g in report.groups))),
-            "charts": images.charts if images else chart_data(report), "chart_images": images}
+            "charts": images.charts if images else chart_data(report), "chart_images": images,
+            "derivation": report.derivation, "notation": report.notation}
 
 
 def render_string(report: Report, template: str = "worksheet",

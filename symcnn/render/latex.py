@@ -123,14 +123,16 @@ _NAMES = {"C_in": r"C_{\mathrm{in}}", "C_out": r"C_{\mathrm{out}}",
           **{f"{x}_{w}": rf"{x}_{{\mathrm{{{w}}}}}" for x in "DHWL" for w in ("in", "out")}}
 
 
-def _printer(expr, **settings) -> _Printer:
-    names = {s: _NAMES[s.name] for s in expr.free_symbols if s.name in _NAMES}
+def _printer(expr, renames=None, **settings) -> _Printer:
+    """sympy's printer; ``renames`` writes a symbol (by name) as other LaTeX."""
+    table = {**_NAMES, **(renames or {})}
+    names = {s: table[s.name] for s in expr.free_symbols if s.name in table}
     return _Printer({"symbol_names": names, **settings})
 
 
-def _print(expr, **settings) -> TeX:
+def _print(expr, renames=None, **settings) -> TeX:
     expr = sympy.sympify(expr)
-    return TeX(_printer(expr, **settings).doprint(expr))
+    return TeX(_printer(expr, renames, **settings).doprint(expr))
 
 
 def factor(expr) -> TeX:
@@ -147,14 +149,16 @@ def shape(dims, allow_breaks: bool = False) -> TeX:
     return TeX(r" \times ".join(breakable(f) if allow_breaks else f for f in factors))
 
 
-def math(expr) -> TeX:
+def math(expr, renames=None) -> TeX:
     """An evaluated expression or number, terms in sympy's usual order: ``27 C^{2} + C``."""
-    return _print(expr)
+    return _print(expr, renames)
 
 
-def formula(expr) -> TeX:
-    """A general formula in its written order: ``\\left(k^{3} C_{in} + 1\\right) C_{out}``."""
-    return _print(expr, order="none")
+def formula(expr, renames=None) -> TeX:
+    """A general formula in its written order: ``\\left(k^{3} C_{in} + 1\\right) C_{out}``;
+    ``renames`` writes a generic symbol that a network also uses otherwise (``k`` as
+    ``\\kappa``: :func:`symcnn.analysis.symbolic.notation`)."""
+    return _print(expr, renames, order="none")
 
 
 def written(expr) -> TeX:

@@ -135,7 +135,8 @@ def render_text(report: Report) -> str:
     if symbols:
         out.append(f"symbols {', '.join(symbols)}: positive integers (substitute with --set NAME=VALUE)")
     out += ["", *_table(_layer_rows(report)), ""]
-    out.append(f"Total parameters: {number(report.total_params)}")
+    named = "" if a.total_params.is_number else f" {report.notation.text['params']}"
+    out.append(f"Total parameters{named}: {number(report.total_params)}")
     if a.total_buffers != 0:
         out.append(f"Buffers (BatchNorm running statistics): {number(a.total_buffers)} elements")
     macs = report.total_macs
@@ -148,8 +149,11 @@ def render_text(report: Report) -> str:
     later = later or "0"
     s = mem.element_bytes
 
+    letters = report.notation.text  # never written like one of the network's symbols
+
     def product(term) -> str:
-        return written(term.derivation.substituted) if a.total_params.is_number else f"N*{s}"
+        return written(term.derivation.substituted) if a.total_params.is_number \
+            else f"{letters['params']}*{s}"
 
     out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
                 f"{unit_note(unit)}:",
@@ -167,8 +171,13 @@ def render_text(report: Report) -> str:
     else:
         first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
         rest = f" + {mem.rules.output_times}*({later})" if len(act) > 1 else ""
-        out += [f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}",
-                f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes"]
+        out.append(f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}")
+        if mem.per_sample.is_number and mem.fixed.is_number:
+            out.append(f"  Batch mem   = {number(mem.fixed)} + {factor(mem.per_sample)}*b bytes")
+        else:
+            c, a_ = letters["fixed"], letters["per_sample"]
+            out += [f"  Batch mem   = {c} + {a_}*b bytes, with", f"    {c} = {number(mem.fixed)}",
+                    f"    {a_} = {number(mem.per_sample)}"]
     out += [f"  training at b = {number(report.batch_size)}: "
             f"{_figure(report.training_bytes, unit)}"
             + (f" ({number(report.training_bytes)} B)" if report.training_bytes.is_number else ""),
@@ -178,18 +187,46 @@ def render_text(report: Report) -> str:
                "(no gradients, largest set of tensors alive at once)")
             + f": {_figure(report.inference_bytes, unit)}", ""]
     out += _conditions(report)
+    if not all(limit.numeric for _, limit in report.limits):
+        return "\n".join(out + _symbolic_limits(report) + _checks(report)) + "\n"
     out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
                if mem.simulation else f"Largest batch: b_max = {report.limits[0][1].formula}  "
                "(M = memory in bytes)")
     for name, limit in report.limits:
-        if not limit.numeric:
-            out.append(f"  {name}: substitute the symbols (--set) for a number")
-            break
         if limit.fits is False:
             out.append(f"  {name}: does not fit even at b = 1; "
                        f"{nbytes(limit.shortfall, unit)} short")
         else:
             out.append(f"  {name}: b_max = {number(limit.value)}")
+    return "\n".join(out + _checks(report)) + "\n"
+
+
+def _symbolic_limits(report: Report) -> list[str]:
+    """The largest batch with symbols: its formula, and a row for each budget (written out
+    in the symbols where few remain, :class:`symcnn.analysis.symbolic.BudgetRow`)."""
+    if report.memory.simulation:
+        out = ["Largest batch: b_max = min over the step's moments t of floor((M - F_t)/A_t)  "
+               "(M = memory in bytes)"]
+        rows = [(name, f"min_t floor(({number(limit.budget)} - F_t)/A_t)")
+                for name, limit in report.limits]
+    else:
+        t = report.notation.text
+        c, a, m = t["fixed"], t["per_sample"], t["budget"]
+        out = [f"Largest batch: b_max = floor(({m} - {c})/{a})  ({m} = memory in bytes; "
+               f"{c}, {a} as above)"]
+        budgets = report.derivation.budgets if report.derivation else ()
+        rows = [(row.name, f"floor(({number(row.budget)} - ({number(row.fixed)}))/"
+                           f"({number(row.per_sample)}))" if row.fixed is not None
+                 else f"floor(({number(row.budget)} - {c})/{a})") for row in budgets] or \
+            [(name, f"floor(({number(limit.budget)} - {c})/{a})") for name, limit in report.limits]
+    width = max(len(name) for name, _ in rows)
+    out += [f"  {name:<{width}}  b_max = {formula}" for name, formula in rows]
+    out.append("  (substitute the symbols with --set for numbers)")
+    return out
+
+
+def _checks(report: Report) -> list[str]:
+    out = []
     if report.checks:
         good = sum(c.agrees for c in report.checks)
         out += ["", f"Checked against {report.published_source}: {good} of "
@@ -200,7 +237,7 @@ def render_text(report: Report) -> str:
             exact = f"{number(d.value)} B = " if c.unit else ""
             out.append(f"  {c.key.split('.')[-1]}: printed {c.printed}, but "
                        f"{written(d.substituted)} = {exact}{value}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _figure(value, unit: str) -> str:

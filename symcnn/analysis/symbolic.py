@@ -1,0 +1,205 @@
+"""A symbolic network's memory derived in named sizes, and letters that never clash.
+
+:func:`derive` writes what the documents derive for a network with symbols in the names of
+:mod:`symcnn.analysis.named`: each stored activation ``I_i``, the fixed bytes ``c`` and the
+bytes per sample ``a`` of ``M(b) = c + a b``, the inference maximum cut to the arguments
+that can be the largest (:mod:`symcnn.analysis.dominance`), and the largest batch for each
+budget.  It reads a :class:`symcnn.memory.estimate.Memory` (passed in, not imported: the
+memory package imports this one's siblings).
+
+:func:`notation` picks the generic letters of the documents' formulas (``N``, ``c``, ``a``,
+``M``, the budget ``M_avail``, the kernel size ``k``, ``s``) so that none is written like
+one of the network's own symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from symcnn.analysis.dominance import Parameters, undominated
+from symcnn.analysis.named import NamedSizes, is_plain, live_elements, name_sizes
+from symcnn.intdiv import FloorDiv
+
+#: A budget's largest batch is written out as a function of the symbols when at most this
+#: many remain (and it is short); else as ``floor((budget - c)/a)`` with ``c`` and ``a`` above.
+FEW_SYMBOLS = 3
+
+
+@dataclass(frozen=True)
+class NamedTerm:
+    """A stored activation in names: ``I_3 = D_2 x H_2 x W_2 x C x 4 = 4 C D_2 H_2 W_2``."""
+
+    label: str
+    source: str
+    #: the product in the written order (spatial axes, channels, bytes), unevaluated
+    written: sympy.Expr
+    value: sympy.Expr
+    times: int
+
+
+@dataclass(frozen=True)
+class LiveSet:
+    """One argument of the inference maximum: the elements alive while ``node`` runs."""
+
+    node: str
+    elements: sympy.Expr
+    closed: sympy.Expr
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """The largest batch in one budget, ``floor((budget - fixed) / per_sample)``, with ``c``
+    and ``a`` in the network's symbols when few remain (both None: too long to write out)."""
+
+    name: str
+    budget: sympy.Expr
+    fixed: sympy.Expr | None
+    per_sample: sympy.Expr | None
+
+
+@dataclass(frozen=True)
+class SymbolicDerivation:
+    """What a document derives for a network with symbols, in named sizes."""
+
+    sizes: NamedSizes
+    total_params: sympy.Expr
+    #: None for a simulated step (its memory is not a sum of activations)
+    terms: tuple[NamedTerm, ...] | None
+    fixed: sympy.Expr | None
+    per_sample: sympy.Expr | None
+    #: the arguments of the inference maximum that can be the largest (one: no maximum)
+    inference: tuple[LiveSet, ...]
+    #: how many arguments the maximum has before the cut
+    inference_count: int
+    budgets: tuple[BudgetRow, ...] = ()
+
+    @property
+    def steps(self):
+        return self.sizes.steps
+
+    @property
+    def size_lines(self) -> tuple[tuple[object, tuple[sympy.Symbol, ...]], ...]:
+        """One line per name to write: ``(name, the other axes' names that follow the same
+        rule)``; a step whose axes are alike is written once."""
+        out = []
+        for st in self.sizes.steps:
+            if st.alike:
+                out.append((st.names[0], tuple(n.symbol for n in st.names[1:])))
+            else:
+                out += [(n, ()) for n in st.names]
+        return tuple(out)
+
+
+def derive(analysis, memory, limits=()) -> SymbolicDerivation | None:
+    """The derivation of a network with symbols in named sizes (None without symbols, or
+    when a layer cannot compute its shape in names)."""
+    if not analysis.network.free_symbols:
+        return None
+    named = name_sizes(analysis)
+    if named is None:
+        return None
+    proof = Parameters(named, analysis.network.free_symbols)
+    live = live_elements(analysis, named)
+    kept = undominated([e for _, e in live], proof)
+    inference = tuple(LiveSet(live[i][0], live[i][1], named.closed(live[i][1])) for i in kept)
+    terms = fixed = per_sample = None
+    if memory.simulation is None:
+        s = memory.element_bytes
+        terms = _terms(memory.activations, named, s)
+        if terms is not None:
+            per_sample = sympy.Add(*(t.times * t.value for t in terms))
+        copies = 1 + (memory.grads.bytes != 0) + memory.optimizer.states
+        fixed = named.total_params * s * copies + memory.buffers.bytes
+    budgets = ()
+    if memory.simulation is None:
+        budgets = tuple(BudgetRow(name, limit.budget, *_few(limit))
+                        for name, limit in limits if not limit.numeric)
+    return SymbolicDerivation(named, named.total_params, terms, fixed, per_sample, inference,
+                              len(live), budgets)
+
+
+def _terms(activations, named: NamedSizes, s: int) -> tuple[NamedTerm, ...] | None:
+    """Each stored activation in names (None when one is not a node's output: a block's)."""
+    out = []
+    for t in activations:
+        shape = named.shapes.get(t.source)
+        if shape is None:
+            return None
+        factors = [*shape[1:], shape[0]] if len(shape) > 1 else list(shape)
+        written = sympy.Mul(*factors, sympy.Integer(s), evaluate=False)
+        out.append(NamedTerm(t.label, t.source, written, sympy.Mul(*factors) * s, t.times))
+    return tuple(out)
+
+
+def _few(limit) -> tuple[sympy.Expr | None, sympy.Expr | None]:
+    """A limit's ``c`` and ``a`` when it is a function of few symbols and both are short."""
+    c, a = limit.fixed, limit.per_sample
+    if len((c + a).free_symbols) > FEW_SYMBOLS or c.has(FloorDiv) or a.has(FloorDiv):
+        return None, None
+    short = all(is_plain(x) or (x.is_Add and len(x.args) <= 4) for x in (c, a))
+    return (c, a) if short else (None, None)
+
+
+@dataclass(frozen=True)
+class Notation:
+    """The generic letters of the documents' formulas, as LaTeX, none written like a symbol
+    of the network: the parameter count, the fixed bytes and the bytes per sample of
+    ``M(b) = c + a b``, the memory ``M``, the budget, and renamed formula symbols."""
+
+    params: str = "N"
+    fixed: str = "c"
+    per_sample: str = "a"
+    memory: str = "M"
+    budget: str = r"M_{\mathrm{avail}}"
+    element_bytes: str = "s"
+    #: a general formula's symbol (by name) -> the LaTeX it is written as instead
+    renames: dict[str, str] = field(default_factory=dict)
+    #: the same letters as plain text (the terminal report): ``params``, ``fixed``,
+    #: ``per_sample``, ``budget`` (``M`` there: the text has no ``M(b)``)
+    text: dict[str, str] = field(default_factory=lambda: {
+        "params": "N", "fixed": "c", "per_sample": "a", "budget": "M"})
+
+
+#: Candidates for each letter, first the usual one: (name a spec could give a symbol, LaTeX).
+_CANDIDATES = {
+    "params": (("N", "N"), ("P", "P"), ("N_par", r"N_{\mathrm{par}}")),
+    "memory": (("M", "M"), ("Mcal", r"\mathcal{M}")),
+    "budget": (("M_avail", r"M_{\mathrm{avail}}"), ("B_avail", r"B_{\mathrm{avail}}")),
+    "element_bytes": (("s", "s"), ("sigma", r"\sigma"), ("s_el", r"s_{\mathrm{el}}")),
+}
+_PAIRS = ((("c", "c"), ("a", "a")), (("m_0", "m_{0}"), ("m_1", "m_{1}")),
+          (("gamma", r"\gamma"), ("alpha", r"\alpha")))
+#: General formula symbols that may be renamed: name -> alternatives (name, LaTeX).
+_FORMULA = {"k": (("kappa", r"\kappa"), ("k_ker", r"k_{\mathrm{ker}}")),
+            "g": (("g_grp", r"g_{\mathrm{grp}}"),),
+            "C_in": (("Ctilde_in", r"\tilde{C}_{\mathrm{in}}"),),
+            "C_out": (("Ctilde_out", r"\tilde{C}_{\mathrm{out}}"),),
+            "n_in": (("ntilde_in", r"\tilde{n}_{\mathrm{in}}"),),
+            "n_out": (("ntilde_out", r"\tilde{n}_{\mathrm{out}}"),)}
+
+
+def notation(symbols) -> Notation:
+    """Letters for the documents of a network with ``symbols``: the usual ones unless a
+    symbol is named or written like one (then the next candidate).
+
+    >>> from symcnn.symbols import size
+    >>> n = notation({size("c"), size("k"), size("N"), size("M")})
+    >>> n.params, n.fixed, n.per_sample, n.memory, n.renames
+    ('P', 'm_{0}', 'm_{1}', '\\\\mathcal{M}', {'k': '\\\\kappa'})
+    """
+    taken = {str(s) for s in symbols} | {sympy.latex(s) for s in symbols}
+
+    def free(candidates):
+        return next(((name, tex) for name, tex in candidates
+                     if name not in taken and tex not in taken), candidates[-1])
+
+    chosen = {key: free(c) for key, c in _CANDIDATES.items()}
+    fixed, per_sample = next(((c, a) for c, a in _PAIRS if not ({*c, *a} & taken)),
+                             (("c_0", "c_{0}"), ("a_0", "a_{0}")))
+    renames = {name: free(alts)[1] for name, alts in _FORMULA.items() if name in taken}
+    text = {"params": chosen["params"][0], "fixed": fixed[0], "per_sample": per_sample[0],
+            "budget": free((("M", "M"), *_CANDIDATES["budget"]))[0]}
+    return Notation(chosen["params"][1], fixed[1], per_sample[1], chosen["memory"][1],
+                    chosen["budget"][1], chosen["element_bytes"][1], renames, text)
