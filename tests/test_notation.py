@@ -197,6 +197,8 @@ def test_generic_letters_never_clash_with_the_networks(clash):
         assert "- c)/a" not in tex and r"- c}{a}" not in tex
     worksheet = render_string(clash, "worksheet")
     assert r"d{(}\kappa-1)" in worksheet
+    # the architecture table: conv1's kernel size is the network's k, written kappa = k
+    assert r"$C_{\mathrm{out}} = c$, $\kappa = k$" in worksheet and "$k = k$" not in worksheet
 
 
 def test_text_report_letters_never_clash(clash):

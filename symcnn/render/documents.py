@@ -140,6 +140,13 @@ def _budget_formula(ctx, expr) -> TeX:
 
 
 @jinja2.pass_context
+def _layer_notation(ctx, layer) -> TeX:
+    """A layer's arguments in the formulas' notation, with the notation's renamed letters."""
+    notation = ctx.get("notation")
+    return layer_notation(layer, notation.renames if notation is not None else None)
+
+
+@jinja2.pass_context
 def _formula(ctx, expr) -> TeX:
     """A general formula, its generic symbols renamed where the network uses them
     (``notation.renames``)."""
@@ -233,7 +240,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "shape": (lambda dims: shape(dims, allow_breaks=True)) if kind == "tex" else shape,
         "label": _label, "visible_length": visible_length, "mathname": math_name,
         "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
-        "arguments": layer_arguments, "notation": layer_notation, "block_args": _block_args,
+        "arguments": layer_arguments, "notation": _layer_notation, "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX, "axes": _axes,

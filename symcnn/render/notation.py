@@ -73,15 +73,24 @@ def _words(name: str, value) -> str | None:
     return None
 
 
-def layer_notation(layer) -> TeX:
+#: The general formulas' symbol (by name) that an argument's letter stands for: where a
+#: network uses that name itself, both are written as ``renames`` says (``k`` as ``\kappa``).
+_FORMULA_SYMBOL = {"out_channels": "C_out", "out_features": "n_out", "kernel_size": "k",
+                   "groups": "g"}
+
+
+def layer_notation(layer, renames=None) -> TeX:
     """The arguments :func:`layer_arguments` lists, in the notation of the formulas:
-    ``$C_{out} = 2 C$, $k = 3$, $S = 2$`` (LaTeX); ``bias=False`` reads ``no bias``."""
+    ``$C_{out} = 2 C$, $k = 3$, $S = 2$`` (LaTeX); ``bias=False`` reads ``no bias``;
+    ``renames`` (:attr:`symcnn.analysis.symbolic.Notation.renames`) the letters a network's
+    own symbols took."""
     out = []
     for name, value in layer_arguments(layer, raw=True):
         text = ("(" + ", ".join(math(v) for v in value) + ")" if isinstance(value, tuple)
                 else None if isinstance(value, (bool, str)) else math(value))
         if name in NOTATION and text is not None:
-            out.append(f"${NOTATION[name][0]} = {text}$")
+            letter = (renames or {}).get(_FORMULA_SYMBOL.get(name), NOTATION[name][0])
+            out.append(f"${letter} = {text}$")
         elif (words := _words(name, value)) is not None:
             out.append(escape_latex(words))
         else:
