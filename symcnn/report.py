@@ -99,6 +99,11 @@ class Report:
         return compact(self.macs.total)
 
     @functools.cached_property
+    def total_flops(self) -> sympy.Expr:
+        """FLOPs per sample: a multiply-accumulate is two floating-point operations."""
+        return 2 * self.total_macs
+
+    @functools.cached_property
     def group_macs(self) -> tuple[sympy.Expr, ...]:
         """The MACs of each of :attr:`groups` (a block use, or one layer outside blocks)."""
         by_name = {m.name: m.value for m in self.macs.rows}

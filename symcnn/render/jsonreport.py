@@ -89,7 +89,7 @@ def to_json(report: Report) -> dict:
            "total_buffers": value(a.total_buffers),
            "macs_convention": report.macs_convention.value,
            "total_macs": value(report.total_macs),
-           "total_flops": value(2 * report.total_macs),
+           "total_flops": value(report.total_flops),
            "layers": layers, "memory": memory}
     if a.conditions:
         out["conditions"] = [{"node": c.node, "relation": expr_text(c.relation)}
