@@ -20,6 +20,7 @@ from symcnn.options import (
     Precision,
     machine_cpu,
 )
+from symcnn.spec.profile import profile_text, read_profile
 
 #: The flag of each library argument or option a user can get wrong: errors name the
 #: argument (``batch_size``), the command line prints the flag.
@@ -30,7 +31,8 @@ FLAGS = {"batch_size": "--batch-size", "memory": "--memory", "dtype": "--dtype",
          "sizes": "--sizes", "overrides": "--set", "template": "--template",
          "variants": "--variants", "jobs": "--jobs", "input_shape": "--input-shape",
          "symbolic": "--symbolic", "solutions": "--solutions", "symbol": "--for",
-         "vary": "--vary", "out": "--out", "macs_convention": "--macs-convention"}
+         "vary": "--vary", "out": "--out", "macs_convention": "--macs-convention",
+         "profile": "--profile", "batch_sizes": "--batch-sizes"}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -75,17 +77,17 @@ def _network_options() -> argparse.ArgumentParser:
     p.add_argument("--optimizer", choices=list(Optimizer),
                    help="optimizer state to add (momentum 1x, adam/adamw 2x the parameters; "
                    "default: the convention's)")
-    p.add_argument("--convention", choices=list(Convention), default=Convention.LECTURE,
+    p.add_argument("--convention", choices=list(Convention),
                    help="what the memory figure counts: lecture (default), torchinfo, "
                    "torchsummary, cs231n, or pytorch (the peak of a simulated training step; "
-                   "see README)")
-    p.add_argument("--device", choices=list(Device), default=Device.CUDA,
+                   "see README; the default with --profile)")
+    p.add_argument("--device", choices=list(Device),
                    help="for --convention pytorch: where the step runs (dropout masks and CPU "
-                   "kernel workspaces differ; default cuda)")
-    p.add_argument("--precision", choices=list(Precision), default=Precision.FP32,
-                   help="for --convention pytorch: fp32 (default), or the forward pass under "
-                   "torch.autocast to bf16/fp16: activations, their gradients and the saved "
-                   "tensors in autocast's dtypes (see README)")
+                   "kernel workspaces differ; default cuda, or the profile's)")
+    p.add_argument("--precision", choices=list(Precision),
+                   help="for --convention pytorch: fp32 (default, or the profile's), or the "
+                   "forward pass under torch.autocast to bf16/fp16: activations, their "
+                   "gradients and the saved tensors in autocast's dtypes (see README)")
     p.add_argument("--checkpoint-segments", type=int, default=0, metavar="K",
                    help="for --convention pytorch on a sequential network: activation "
                    "checkpointing as torch.utils.checkpoint.checkpoint_sequential with K "
@@ -94,10 +96,13 @@ def _network_options() -> argparse.ArgumentParser:
                    help="for --convention pytorch --device cpu: the CPU's intra-op threads "
                    "(torch.get_num_threads()), which oneDNN's buffers follow (default 2)")
     p.add_argument("--cpu", type=str.upper, choices=["AUTO", *(c.value for c in CpuCapability)],
-                   default=CpuCapability.AVX512.value,
                    help="for --convention pytorch --device cpu: the CPU capability whose kernel "
                    "rules apply (torch.backends.cpu.get_cpu_capability(); AUTO: this machine's "
-                   "when torch is importable; default AVX512)")
+                   "when torch is importable; default AVX512, or the profile's)")
+    p.add_argument("--profile", metavar="PROFILE.json",
+                   help="for --convention pytorch: the kernel workspace that symcnn calibrate "
+                   "measured, in place of the built-in rules for every layer it holds; its "
+                   "device, CPU, precision and threads are the defaults of those flags")
     p.add_argument("--allocator-block", type=int, default=0, metavar="BYTES",
                    help="for --convention pytorch: round every allocation up to a multiple of "
                    "BYTES, as PyTorch's CUDA caching allocator does (512; default 0: the "
@@ -147,7 +152,67 @@ def _parser() -> argparse.ArgumentParser:
     _import_parser(sub)
     _solve_parser(sub, shared)
     _sweep_parser(sub, shared)
+    _calibrate_parser(sub)
     return p
+
+
+def _calibrate_parser(sub) -> None:
+    c = sub.add_parser("calibrate", help="measure each layer's kernel buffers in PyTorch "
+                       "(needs torch) and write a profile for --profile",
+                       description="Run each distinct layer configuration of a spec alone in "
+                       "PyTorch on this machine (a training step and an eval-mode forward pass "
+                       "at two batch sizes), measure what its kernels take beyond what the "
+                       "pytorch convention counts, and write it as a profile that report and "
+                       "render use with --profile.")
+    c.add_argument("spec", metavar="SPEC", help="spec file (.toml); every symbol needs --set")
+    c.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="substitute a symbol, e.g. --set C=30 (repeatable)")
+    c.add_argument("--device", choices=list(Device), default=Device.CPU,
+                   help="where to measure (default cpu)")
+    c.add_argument("--precision", choices=list(Precision), default=Precision.FP32,
+                   help="fp32 (default), or the forward pass under torch.autocast to bf16/fp16")
+    c.add_argument("--batch-sizes", default="2,4", metavar="B1,B2",
+                   help="the two batch sizes each layer is measured at (default 2,4)")
+    c.add_argument("--out", "-o", required=True, metavar="PROFILE.json",
+                   help="the profile to write")
+    c.add_argument("--progress", action="store_true",
+                   help="show the progress bar on stderr even when it is not a terminal")
+
+
+def _calibration_bar(done: int, total: int, node: str) -> None:
+    """``calibrate``'s progress on stderr, redrawn in place."""
+    filled = 30 * done // max(total, 1)
+    sys.stderr.write(f"\rcalibrating [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
+                     f"{node[:24]:<24}" + ("\n" if done == total else ""))
+    sys.stderr.flush()
+
+
+def _run_calibrate(args) -> str:
+    from pathlib import Path
+
+    from symcnn.analysis.rows import analyze
+    from symcnn.files import write_atomic
+    from symcnn.memory.calibrate import calibrate
+    from symcnn.spec.parse import load_spec, parse_assignments
+
+    try:
+        batches = tuple(int(v) for v in args.batch_sizes.split(","))
+    except ValueError:
+        raise SymcnnError(f"expected two whole numbers B1,B2, got {args.batch_sizes!r}",
+                          argument="batch_sizes") from None
+    spec = load_spec(args.spec, parse_assignments(args.set))
+    show = args.progress or sys.stderr.isatty()
+    try:
+        doc = calibrate(analyze(spec.network), device=args.device, precision=args.precision,
+                        batch_sizes=batches, source=Path(args.spec).name,
+                        progress=_calibration_bar if show else None)
+    except SymcnnError as err:
+        raise err.within(source=spec.source) from None
+    write_atomic(Path(args.out), profile_text(doc))
+    where = f"{doc['cpu']}, {doc['threads']} threads" if doc["cpu"] else doc["machine"]["gpu"]
+    return (f"wrote {args.out}: {len(doc['layers'])} layer configurations of "
+            f"{len(spec.network.nodes)} nodes, {args.precision}, measured on {args.device} "
+            f"({where}), torch {doc['torch']}\n")
 
 
 def _exam_parser(sub) -> None:
@@ -236,13 +301,7 @@ def _load(args):
     from symcnn.spec.parse import load_spec, parse_assignments
     overrides = parse_assignments(args.set)
     spec = load_spec(args.spec, overrides) if args.spec else example_spec(overrides=overrides)
-    cpu, note = machine_cpu() if args.cpu == "AUTO" else (args.cpu, None)
-    if note:
-        print(f"symcnn: note: {note}", file=sys.stderr)
-    options = MemoryOptions(args.convention, dtype=args.dtype, optimizer=args.optimizer,
-                            device=args.device, precision=args.precision, cpu=cpu,
-                            threads=args.threads, allocator_block=args.allocator_block,
-                            checkpoint_segments=args.checkpoint_segments)
+    options = _memory_options(args)
     return spec, options
 
 
@@ -368,6 +427,24 @@ def _progress_bar(done: int, total: int) -> None:
     filled = width * done // max(total, 1)
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} points",
           end="", file=sys.stderr, flush=True)
+def _memory_options(args) -> MemoryOptions:
+    """The options of the memory figure: the flags given, then a profile's (``--profile``:
+    the pytorch convention, its device, CPU and precision), then the defaults."""
+    profile = read_profile(args.profile) if args.profile else None
+    own = {} if profile is None else {"convention": Convention.PYTORCH,
+                                      "device": profile.device, "precision": profile.precision,
+                                      "cpu": profile.cpu}
+    given = {name: getattr(args, name) for name in ("convention", "device", "precision", "cpu")}
+    chosen = {name: value if value is not None else own.get(name) for name, value in given.items()}
+    cpu, note = machine_cpu() if chosen["cpu"] == "AUTO" else (chosen["cpu"], None)
+    if note:
+        print(f"symcnn: note: {note}", file=sys.stderr)
+    return MemoryOptions(chosen["convention"] or Convention.LECTURE, dtype=args.dtype,
+                         optimizer=args.optimizer, device=chosen["device"] or Device.CUDA,
+                         precision=chosen["precision"] or Precision.FP32,
+                         cpu=cpu or CpuCapability.AVX512, threads=args.threads,
+                         allocator_block=args.allocator_block,
+                         checkpoint_segments=args.checkpoint_segments, profile=profile)
 
 
 def _run(args) -> str:
@@ -379,6 +456,8 @@ def _run(args) -> str:
         return _run_solve(args)
     if args.command == "sweep":
         return _run_sweep(args)
+    if args.command == "calibrate":
+        return _run_calibrate(args)
     report = _make_report(args)
     if args.command == "render":
         from symcnn.render.documents import render

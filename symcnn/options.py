@@ -10,12 +10,14 @@ only the command line turns it into its flag.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
 from symcnn.errors import SymcnnError
 from symcnn.network import DTYPE_BYTES
+from symcnn.spec.profile import Profile, read_profile
 
 
 class Convention(StrEnum):
@@ -166,6 +168,11 @@ class MemoryOptions:
     #: ``pytorch`` convention: the optimizer's multi-tensor implementation; None: PyTorch's
     #: default (``foreach`` on CUDA, the per-tensor loop on the CPU).
     foreach: bool | None = None
+    #: ``pytorch`` convention: a calibration profile (:class:`symcnn.spec.profile.Profile`, or
+    #: the path of its file), whose measured kernel workspace replaces the built-in rules for
+    #: every node whose configuration it holds; it must have been measured on this device,
+    #: CPU and precision (and thread count, which it gives when ``threads`` is None).
+    profile: Profile | None = None
 
     def __post_init__(self) -> None:
         def put(name, value):
@@ -190,6 +197,36 @@ class MemoryOptions:
             raise SymcnnError(f"must be True, False or None, not {self.foreach!r}",
                               argument="foreach")
         self._check_convention()
+        if self.profile is not None:
+            self._check_profile(put)
+
+    def _check_profile(self, put) -> None:
+        """Read the profile if it is a path, and refuse one measured elsewhere."""
+        profile = self.profile
+        if isinstance(profile, (str, os.PathLike)):
+            profile = read_profile(profile)
+        elif not isinstance(profile, Profile):
+            raise SymcnnError(f"expected a Profile or the path of its file, not "
+                              f"{type(profile).__name__}", argument="profile")
+        put("profile", profile)
+        if not self.convention.simulated:
+            raise SymcnnError(f"the {self.convention} convention has no kernel workspace; use "
+                              "the pytorch convention with a profile", argument="profile")
+        mine = {"device": self.device.value, "precision": self.precision.value,
+                "cpu": self.cpu.value if self.device is Device.CPU else None}
+        theirs = {"device": profile.device, "precision": profile.precision,
+                  "cpu": profile.cpu if profile.device == "cpu" else None}
+        for name in mine:
+            if mine[name] != theirs[name] and (name != "cpu" or mine["device"] == "cpu"):
+                raise SymcnnError(f"{profile.source or 'the profile'} was measured with "
+                                  f"{name} {theirs[name]}, not {mine[name]}", argument=name)
+        if self.device is Device.CPU and profile.threads is not None:
+            if self.threads is None:
+                put("threads", profile.threads)
+            elif self.threads != profile.threads:
+                raise SymcnnError(f"{profile.source or 'the profile'} was measured on "
+                                  f"{profile.threads} threads, not {self.threads}",
+                                  argument="threads")
 
     def _check_convention(self) -> None:
         """Refuse what the chosen convention does not model."""

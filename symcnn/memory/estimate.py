@@ -41,7 +41,7 @@ from symcnn.layers import Derivation, Shape
 from symcnn.memory.pytorch.checkpointing import kept_tensors
 from symcnn.memory.pytorch.inference import inference_moments
 from symcnn.memory.pytorch.moments import Moment, peak
-from symcnn.memory.pytorch.saved import saved_tensors
+from symcnn.memory.pytorch.saved import activation_widths, saved_tensors
 from symcnn.memory.pytorch.timeline import training_moments
 from symcnn.memory.pytorch.workspace import THREADS, allowance_layers
 from symcnn.network import DTYPE_BYTES
@@ -53,6 +53,7 @@ from symcnn.options import (
     Precision,
     options_from,
 )
+from symcnn.spec.profile import Profile, node_key
 from symcnn.symbols import b, size
 
 
@@ -138,6 +139,11 @@ class Simulation:
     #: hold on this CPU): the figure is an upper bound
     #: (:func:`symcnn.memory.pytorch.workspace.allowance_layers`).
     upper_bound: tuple[tuple[str, str], ...] = ()
+    #: The calibration profile whose measured workspace replaced the rules, if any.
+    profile: Profile | None = None
+    #: With a profile: the nodes it held a configuration for, and those it did not (the
+    #: built-in rules gave theirs).
+    profiled_nodes: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     def rounding(self, batch) -> int:
         """The allocator block at ``batch``: rounding applies to a number of samples; in
@@ -382,15 +388,33 @@ def _simulate(analysis: Analysis, options: MemoryOptions, optimizer: Optimizer, 
     foreach = device is Device.CUDA if options.foreach is None else options.foreach
     moments = training_moments(analysis, element_bytes=s, optimizer=optimizer, device=device,
                                precision=precision, batch=batch, threads=threads,
-                               foreach=foreach, checkpoint_segments=segments, cpu=options.cpu)
+                               foreach=foreach, checkpoint_segments=segments, cpu=options.cpu,
+                               profile=options.profile)
     inference = inference_moments(analysis, element_bytes=s, device=device,
                                   precision=precision, batch=batch, threads=threads,
-                                  cpu=options.cpu)
+                                  cpu=options.cpu, profile=options.profile)
     on_cpu = device is Device.CPU
     bound = allowance_layers(analysis.rows, str(precision), options.cpu) if on_cpu else ()
+    coverage = profile_coverage(analysis, options.profile, device, precision, s)
+    bound = tuple((n, why) for n, why in bound if n not in coverage[0])   # measured instead
     return Simulation(moments, inference, device, precision, options.allocator_block,
                       threads if on_cpu else None, segments if segments != 1 else 0,
-                      options.cpu if on_cpu else None, bound)
+                      options.cpu if on_cpu else None, bound, options.profile, coverage)
+
+
+def profile_coverage(analysis: Analysis, profile: Profile | None, device, precision,
+                     s: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The nodes whose configuration ``profile`` holds, and the others (whose kernel
+    workspace the built-in rules give); both empty without a profile."""
+    if profile is None:
+        return (), ()
+    width = activation_widths(analysis, device, precision, s)
+    live = analysis.liveness
+    held = {r.name: profile.holds(node_key(r.layer, r.input_shapes,
+                                           max(width[i] for i in r.inputs),
+                                           live.reads_input(r)))
+            for r in analysis.rows}
+    return (tuple(n for n, h in held.items() if h), tuple(n for n, h in held.items() if not h))
 
 
 def _saved_terms(analysis: Analysis, options: MemoryOptions, s: int) -> tuple[Term, ...]:

@@ -72,6 +72,14 @@ def to_json(report: Report) -> dict:
             if sim.upper_bound:
                 memory["upper_bound_layers"] = [{"node": n, "why": why}
                                                 for n, why in sim.upper_bound]
+        if sim.profile is not None:
+            prof = sim.profile
+            memory["profile"] = {"file": prof.source, "device": prof.device, "cpu": prof.cpu,
+                                 "threads": prof.threads, "precision": prof.precision,
+                                 "torch": prof.torch, "batch_sizes": list(prof.batch_sizes),
+                                 "configurations": len(prof.entries),
+                                 "nodes": list(sim.profiled_nodes[0]),
+                                 "rules_for": list(sim.profiled_nodes[1])}
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:

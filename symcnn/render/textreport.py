@@ -107,6 +107,12 @@ def _moments(report: Report) -> list[str]:
         names = ", ".join(f"{n} ({why})" for n, why in sim.upper_bound)
         out.append(f"  upper bound: an allowance for the buffers of {names}; use `symcnn "
                    "calibrate` for an exact figure")
+    if sim.profile is not None:
+        covered, rest = sim.profiled_nodes
+        others = ", ".join(rest[:8]) + (f" and {len(rest) - 8} more" if len(rest) > 8 else "")
+        out.append(f"  kernel workspace measured by symcnn calibrate for {len(covered)} of "
+                   f"{len(covered) + len(rest)} nodes, profile {sim.profile.describe()}"
+                   + (f"; the built-in rules for {others}" if rest else ""))
     if sim.checkpoint_segments:
         out.append(f"  forward pass through checkpoint_sequential(model, {sim.checkpoint_segments}"
                    ", x, use_reentrant=False): each checkpointed segment is run again before "

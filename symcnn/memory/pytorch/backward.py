@@ -19,6 +19,17 @@ from symcnn.analysis.liveness import Liveness
 from symcnn.memory.pytorch.moments import Held, Moment, plus, total
 from symcnn.memory.pytorch.saved import LOW
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, transient
+from symcnn.spec.profile import Profile
+
+
+def profiled(profile: Profile | None, r, phase: str, input_bytes: int, first: bool):
+    """The workspace ``profile`` measured for node ``r``'s configuration in ``phase``
+    (``"inference"``: an eval-mode forward call), as one transient alternative; None without a
+    profile or where it does not hold the configuration (the built-in rules apply)."""
+    if profile is None:
+        return None
+    found = profile.workspace(r.layer, r.input_shapes, input_bytes, first, phase)
+    return None if found is None else ((sympy.Integer(found[0]), sympy.Integer(found[1])),)
 
 
 @dataclass(frozen=True)
@@ -39,12 +50,18 @@ class Step:
     liveness: Liveness            # the tensors' storages and lifetimes
     sizes: dict                   # bytes per sample of every storage a node allocates
     cpu: str = RULES_CPU_CAPABILITY  # the CPU capability whose kernel rules apply
+    profile: Profile | None = None   # measured workspace, in place of the rules where it has it
 
     def transients(self, r, phase: str = "forward", **extra):
-        """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`)."""
+        """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`),
+        or the workspace the calibration ``profile`` measured for ``r``'s configuration."""
+        first = self.liveness.reads_input(r)
+        found = profiled(self.profile, r, phase, max(self.width[i] for i in r.inputs), first)
+        if found is not None:
+            return found
         return transient(r, phase, self.device, self.width[r.name], batch=self.batch,
                          threads=self.threads, precision=self.precision, cpu=self.cpu,
-                         first=self.liveness.reads_input(r), **extra)
+                         first=first, **extra)
 
 
 def input_gradient(r, step: Step) -> sympy.Expr:

@@ -31,9 +31,11 @@ from symcnn.analysis.liveness import lifetimes
 from symcnn.analysis.rows import Analysis
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
+from symcnn.memory.pytorch.backward import profiled
 from symcnn.memory.pytorch.moments import Moment, total
 from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, THREADS, transient
+from symcnn.spec.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,11 @@ EVAL_MODE.add((layers.Identity, layers.Flatten, layers.Upsample, layers.Add, lay
 def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str = "cuda",
                       batch=None, precision: str = "fp32",
                       threads: int = THREADS,
-                      cpu: str = RULES_CPU_CAPABILITY) -> tuple[Moment, ...]:
+                      cpu: str = RULES_CPU_CAPABILITY,
+                      profile: Profile | None = None) -> tuple[Moment, ...]:
     """The moments of ``model.eval()`` and ``torch.no_grad()`` forward pass (see the module);
-    ``cpu`` the capability whose kernel rules apply."""
+    ``cpu`` the capability whose kernel rules apply; ``profile`` a calibration profile whose
+    measured workspace replaces them where it holds a node's configuration."""
     s, rows = element_bytes, analysis.rows
     width = activation_widths(analysis, device, precision, s)
     params = [t * s for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
@@ -97,9 +101,10 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         alive = tuple((0, size[st]) for st in live.alive[r.index] if st != "input")
         parts = resident + (cached, alive, cast)
         moments.append(_moment("inference", r.name, parts, sums))
-        for f, p in transient(r, "forward", device, width[r.name], batch=batch,
-                              threads=threads, precision=precision, cpu=str(cpu),
-                              first=live.reads_input(r)):
+        found = profiled(profile, r, "inference", e_in, live.reads_input(r))
+        for f, p in found if found is not None else transient(
+                r, "forward", device, width[r.name], batch=batch, threads=threads,
+                precision=precision, cpu=str(cpu), first=live.reads_input(r)):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:
         moments.append(_moment("inference", "", resident, sums))

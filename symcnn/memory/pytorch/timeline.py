@@ -70,6 +70,7 @@ from symcnn.memory.pytorch.saved import (
 )
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, THREADS
 from symcnn.options import OPTIMIZER_STATES
+from symcnn.spec.profile import Profile
 
 __all__ = ["CPU_RNG_STATE", "Moment", "peak", "round_up", "segments", "training_moments"]
 
@@ -79,7 +80,8 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
                      batch=None, precision: str = "fp32",
                      checkpoint_segments: int = 0,
                      first_step: bool = False, threads: int = THREADS,
-                     cpu: str = RULES_CPU_CAPABILITY) -> tuple[Moment, ...]:
+                     cpu: str = RULES_CPU_CAPABILITY,
+                     profile: Profile | None = None) -> tuple[Moment, ...]:
     """The moments of one training step of ``analysis`` (see the module's description).
 
     ``first_step``: the first step of a training loop, before the optimizer has state: the
@@ -100,9 +102,11 @@ def training_moments(analysis: Analysis, *, element_bytes: int = 4, optimizer: s
 
     ``threads``: the CPU's intra-op threads (``torch.get_num_threads()``), which oneDNN's
     per-thread buffers follow (:mod:`symcnn.memory.pytorch.workspace`; measured on 1, 2 and 4).
-    ``cpu``: the capability whose kernel rules apply (:class:`symcnn.options.CpuCapability`)."""
+    ``cpu``: the capability whose kernel rules apply (:class:`symcnn.options.CpuCapability`).
+    ``profile``: a calibration profile (:mod:`symcnn.spec.profile`), whose measured workspace
+    replaces the kernel rules for every node whose configuration it holds."""
     step, update = _setup(analysis, element_bytes, optimizer, foreach, device, batch,
-                          precision, threads, str(cpu))
+                          precision, threads, str(cpu), profile)
     if checkpoint_segments not in (0, 1):
         moments = checkpoint_moments(analysis, checkpoint_segments, step, update)
     else:
@@ -139,7 +143,7 @@ def _number(x):
     return int(x) if x.is_Integer else x
 
 
-def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads, cpu):
+def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads, cpu, profile):
     """What every moment of the step shares (:class:`Step`) and its optimizer step.  Resident:
     every parameter, the optimizer's state of those that get a gradient (a dead branch's get
     none: :mod:`symcnn.analysis.liveness`), Adam's step counters on the CPU, the buffers; per
@@ -162,7 +166,7 @@ def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads, c
     sizes = {r.name: _number(r.activation * width[r.name]) for r in rows if live.born_here(r)}
     step = Step(total(f for f, _ in resident_parts), plus(x, out),
                 (resident_parts, ((0, x), (0, out))), out, width, ran_in, s, device,
-                precision, batch, threads, live, sizes, cpu)  # mse_loss keeps its unreduced buffer
+                precision, batch, threads, live, sizes, cpu, profile)  # mse_loss: unreduced buffer
     return step, Update(optimizer, foreach, updated, s)
 
 

@@ -1,0 +1,103 @@
+"""One node of a spec as a network of its own, in symcnn and in PyTorch, for calibration.
+
+A node that reads the network input is calibrated alone, as in its spec.  Any other node gets a
+node in front of it, ``pre``, whose output has the node's input shape and element size and
+needs a gradient (so the node makes its input's gradient, as in its spec), and which saves
+that output for nothing (so an in-place node may overwrite it): a ``BatchNorm`` over the
+channels for an input in the parameters' element size, a ``Linear`` over the last axis without
+bias for a 2-byte input under autocast (which runs it in 2 bytes).
+
+The torch module of a layer is ``torch.nn.<type>`` with the layer's fields as arguments, the
+inferred ones (``in_channels``, ...) from the input shape; it is checked against the layer's
+parameter count and output shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import sympy
+
+from symcnn import layers
+from symcnn.errors import SymcnnError
+from symcnn.layers import INFERRED, Layer
+from symcnn.network import INPUT, Network, Node
+
+#: The node names of a calibration network.
+PRE, LAYER = "pre", "layer"
+_BATCH_NORMS = {1: layers.BatchNorm1d, 2: layers.BatchNorm1d, 3: layers.BatchNorm2d,
+                4: layers.BatchNorm3d}
+
+
+def calibration_network(layer: Layer, input_shape, input_bytes: int, first: bool,
+                        element_bytes: int = 4) -> Network | None:
+    """The network that calibrates ``layer`` on an input of ``input_shape`` whose elements
+    take ``input_bytes`` (see the module); None where no ``pre`` node makes that input."""
+    if first:
+        return Network("calibration", tuple(input_shape), (Node(LAYER, layer, (INPUT,)),))
+    if input_bytes == element_bytes and len(input_shape) in _BATCH_NORMS:
+        pre = _BATCH_NORMS[len(input_shape)]()
+    elif input_bytes == 2:
+        pre = layers.Linear(out_features=input_shape[-1], bias=False)
+    else:
+        return None
+    return Network("calibration", tuple(input_shape),
+                   (Node(PRE, pre, (INPUT,)), Node(LAYER, layer, (PRE,))))
+
+
+def plain(value):
+    """A layer field as torch takes it: sympy integers as ints, other numbers as floats."""
+    if isinstance(value, (tuple, list)):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, sympy.Basic):
+        if value.is_Integer:
+            return int(value)
+        if value.is_number:
+            return float(value)
+        raise SymcnnError(f"size {value} is a symbol; give it a value", argument="overrides")
+    return value
+
+
+def _inferred(name: str, input_shape) -> int:
+    return int(input_shape[-1] if name == "in_features" else input_shape[0])
+
+
+def torch_module(layer: Layer, input_shape, torch):
+    """``torch.nn.<type>(...)`` for ``layer`` on inputs of ``input_shape`` (no batch axis),
+    checked against the layer's parameter count."""
+    cls = getattr(torch.nn, layer.type_name, None)
+    if cls is None or not isinstance(cls, type) or layer.arity != 1:
+        raise SymcnnError(f"{layer.type_name} is not a torch.nn module symcnn can build")
+    accepted = inspect.signature(cls).parameters
+    kwargs = {}
+    for f in dataclasses.fields(layer):
+        value = getattr(layer, f.name)
+        if f.name in INFERRED:
+            value = _inferred(f.name, input_shape)
+        value = plain(value)
+        if f.name in accepted:
+            kwargs[f.name] = value
+        elif value != f.default:
+            raise SymcnnError(f"torch.nn.{layer.type_name} has no argument {f.name}")
+    if getattr(layer, "return_indices", False):
+        raise SymcnnError("return_indices=true: the module returns a pair, not a tensor")
+    module = cls(**kwargs)
+    params = sum(p.numel() for p in module.parameters())
+    expected = layer.params(tuple(input_shape))
+    if not sympy.sympify(expected).is_number or params != int(expected):
+        raise SymcnnError(f"torch.nn.{layer.type_name} has {params} parameters, the layer "
+                          f"{expected}")
+    return module
+
+
+def torch_network(network: Network, torch):
+    """The ``nn.Sequential`` of a calibration network, its children named as its nodes."""
+    from collections import OrderedDict
+
+    shape = network.input_shape
+    modules = OrderedDict()
+    for node in network.nodes:
+        modules[node.name] = torch_module(node.layer, shape, torch)
+        shape = node.layer.output_shape(shape)
+    return torch.nn.Sequential(modules)
