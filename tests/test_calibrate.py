@@ -18,6 +18,7 @@ from symcnn.cli import main  # noqa: E402
 from symcnn.errors import SymcnnError  # noqa: E402
 from symcnn.memory.calibrate import calibrate, configurations, fit  # noqa: E402
 from symcnn.options import MemoryOptions, machine_cpu  # noqa: E402
+from symcnn.render.documents import render  # noqa: E402
 from symcnn.spec.profile import parse_profile, profile_text, read_profile  # noqa: E402
 from validation import measure  # noqa: E402
 
@@ -115,6 +116,34 @@ def test_profile_gives_the_measured_peak_bf16(bf16_profile, batch, optimizer):
                                 options(bf16_profile, "bf16", optimizer), batch_size=batch)
     measured = measured_peak(batch, optimizer, "bf16")
     assert abs(int(report.training_bytes) - measured) <= 0.005 * measured
+
+
+def measured_inference(batch: int, precision: str) -> int:
+    """The eval-mode no_grad forward pass's peak, as ``validation/measure.py`` takes it."""
+    model = torch_model().eval()
+    x = torch.randn(batch, 3, 16, 16)
+    steady = measure.unique_bytes(list(model.parameters()) + list(model.buffers()) + [x])
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                profile_memory=True) as prof:
+        with torch.no_grad(), measure.autocast_ctx(precision):
+            out = model(x)
+        del out
+    return measure.allocator_trace(prof, steady)["peak"]
+
+
+def test_profile_gives_the_measured_inference_peak(fp32_profile, bf16_profile):
+    for profile, precision in ((str(fp32_profile), "fp32"), (bf16_profile, "bf16")):
+        report = symcnn.make_report(symcnn.parse_spec(SPEC), options(profile, precision),
+                                    batch_size=3)
+        measured = measured_inference(3, precision)
+        assert abs(int(report.inference_bytes) - measured) <= 0.005 * measured
+
+
+def test_documents_say_which_profile(fp32_profile, tmp_path):
+    report = symcnn.make_report(symcnn.parse_spec(SPEC), options(str(fp32_profile)))
+    [path] = render(report, "markdown", tmp_path)
+    assert ("Kernel workspace as measured by `symcnn calibrate` for 10 of 10 nodes (profile "
+            "fp32.json: cpu ") in path.read_text()
 
 
 def test_profile_matches_equal_configurations_in_another_spec(fp32_profile):
