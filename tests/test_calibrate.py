@@ -101,7 +101,8 @@ def test_configurations_are_distinct_and_shared_by_equal_layers():
     assert configs[0].first and not configs[1].first
 
 
-@pytest.mark.parametrize("batch, optimizer", [(3, "sgd"), (2, "adam"), (5, "momentum")])
+@pytest.mark.parametrize("batch, optimizer", [(3, "sgd"), (2, "adam"), (5, "momentum"),
+                                              (1, "sgd")])   # b = 1: im2col, measured apart
 def test_profile_gives_the_measured_peak_fp32(fp32_profile, batch, optimizer):
     report = symcnn.make_report(symcnn.parse_spec(SPEC), options(str(fp32_profile),
                                                                  optimizer=optimizer),
@@ -110,7 +111,7 @@ def test_profile_gives_the_measured_peak_fp32(fp32_profile, batch, optimizer):
     assert abs(int(report.training_bytes) - measured) <= 0.005 * measured
 
 
-@pytest.mark.parametrize("batch, optimizer", [(2, "sgd"), (3, "adam")])
+@pytest.mark.parametrize("batch, optimizer", [(2, "sgd"), (3, "adam"), (1, "sgd")])
 def test_profile_gives_the_measured_peak_bf16(bf16_profile, batch, optimizer):
     report = symcnn.make_report(symcnn.parse_spec(SPEC),
                                 options(bf16_profile, "bf16", optimizer), batch_size=batch)
@@ -189,6 +190,8 @@ def test_profile_of_another_cpu_is_refused(fp32_profile):
 def test_profile_file_round_trip(fp32_profile):
     text = fp32_profile.read_text()
     profile = read_profile(fp32_profile)
+    assert all(len(w) == 6 and w[0] is not None and w[3] is not None
+               for _, w in profile.entries)   # forward (and at batch 1), backward, inference
     assert profile.device == "cpu" and profile.batch_sizes == (2, 4)
     assert profile.threads == torch.get_num_threads() and len(profile.entries) == 9
     assert json.loads(text)["torch"] == torch.__version__
@@ -239,6 +242,8 @@ def changed(path, value):
     (changed(["layers", 0], "ReLU"), "layers[1]: expected a table, got 'ReLU'"),
     (changed(["layers", 0, "extra"], 1), "field 'extra': not a field of a layer configuration"),
     (changed(["layers", 0, "measured"], {"forward": [1, -1]}), "field 'measured': must be"),
+    (changed(["layers", 0, "batch_1"], {"forward": "x"}), "field 'batch_1': expected a whole"),
+    (changed(["layers", 0, "batch_1"], {"sideways": 1}), "field 'batch_1': expected forward,"),
     (changed(["symcnn_profile"], 2), "field 'symcnn_profile': format 2 is not one"),
     (changed(["precision"], "fp8"), "field 'precision': expected one of fp32, bf16, fp16"),
     (changed(["batch_sizes"], [2]), "field 'batch_sizes': expected two batch sizes"),

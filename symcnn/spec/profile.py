@@ -53,7 +53,7 @@ _TOP = {"symcnn_profile": int, "device": str, "precision": str, "cpu": (str, typ
         "threads": (int, type(None)), "torch": str, "batch_sizes": list, "layers": list}
 _OPTIONAL = {"machine": dict, "spec": str, "created": str, "note": str}
 _ENTRY = {"type": str, "fields": dict, "input_shapes": list, "input_bytes": int, "first": bool}
-_ENTRY_OPTIONAL = {"nodes": list, "measured": dict, "modelled": dict}
+_ENTRY_OPTIONAL = {"nodes": list, "measured": dict, "modelled": dict, "batch_1": dict}
 _KINDS = {int: "a whole number", str: "a string", list: "a list", dict: "a table",
           bool: "true or false", type(None): "null"}
 
@@ -65,7 +65,8 @@ class Profile:
     """A calibration profile: where it was measured and each configuration's workspace.
 
     ``entries`` maps :func:`layer_key` to the ``(fixed, per_sample)`` bytes of each phase
-    (:data:`PHASES`; None: not measured).  ``source`` names the file it was read from."""
+    (:data:`PHASES`; None: not measured), then to the bytes measured at batch 1 in each.
+    ``source`` names the file it was read from."""
 
     device: str
     precision: str
@@ -80,20 +81,26 @@ class Profile:
     def __post_init__(self) -> None:
         self._index.update(self.entries)
 
-    def lookup(self, key: str, phase: str) -> Workspace | None:
+    def lookup(self, key: str, phase: str, batch=None) -> Workspace | None:
         """``(fixed, per_sample)`` bytes of ``phase`` for configuration ``key``, or None when
-        the profile does not hold it."""
+        the profile does not hold it; at ``batch`` 1 the workspace measured there, where the
+        profile has it (PyTorch may pick other kernels for one sample)."""
         found = self._index.get(key)
-        return None if found is None else found[PHASES.index(phase)]
+        if found is None:
+            return None
+        i = PHASES.index(phase)
+        if batch == 1 and found[len(PHASES) + i] is not None:
+            return found[len(PHASES) + i], 0
+        return found[i]
 
     def holds(self, key: str) -> bool:
         return key in self._index
 
     def workspace(self, layer: Layer, input_shapes, input_bytes: int, first: bool,
-                  phase: str) -> Workspace | None:
+                  phase: str, batch=None) -> Workspace | None:
         """:meth:`lookup` of a node: its layer, the shapes and element size of its inputs,
         whether it reads the network input."""
-        return self.lookup(node_key(layer, input_shapes, input_bytes, first), phase)
+        return self.lookup(node_key(layer, input_shapes, input_bytes, first), phase, batch)
 
     @property
     def name(self) -> str:
@@ -314,5 +321,11 @@ def _entry(entry, where: str) -> tuple[str, tuple[Workspace | None, ...]]:
                               layer=where, field=phase)
         workspace.append(tuple(_whole(v, where, phase, -MAX_WORKSPACE, MAX_WORKSPACE)
                                for v in value))
+    one = entry.get("batch_1", {})
+    if set(one) - set(PHASES):
+        raise SymcnnError(f"expected {', '.join(PHASES)}", layer=where, field="batch_1")
+    workspace += [None if one.get(phase) is None else
+                  _whole(one[phase], where, "batch_1", -MAX_WORKSPACE, MAX_WORKSPACE)
+                  for phase in PHASES]
     key = layer_key(entry["type"], fields, shapes, entry["input_bytes"], entry["first"])
     return key, tuple(workspace)

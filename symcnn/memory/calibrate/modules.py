@@ -31,14 +31,17 @@ _BATCH_NORMS = {1: layers.BatchNorm1d, 2: layers.BatchNorm1d, 3: layers.BatchNor
 
 
 def calibration_network(layer: Layer, input_shape, input_bytes: int, first: bool,
-                        element_bytes: int = 4) -> Network | None:
+                        precision: str = "fp32", element_bytes: int = 4) -> Network | None:
     """The network that calibrates ``layer`` on an input of ``input_shape`` whose elements
-    take ``input_bytes`` (see the module); None where no ``pre`` node makes that input."""
+    take ``input_bytes`` (see the module; a one-axis input in fp32 gets a ``Linear`` too:
+    PyTorch's BatchNorm refuses one sample of it); None where no ``pre`` node makes that
+    input."""
     if first:
         return Network("calibration", tuple(input_shape), (Node(LAYER, layer, (INPUT,)),))
-    if input_bytes == element_bytes and len(input_shape) in _BATCH_NORMS:
+    linear = input_bytes == 2 or (precision == "fp32" and len(input_shape) == 1)
+    if input_bytes == element_bytes and len(input_shape) in _BATCH_NORMS and not linear:
         pre = _BATCH_NORMS[len(input_shape)]()
-    elif input_bytes == 2:
+    elif linear:
         pre = layers.Linear(out_features=input_shape[-1], bias=False)
     else:
         return None

@@ -22,13 +22,15 @@ from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, transient
 from symcnn.spec.profile import Profile
 
 
-def profiled(profile: Profile | None, r, phase: str, input_bytes: int, first: bool):
+def profiled(profile: Profile | None, r, phase: str, input_bytes: int, first: bool,
+             batch=None):
     """The workspace ``profile`` measured for node ``r``'s configuration in ``phase``
-    (``"inference"``: an eval-mode forward call), as one transient alternative; None without a
-    profile or where it does not hold the configuration (the built-in rules apply)."""
+    (``"inference"``: an eval-mode forward call) at ``batch`` (None: any), as one transient
+    alternative; None without a profile or where it does not hold the configuration (the
+    built-in rules apply)."""
     if profile is None:
         return None
-    found = profile.workspace(r.layer, r.input_shapes, input_bytes, first, phase)
+    found = profile.workspace(r.layer, r.input_shapes, input_bytes, first, phase, batch)
     return None if found is None else ((sympy.Integer(found[0]), sympy.Integer(found[1])),)
 
 
@@ -56,7 +58,8 @@ class Step:
         """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`),
         or the workspace the calibration ``profile`` measured for ``r``'s configuration."""
         first = self.liveness.reads_input(r)
-        found = profiled(self.profile, r, phase, max(self.width[i] for i in r.inputs), first)
+        found = profiled(self.profile, r, phase, max(self.width[i] for i in r.inputs), first,
+                         self.batch)
         if found is not None:
             return found
         return transient(r, phase, self.device, self.width[r.name], batch=self.batch,

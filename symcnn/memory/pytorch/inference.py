@@ -101,7 +101,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         alive = tuple((0, size[st]) for st in live.alive[r.index] if st != "input")
         parts = resident + (cached, alive, cast)
         moments.append(_moment("inference", r.name, parts, sums))
-        found = profiled(profile, r, "inference", e_in, live.reads_input(r))
+        found = profiled(profile, r, "inference", e_in, live.reads_input(r), batch)
         for f, p in found if found is not None else transient(
                 r, "forward", device, width[r.name], batch=batch, threads=threads,
                 precision=precision, cpu=str(cpu), first=live.reads_input(r)):
