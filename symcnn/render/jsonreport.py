@@ -73,13 +73,7 @@ def to_json(report: Report) -> dict:
                 memory["upper_bound_layers"] = [{"node": n, "why": why}
                                                 for n, why in sim.upper_bound]
         if sim.profile is not None:
-            prof = sim.profile
-            memory["profile"] = {"file": prof.source, "device": prof.device, "cpu": prof.cpu,
-                                 "threads": prof.threads, "precision": prof.precision,
-                                 "torch": prof.torch, "batch_sizes": list(prof.batch_sizes),
-                                 "configurations": len(prof.entries),
-                                 "nodes": list(sim.profiled_nodes[0]),
-                                 "rules_for": list(sim.profiled_nodes[1])}
+            memory["profile"] = _profile(sim)
         memory["peak_at"] = f"{top.phase} {top.node}".strip() if top else None
         memory["saved_bytes"] = value(sympy.Add(*(t.bytes for t in mem.activations)))
     if report.budget is not None:
@@ -108,3 +102,12 @@ def to_json(report: Report) -> dict:
         out["published"] = [{"key": c.key, "printed": c.printed, "value": value(c.value),
                              "agrees": c.agrees} for c in report.checks]
     return out
+
+
+def _profile(sim) -> dict:
+    """The calibration profile a simulation used, and the nodes it covered."""
+    prof = sim.profile
+    return {"file": prof.source, "device": prof.device, "cpu": prof.cpu,
+            "threads": prof.threads, "precision": prof.precision, "torch": prof.torch,
+            "batch_sizes": list(prof.batch_sizes), "configurations": len(prof.entries),
+            "nodes": list(sim.profiled_nodes[0]), "rules_for": list(sim.profiled_nodes[1])}
