@@ -2,6 +2,7 @@
 measurement of the whole network (``validation/measure.py``'s method), the profile file's
 schema against hostile files, and the command line."""
 
+import dataclasses
 import gc
 import json
 import subprocess
@@ -19,7 +20,7 @@ from symcnn.errors import SymcnnError  # noqa: E402
 from symcnn.memory.calibrate import calibrate, configurations, fit  # noqa: E402
 from symcnn.options import MemoryOptions, machine_cpu  # noqa: E402
 from symcnn.render.documents import render  # noqa: E402
-from symcnn.spec.profile import parse_profile, profile_text, read_profile  # noqa: E402
+from symcnn.spec.profile import Profile, parse_profile, profile_text, read_profile  # noqa: E402
 from validation import measure  # noqa: E402
 
 SPEC = """
@@ -333,3 +334,17 @@ def test_progress_bar_only_when_asked(spec_path, tmp_path, capsys, monkeypatch):
     assert main(["calibrate", str(spec_path), "-o", str(tmp_path / "p.json"), "--progress"]) == 0
     err = capsys.readouterr().err
     assert err.count("\rcalibrating [") == 10 and "9/9" in err and err.endswith("\n")
+
+
+def test_a_measured_layer_is_no_allowance():
+    """A layer the rules only bound from above (grouped and dilated) is measured once a profile
+    holds it: the report no longer lists it as an allowance."""
+    spec = symcnn.parse_spec(SPEC.replace("dilation = 2}", "dilation = 2, groups = 2}"))
+    plain = MemoryOptions("pytorch", device="cpu", cpu="AVX2", threads=2)
+    assert [n for n, _ in symcnn.make_report(spec, plain).memory.simulation.upper_bound] == ["dil"]
+    analysis = symcnn.analyze(spec.network)
+    [dil] = [c for c in configurations(analysis)[0] if c.nodes == ("dil",)]
+    measured = ((dil.key, ((0, 0),) * 3 + (None,) * 3),)
+    profile = Profile("cpu", "fp32", "AVX2", 2, torch.__version__, (2, 4), measured, "p.json")
+    sim = symcnn.make_report(spec, dataclasses.replace(plain, profile=profile)).memory.simulation
+    assert sim.upper_bound == () and sim.profiled_nodes[0] == ("dil",)
