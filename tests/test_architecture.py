@@ -116,3 +116,14 @@ def test_modules_and_functions_are_small(name):
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
             and n.end_lineno - n.lineno + 1 > 80]
     assert long == TOO_LONG.get(name, [])
+
+
+def test_every_subpackage_is_installed():
+    """pyproject.toml lists the packages a wheel holds: a subpackage missing from the list
+    works from the checkout and is absent from an installed symcnn (the CLI then fails)."""
+    import tomllib
+    with open(PACKAGE.parent / "pyproject.toml", "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(PACKAGE.parent).parts)
+               for p in PACKAGE.rglob("__init__.py")}
+    assert on_disk - listed == set()
