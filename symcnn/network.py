@@ -86,9 +86,11 @@ class Network:
             if missing:
                 raise SymcnnError(f"input {missing[0]!r} is not an earlier node", layer=node.label,
                                   field="inputs")
-            arity = node.layer.arity
-            if (arity is None and len(node.inputs) < 2) or (arity is not None and len(node.inputs) != arity):
-                wanted = "two or more" if arity is None else str(arity)
+            arity, least = node.layer.arity, node.layer.min_inputs
+            count = len(node.inputs)
+            if (arity is None and count < least) or (arity is not None and count != arity):
+                wanted = str(arity) if arity is not None else \
+                    "one or more" if least == 1 else "two or more"
                 raise SymcnnError(f"takes {wanted} inputs, got {len(node.inputs)}", layer=node.label,
                                   field="inputs")
             seen.add(node.name)

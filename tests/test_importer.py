@@ -389,30 +389,32 @@ class Shared(nn.Module):
 
 
 class Scaled(nn.Module):
+    """A buffer used directly (a learned parameter would be a Parameter layer)."""
+
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 3, 3)
-        self.scale = nn.Parameter(torch.ones(1))
+        self.register_buffer("scale", torch.ones(1))
 
     def forward(self, x):
         return self.conv(x) * self.scale
 
 
-class Mean(nn.Module):
+class Std(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 3, 3)
 
     def forward(self, x):
-        return self.conv(x).mean((2, 3))
+        return self.conv(x).std((2, 3))
 
 
 @pytest.mark.parametrize("model, message", [
     (WithAttention, "cannot map module 'blocks.3.attn' of type MultiheadAttention"),
     (WithLSTM, "cannot map module 'rnn' of type LSTM"),
     (Shared, "cannot map module 'conv' of type Conv2d: it is called more than once"),
-    (Scaled, "cannot map Scaled: its forward uses its tensor 'scale' directly"),
-    (Mean, "cannot map function Tensor.mean in the model's forward"),
+    (Scaled, "cannot map Scaled: it uses its own 'scale' directly, a buffer or a constant"),
+    (Std, "cannot map function Tensor.std in the model's forward"),
     (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.SELU()), "cannot map module '1' of type SELU"),
     (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.Softsign()),
      "cannot map module '1' of type Softsign"),

@@ -716,8 +716,13 @@ def test_norms_without_bias(name):
 
 @pytest.mark.parametrize("name", sorted(LAYER_TYPES))
 def test_every_layer_type(name):
+    from tests.test_torch_tensor_ops import TENSOR_OPS
+
     if name in MERGE:
         compare_merge(name, *MERGE[name])
+        return
+    if name in TENSOR_OPS:
+        TENSOR_OPS[name]()
         return
     assert name in PLAIN, f"{name} has no comparison with PyTorch in this file"
     kwargs, shape, inferred = PLAIN[name]

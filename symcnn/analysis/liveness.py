@@ -7,7 +7,9 @@ activation checkpointing and the saved-tensor rules (:mod:`symcnn.memory`).
 The rules (no device or precision here; those stay in :mod:`symcnn.memory.pytorch`):
 
 * A node that allocates its output owns a new storage; a view (Flatten) or an in-place layer
-  writes into its first input's storage, which it then shares.
+  writes into its first input's storage, which it then shares.  A learned tensor (a
+  ``Parameter`` layer) is a parameter: it reads nothing, and its storage is never allocated
+  by the step.
 * A storage is alive from the node that allocates it (the network input: from the start)
   through its last reader.  An output that nothing reads is alive while its node runs (the
   kernel writes it), then freed; the network's output lives on after the last node (into the
@@ -51,6 +53,9 @@ class Liveness:
     #: for each position 1..n (entry 0: before the first node): the storages alive while that
     #: node runs, in the order they were allocated
     alive: tuple[tuple[str, ...], ...]
+    #: the nodes that hold a learned tensor (Parameter): a parameter, resident, never allocated
+    #: by the step; they read no input
+    learned: frozenset[str] = frozenset()
 
     def reads_input(self, row) -> bool:
         """Whether ``row``'s first input is the network input's storage (the batch itself)."""
@@ -72,9 +77,13 @@ def lifetimes(analysis, allocates=None) -> Liveness:
     born = {INPUT: 0}
     last_read = {INPUT: 0}
     readers: dict[str, list[int]] = {INPUT: []}
+    learned = frozenset(r.name for r in rows if not r.layer.reads_inputs)
     for r in rows:
         index[r.name] = r.index
         readers[r.name] = []
+        if r.name in learned:
+            storage[r.name] = r.name        # a parameter: no storage of the step's, never born
+            continue
         own = r.allocates if allocates is None else allocates(r)
         storage[r.name] = r.name if own else storage[r.inputs[0]]
         if own:
@@ -88,7 +97,7 @@ def lifetimes(analysis, allocates=None) -> Liveness:
     trained = _reaching_output(rows)
     return Liveness(index, storage, born, last_read,
                     {k: tuple(v) for k, v in readers.items()}, trained,
-                    _alive(born, last_read, n))
+                    _alive(born, last_read, n), learned)
 
 
 def _reaching_output(rows) -> frozenset[str]:
@@ -97,7 +106,7 @@ def _reaching_output(rows) -> frozenset[str]:
         return frozenset()
     wanted = {rows[-1].name}
     for r in reversed(rows):
-        if r.name in wanted:
+        if r.name in wanted and r.layer.reads_inputs:
             wanted.update(r.inputs)
     wanted.discard(INPUT)
     return frozenset(wanted)

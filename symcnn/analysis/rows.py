@@ -102,8 +102,10 @@ def analyze(network: Network) -> Analysis:
         except SymcnnError as err:
             raise err.within(layer=f"layer {index} ({node.label})") from None
         shapes[node.name] = out
+        # a learned tensor (Parameter) is the same for every sample: no per-sample tensor
+        activation = numel(out) if layer.reads_inputs else sympy.Integer(0)
         rows.append(LayerRow(index, node.name, layer, ins, out, params, buffers, derivation,
-                             numel(out), layer.allocates_output, node.inputs, node.block,
+                             activation, layer.allocates_output, node.inputs, node.block,
                              node.block_type, node.block_args))
     return Analysis(network, tuple(rows), tuple(conditions))
 

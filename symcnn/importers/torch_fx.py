@@ -22,6 +22,7 @@ import sys
 import warnings
 
 from symcnn.errors import SymcnnError
+from symcnn.importers import fx_walk
 from symcnn.importers.spec_text import (
     TracedLayer,
     build_layer,
@@ -117,7 +118,10 @@ def _instantiate(obj, torch):
 
 class _Graph:
     """The layers found so far, and which layer made each tensor of the run (the latest
-    one: an in-place layer takes over its input)."""
+    one: an in-place layer takes over its input).  A module's own parameter that its forward
+    uses directly (``get_attr``) becomes a ``Parameter`` layer where a layer first reads it
+    as a tensor, or counts as the parameters of the function that takes it as its weight
+    (``F.layer_norm``)."""
 
     def __init__(self, x, torch, torchmap):
         self.nodes: list[TracedLayer] = []
@@ -126,12 +130,59 @@ class _Graph:
         self.taken = {INPUT}
         self.called: set[str] = set()
         self.torch, self.map = torch, torchmap
+        self.input_shape = tuple(x.shape[1:])
+        self.params: dict[int, str] = {}           # a parameter's tensor -> its name
+        self.learned: dict[int, tuple] = {}        # a learned tensor -> its per-sample shape
+        self.counted: set[str] = set()             # parameters counted by a layer of the spec
+
+    def counts(self, parameter: str) -> bool:
+        """Whether a layer of the spec counts the parameter of this name (its module, or a
+        module above it, was called; or it is a Parameter layer, or a function's weight)."""
+        parts = parameter.split(".")
+        return parameter in self.counted or any(".".join(parts[:i]) in self.called
+                                                for i in range(1, len(parts)))
+
+    def sample_shape(self, tensor) -> tuple[int, ...]:
+        """The shape without the batch axis (a learned tensor's: without its leading 1)."""
+        return self.learned.get(id(tensor), tuple(tensor.shape[1:]))
 
     def source(self, tensor, what: str) -> str:
         name = self.producer.get(id(tensor))
+        if name is None and id(tensor) in self.params:
+            name = self.parameter(tensor)
         if name is None:
             raise SymcnnError(f"cannot map {what}: it reads a tensor that no layer made "
-                              "(a parameter or a constant)")
+                              "(a buffer or a constant)")
+        return name
+
+    def parameter(self, tensor) -> str:
+        """A Parameter layer for a parameter the forward uses directly, placed after the
+        layers so far (it reads none of them)."""
+        target = self.params[id(tensor)]
+        shape = tuple(tensor.shape)
+        shape = shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
+        previous = self.nodes[-1] if self.nodes else None
+        name = self._name(target)
+        self.nodes.append(TracedLayer(name, "Parameter", {"shape": list(shape)},
+                                      (previous.name if previous else INPUT,), shape,
+                                      previous.shape if previous else self.input_shape))
+        self.producer[id(tensor)] = name
+        self.learned[id(tensor)] = shape
+        self.counted.add(target)
+        return name
+
+    def alias(self, tensor, of) -> None:
+        """``tensor`` is ``of`` (an expand over the batch of a learned tensor)."""
+        self.producer[id(tensor)] = self.source(of, "")
+        self.learned[id(tensor)] = self.learned[id(of)]
+        self.keep.append(tensor)
+
+    def _name(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
         return name
 
     def add(self, base: str, kind: str, args: dict, ins: list, out, what: str,
@@ -139,19 +190,16 @@ class _Graph:
         tensor = self.torch.Tensor
         if not isinstance(out, tensor):
             raise SymcnnError(f"cannot map {what}: it returns {type(out).__name__}, not a tensor")
-        if any(t.dim() == 0 or t.shape[0] != BATCH for t in (*ins, out)):
+        if any(t.dim() == 0 or t.shape[0] != BATCH for t in (*ins, out)
+               if id(t) not in self.learned and id(t) not in self.params):
             raise SymcnnError(f"cannot map {what}: it does not keep the batch axis first")
         inputs = tuple(self.source(t, what) for t in ins)
-        in_shape = tuple(ins[0].shape[1:])
+        in_shape = self.sample_shape(ins[0])
         if params is not None and build_layer(kind, args).params(in_shape) != params:
             raise SymcnnError(f"cannot map {what}: symcnn would count "
                               f"{build_layer(kind, args).params(in_shape)} parameters, PyTorch {params}")
-        name, k = base, 0
-        while name in self.taken:
-            k += 1
-            name = f"{base}_{k}"
-        self.taken.add(name)
-        self.nodes.append(TracedLayer(name, kind, args, inputs, tuple(out.shape[1:]), in_shape))
+        name = self._name(base)
+        self.nodes.append(TracedLayer(name, kind, args, inputs, self.sample_shape(out), in_shape))
         self.producer[id(out)] = name
         self.keep.append(out)
 
@@ -166,6 +214,21 @@ class _Graph:
         if len(ins) != 1 or not isinstance(ins[0], self.torch.Tensor):
             raise SymcnnError(f"cannot map {what}: it takes {len(ins)} inputs, not one tensor")
         self.add(path, kind, args, ins, out, what, params)
+
+    def attention(self, path: str, module, args: tuple, kwargs: dict, out) -> None:
+        """``nn.MultiheadAttention`` called as ``attn(x, x, x, need_weights=...)``: its output
+        is the first of the pair it returns."""
+        what = f"module {path!r} of type {type(module).__name__}"
+        kind, layer_args = self.map.module_layer(module, what)
+        need = self.map.attention_call(args, kwargs, what)
+        layer_args = self.map.finish(kind, {**layer_args, "need_weights": need}, what)
+        if path in self.called:
+            raise SymcnnError(f"cannot map {what}: it is called more than once, and layers of a "
+                              "spec do not share parameters")
+        self.called.add(path)
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        self.add(path, kind, layer_args, [args[0]], first, what,
+                 sum(p.numel() for p in module.parameters()))
 
     def output(self, out) -> None:
         if not isinstance(out, self.torch.Tensor):
@@ -232,7 +295,7 @@ def _function_names(node) -> tuple[str, str]:
     return (f"{path}.{op}" if path else op), f"function {qual} {where}"
 
 
-def _from_fx(gm, x, torch, torchmap) -> _Graph:
+def _from_fx(gm, x, torch, torchmap, model) -> _Graph:
     nodes = list(gm.graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder" and not n.args]
     if len(inputs) != 1:
@@ -252,32 +315,8 @@ def _from_fx(gm, x, torch, torchmap) -> _Graph:
     _on_meta(gm, lambda: Recorder(gm, garbage_collect_values=False).run(x), x, torch)
     graph = _Graph(x, torch, torchmap)
     graph.producer = {id(values[inputs[0]]): INPUT}
-    value_of = lambda a: torch.fx.node.map_arg(a, values.__getitem__)  # noqa: E731
-    for n in nodes:
-        v = values[n]
-        if n.op == "get_attr" and _tensors(v, torch):
-            owner, _, attr = n.target.rpartition(".")
-            kind = type(gm.get_submodule(owner)).__name__
-            what = f"module {owner!r} of type {kind}" if owner else kind
-            raise SymcnnError(f"cannot map {what}: its forward uses its tensor {attr!r} directly")
-        if n.op == "call_module":
-            graph.module(n.target, gm.get_submodule(n.target), list(value_of((*n.args,
-                         *n.kwargs.values()))), v)
-        elif n.op in ("call_function", "call_method"):
-            base, what = _function_names(n)
-            key = f"Tensor.{n.target}" if n.op == "call_method" else n.target
-            if not isinstance(v, torch.Tensor):
-                if _tensors(v, torch):
-                    raise SymcnnError(f"cannot map {what}")
-                continue  # sizes: x.size(0), x.shape[2:] ...
-            args, kwargs = value_of(n.args), value_of(n.kwargs)
-            ins = _tensors((args, kwargs), torch)
-            if len(ins) == 1 and v is ins[0] and key not in torchmap.functions():
-                continue  # in place on its one input (x.mul_(2), x.contiguous()): counts nothing
-            kind, layer_args, ins = torchmap.function_layer(key, args, kwargs, v, what)
-            graph.add(base, kind, layer_args, ins, v, what)
-        elif n.op == "output":
-            graph.output(value_of(n.args[0]))
+    fx_walk.walk(gm, model, nodes, values, graph, torch, torchmap, _function_names,
+                 lambda value: _tensors(value, torch))
     return graph
 
 
@@ -337,7 +376,7 @@ def _trace(model, x, torch, torchmap) -> _Graph:
         raise SymcnnError(f"tracing the model called sys.exit({err.code!r})") from None
     except Exception as err:
         return _from_hooks(model, x, torch, torchmap, _oneline(err))
-    return _from_fx(gm, x, torch, torchmap)
+    return _from_fx(gm, x, torch, torchmap, model)
 
 
 # --------------------------------------------------------------------------- symbols
@@ -403,8 +442,7 @@ def import_module(obj, input_shape, symbolic=None, *, name: str | None = None) -
             m.training = mode
     written, subs, notes = symbolize(graph.nodes, shape, options)
     total = sum(p.numel() for p in model.parameters())
-    unused = {n: p.numel() for n, p in model.named_parameters()
-              if n.rpartition(".")[0] not in graph.called}
+    unused = {n: p.numel() for n, p in model.named_parameters() if not graph.counts(n)}
     counted = total - sum(unused.values())
     comments = [f"Imported from PyTorch by `symcnn import`: {kind} on a "
                 f"{' x '.join(map(str, shape))} input (torch {torch.__version__})."]

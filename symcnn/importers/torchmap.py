@@ -84,10 +84,13 @@ def module_layer(module, what: str) -> tuple[str, dict]:
     """``(layer type, arguments)`` of a ``torch.nn`` module, e.g. ``("Conv2d", {...})``."""
     import torch
 
-    kind = type(module).__name__
+    kind = NAMED_MODULES.get(qualified(type(module)), type(module).__name__)
     cls = LAYER_TYPES.get(kind)
-    if cls is None or type(module) is not getattr(torch.nn, kind, None):
+    if cls is None or (type(module) is not getattr(torch.nn, kind, None)
+                       and qualified(type(module)) not in NAMED_MODULES):
         raise SymcnnError(f"cannot map {what}")
+    if kind == "MultiheadAttention":
+        return kind, finish(kind, _attention_args(module, what), what)
     args = {}
     for f in dataclasses.fields(cls):
         if f.name in INFERRED:
@@ -98,6 +101,32 @@ def module_layer(module, what: str) -> tuple[str, dict]:
             ("affine" in args and not module.affine):
         del args["bias"]  # no weight, no bias: the flag changes nothing
     return kind, finish(kind, args, what)
+
+
+def _attention_args(module, what: str) -> dict:
+    """``nn.MultiheadAttention``'s arguments, read back from its attributes (``kdim`` and
+    ``vdim`` are ``embed_dim`` unless given)."""
+    e = module.embed_dim
+    if module.kdim != e or module.vdim != e:
+        raise SymcnnError(f"cannot map {what}: kdim={module.kdim}, vdim={module.vdim} (symcnn "
+                          "maps self-attention, keys and values of embed_dim features)")
+    return {"embed_dim": e, "num_heads": module.num_heads, "dropout": module.dropout,
+            "bias": module.in_proj_bias is not None, "add_bias_kv": module.bias_k is not None,
+            "add_zero_attn": module.add_zero_attn, "batch_first": module.batch_first}
+
+
+def attention_call(args: tuple, kwargs: dict, what: str) -> bool:
+    """``need_weights`` of a self-attention call ``attn(x, x, x, ...)``; anything else (a
+    mask, another key or value) is refused."""
+    names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+             "average_attn_weights", "is_causal")
+    bound = {**dict(zip(names, args)), **kwargs}
+    if not (bound.get("query") is bound.get("key") is bound.get("value")):
+        raise SymcnnError(f"cannot map {what}: symcnn maps self-attention, attn(x, x, x)")
+    if any(bound.get(k) is not None for k in ("key_padding_mask", "attn_mask")) \
+            or bound.get("is_causal"):
+        raise SymcnnError(f"cannot map {what}: with a mask")
+    return bool(bound.get("need_weights", True))
 
 
 def _pool(kind: str, n: int):
@@ -163,11 +192,56 @@ def functions() -> dict:
     put([F.interpolate, F.upsample], "Upsample",
         (("size", None), ("scale_factor", None), ("mode", "nearest"), ("align_corners", None),
          ("recompute_scale_factor", None), ("antialias", False)))
+    put([operator.mul, torch.mul, "Tensor.mul", "Tensor.__mul__", "Tensor.__rmul__"], "Mul",
+        (("other", REQUIRED),))
+    put([torch.mean, "Tensor.mean"], "Mean", (("dim", REQUIRED), ("keepdim", False),
+                                               ("dtype", None)))
+    put([torch.permute, "Tensor.permute"], "Permute", (("dims", REQUIRED),))
+    put([torch.transpose, "Tensor.transpose", torch.swapaxes, "Tensor.swapaxes"], "transpose",
+        (("dim0", REQUIRED), ("dim1", REQUIRED)))
+    put([F.layer_norm], "LayerNorm", (("normalized_shape", REQUIRED), ("weight", None),
+                                      ("bias", None), ("eps", 1e-5)))
+    put([torch.narrow, "Tensor.narrow"], "Narrow", (("dim", REQUIRED), ("start", REQUIRED),
+                                                   ("length", REQUIRED)))
+    put([torch.select, "Tensor.select"], "Select", (("dim", REQUIRED), ("index", REQUIRED)))
     return t
 
 
+#: Functions of other packages, by qualified name (their modules are not imported here):
+#: name -> (layer type, (argument, default) after the input).
+NAMED = {
+    "torchvision.ops.stochastic_depth.stochastic_depth":
+        ("StochasticDepth", (("p", REQUIRED), ("mode", REQUIRED), ("training", True))),
+}
+#: Modules of other packages that are the layer of the same name, by qualified class name.
+NAMED_MODULES = {"torchvision.ops.stochastic_depth.StochasticDepth": "StochasticDepth"}
+
+
+def qualified(obj) -> str:
+    """``module.name`` of a function or class (``torchvision.ops.stochastic_depth.stochastic_depth``)."""
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+
+
+def table_entry(key):
+    """The table entry of a callable or ``"Tensor.<method>"``, or None."""
+    found = functions().get(key) if not isinstance(key, (list, dict)) else None
+    if found is None and not isinstance(key, str):
+        named = NAMED.get(qualified(key))
+        found = (named[0], named[1], {}) if named else None
+    return found
+
+
+def known(key) -> bool:
+    try:
+        return table_entry(key) is not None
+    except TypeError:  # an unhashable target
+        return False
+
+
 def _reshape(x, result, what: str) -> tuple[str, dict]:
-    """A view or reshape that keeps the batch axis: Identity, or Flatten(start, end)."""
+    """A view or reshape that keeps the batch axis: Identity, Flatten(start, end), or
+    Unflatten(dim, sizes) (one axis split in several: a channel shuffle's ``view``; the
+    last split size is written -1, what is left, which keeps it right in symbols)."""
     a, b = tuple(x.shape), tuple(result.shape)
     if a == b:
         return "Identity", {}
@@ -177,39 +251,65 @@ def _reshape(x, result, what: str) -> tuple[str, dict]:
             if merged == b:
                 args = {"start_dim": start, "end_dim": end if end < len(a) - 1 else -1}
                 return "Flatten", finish("Flatten", args, what)
-    raise SymcnnError(f"cannot map {what}: from {a} to {b} is not a flatten (batch axis first)")
+    for dim in range(1, len(a)):
+        k = len(b) - len(a) + 1
+        if k > 1 and b[:dim] == a[:dim] and b[dim + k:] == a[dim + 1:] \
+                and math.prod(b[dim:dim + k]) == a[dim]:
+            sizes = [*b[dim:dim + k - 1], -1]
+            return "Unflatten", finish("Unflatten", {"dim": dim, "unflattened_size": sizes}, what)
+    raise SymcnnError(f"cannot map {what}: from {a} to {b} is neither a flatten nor an "
+                      "unflatten (batch axis first)")
 
 
-def function_layer(key, args: tuple, kwargs: dict, result, what: str) -> tuple[str, dict, list]:
-    """``(layer type, arguments, input tensors)`` of a function call whose arguments and
-    result are the values of one run; ``key`` is the callable or ``"Tensor.<method>"``."""
+def _is_view(x, result) -> bool:
+    base = x._base if x._base is not None else x
+    return result is x or result._base is base
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def function_layer(key, args: tuple, kwargs: dict, result, what: str) -> list[tuple]:
+    """The layers a function call becomes, ``[(layer type, arguments, input tensors)]``
+    (usually one; a ``reshape`` that copies is a ``Contiguous`` and then the view, the later
+    step's input tensors None: the step before's output).  The arguments and result are the
+    values of one run; ``key`` is the callable or ``"Tensor.<method>"``."""
     import torch
 
-    if key not in functions() or not args:
+    entry = table_entry(key)
+    if entry is None or not args:
         raise SymcnnError(f"cannot map {what}")
-    kind, params, fixed = functions()[key]
+    kind, params, fixed = entry
     first, rest = args[0], args[1:]
+    if kind == "Mul" and not isinstance(first, torch.Tensor) and rest:
+        first, rest = rest[0], (first, *rest[1:])  # 2 * x
+    if kind == "Permute" and rest and all(isinstance(v, int) for v in rest):
+        rest = (tuple(rest),)                      # x.permute(0, 2, 3, 1)
     names = [p for p, _ in params]
     if kind == "reshape":  # view(n, -1) / view(*sizes) / reshape(x, shape)
-        return (*_reshape(first, result, what), [first])
+        step = (*_reshape(first, result, what), [first])
+        if _is_view(first, result):
+            return [step]
+        return [("Contiguous", {}, [first]), (step[0], step[1], None)]
     if len(rest) > len(names) or set(kwargs) - set(names):
         raise SymcnnError(f"cannot map {what}: unexpected arguments")
     bound = {**dict(params), **dict(zip(names, rest)), **kwargs, **fixed}
     if any(v is REQUIRED for v in bound.values()):
         raise SymcnnError(f"cannot map {what}: an argument is missing")
     tensors = list(first) if kind == "Concat" else [first]
-    if kind == "Add":
-        tensors.append(bound["other"])
+    if kind == "Add" or (kind == "Mul" and isinstance(bound["other"], torch.Tensor)):
+        tensors.append(bound.pop("other"))
     if not all(isinstance(x, torch.Tensor) for x in tensors):
         raise SymcnnError(f"cannot map {what} with a number where symcnn needs a tensor")
     rank = tensors[0].dim()
+    special = _SPECIAL.get(kind)
+    if special is not None:
+        kind, bound = special(bound, rank, what)
     if kind == "Add":
         if not same(bound["alpha"], 1):
             raise SymcnnError(f"cannot map {what} with alpha={bound['alpha']!r}")
-        if tensors[0].shape != tensors[1].shape:
-            raise SymcnnError(f"cannot map {what}: it broadcasts {tuple(tensors[0].shape)} "
-                              f"with {tuple(tensors[1].shape)}")
-        return "Add", ({"inplace": True} if bound.get("inplace") else {}), tensors
+        return [("Add", ({"inplace": True} if bound.get("inplace") else {}), tensors)]
     if kind in ("Concat", "Flatten"):
         dim = bound["dim" if kind == "Concat" else "start_dim"]
         if dim % rank == 0:
@@ -219,6 +319,76 @@ def function_layer(key, args: tuple, kwargs: dict, result, what: str) -> tuple[s
     for name, value in bound.items():
         if name in fields:
             layer_args[name] = value
-        elif name not in IGNORED and not same(value, dict(params)[name]):
+        elif name not in IGNORED and not same(value, dict(params).get(name)):
             raise SymcnnError(f"cannot map {what} with {name}={value!r}")
-    return kind, finish(kind, layer_args, what), tensors
+    return [(kind, finish(kind, layer_args, what), tensors)]
+
+
+def _mul(bound: dict, rank: int, what: str) -> tuple[str, dict]:
+    other = bound.get("other")
+    if other is not None and not _number(other):
+        raise SymcnnError(f"cannot map {what}: it multiplies by {type(other).__name__}")
+    return "Mul", bound if other is None else {**bound, "other": float(other)}
+
+
+def _transpose(bound: dict, rank: int, what: str) -> tuple[str, dict]:
+    dims = list(range(rank))
+    a, b = bound["dim0"] % rank, bound["dim1"] % rank
+    dims[a], dims[b] = dims[b], dims[a]
+    return "Permute", {"dims": dims}
+
+
+def _permute(bound: dict, rank: int, what: str) -> tuple[str, dict]:
+    return "Permute", {"dims": [d % rank for d in bound["dims"]]}
+
+
+def _mean(bound: dict, rank: int, what: str) -> tuple[str, dict]:
+    dims = bound["dim"]
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    return "Mean", {**bound, "dim": [d % rank for d in dims]}
+
+
+def _layer_norm(bound: dict, rank: int, what: str) -> tuple[str, dict]:
+    """``F.layer_norm(x, shape, weight, bias)`` with the weight and bias a module's own
+    (torchvision's LayerNorm2d): they are this layer's parameters."""
+    weight, bias = bound.pop("weight"), bound.pop("bias")
+    if weight is None and bias is not None:
+        raise SymcnnError(f"cannot map {what}: a bias without a weight")
+    out = {**bound, "normalized_shape": list(bound["normalized_shape"])}
+    if weight is None:
+        return "LayerNorm", {**out, "elementwise_affine": False}
+    return "LayerNorm", {**out, "bias": bias is not None}
+
+
+def _per_sample(name: str):
+    """A PyTorch axis number made positive (the layers count the batch axis too)."""
+    def fix(bound: dict, rank: int, what: str) -> tuple[str, dict]:
+        return name, {**bound, "dim": bound["dim"] % rank}
+    return fix
+
+
+_SPECIAL = {"Mul": _mul, "transpose": _transpose, "Permute": _permute, "Mean": _mean,
+            "LayerNorm": _layer_norm, "Narrow": _per_sample("Narrow"),
+            "Select": _per_sample("Select")}
+
+
+def slice_layer(index, x, what: str) -> tuple[str, dict]:
+    """``x[index]`` that keeps the batch axis (``x[:, 0]``, ``x[:, 2:5]``): Select or Narrow."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not items or items[0] != slice(None) or Ellipsis in items:
+        raise SymcnnError(f"cannot map {what}: the index {index!r} does not keep the batch axis "
+                          "whole")
+    moves = [(d, v) for d, v in enumerate(items) if v != slice(None)]
+    if len(moves) != 1:
+        raise SymcnnError(f"cannot map {what}: the index {index!r} changes {len(moves)} axes, "
+                          "symcnn maps one")
+    dim, v = moves[0]
+    n = x.shape[dim]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return "Select", finish("Select", {"dim": dim, "index": v % n if v < 0 else v}, what)
+    if isinstance(v, slice) and v.step in (None, 1):
+        start, stop, _ = v.indices(n)
+        if stop > start:
+            return "Narrow", finish("Narrow", {"dim": dim, "start": start,
+                                               "length": stop - start}, what)
+    raise SymcnnError(f"cannot map {what}: the index {index!r}")

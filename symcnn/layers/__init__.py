@@ -4,6 +4,7 @@ bases (:class:`ConvNd`, :class:`PoolNd`, ...) that the per-layer rule tables of
 
 from __future__ import annotations
 
+from symcnn.layers.attention import MultiheadAttention
 from symcnn.layers.base import INFERRED, Derivation, Layer, Shape, numel
 from symcnn.layers.conv import (
                    Conv1d,
@@ -38,9 +39,10 @@ from symcnn.layers.elementwise import (
                    SiLU,
                    Softmax,
                    Softplus,
+                   StochasticDepth,
                    Tanh,
 )
-from symcnn.layers.merge import Add, Concat
+from symcnn.layers.merge import Add, Concat, Mul
 from symcnn.layers.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, BatchNormNd, GroupNorm, LayerNorm
 from symcnn.layers.pool import (
                    AdaptiveAvgPool1d,
@@ -62,6 +64,7 @@ from symcnn.layers.pool import (
                    MaxPoolNd,
                    PoolNd,
 )
+from symcnn.layers.tensor import Contiguous, Mean, Narrow, Parameter, Permute, Select, Unflatten
 
 LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
@@ -72,7 +75,10 @@ LAYER_TYPES: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Softmax,
     ReLU6, Hardtanh, Hardswish, Hardsigmoid, ELU, Mish, Softplus, PReLU,
     Dropout, Dropout1d, Dropout2d, Dropout3d, Identity,
-    Flatten, Linear, Upsample, Add, Concat)}
+    Flatten, Linear, Upsample, Add, Concat,
+    # tensor operations, learned tensors and attention (torchvision's models)
+    Mul, Mean, Permute, Unflatten, Contiguous, Select, Narrow, Parameter, StochasticDepth,
+    MultiheadAttention)}
 
 #: The family bases: abstract (no spec names them), each the base of its 1-D to 3-D types,
 #: so that one rule-table entry covers them all.

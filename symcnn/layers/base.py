@@ -148,8 +148,16 @@ class Layer:
 
     #: Number of spatial axes the layer expects, or None for any.
     ndim: ClassVar[int | None] = None
-    #: Number of input tensors: 1, or None for two or more (Add, Concat).
+    #: Number of input tensors: 1, or None for ``min_inputs`` or more (Add, Concat, Mul).
     arity: ClassVar[int | None] = 1
+    #: The fewest inputs a layer of ``arity`` None takes.
+    min_inputs: ClassVar[int] = 2
+    #: Its inputs' gradients are its output's gradient itself, or views of it (Add, Concat):
+    #: its backward makes no new tensor.
+    passes_gradient: ClassVar[bool] = False
+    #: False for a layer that reads no tensor (a :class:`~symcnn.layers.tensor.Parameter`):
+    #: its input only places it; it keeps nothing alive and makes no per-sample tensor.
+    reads_inputs: ClassVar[bool] = True
 
     @property
     def type_name(self) -> str:

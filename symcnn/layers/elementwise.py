@@ -235,3 +235,28 @@ class Identity(Layer):
     @property
     def allocates_output(self) -> bool:
         return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StochasticDepth(Layer):
+    """As ``torchvision.ops.StochasticDepth`` (``stochastic_depth``): in training, each sample
+    (``mode="row"``) or the whole batch (``"batch"``) is zeroed with probability ``p`` and the
+    rest scaled by ``1 / (1 - p)``, ``input * noise``: a new tensor, and a noise tensor of one
+    element per sample (or one in all).  In evaluation mode, and at ``p = 0``, it returns its
+    input itself.
+
+    >>> StochasticDepth(p=0.1).output_shape((96, 56, 56)), StochasticDepth(p=0.0).allocates_output
+    ((96, 56, 56), False)
+    """
+
+    p: float
+    mode: str = "row"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0 <= self.p <= 1:
+            raise SymcnnError(f"must be a probability between 0 and 1, got {self.p!r}", field="p")
+        check_choice(self.mode, ("row", "batch"), "mode")
+
+    @property
+    def allocates_output(self) -> bool:
+        return self.p > 0

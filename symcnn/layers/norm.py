@@ -179,3 +179,17 @@ class LayerNorm(Layer):
     def param_tensors(self, in_shape: Shape) -> tuple[sympy.Expr, ...]:
         n = (2 if self.bias else 1) if self.elementwise_affine else 0
         return (product(self.normalized_shape),) * n
+
+    def params_derivation(self, in_shape: Shape) -> Derivation | None:
+        """A weight (and a bias) of ``n``, the normalised elements.
+
+        >>> LayerNorm(normalized_shape=[16, 8]).params_derivation((4, 16, 8)).text
+        '2*n = 2*(16*8) = 256'
+        """
+        k = len(self.param_tensors(in_shape))
+        if not k:
+            return None
+        shape = self.normalized_shape
+        n = shape[0] if len(shape) == 1 else sympy.Mul(*shape, evaluate=False)
+        return Derivation(written_mul(k, sympy.Symbol("n")), written_mul(k, n),
+                          self.params(in_shape))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from symcnn.analysis.liveness import Liveness
+from symcnn.analysis.liveness import INPUT, Liveness
 from symcnn.memory.pytorch.moments import Held, Moment, plus, total
 from symcnn.memory.pytorch.saved import LOW
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, transient
@@ -68,12 +68,16 @@ class Step:
 
 
 def input_gradient(r, step: Step) -> sympy.Expr:
-    """Bytes per sample of the gradient of ``r``'s input, made in the dtype the layer ran in
-    (an fp32 layer reading a 2-byte tensor under autocast makes it in fp32, then casts it);
-    none for the network input or a merge (whose gradient passes through)."""
-    if r.layer.arity != 1 or step.liveness.reads_input(r):
+    """Bytes per sample of the gradients of ``r``'s inputs, each made in the dtype the layer
+    ran in (an fp32 layer reading a 2-byte tensor under autocast makes it in fp32, then casts
+    it); none for the network input, a learned tensor (its gradient is a parameter's) or a
+    merge (whose gradient passes through)."""
+    live = step.liveness
+    if r.layer.passes_gradient or not r.layer.reads_inputs:
         return 0
-    return sympy.Mul(*r.input_shapes[0]) * max(step.width[r.inputs[0]], step.ran_in[r.name])
+    return total(sympy.Mul(*shape) * max(step.width[name], step.ran_in[r.name])
+                 for name, shape in zip(r.inputs, r.input_shapes)
+                 if live.storage[name] != INPUT and name not in live.learned)
 
 
 def backward_moments(r, kept: tuple[Held, ...], own: Held, step: Step, *, grads: Held,

@@ -67,6 +67,10 @@ EVAL_MODE.add((layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.S
               AS_IN_TRAINING)
 EVAL_MODE.add((layers.Identity, layers.Flatten, layers.Upsample, layers.Add, layers.Concat),
               AS_IN_TRAINING)
+EVAL_MODE.add(layers.StochasticDepth, EvalMode(returns_input=True))
+EVAL_MODE.add((layers.Mul, layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous,
+               layers.Select, layers.Narrow, layers.Parameter, layers.MultiheadAttention),
+              AS_IN_TRAINING)
 
 
 def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str = "cuda",

@@ -299,7 +299,7 @@ def pending_gradients(rows, width, liveness):
     * A tensor read by nodes ``c_1 < ... < c_n``: the gradient part a layer ``c_j`` (j > 1)
       makes is a new buffer of the tensor's size, held from ``c_j``'s backward until ``c_1``'s
       has run and the parts are summed.
-    * Add and Concat pass their output's gradient on (Concat as views of it): that storage
+    * Add, Concat and Contiguous pass their output's gradient on (Concat as views of it): that storage
       lives from their backward until, for each input, its producer has read it (or, if the
       input also feeds an earlier node, until that node's part is summed with it).  At an
       input's producer it is that node's output gradient, counted already up to its size.
@@ -317,10 +317,10 @@ def pending_gradients(rows, width, liveness):
 
     for name, users in consumers.items():
         for c in users[1:]:
-            if c.layer.arity == 1:
+            if not c.layer.passes_gradient:
                 hold(users[0].index, c.index, by_name[name].activation * width[name])
     for c in rows:
-        if c.layer.arity == 1 or c.name not in trained:
+        if not c.layer.passes_gradient or c.name not in trained:
             continue
         ends, direct = [], []
         for x in dict.fromkeys(c.inputs):

@@ -26,7 +26,7 @@ on the CPU, bf16 and fp16, for every layer type and the validation zoo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import sympy
@@ -70,6 +70,9 @@ class LayerCall:
     e_out: int | None = None
     input_cast: int | None = None
     input_grad: bool = True
+    #: Per input: (its storage, its element size or None, whether it requires grad, whether
+    #: it is a learned tensor, a Parameter layer's, which is resident and no saved memory).
+    operands: tuple[tuple[str, int | None, bool, bool], ...] = ()
 
     def input(self) -> Saved:
         """The input (or the cast copy of it autocast hands the layer)."""
@@ -203,6 +206,60 @@ def _feature_dropout(call: LayerCall) -> list[Saved]:
     return [call.made("noise", call.row.input_shapes[0][0], call.e_in)]
 
 
+@SAVED_RULES.entry(layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous,
+                   layers.Select, layers.Narrow, layers.Parameter)
+def _shape_only(call: LayerCall) -> list[Saved]:
+    """Means, views, copies and learned tensors: the backward needs only sizes (measured:
+    ``tests/test_saved_tensor_ops.py``)."""
+    return []
+
+
+@SAVED_RULES.entry(layers.Mul)
+def _mul(call: LayerCall) -> list[Saved]:
+    """``a * b`` saves ``b`` for ``a``'s gradient and ``a`` for ``b``'s, each only when the
+    other requires grad; by a number, nothing.  A learned tensor is saved too, but it is a
+    parameter: resident, no memory of the step's."""
+    if call.row.layer.other is not None or len(call.operands) != 2:
+        return []
+    out = []
+    for (a, _, grad_a, _), (b, width_b, _, learned_b), shape_b in (
+            (call.operands[0], call.operands[1], call.row.input_shapes[1]),
+            (call.operands[1], call.operands[0], call.row.input_shapes[0])):
+        if grad_a and not learned_b:
+            out.append(Saved(b, "activation", numel(shape_b), width_b, saved_by=call.row.name))
+    return out
+
+
+@SAVED_RULES.entry(layers.StochasticDepth)
+def _stochastic_depth(call: LayerCall) -> list[Saved]:
+    """``input * noise``: the noise, one element per sample (``mode="row"``) or one in all
+    (``"batch"``); nothing at ``p = 0`` (it returns its input)."""
+    layer = call.row.layer
+    if not layer.p > 0:
+        return []
+    return [call.made("noise", sympy.Integer(1), call.e_in, per_sample=layer.mode == "row")]
+
+
+@SAVED_RULES.entry(layers.MultiheadAttention)
+def _attention(call: LayerCall) -> list[Saved]:
+    """Self-attention, measured on the CPU (torch 2.13, fp32; ``tests/test_saved_tensor_ops.py``):
+    the input (for the input projection), the projections ``q, k, v`` (one storage, ``3 L E``),
+    and then with ``need_weights=False`` (the fused ``scaled_dot_product_attention``) the
+    attention's output ``L E`` and its log-sum-exp, ``heads L`` fp32; with ``need_weights``
+    (the explicit path) the scaled queries ``L E``, the attention matrix ``heads L^2`` after
+    the softmax, and the attention's output ``L E``.  Per sample."""
+    layer, (length, e) = call.row.layer, call.row.input_shapes[0]
+    width = call.e_out
+    saved = [call.input(), call.made("projections", 3 * length * e, width)]
+    if layer.need_weights:
+        return saved + [call.made("scaled queries", length * e, width),
+                        call.made("attention matrix", layer.attention_elements((length, e)),
+                                  width),
+                        call.made("attention output", length * e, width)]
+    return saved + [call.made("log-sum-exp", layer.num_heads * length, FLOAT32),
+                    call.made("attention output", length * e, width)]
+
+
 class Autocast(Enum):
     """What ``torch.autocast`` does with one op, by the policy names of
     ``aten/src/ATen/autocast_mode.cpp``."""
@@ -246,6 +303,9 @@ AUTOCAST.add((layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.Si
               layers.ELU, layers.Mish, layers.Softplus), KEEP_BOTH)
 AUTOCAST.add((layers.Identity, layers.Flatten, layers.Upsample, layers.Add, layers.Concat),
              KEEP_BOTH)
+AUTOCAST.add((layers.Mul, layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous,
+              layers.Select, layers.Narrow, layers.Parameter, layers.StochasticDepth), KEEP_BOTH)
+AUTOCAST.add(layers.MultiheadAttention, AutocastOp(Autocast.LOWER, Autocast.LOWER))  # linear
 
 
 def lower_precision(layer, device: str) -> bool:
@@ -267,6 +327,18 @@ def saved_tensors(analysis: Analysis, device: str = "cuda",
 
 def all_saves(analysis: Analysis, device: str = "cuda",
               precision: str = "fp32") -> tuple[Saved, ...]:
+    """Every save autograd makes for backward (see :func:`_saves`); a saved view (a Narrow's
+    part of a tensor, a Select's position) keeps its whole storage, which is what it counts."""
+    whole = {"input": numel(analysis.input_shape),
+             **{r.name: r.activation for r in analysis.rows
+                if analysis.liveness.born_here(r)}}
+    return tuple(replace(s, elements=whole[s.node])
+                 if s.kind == "activation" and s.node in whole else s
+                 for s in _saves(analysis, device, precision))
+
+
+def _saves(analysis: Analysis, device: str = "cuda",
+           precision: str = "fp32") -> tuple[Saved, ...]:
     """Every save autograd makes for backward, layer by layer in forward order (a storage
     several layers save appears once per layer; ``saved_by`` names the layer).
 
@@ -293,6 +365,7 @@ def all_saves(analysis: Analysis, device: str = "cuda",
     # storages and the nodes backward runs through: symcnn.analysis.liveness (a dead branch's
     # graph is freed with its output: it keeps nothing for backward)
     storage, trained = analysis.liveness.storage, analysis.liveness.trained
+    learned = {r.name for r in analysis.rows if not r.layer.reads_inputs}
     seen: list[Saved] = []
     if precision == "fp32":
         grad = {"input": False}  # autograd records nothing before the first parameter
@@ -301,7 +374,9 @@ def all_saves(analysis: Analysis, device: str = "cuda",
             grad[row.name] = any(grad[i] for i in row.inputs) or row.params != 0
             if not grad[row.name] or row.name not in trained:
                 continue
-            seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device))
+            operands = tuple((storage[i], None, grad[i], i in learned) for i in row.inputs)
+            seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device,
+                                                     operands=operands))
         return tuple(seen)
     width = activation_widths(analysis, device, precision)
     grad = {"input": False}                    # whether it requires grad
@@ -313,8 +388,9 @@ def all_saves(analysis: Analysis, device: str = "cuda",
         if not grad[row.name] or row.name not in trained:
             continue  # autograd records nothing before the first parameter
         cast = e_out if e_in != e_out else None
+        operands = tuple((storage[i], width[i], grad[i], i in learned) for i in row.inputs)
         seen += SAVED_RULES[row.layer](LayerCall(row, source, storage[row.name], device, e_in,
-                                                 e_out, cast, grad[row.inputs[0]]))
+                                                 e_out, cast, grad[row.inputs[0]], operands))
     return tuple(seen)
 
 

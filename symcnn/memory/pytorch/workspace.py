@@ -487,3 +487,30 @@ def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...
         rows = sympy.Min(m, 256, sympy.Max(16, sympy.ceiling(m / along_m)))
     packed = threads * (128 * k32 + 4 * rows * sympy.Min(n, 64) + 640) + 384
     return ((packed, sympy.Integer(0)),)
+
+
+@CPU.entry(layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous, layers.Select,
+           layers.Narrow, layers.Parameter, layers.StochasticDepth)
+def _plain(call: KernelCall) -> Transients:
+    """Means, views, copies, learned tensors, stochastic depth's product: exactly the node's
+    output (forward) or its input's gradient (backward)."""
+    return ()
+
+
+@CPU.entry(layers.Mul)
+def _mul(call: KernelCall) -> Transients:
+    """Backward of a broadcasting product (a squeeze-excitation scale): the smaller input's
+    gradient is ``grad * other`` at the output's size, then summed down to its own: one
+    output-sized buffer more while it runs (measured: ``tests/test_saved_tensor_ops.py``)."""
+    row = call.row
+    if call.phase != "backward" or len(row.input_shapes) != 2 \
+            or all(numel(s) == numel(row.output_shape) for s in row.input_shapes):
+        return ()
+    return ((sympy.Integer(0), numel(row.output_shape) * call.element_bytes),)
+
+
+@CPU.entry(layers.MultiheadAttention)
+def _attention(call: KernelCall) -> Transients:
+    """Not modelled yet: the attention's intermediate tensors that autograd does not keep
+    (the scores before the softmax; the fused kernel's blocks) and its backward's."""
+    return ()
