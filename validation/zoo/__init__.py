@@ -113,8 +113,9 @@ def get(name: str) -> ZooEntry:
     of the kernel fitting set (``validation.fitting``) called ``name``."""
     from validation.fitting import FITTING
     from validation.heldout import HELDOUT
+    from validation.heldout.torchvision import TORCHVISION
 
-    known = ZOO + HEAVY + HELDOUT + FITTING
+    known = ZOO + HEAVY + HELDOUT + FITTING + TORCHVISION
     for e in known:
         if e.name == name:
             return e
