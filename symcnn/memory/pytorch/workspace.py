@@ -501,7 +501,8 @@ def _plain(call: KernelCall) -> Transients:
 def _mul(call: KernelCall) -> Transients:
     """Backward of a broadcasting product (a squeeze-excitation scale): the smaller input's
     gradient is ``grad * other`` at the output's size, then summed down to its own: one
-    output-sized buffer more while it runs (measured: ``tests/test_saved_tensor_ops.py``)."""
+    output-sized buffer more while it runs (read off mul's backward, ``grad * other`` then
+    ``sum_to_size``; not measured on its own)."""
     row = call.row
     if call.phase != "backward" or len(row.input_shapes) != 2 \
             or all(numel(s) == numel(row.output_shape) for s in row.input_shapes):
