@@ -2,7 +2,7 @@
 the zoo is measured (:mod:`validation.run_cpu`: saved tensors, the training step's peak from the
 allocator's counter, the eval-mode forward's peak), fp32, SGD at b = 2 and Adam at b = 3:
 
-    python -m validation.run_torchvision          # -> validation/results/cpu_<capability>_torchvision.{json,md}
+    python -m validation.run_torchvision   # -> results/cpu_<capability>_torchvision.{json,md}
     python -m validation.run_torchvision --judge validation/results/cpu_avx2_torchvision.json
 
 The results file names the CPU (``environment``); :func:`judge` predicts each run with that
