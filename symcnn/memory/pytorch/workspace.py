@@ -182,12 +182,14 @@ CPU = TRANSIENTS["cpu"]
 @TRANSIENTS["cuda"].entry(layers.Layer)
 @CPU.entry(layers.PoolNd, layers.AdaptivePoolNd, layers.GroupNorm, layers.LayerNorm,
            layers.DropoutNd, layers.Identity, layers.Flatten, layers.Add, layers.Concat)
+@CPU.entry(layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous, layers.Select,
+           layers.Narrow, layers.Parameter, layers.StochasticDepth, layers.MultiheadAttention)
 @CPU.entry(layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.Sigmoid,
            layers.Tanh, layers.Softmax, layers.ReLU6, layers.Hardtanh, layers.Hardswish,
            layers.Hardsigmoid, layers.ELU, layers.Mish, layers.Softplus, layers.PReLU)
 def _output_only(call: KernelCall) -> Transients:
     """The kernel allocates exactly the node's output (forward) or its input's gradient
-    (backward): what the timeline counts already."""
+    (backward): what the timeline counts already (attention's own buffers: not modelled)."""
     return ()
 
 
@@ -489,29 +491,10 @@ def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...
     return ((packed, sympy.Integer(0)),)
 
 
-@CPU.entry(layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous, layers.Select,
-           layers.Narrow, layers.Parameter, layers.StochasticDepth)
-def _plain(call: KernelCall) -> Transients:
-    """Means, views, copies, learned tensors, stochastic depth's product: exactly the node's
-    output (forward) or its input's gradient (backward)."""
-    return ()
-
-
 @CPU.entry(layers.Mul)
 def _mul(call: KernelCall) -> Transients:
-    """Backward of a broadcasting product (a squeeze-excitation scale): the smaller input's
-    gradient is ``grad * other`` at the output's size, then summed down to its own: one
-    output-sized buffer more while it runs (read off mul's backward, ``grad * other`` then
-    ``sum_to_size``; not measured on its own)."""
-    row = call.row
-    if call.phase != "backward" or len(row.input_shapes) != 2 \
-            or all(numel(s) == numel(row.output_shape) for s in row.input_shapes):
+    """Broadcast backward: ``grad * other`` at the output's size, then summed down (unmeasured)."""
+    out, ins = numel(call.row.output_shape), call.row.input_shapes
+    if call.phase != "backward" or len(ins) != 2 or all(numel(s) == out for s in ins):
         return ()
-    return ((sympy.Integer(0), numel(row.output_shape) * call.element_bytes),)
-
-
-@CPU.entry(layers.MultiheadAttention)
-def _attention(call: KernelCall) -> Transients:
-    """Not modelled yet: the attention's intermediate tensors that autograd does not keep
-    (the scores before the softmax; the fused kernel's blocks) and its backward's."""
-    return ()
+    return ((sympy.Integer(0), out * call.element_bytes),)
