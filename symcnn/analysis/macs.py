@@ -24,6 +24,12 @@ layer's numbers, value) or None for a layer the tool counts as free:
   ELU and GELU ``2`` per element, LeakyReLU, ReLU6, SiLU and Softmax ``1``; every pooling
   ``2`` per input element; upsampling its output elements plus ``F.interpolate``'s count.
 
+The tensor operations (``Mul`` written ``x * y``, ``Mean``, ``Permute``, ``Unflatten``,
+``Contiguous``, ``Select``, ``Narrow``), a learned tensor (``Parameter``) and stochastic depth
+count ``0`` in all three.  ``MultiheadAttention``: fvcore its projections ``4 L E^2`` (plus
+``2 L S E`` for the attention with ``need_weights``), torchinfo ``0`` (a module with a
+submodule), ptflops its own hook (see :func:`_ptflops_attention`).
+
 >>> from symcnn.analysis import analyze
 >>> from symcnn.spec.builtin import lecture_network
 >>> a = analyze(lecture_network())
@@ -51,6 +57,7 @@ from symcnn.layers import (
     Add,
     BatchNormNd,
     Concat,
+    Contiguous,
     ConvNd,
     ConvTransposeNd,
     Derivation,
@@ -65,17 +72,26 @@ from symcnn.layers import (
     LayerNorm,
     LeakyReLU,
     Linear,
+    Mean,
     Mish,
+    Mul,
+    MultiheadAttention,
+    Narrow,
+    Parameter,
+    Permute,
     PoolNd,
     PReLU,
     ReLU,
     ReLU6,
+    Select,
     Shape,
     Sigmoid,
     SiLU,
     Softmax,
     Softplus,
+    StochasticDepth,
     Tanh,
+    Unflatten,
     Upsample,
     numel,
 )
@@ -299,6 +315,76 @@ def _ptflops_upsample(layer: Upsample, ins, out):
 
 PTFLOPS.add((Sigmoid, Tanh, Hardtanh, Hardswish, Hardsigmoid, Mish, Softplus, DropoutNd,
              Identity, Flatten, Add, Concat), _nothing)
+
+
+# ---- tensor operations, learned tensors and attention ------------------------------------
+
+#: Counted by none of the tools: views and copies; a mean (fvcore has no handler for
+#: aten::mean, ptflops patches no Tensor.mean); ``x * y`` (ptflops patches torch.mul and
+#: Tensor.mul, not the operator that models write); stochastic depth (the identity in eval
+#: mode); a learned tensor (read, not computed).
+_UNCOUNTED = (Mul, Mean, Permute, Unflatten, Contiguous, Select, Narrow, Parameter,
+              StochasticDepth)
+FVCORE.add(_UNCOUNTED, _nothing)
+PTFLOPS.add(_UNCOUNTED, _nothing)
+# torchinfo sums the modules without submodules: a parameter that a forward uses directly
+# belongs to one with submodules (ConvNeXt's block, ViT's encoder), and MultiheadAttention
+# has its out_proj (which it never calls as a module)
+TORCHINFO.add((Parameter, MultiheadAttention), _nothing)
+
+
+def _terms(*terms: tuple) -> Derivation:
+    """A derivation summing ``(formula, numbers, value)`` terms."""
+    return Derivation(written_add(*(t[0] for t in terms)), written_add(*(t[1] for t in terms)),
+                      sympy.Add(*(t[2] for t in terms)))
+
+
+def _squared(x):
+    return x ** 2 if isinstance(x, sympy.Symbol) else sympy.Pow(x, 2, evaluate=False)
+
+
+def _attention_keys(layer: MultiheadAttention, x: Shape) -> tuple:
+    """The keys each query is compared with: ``L`` (one more with ``add_bias_kv`` and with
+    ``add_zero_attn``), general and value."""
+    extra = int(layer.add_bias_kv) + int(layer.add_zero_attn)
+    return written_add(size("L"), extra) if extra else size("L"), x[0] + extra
+
+
+@FVCORE.entry(MultiheadAttention)
+def _fvcore_attention(layer: MultiheadAttention, ins, out):
+    """aten::linear of the input projection (``L E 3E``) and of the output one (``L E E``);
+    with ``need_weights`` the two aten::bmm (``QK^T`` and the weights times ``V``, ``L S E``
+    each).  Without, PyTorch calls scaled_dot_product_attention: no handler, 0."""
+    n, e = ins[0]
+    L, E = size("L"), size("E")
+    terms = [(written_mul(4, L, _squared(E)), written_mul(4, n, _squared(e)), 4 * n * e * e)]
+    if layer.need_weights:
+        keys, s = _attention_keys(layer, ins[0])
+        terms.append((written_mul(2, L, keys, E), written_mul(2, n, s, e), 2 * n * s * e))
+    return _terms(*terms)
+
+
+@PTFLOPS.entry(MultiheadAttention)
+def _ptflops_attention(layer: MultiheadAttention, ins, out):
+    """ptflops' own hook: the query scaling ``L E``, the three projections ``3 L E^2`` (and
+    ``3 L E`` with ``bias``), per head ``QK^T``, softmax and ``AV`` (``2 L^2 E + h L^2`` in
+    all, over the input's ``L`` keys), the output projection ``L E (E + 1)`` (its bias always);
+    with ``need_weights`` the patched ``torch.bmm`` and ``F.softmax`` that PyTorch then calls
+    count again, ``2 L S E + h L S``."""
+    n, e = ins[0]
+    h = layer.num_heads
+    L, E, H = size("L"), size("E"), size("h")
+    terms = [(written_mul(4, L, _squared(E)), written_mul(4, n, _squared(e)), 4 * n * e * e),
+             (written_mul(2, L, E), written_mul(2, n, e), 2 * n * e)]
+    if layer.bias:
+        terms.append((written_mul(3, L, E), written_mul(3, n, e), 3 * n * e))
+    terms += [(written_mul(2, _squared(L), E), written_mul(2, _squared(n), e), 2 * n * n * e),
+              (written_mul(H, _squared(L)), written_mul(h, _squared(n)), h * n * n)]
+    if layer.need_weights:
+        keys, s = _attention_keys(layer, ins[0])
+        terms += [(written_mul(2, L, keys, E), written_mul(2, n, s, e), 2 * n * s * e),
+                  (written_mul(H, L, keys), written_mul(h, n, s), h * n * s)]
+    return _terms(*terms)
 
 
 # ---- the counts of a network ---------------------------------------------------------------
