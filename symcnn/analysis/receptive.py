@@ -21,6 +21,14 @@ is the largest over the paths: the union of the inputs' fields.
   convolution after it has no field here, None).
 * Everything element-wise keeps the field; normalization layers are counted as element-wise
   (their statistics over the batch or the axes are not part of the field).
+* Tensor operations follow the axes: a permute moves them (a window sees them again once
+  they are back in order: ConvNeXt's channels-last blocks), a view that splits a spatial axis,
+  a select of one of its positions and a mean over it take it out of the tensor (the mean, as
+  adaptive pooling to 1, sees all of it); a slice moves its first element.  ``Mul`` is a merge,
+  as ``Add``: where one input's every element sees all that the others see (a
+  squeeze-excitation scale, an attention's output), the union is its field at every position
+  (jump 0).  A learned tensor sees no pixel (None), and adds nothing where it is merged.
+  Attention: every output element sees every input element of its sample.
 
 >>> from symcnn.analysis import analyze
 >>> from symcnn.spec.builtin import lecture_network
@@ -44,6 +52,7 @@ from symcnn.layers import (
     Add,
     BatchNormNd,
     Concat,
+    Contiguous,
     ConvNd,
     ConvTransposeNd,
     DropoutNd,
@@ -57,21 +66,31 @@ from symcnn.layers import (
     LayerNorm,
     LeakyReLU,
     Linear,
+    Mean,
     Mish,
+    Mul,
+    MultiheadAttention,
+    Narrow,
+    Parameter,
+    Permute,
     PoolNd,
     PReLU,
     ReLU,
     ReLU6,
+    Select,
     Shape,
     Sigmoid,
     SiLU,
     Softmax,
     Softplus,
+    StochasticDepth,
     Tanh,
+    Unflatten,
     Upsample,
 )
 from symcnn.layers.base import to_expr
 from symcnn.layers.dispatch import RuleTable
+from symcnn.layers.tensor import sample_axis
 
 
 @dataclass(frozen=True)
@@ -86,18 +105,24 @@ class AxisField:
 @dataclass(frozen=True)
 class _Axis:
     """An axis as the walk tracks it: its field, the number of positions along it in the
-    current tensor, and whether it is still a spatial axis of that tensor (not flattened)."""
+    current tensor, and the tensor axis it runs along (PyTorch's number, counting the batch:
+    ``2 + i`` for spatial axis ``i`` until a permute moves it; None once flattened into
+    another axis, selected or averaged away)."""
 
     field: AxisField
     positions: sympy.Expr
-    spatial: bool = True
+    axis: int | None
+
+    @property
+    def spatial(self) -> bool:
+        return self.axis is not None
 
     def window(self, kernel, stride, front, positions) -> _Axis:
         """A window of ``kernel`` pixels (dilation included) every ``stride``, ``front``
         positions of padding before the first."""
         f = self.field
-        return _Axis(AxisField(f.size + (kernel - 1) * f.jump, f.jump * stride,
-                               f.start - front * f.jump), positions)
+        return replace(self, field=AxisField(f.size + (kernel - 1) * f.jump, f.jump * stride,
+                                             f.start - front * f.jump), positions=positions)
 
     def whole(self) -> _Axis:
         """Every output element sees every position of the axis."""
@@ -106,7 +131,8 @@ class _Axis:
                                              sympy.Integer(0), f.start))
 
 
-#: The state between nodes: one tracked axis per spatial axis of the input (None: unknown).
+#: The state between nodes: one tracked axis per spatial axis of the input (None: unknown;
+#: an empty tuple where the input has spatial axes: a learned tensor, which sees no pixel).
 State = tuple[_Axis, ...] | None
 FieldRule = Callable[[Layer, tuple[tuple[_Axis, ...], ...], tuple[Shape, ...], Shape], State]
 FIELD_RULES: RuleTable[FieldRule] = RuleTable("receptive field",
@@ -114,8 +140,15 @@ FIELD_RULES: RuleTable[FieldRule] = RuleTable("receptive field",
 
 
 def _mapped(state: tuple[_Axis, ...], shape: Shape) -> bool:
-    """Whether the tracked axes are the spatial axes of a tensor of ``shape``."""
-    return len(shape) - 1 == len(state) and all(a.spatial for a in state)
+    """Whether the tracked axes are the spatial axes of a tensor of ``shape``, in order."""
+    return len(shape) - 1 == len(state) and all(a.axis == 2 + i for i, a in enumerate(state))
+
+
+def _located(state) -> bool:
+    """Whether an operation along a tensor axis can be followed: every tracked axis is at a
+    known tensor axis, or is one whose elements all see the same pixels (jump 0: mixing its
+    positions changes nothing)."""
+    return all(a.axis is not None or a.field.jump == 0 for a in state)
 
 
 def _windows(state, shape: Shape, out: Shape, kernels, strides, fronts) -> State:
@@ -156,8 +189,9 @@ def _conv_transpose(layer, states, ins, out) -> State:
                                 layer.dilation, out[1:]):
         reach = d * (k - 1)
         f = a.field
-        axes.append(_Axis(AxisField(f.size + FloorDiv(reach, s) * f.jump, f.jump / s,
-                                    f.start - FloorDiv(reach - p, s) * f.jump), n))
+        axes.append(replace(a, field=AxisField(f.size + FloorDiv(reach, s) * f.jump, f.jump / s,
+                                               f.start - FloorDiv(reach - p, s) * f.jump),
+                            positions=n))
     return tuple(axes)
 
 
@@ -184,7 +218,7 @@ def _adaptive(layer, states, ins, out) -> State:
             axes.append(a)
             continue
         if o == 1:
-            axes.append(_Axis(a.whole().field, o))
+            axes.append(replace(a.whole(), positions=o))
             continue
         found = _largest_bin(n, o)
         if found is None:
@@ -209,9 +243,16 @@ def _upsample(layer, states, ins, out) -> State:
     for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
         factor = y / x if f is None else to_expr(f, "scale_factor")
         field = a.field
-        axes.append(_Axis(AxisField(field.size + (taps - 1) * field.jump, field.jump / factor,
-                                    field.start - (field.jump if taps == 4 else 0)), y))
+        axes.append(replace(a, field=AxisField(field.size + (taps - 1) * field.jump,
+                                               field.jump / factor,
+                                               field.start - (field.jump if taps == 4 else 0)),
+                            positions=y))
     return tuple(axes)
+
+
+def _moved(state, where) -> State:
+    """Each tracked axis at its new tensor axis, ``where(axis)`` (None: no longer an axis)."""
+    return tuple(a if a.axis is None else replace(a, axis=where(a.axis)) for a in state)
 
 
 @FIELD_RULES.entry(Flatten)
@@ -221,10 +262,8 @@ def _flatten(layer, states, ins, out) -> State:
     last = layer.end_dim + rank if layer.end_dim < 0 else layer.end_dim
     if first == last:
         return states[0]
-    # tensor axis 2 + i is spatial axis i (when the tracked axes are still mapped)
-    if not _mapped(states[0], ins[0]):
-        return tuple(replace(a, spatial=False) for a in states[0])
-    return tuple(replace(a, spatial=not first <= 2 + i <= last) for i, a in enumerate(states[0]))
+    return _moved(states[0], lambda t: t if t < first else None if t <= last
+                  else t - (last - first))
 
 
 @FIELD_RULES.entry(Linear)
@@ -233,9 +272,10 @@ def _linear(layer, states, ins, out) -> State:
     state = states[0]
     if len(ins[0]) == 1:
         return tuple(a.whole() for a in state)
-    if not _mapped(state, ins[0]):
+    last = len(ins[0])
+    if not _located(state):
         return None
-    return (*state[:-1], replace(state[-1].whole(), positions=out[-1]))
+    return tuple(replace(a.whole(), positions=out[-1]) if a.axis == last else a for a in state)
 
 
 @FIELD_RULES.entry(Softmax)
@@ -245,28 +285,76 @@ def _softmax(layer, states, ins, out) -> State:
     if dim is None:  # PyTorch's _get_softmax_dim
         dim = 0 if rank in (0, 1, 3) else 1
     dim = dim + rank if dim < 0 else dim
-    state = states[0]
-    if dim < 2 or not _mapped(state, ins[0]):
-        return state
-    return tuple(a.whole() if 2 + i == dim else a for i, a in enumerate(state))
+    return _mixing(states[0], (dim,), "same")
 
 
-@FIELD_RULES.entry(Add, Concat)
+def _mixing(state, dims, result: str) -> State:
+    """Every output element sees every position of the tensor axes ``dims``, which keep their
+    positions (``result="same"``: a softmax), become one (``"one"``: a mean with
+    ``keepdim``) or are gone (``"gone"``: the later axes move up)."""
+    if not _located(state):
+        return None
+
+    def mixed(a: _Axis) -> _Axis:
+        if a.axis is None:
+            return a
+        if a.axis not in dims:
+            gone = sum(d < a.axis for d in dims) if result == "gone" else 0
+            return replace(a, axis=a.axis - gone)
+        whole = a.whole()
+        return {"same": whole, "one": replace(whole, positions=sympy.Integer(1)),
+                "gone": replace(whole, axis=None)}[result]
+
+    return tuple(mixed(a) for a in state)
+
+
+def _true(condition) -> bool:
+    return bool(sympy.sympify(condition) == sympy.true)
+
+
+def _covering(axes) -> _Axis | None:
+    """The input whose every element sees all that any element of the others sees (a global
+    pool's squeeze-excitation scale, an attention's output), if one does: the union is its
+    field at every position (jump 0)."""
+    def extent(a: _Axis):
+        f = a.field
+        return f.start, f.start + (a.positions - 1) * f.jump + f.size - 1
+
+    for candidate in axes:
+        if candidate.field.jump != 0:
+            continue
+        lo, hi = extent(candidate)
+        if all(_true(lo <= extent(a)[0]) and _true(extent(a)[1] <= hi) for a in axes):
+            return candidate
+    return None
+
+
+@FIELD_RULES.entry(Add, Concat, Mul)
 def _merge(layer, states, ins, out) -> State:
-    """The union of the inputs' fields: the largest over the paths."""
+    """The union of the inputs' fields: the largest over the paths (a learned tensor's input
+    sees no pixel: it adds nothing)."""
+    seeing = [s for s in states if s]
+    if not seeing:
+        return states[0]
     if isinstance(layer, Concat):
         rank = len(ins[0]) + 1
         dim = layer.dim + rank if layer.dim < 0 else layer.dim
-        if dim >= 2 and _mapped(states[0], ins[0]):
+        if any(a.axis == dim for s in seeing for a in s):
             return None  # joined along a spatial axis: the fields differ by position
     merged = []
-    for axes in zip(*states):
-        if len({a.spatial for a in axes}) > 1:
+    for axes in zip(*seeing):
+        if len({a.axis for a in axes}) > 1:
             return None
+        covering = _covering(axes)
+        if covering is not None:
+            merged.append(covering)
+            continue
         first = sympy.Min(*(a.field.start for a in axes))
         last = sympy.Max(*(a.field.start + a.field.size - 1 for a in axes))
+        axis = axes[0].axis
+        positions = axes[0].positions if axis is None else out[axis - 1]  # broadcast
         merged.append(_Axis(AxisField(last - first + 1, sympy.Max(*(a.field.jump for a in axes)),
-                                      first), axes[0].positions, axes[0].spatial))
+                                      first), positions, axis))
     return tuple(merged)
 
 
@@ -274,10 +362,69 @@ def _same(layer, states, ins, out) -> State:
     return states[0]
 
 
+@FIELD_RULES.entry(Permute)
+def _permute(layer, states, ins, out) -> State:
+    rank = len(ins[0]) + 1
+    dims = [d + rank if d < 0 else d for d in layer.dims]
+    return _moved(states[0], dims.index)
+
+
+@FIELD_RULES.entry(Unflatten)
+def _unflatten(layer, states, ins, out) -> State:
+    """Axis ``dim`` split in several: a spatial axis split is no longer one axis; the later
+    axes move down."""
+    dim = sample_axis(layer.dim, ins[0], "dim") + 1
+    more = len(layer.unflattened_size) - 1
+    return _moved(states[0], lambda t: t if t < dim else None if t == dim else t + more)
+
+
+def _part(state, dim: int, start, positions) -> State:
+    """Positions ``start`` onwards of axis ``dim`` (``positions`` of them; None: the axis
+    is selected away)."""
+    if not _located(state) and start != 0:
+        return None  # element 0 moves along an axis that holds flattened ones
+
+    def part(a: _Axis) -> _Axis:
+        if a.axis is None or a.axis < dim:
+            return a
+        if a.axis > dim:
+            return replace(a, axis=a.axis - 1) if positions is None else a
+        f = a.field
+        moved = replace(a, field=replace(f, start=f.start + start * f.jump))
+        return replace(moved, axis=None) if positions is None else \
+            replace(moved, positions=positions)
+
+    return tuple(part(a) for a in state)
+
+
+FIELD_RULES.add(Select, lambda layer, states, ins, out:
+                _part(states[0], sample_axis(layer.dim, ins[0], "dim") + 1, layer.index, None))
+FIELD_RULES.add(Narrow, lambda layer, states, ins, out:
+                _part(states[0], sample_axis(layer.dim, ins[0], "dim") + 1, layer.start,
+                      layer.length))
+
+
+@FIELD_RULES.entry(Mean)
+def _mean(layer, states, ins, out) -> State:
+    dims = tuple(sample_axis(d, ins[0], "dim") + 1 for d in layer.dim)
+    return _mixing(states[0], dims, "one" if layer.keepdim else "gone")
+
+
+#: A learned tensor reads no input: it sees no pixel (the state of no axes).
+FIELD_RULES.add(Parameter, lambda layer, states, ins, out: ())
+
+
+@FIELD_RULES.entry(MultiheadAttention)
+def _attention(layer, states, ins, out) -> State:
+    """Every output element depends on every input element of its sample (the projections mix
+    the features, the attention the positions)."""
+    return tuple(a.whole() for a in states[0])
+
+
 #: element-wise: activations, dropout, identity, and normalization (see the module's docstring)
 FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Hardswish,
                  Hardsigmoid, ELU, Mish, Softplus, PReLU, DropoutNd, Identity, BatchNormNd,
-                 GroupNorm, LayerNorm), _same)
+                 GroupNorm, LayerNorm, Contiguous, StochasticDepth), _same)
 
 
 def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
@@ -285,15 +432,16 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
     network's input (empty when the input has none), or None where it is not known (a
     spatial layer after its axes were flattened, a concatenation along a spatial axis,
     adaptive pooling to a symbolic size that may not divide)."""
-    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n)
-                  for n in analysis.input_shape[1:])
+    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
+                  for i, n in enumerate(analysis.input_shape[1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
     for row in analysis.rows:
         ins = tuple(states[name] for name in row.inputs)
         state = None
-        if all(s is not None for s in ins):
+        if all(s is not None for s in ins) or not row.layer.reads_inputs:
             state = FIELD_RULES[row.layer](row.layer, ins, row.input_shapes, row.output_shape)
         states[row.name] = state
-        out.append(None if state is None else tuple(a.field for a in state))
+        sees_nothing = start and state == ()
+        out.append(None if state is None or sees_nothing else tuple(a.field for a in state))
     return tuple(out)
