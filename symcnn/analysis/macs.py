@@ -343,11 +343,14 @@ def _squared(x):
     return x ** 2 if isinstance(x, sympy.Symbol) else sympy.Pow(x, 2, evaluate=False)
 
 
-def _attention_keys(layer: MultiheadAttention, x: Shape) -> tuple:
-    """The keys each query is compared with: ``L`` (one more with ``add_bias_kv`` and with
-    ``add_zero_attn``), general and value."""
-    extra = int(layer.add_bias_kv) + int(layer.add_zero_attn)
-    return written_add(size("L"), extra) if extra else size("L"), x[0] + extra
+def _attention_pairs(layer: MultiheadAttention, x: Shape) -> tuple:
+    """The (query, key) pairs of one head: ``L^2``, or ``L (L + 1)`` with ``add_bias_kv`` (one
+    more with ``add_zero_attn``): general, numbers, value."""
+    n, extra = x[0], int(layer.add_bias_kv) + int(layer.add_zero_attn)
+    if not extra:
+        return _squared(size("L")), _squared(n), n * n
+    return (written_mul(size("L"), written_add(size("L"), extra)),
+            written_mul(n, written_add(n, extra)), n * (n + extra))
 
 
 @FVCORE.entry(MultiheadAttention)
@@ -359,8 +362,8 @@ def _fvcore_attention(layer: MultiheadAttention, ins, out):
     L, E = size("L"), size("E")
     terms = [(written_mul(4, L, _squared(E)), written_mul(4, n, _squared(e)), 4 * n * e * e)]
     if layer.need_weights:
-        keys, s = _attention_keys(layer, ins[0])
-        terms.append((written_mul(2, L, keys, E), written_mul(2, n, s, e), 2 * n * s * e))
+        pairs, numbers, value = _attention_pairs(layer, ins[0])
+        terms.append((written_mul(2, pairs, E), written_mul(2, numbers, e), 2 * value * e))
     return _terms(*terms)
 
 
@@ -381,9 +384,9 @@ def _ptflops_attention(layer: MultiheadAttention, ins, out):
     terms += [(written_mul(2, _squared(L), E), written_mul(2, _squared(n), e), 2 * n * n * e),
               (written_mul(H, _squared(L)), written_mul(h, _squared(n)), h * n * n)]
     if layer.need_weights:
-        keys, s = _attention_keys(layer, ins[0])
-        terms += [(written_mul(2, L, keys, E), written_mul(2, n, s, e), 2 * n * s * e),
-                  (written_mul(H, L, keys), written_mul(h, n, s), h * n * s)]
+        pairs, numbers, value = _attention_pairs(layer, ins[0])
+        terms += [(written_mul(2, pairs, E), written_mul(2, numbers, e), 2 * value * e),
+                  (written_mul(H, pairs), written_mul(h, numbers), h * value)]
     return _terms(*terms)
 
 
