@@ -191,3 +191,60 @@ def test_torchvision_models_against_the_peer(models, name, convention):
         missed = _layer_norm_2d_elements(model, shape)
         assert missed == 96 * 16 * 16 + 96 * 16 * 16 + 192 * 8 * 8 + 384 * 4 * 4 + 768
     assert PEERS[convention](model, shape) == ours - missed
+
+
+#: Functions ptflops patches that these models call in their own ``forward`` (not through the
+#: module that wraps them), and those modules.
+_FUNCTIONAL = {"relu": nn.ReLU, "max_pool2d": nn.MaxPool2d, "avg_pool2d": nn.AvgPool2d,
+               "adaptive_avg_pool2d": nn.AdaptiveAvgPool2d}
+
+
+def _direct_functional_elements(model, shape) -> int:
+    """The input elements of the patched functions a model calls directly (outside the module
+    of that function), measured by wrapping them for one forward pass."""
+    import torch.nn.functional as F
+    stack, seen = [], []
+
+    def enter(module, inputs):
+        stack.append(module)
+
+    def leave(module, inputs, output):
+        stack.pop()
+
+    hooks = [h for m in model.modules() for h in (m.register_forward_pre_hook(enter),
+                                                  m.register_forward_hook(leave))]
+    originals = {name: getattr(F, name) for name in _FUNCTIONAL}
+
+    def wrapped(name):
+        def call(x, *args, **kwargs):
+            if not isinstance(stack[-1], _FUNCTIONAL[name]):
+                seen.append(x.numel())
+            return originals[name](x, *args, **kwargs)
+        return call
+
+    try:
+        for name in _FUNCTIONAL:
+            setattr(F, name, wrapped(name))
+        with torch.no_grad():
+            model.eval()(torch.zeros((1, *shape)))
+    finally:
+        for name, f in originals.items():
+            setattr(F, name, f)
+        for h in hooks:
+            h.remove()
+    return sum(seen)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "googlenet", "inception_v3", "densenet121"])
+def test_ptflops_counts_a_direct_functional_call_once(models, name):
+    """ptflops counts ``F.relu`` or a functional pooling called in a model's own ``forward``
+    once (the patched function), where the spec's layer counts it as the module, twice (the
+    module's hook and the function it calls): the difference is exactly those calls' input
+    elements (fvcore and torchinfo are equal)."""
+    from tests.test_torchvision import IMPORTS, build
+    model, shape = build(models, name), (3, IMPORTS[name], IMPORTS[name])
+    analysis = symcnn.analyze(symcnn.parse_spec(import_module(model, shape, name=name)).network)
+    direct = _direct_functional_elements(model, shape)
+    assert direct > 0
+    assert PEERS["ptflops"](model, shape) == total_macs(analysis, "ptflops") - direct
+    assert PEERS["fvcore"](model, shape) == total_macs(analysis, "fvcore")
