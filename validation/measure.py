@@ -66,6 +66,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
+from symcnn.memory.calibrate import cpu_name  # noqa: E402
 from validation import saved_rules, zoo  # noqa: E402
 
 PHASES = ("forward", "loss", "backward", "del_loss", "optimizer", "zero_grad")
@@ -725,18 +726,8 @@ def measure(cfg: Config, saved: dict | None = None, inference: dict | None = Non
 # reports
 # ----------------------------------------------------------------------------------------------
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def environment() -> dict:
-    return {"torch": torch.__version__, "python": platform.python_version(), "cpu": _cpu_name(),
+    return {"torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_name(),
             "platform": platform.platform(), "threads": torch.get_num_threads(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability()}

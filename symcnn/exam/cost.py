@@ -30,7 +30,7 @@ from symcnn.analysis.rows import Analysis, LayerRow
 from symcnn.analysis.sweep import evaluate_many
 from symcnn.errors import SymcnnError
 from symcnn.exam.mistakes import other_budget
-from symcnn.exam.sizes import mistaken_analysis
+from symcnn.exam.sizes import leading_to, mistaken_analysis
 from symcnn.explore import Solution
 from symcnn.layers import ConvNd, ConvTransposeNd, Derivation, Linear, numel
 from symcnn.limits import MAX_INTEGER
@@ -151,13 +151,7 @@ def field_along(analysis: Analysis, row: LayerRow, axis: int) -> int | None:
 def field_work(analysis: Analysis, row: LayerRow, axis: int) -> FieldWork:
     """The layers leading to ``row`` and the field along ``axis`` after each."""
     fields = _fields(analysis)
-    by_name = {r.name: r for r in analysis.rows}
-    needed, todo = set(), [row.name]
-    while todo:
-        name = todo.pop()
-        if name in by_name and name not in needed:
-            needed.add(name)
-            todo += list(by_name[name].inputs)
+    needed = leading_to(analysis, row)
     steps, at = [], {"input": (1, 1)}
     for r in analysis.rows[:row.index]:
         f = fields[r.index - 1]

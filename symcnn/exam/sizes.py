@@ -161,8 +161,8 @@ def _put_in(expr: sympy.Expr, symbol: sympy.Symbol, value) -> sympy.Expr:
     return expr.func(*args, evaluate=False)
 
 
-def shape_steps(analysis: Analysis, row: LayerRow) -> tuple[ShapeStep, ...]:
-    """The layers that lead to ``row`` (itself included) with their size formulas."""
+def leading_to(analysis: Analysis, row: LayerRow) -> set[str]:
+    """The names of the layers whose outputs ``row`` reads, directly or not, and its own."""
     by_name = {r.name: r for r in analysis.rows}
     needed, todo = set(), [row.name]
     while todo:
@@ -170,6 +170,12 @@ def shape_steps(analysis: Analysis, row: LayerRow) -> tuple[ShapeStep, ...]:
         if name in by_name and name not in needed:
             needed.add(name)
             todo += list(by_name[name].inputs)
+    return needed
+
+
+def shape_steps(analysis: Analysis, row: LayerRow) -> tuple[ShapeStep, ...]:
+    """The layers that lead to ``row`` (itself included) with their size formulas."""
+    needed = leading_to(analysis, row)
     steps = []
     for r in analysis.rows:
         if r.name not in needed:

@@ -196,14 +196,15 @@ def _machine(torch, device: str) -> dict:
     """Where the profile was measured, in words."""
     out = {"python": platform.python_version(), "platform": platform.platform(),
            "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
-           "cpu_name": _cpu_name()}
+           "cpu_name": cpu_name()}
     if device == "cuda":
         out.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                    cudnn=torch.backends.cudnn.version())
     return out
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows of it."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
