@@ -127,6 +127,15 @@ class Charts:
     activations: Shares = Shares()
     #: Whether ``M(b)`` is a simulated step's peak (the largest of many lines), not one line.
     simulated: bool = False
+    #: The letters of the memory ``M(b) = c + a b``, as LaTeX: the document's
+    #: (:class:`symcnn.analysis.letters.Notation`)
+    letters: tuple[str, str, str] = ("M", "c", "a")
+
+    @property
+    def memory_legend(self) -> str:
+        """The memory curve's legend, as LaTeX math: ``M(b) = c + a\\,b``."""
+        m, c, a = self.letters
+        return f"{m}(b)" if self.simulated else f"{m}(b) = {c} + {a}\\,b"
 
     @property
     def drawn(self) -> bool:
@@ -262,7 +271,11 @@ def chart_data(report: Report) -> Charts:
     return Charts((), unit, curve, tuple(budgets), len(report.limits), xmax, ymax,
                   _shares(_param_items(report), int(report.total_params)),
                   _shares(activations, sum(v for _, v in activations)),
-                  report.memory.simulation is not None)
+                  report.memory.simulation is not None, _letters(report.notation))
+
+
+def _letters(notation) -> tuple[str, str, str]:
+    return notation.memory, notation.fixed, notation.per_sample
 
 
 __all__ = ["Bar", "Budget", "Charts", "Shares", "chart_data"]

@@ -16,6 +16,7 @@ import jinja2
 import jinja2.sandbox
 import sympy
 
+from symcnn.analysis.letters import Notation
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.render.charts import chart_data
@@ -140,6 +141,13 @@ def _budget_formula(ctx, expr) -> TeX:
 
 
 @jinja2.pass_context
+def _letter(ctx, name: str) -> TeX:
+    """A generic letter of the formulas as LaTeX, ``"S"|letter`` (the stride): the
+    notation's, never written like a symbol of the network."""
+    return TeX((ctx.get("notation") or Notation()).letter(name))
+
+
+@jinja2.pass_context
 def _layer_notation(ctx, layer) -> TeX:
     """A layer's arguments in the formulas' notation, with the notation's renamed letters."""
     notation = ctx.get("notation")
@@ -240,7 +248,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "shape": (lambda dims: shape(dims, allow_breaks=True)) if kind == "tex" else shape,
         "label": _label, "visible_length": visible_length, "mathname": math_name,
         "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
-        "arguments": layer_arguments, "notation": _layer_notation, "block_args": _block_args,
+        "arguments": layer_arguments, "notation": _layer_notation, "letter": _letter, "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX, "axes": _axes,

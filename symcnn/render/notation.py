@@ -76,13 +76,14 @@ def _words(name: str, value) -> str | None:
 #: The general formulas' symbol (by name) that an argument's letter stands for: where a
 #: network uses that name itself, both are written as ``renames`` says (``k`` as ``\kappa``).
 _FORMULA_SYMBOL = {"out_channels": "C_out", "out_features": "n_out", "kernel_size": "k",
-                   "groups": "g"}
+                   "stride": "S", "padding": "p", "output_padding": "p_out", "dilation": "d",
+                   "groups": "g", "eps": "eps", "p": "p_drop"}
 
 
 def layer_notation(layer, renames=None) -> TeX:
     """The arguments :func:`layer_arguments` lists, in the notation of the formulas:
     ``$C_{out} = 2 C$, $k = 3$, $S = 2$`` (LaTeX); ``bias=False`` reads ``no bias``;
-    ``renames`` (:attr:`symcnn.analysis.symbolic.Notation.renames`) the letters a network's
+    ``renames`` (:attr:`symcnn.analysis.letters.Notation.renames`) the letters a network's
     own symbols took."""
     out = []
     for name, value in layer_arguments(layer, raw=True):
