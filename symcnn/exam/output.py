@@ -27,7 +27,7 @@ from symcnn.files import OutputTransaction, write_atomic
 from symcnn.render.documents import (
     TitlePage,
     check_typesettable,
-    reader_name,
+    shown_names,
     template_environment,
     template_error,
     templates_dir,
@@ -46,7 +46,6 @@ CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit
 def _templates() -> jinja2.Environment:
     env = template_environment("tex", [templates_dir()])
     env.filters.update({"prompt": prompt, "answer": answer_tex, "notation": layer_notation})
-    env.globals["reader_name"] = reader_name
     return env
 
 
@@ -69,13 +68,14 @@ def exam_tex(exam: Exam, variant: Variant, *, key: bool = False,
              titles: TitlePage | None = None) -> str:
     """One variant's exam (or with ``key``, its answer key) as LaTeX."""
     return _render("exam_key.tex.j2" if key else "exam.tex.j2", exam=exam, family=exam.family,
-                   variant=variant, key=key, **_titles(exam, titles))
+                   variant=variant, key=key, shown_names=shown_names(variant.shown),
+                   **_titles(exam, titles))
 
 
 def keys_tex(exam: Exam, titles: TitlePage | None = None) -> str:
     """Every variant's answers in one LaTeX document."""
     return _render("exam_keys.tex.j2", exam=exam, family=exam.family, variants=exam.variants,
-                   **_titles(exam, titles))
+                   shown_names=shown_names(exam.variants[0].shown), **_titles(exam, titles))
 
 
 #: How a spreadsheet cell that is read as a formula begins (OWASP, "CSV injection").

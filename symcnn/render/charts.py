@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from symcnn.render.notation import shown_names
 from symcnn.report import Report
 from symcnn.units import UNITS
 
@@ -267,9 +268,11 @@ def chart_data(report: Report) -> Charts:
     top = max(max(m for _, m in curve), *(b.bytes for b in budgets))
     unit = _unit(top, binary=report.units.endswith("iB"))
     ymax = f"{top * 1.06 / UNITS[unit]:.3g}"
-    activations = _activation_items(report)
+    names = shown_names(report.network)  # flatten_9 as the documents write it: Flatten 9
+    activations = [(names.get(n, n), v) for n, v in _activation_items(report)]
+    params = [(names.get(n, n), v) for n, v in _param_items(report)]
     return Charts((), unit, curve, tuple(budgets), len(report.limits), xmax, ymax,
-                  _shares(_param_items(report), int(report.total_params)),
+                  _shares(params, int(report.total_params)),
                   _shares(activations, sum(v for _, v in activations)),
                   report.memory.simulation is not None, _letters(report.notation))
 

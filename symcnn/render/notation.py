@@ -17,6 +17,7 @@ $C_{\\mathrm{out}} = 2 C$, $k = 3$, $S = 2$, no bias
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import fields
 
 import sympy
@@ -142,3 +143,18 @@ def layer_notation_html(layer) -> str:
         else:
             out.append(f"{_escape(name.replace('_', ' '))} {text}")
     return ", ".join(out)
+
+
+def shown_names(network) -> dict[str, str]:
+    """The names the spec did not give, as the documents write them: ``flatten_9`` (made up
+    from the type and position, :mod:`symcnn.spec.parse`) is ``Flatten 9``, the type and
+    the layer's number as in the architecture table; in a block, ``layer1.0.relu_2`` is
+    ``layer1.0.ReLU 2``."""
+    out = {}
+    for node in network.nodes:
+        kind = node.layer.type_name
+        m = re.fullmatch(rf"(.*\.)?{re.escape(kind.lower())}_(\d+)", node.name)
+        if m:  # the name in its block too (``path_in``)
+            out[node.name] = f"{m.group(1) or ''}{kind} {m.group(2)}"
+            out[f"{kind.lower()}_{m.group(2)}"] = f"{kind} {m.group(2)}"
+    return out
