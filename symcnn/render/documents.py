@@ -367,6 +367,8 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
             "checks": report.checks, "mismatches": report.mismatches,
             "misprinted": {c.key: c for c in report.mismatches},
             "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols)),
+            "symbols_math": TeX(", ".join(math(s) for s in sorted(report.network.free_symbols,
+                                                                   key=str))),
             # compute cost and receptive fields (templates/compute_*.j2): per node, and per group
             "compute_rows": tuple(zip(report.analysis.rows, report.macs.rows,
                                       report.receptive_fields)),
