@@ -21,8 +21,8 @@ POOL = ("S", "p", "d", "s", "g", "k", "n", "N", "M", "c", "a", "L", "C", "D", "H
         "h", "m", "f", "C_in", "C_out", "n_in", "n_out", "H_out", "k_1", "L_1", "kappa", "nu",
         "delta", "sigma", "ell", "S_str", "p_pad", "P", "m_0", "gamma", "alpha", "epsilon")
 
-_ATOM = re.compile(r"(?:\\tilde\{[A-Za-z]\}|\\mathcal\{[A-Za-z]\}|\{\\[A-Za-z]+\}|\\[A-Za-z]+|[A-Za-z])"
-                   r"(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?")
+_ATOM = re.compile(r"(?:\\tilde\{[A-Za-z]\}|\\mathcal\{[A-Za-z]\}|\{\\[A-Za-z]+\}|\\[A-Za-z]+"
+                   r"|[A-Za-z])(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?")
 _NOT_LETTERS = {r"\left", r"\right", r"\lfloor", r"\rfloor", r"\frac", r"\times", r"\cdot",
                 r"\allowbreak", r"\sum", r"\Bigl", r"\Bigr", r"\max", r"\quad", r"\mathrm",
                 r"\text", r"\bigl", r"\bigr", r"\le", r"\infty"}
@@ -38,6 +38,11 @@ def letters_in(tex: str) -> set[str]:
     tex = re.sub(r"\\(?:text|mathrm)\{[^{}]*\}(?!\})", " ", tex)
     return {_plain(m.group()) for m in _ATOM.finditer(tex)
             if m.group().split("_")[0] not in _NOT_LETTERS}
+
+
+def joined(pattern: str, line: str) -> list[str]:
+    """Each match's groups as one formula: ``c + a b`` gives ``"c a"``."""
+    return [" ".join(g) for g in re.findall(pattern, line)]
 
 
 def formula_letters(doc: str) -> list[tuple[str, set[str]]]:
@@ -57,15 +62,13 @@ def formula_letters(doc: str) -> list[tuple[str, set[str]]]:
         if re.match(r"\s*\d+ & ", line) or re.match(r"\|\s*\d+\s*\|", line):
             add("arguments", re.findall(r"\$([^$=]+?) = ", line))
         add("general formula", re.findall(r"\\mathrm\{[^{}]*\} &= (.*) \\\\$", line))
-        add("general formula", re.findall(r"\\breakmath\{(?:\\mathrm\{[^{}]*\}|I_\{1\}) = (.*?) = ", line))
-        add("sum", re.findall(r"(\S+) = \\sum_i (\S+?)_i", line)[:1] and
-            [" ".join(re.findall(r"(\S+) = \\sum_i (\S+?)_i", line)[0])])
+        add("general formula",
+            re.findall(r"\\breakmath\{(?:\\mathrm\{[^{}]*\}|I_\{1\}) = (.*?) = ", line))
+        add("sum", joined(r"(\S+) = \\sum_i (\S+?)_i", line))
         add("memory", re.findall(r"\\text\{(?:Params|Grads)\} &?= ([^=]+?) &?=", line))
         add("memory", re.findall(r"(\S+)\(b\) &?= ", line))
-        add("memory", re.findall(r"&?= (\S+) \+ (\S+)\\,b", line) and
-            [" ".join(re.findall(r"&?= (\S+) \+ (\S+)\\,b", line)[0])])
-        add("budget", [" ".join(g) for g in re.findall(
-            r"b_\{\\max\} = \\left\\lfloor \\frac\{(\S+) - (\S+)\}\{(\S+)\}", line)])
+        add("memory", joined(r"&?= (\S+) \+ (\S+)\\,b", line))
+        add("budget", joined(r"b_\{\\max\} = \\left\\lfloor \\frac\{(\S+) - (\S+)\}\{(\S+)\}", line))
     return found
 
 
