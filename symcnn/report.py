@@ -107,7 +107,16 @@ class Report:
     @functools.cached_property
     def group_macs(self) -> tuple[sympy.Expr, ...]:
         """The MACs of each of :attr:`groups` (a block use, or one layer outside blocks)."""
-        by_name = {m.name: m.value for m in self.macs.rows}
+        return self._per_group(self.macs)
+
+    @functools.cached_property
+    def named_group_macs(self) -> tuple[sympy.Expr, ...] | None:
+        """:attr:`group_macs` in the named sizes of :attr:`derivation` (None without)."""
+        named = self.derivation.macs if self.derivation is not None else None
+        return None if named is None else self._per_group(named)
+
+    def _per_group(self, macs: Macs) -> tuple[sympy.Expr, ...]:
+        by_name = {m.name: m.value for m in macs.rows}
         return tuple(sympy.Add(*(by_name[r.name] for r in g.rows)) for g in self.groups)
 
     @functools.cached_property
@@ -144,7 +153,7 @@ class Report:
     def derivation(self) -> SymbolicDerivation | None:
         """For a network with symbols: sizes named one layer at a time and the memory
         derived in those names (:mod:`symcnn.analysis.symbolic`); None without symbols."""
-        return derive(self.analysis, self.memory, self.limits)
+        return derive(self.analysis, self.memory, self.limits, self.macs_convention)
 
     @functools.cached_property
     def notation(self) -> Notation:

@@ -41,7 +41,7 @@ submodule), ptflops its own hook (see :func:`_ptflops_attention`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -437,15 +437,21 @@ def as_macs_convention(value) -> MacsConvention:
                           argument="macs_convention") from None
 
 
-def count_macs(analysis, convention: MacsConvention | str = MacsConvention.FVCORE) -> Macs:
+def count_macs(analysis, convention: MacsConvention | str = MacsConvention.FVCORE,
+               shapes: Mapping[str, Shape] | None = None) -> Macs:
     """The MACs of every node of ``analysis`` (:func:`symcnn.analysis.analyze`), one sample,
-    counted as ``convention`` counts them."""
+    counted as ``convention`` counts them; ``shapes``: every node's output shape (``"input"``
+    too) to write the derivations in, such as the named sizes of
+    :mod:`symcnn.analysis.named` (``D_1 H_1 W_1 C``); by default the analysis's own."""
     convention = as_macs_convention(convention)
     table = MACS_RULES[convention]
     rows = []
     for row in analysis.rows:
+        ins, out = row.input_shapes, row.output_shape
+        if shapes is not None:
+            ins, out = tuple(shapes[i] for i in row.inputs), shapes[row.name]
         try:
-            derivation = table[row.layer](row.layer, row.input_shapes, row.output_shape)
+            derivation = table[row.layer](row.layer, ins, out)
         except SymcnnError as err:
             raise err.within(layer=f"layer {row.index} ({row.layer.type_name} '{row.name}')") \
                 from None

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import sympy
 
 from symcnn.analysis.dominance import Parameters, undominated
+from symcnn.analysis.macs import Macs, MacsConvention, count_macs
 from symcnn.analysis.named import NamedSizes, is_plain, live_elements, name_sizes
+from symcnn.errors import SymcnnError
 from symcnn.intdiv import FloorDiv
 
 #: A budget's largest batch is written out as a function of the symbols when at most this
@@ -71,6 +73,13 @@ class SymbolicDerivation:
     #: how many arguments the maximum has before the cut
     inference_count: int
     budgets: tuple[BudgetRow, ...] = ()
+    #: every node's MACs written in the named sizes (None: a layer needs the sizes' values)
+    macs: Macs | None = None
+
+    @property
+    def total_macs(self) -> sympy.Expr | None:
+        """The MACs per sample in the named sizes, ``sum_i`` of each node's."""
+        return None if self.macs is None else self.macs.total
 
     @property
     def steps(self):
@@ -89,9 +98,11 @@ class SymbolicDerivation:
         return tuple(out)
 
 
-def derive(analysis, memory, limits=()) -> SymbolicDerivation | None:
+def derive(analysis, memory, limits=(), macs_convention=MacsConvention.FVCORE,
+           ) -> SymbolicDerivation | None:
     """The derivation of a network with symbols in named sizes (None without symbols, or
-    when a layer cannot compute its shape in names)."""
+    when a layer cannot compute its shape in names); the MACs as ``macs_convention``
+    counts them."""
     if not analysis.network.free_symbols:
         return None
     named = name_sizes(analysis)
@@ -114,7 +125,15 @@ def derive(analysis, memory, limits=()) -> SymbolicDerivation | None:
         budgets = tuple(BudgetRow(name, limit.budget, *_few(limit))
                         for name, limit in limits if not limit.numeric)
     return SymbolicDerivation(named, named.total_params, terms, fixed, per_sample, inference,
-                              len(live), budgets)
+                              len(live), budgets, _named_macs(analysis, named, macs_convention))
+
+
+def _named_macs(analysis, named: NamedSizes, convention) -> Macs | None:
+    """Each node's MACs in the named sizes (None where a rule needs the sizes' values)."""
+    try:
+        return count_macs(analysis, convention, named.shapes)
+    except SymcnnError:
+        return None
 
 
 def _terms(activations, named: NamedSizes, s: int) -> tuple[NamedTerm, ...] | None:

@@ -370,16 +370,24 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
             "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols)),
             "symbols_math": TeX(", ".join(math(s) for s in sorted(report.network.free_symbols,
                                                                    key=str))),
-            # compute cost and receptive fields (templates/compute_*.j2): per node, and per group
-            "compute_rows": tuple(zip(report.analysis.rows, report.macs.rows,
+            # compute cost and receptive fields (templates/compute_*.j2): per node, and per
+            # group; MACs in the named sizes where the network has them
+            "compute_rows": tuple(zip(report.analysis.rows, _macs_rows(report),
                                       report.receptive_fields)),
-            "compute_groups": tuple(zip(report.groups, report.group_macs,
+            "compute_groups": tuple(zip(report.groups,
+                                        report.named_group_macs or report.group_macs,
                                         (report.receptive_fields[g.rows[-1].index - 1]
                                          for g in report.groups))),
             "charts": images.charts if images else chart_data(report), "chart_images": images,
             "derivation": report.derivation, "notation": report.notation,
             # a name the spec did not give (flatten_9) as the documents write it (Flatten 9)
             "shown_names": shown_names(report.network)}
+
+
+def _macs_rows(report: Report):
+    """Each node's MACs, in the named sizes of a symbolic network where it has them."""
+    named = report.derivation.macs if report.derivation is not None else None
+    return (named or report.macs).rows
 
 
 def render_string(report: Report, template: str = "worksheet",
