@@ -17,6 +17,7 @@ from symcnn.render.latex import math
 from symcnn.symbols import size
 
 torch = pytest.importorskip("torch")
+from tests.test_macs import fvcore_total  # noqa: E402  (the peer, as users call it)
 
 C, D, H, W, h, w = (size(n) for n in "CDHWhw")
 
@@ -33,17 +34,6 @@ def _lecture_torch(c: int):
     layers = [(f"L{i + 1}", nn.Conv3d(chans[i], chans[i + 1], 3, stride=1 + i % 2))
               for i in range(8)]
     return nn.Sequential(*(m for _, m in layers)), [name for name, _ in layers]
-
-
-def _fvcore(model, shape) -> int:
-    import warnings
-    fvcore = pytest.importorskip("fvcore.nn")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        analysis = fvcore.FlopCountAnalysis(model.eval(), torch.zeros((1, *shape)))
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        return int(analysis.total())
 
 
 @settings(max_examples=4, deadline=None)
@@ -66,10 +56,10 @@ def test_named_sizes_are_torchs_shapes_and_named_macs_are_fvcores(lecture, c, d,
         assert n.value.xreplace(values) == torch_size[n.symbol], n.symbol
     put_in = {**values, **torch_size}
     rows = {r.name: r.value.xreplace(put_in) for r in lecture.derivation.macs.rows}
-    assert all(rows[name] == _fvcore(convs[i:i + 1], shapes[names[i - 1]] if i else (1, d, hh, ww))
+    assert all(rows[name] == fvcore_total(convs[i:i + 1], shapes[names[i - 1]] if i else (1, d, hh, ww))
                for i, name in enumerate(names[:2]))  # a layer alone, as fvcore counts it
     flat = int(x.numel())
-    assert lecture.derivation.total_macs.xreplace(put_in) == _fvcore(convs, (1, d, hh, ww)) + flat
+    assert lecture.derivation.total_macs.xreplace(put_in) == fvcore_total(convs, (1, d, hh, ww)) + flat
 
 
 def test_unet_activations_by_hand():
