@@ -17,7 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from symcnn.exam.build import Exam, Question, Variant
-from symcnn.exam.text import answer_plain, answer_text, prompt
+from symcnn.exam.text import answer_plain, answer_text, prompt_pieces
 from symcnn.render.documents import reader_name
 from symcnn.render.formatting import shape as text_shape
 from symcnn.render.notation import layer_notation_html
@@ -161,8 +161,18 @@ def _cloze_or_essay(q: Question, variant: Variant, body: str, family: str) -> ET
     return el
 
 
+def prompt_html(q: Question) -> str:
+    """The question as HTML: text escaped, ``<i>b</i> = 8`` and ``<i>C</i>`` set as symbols."""
+    out = []
+    for piece, is_math in prompt_pieces(q):
+        name, _, value = piece.partition("=") if is_math else (piece, "", "")
+        out.append(f"<i>{_html(name)}</i>" + (f" = {_html(value)}" if value else "")
+                   if is_math else _html(piece))
+    return "".join(out)
+
+
 def question_element(q: Question, variant: Variant, family: str) -> ET.Element:
-    body = network_html(variant) + f"<p>{_html(prompt(q))}</p>"
+    body = network_html(variant) + f"<p>{prompt_html(q)}</p>"
     if q.choices:
         return _multichoice(q, variant, body, family)
     if q.answer.form in ("count", "size"):
