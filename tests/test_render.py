@@ -314,3 +314,17 @@ def test_symbolic_simulated_peak_is_described():
     long = sympy.Max(*(sympy.Symbol("x") + i * sympy.Symbol("y") for i in range(19)),
                      evaluate=False)
     assert "the largest of 19 expressions" in _bytes_tex(long)
+
+
+def test_a_block_use_reads_its_parameter_with_the_values_set():
+    """unet2d with --set C=64: its first block is `double` with F = C, so the documents say
+    F = 64 (they said F = C beside numeric shapes); down4 has F = 16C = 1024."""
+    from symcnn.spec.parse import load_spec, parse_assignments
+    spec = load_spec(symcnn.files.shipped_dir("examples", "lecture.toml") / "unet2d.toml",
+                     parse_assignments(["C=64", "H=256", "W=256"]))
+    report = make_report(spec)
+    args = {g.name: dict(g.rows[0].block_args) for g in report.groups if g.block_type}
+    assert args["inc"] == {"F": 64} and args["down4"] == {"F": 1024}
+    for template in ("slides", "worksheet"):
+        tex = render_string(report, template)
+        assert "double block $(F = 64)$" in tex and "(F = C)" not in tex
