@@ -328,3 +328,58 @@ def test_a_block_use_reads_its_parameter_with_the_values_set():
     for template in ("slides", "worksheet"):
         tex = render_string(report, template)
         assert "double block $(F = 64)$" in tex and "(F = C)" not in tex
+
+
+def _frames(tex: str, title: str) -> list[str]:
+    """The bodies of the frames whose title starts with ``title``."""
+    found = re.findall(r"\\begin\{frame\}(?:\[[^\]]*\])?\{" + re.escape(title)
+                       + r"([^\n]*)\n(.*?)\\end\{frame\}", tex, re.S)
+    return [(head, body) for head, body in found]
+
+
+@pytest.mark.parametrize("which, title, lines", [
+    ("resnet18", "Network Architecture", 16),   # input, 15 layers and blocks: 8 + 8, not 13 + 3
+    ("vgg16", "Network Architecture", 41),      # input and 40 layers: 11, 10, 10, 10, not 11, 11, 11, 8
+    ("vgg16", "GPU Memory Consumption", 27),    # Params, Grads, I_1 ... I_25: 6, 6, 5, 5, 5
+    ("lecture_symbolic", "GPU Memory Consumption", 11),  # Params, I_1 ... I_10: 6 + 5, not 8 + 3
+])
+def test_a_long_table_is_spread_evenly_over_its_frames(which, title, lines):
+    """A table or list continued over frames fills them evenly (no near-empty last frame):
+    the rows per frame differ by at most one, and together they are every line."""
+    tex = render_string(make_report(symcnn.example_spec(which)), "slides")
+    frames = _frames(tex, title)
+    assert len(frames) > 1
+    counts = [sum(1 for line in body.splitlines() if _is_item(line)) for _, body in frames]
+    assert sum(counts) == lines, counts
+    assert max(counts) - min(counts) <= 1, counts
+    numbers = [re.search(r"(\d+)/(\d+)\)\}$", head.strip()).groups() for head, _ in frames]
+    n = len(frames)
+    assert numbers == [(str(i), str(n)) for i in range(1, n + 1)]
+
+
+def _is_item(line: str) -> bool:
+    """A table's row (not its header), a displayed formula or a line of an align."""
+    line = line.strip()
+    if line.startswith(r"\breakmath{") or re.match(r"I_\{\d+\} &=", line):
+        return True
+    return " & " in line and line.endswith("\\\\") and "output shape" not in line
+
+
+def test_a_block_derived_over_two_frames_numbers_them():
+    """ResNet-152's bottleneck_down has 8 layers with parameters: two frames of 4, titled
+    (1/2) and (2/2), not the same title twice."""
+    tex = render_string(make_report(symcnn.example_spec("resnet152")), "slides")
+    heads = [h for h, _ in _frames(tex, "Block bottleneck\\_down, as used in layer1.0")]
+    assert [h.strip()[-8:] for h in heads] == ["{(}1/2)}", "{(}2/2)}"], heads
+
+
+def test_a_continued_frame_says_so_in_words(symbolic):
+    """allowframebreaks numbered the frames I, II, which read as the activations I_i."""
+    tex = render_string(symbolic, "slides")
+    assert r"\setbeamertemplate{frametitle continuation}[from second][(cont.)]" in tex
+
+
+def test_the_exercise_writes_c_plus_a_at_one_sample(lecture):
+    (text,) = [render_string(lecture, "exercise", solutions=True)]
+    assert "M{(}1{)} = c + a" in text and "c + 1" not in text
+    assert "fits in 8 GB of" in text

@@ -22,7 +22,8 @@ import jinja2
 from symcnn.errors import SymcnnError
 from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
-from symcnn.exam.text import answer_plain, answer_tex, kind_name, prompt_tex, spaced_size
+from symcnn.exam.text import answer_plain, answer_tex, kind_name, prompt_tex
+from symcnn.render.formatting import spaced_size
 from symcnn.files import OutputTransaction, write_atomic
 from symcnn.render.documents import (
     TitlePage,

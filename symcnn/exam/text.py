@@ -18,6 +18,7 @@ import re
 import sympy
 
 from symcnn.exam.build import Answer, Question
+from symcnn.render.formatting import spaced_size
 from symcnn.render.latex import TeX, escape_latex, group_digits, math
 
 #: The questions' words; ``{b}`` and ``{symbol}`` are mathematics (``$b = 8$`` in LaTeX,
@@ -52,7 +53,6 @@ KIND_NAMES = {
 }
 #: Marks a piece of mathematics in a prompt: a name, or a name and its value.
 _MATH_OPEN, _MATH_CLOSE = "\x00", "\x01"
-_SIZE = re.compile(r"([0-9][0-9.,]*)\s*([A-Za-z]+)")
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -68,12 +68,6 @@ def _axis(number: int, axes: int) -> str:
 
 def _decimals(n: int) -> str:
     return "a whole number" if n == 0 else f"{n} decimal place{'s' if n > 1 else ''}"
-
-
-def spaced_size(size: str) -> str:
-    """A memory size as it is read: ``12GB`` -> ``12 GB`` (bytes alone, ``1000``, as given)."""
-    m = _SIZE.fullmatch(size.strip())
-    return f"{m.group(1)} {m.group(2)}" if m else size
 
 
 def _math(name: str, value=None) -> str:
