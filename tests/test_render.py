@@ -383,3 +383,28 @@ def test_the_exercise_writes_c_plus_a_at_one_sample(lecture):
     (text,) = [render_string(lecture, "exercise", solutions=True)]
     assert "M{(}1{)} = c + a" in text and "c + 1" not in text
     assert "fits in 8 GB of" in text
+
+
+@pytest.mark.parametrize("which", ["lecture_symbolic", "unet2d"])
+def test_a_symbolic_architecture_table_uses_the_named_sizes(which):
+    """Shapes as C x D_2 x H_2 x W_2 (named on the sizes slides), not walls of floor() terms
+    at footnote size; each named shape, its names replaced by their closed forms, is the
+    layer's shape as analysed, and for L2 of the lecture's network PyTorch's rule by hand."""
+    report = make_report(symcnn.example_spec(which))
+    sizes = report.derivation.sizes
+    closed = {n.symbol: n.value for n in sizes.names}
+    for row in report.analysis.rows:
+        named = sizes.shapes[row.name]
+        assert [sympy.simplify(sympy.sympify(v).subs(closed) - w) for v, w
+                in zip(named, row.output_shape)] == [0] * len(named), row.name
+    for template in ("slides", "worksheet"):
+        tex = render_string(report, template)
+        table = tex[tex.index("output shape"):tex.index(r"\bottomrule")]
+        assert r"\lfloor" not in table
+    if which == "lecture_symbolic":
+        lecture = {"C": 30, "D": 193, "H": 229, "W": 193}   # the lecture's sizes
+        named = [sympy.sympify(v).subs(closed) for v in sizes.shapes["L2"]]
+        values = [v.subs({s: lecture[s.name] for s in v.free_symbols}) for v in named]
+        assert values == [30, 95, 113, 95]                  # L2 on the lecture's slide
+        assert r"L2 & Conv3d & $C_{\mathrm{out}} = C$, $k = 3$, $S = 2$ & " \
+               r"$C \times D_{2} \times H_{2} \times W_{2}$" in render_string(report, "slides")
