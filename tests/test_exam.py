@@ -645,3 +645,18 @@ def test_a_multiple_choice_question_stays_on_one_page(tmp_path):
         after = page[re.search(rf"(?m)^\s*{q.number}\. \(", page).end():]
         options = re.findall(r"(?m)^\s*([A-H])\. ", after)[:len(q.choices)]
         assert options == list(letters[:len(q.choices)]), (q.number, options)
+
+
+def test_the_other_options_name_their_letter_apart_from_the_symbols():
+    """"C C_in forgotten" read as a product: option C's mistake follows its letter in
+    parentheses, "(C) $C_{\\mathrm{in}}$ forgotten"."""
+    from symcnn.exam.output import exam_tex
+    exam = make_exam(load_family(EXAMPLE), variants=3, seed=0)
+    for v in exam.variants:
+        key = exam_tex(exam, v, key=True)
+        lines = [line for line in key.splitlines() if "The other options:" in line]
+        assert lines
+        for line, q in zip(lines, [q for q in v.questions if q.choices]):
+            wrong = [c.letter for c in q.choices if not c.correct]
+            listed = re.findall(r"(?:\} |; )\(([A-H])\) ", line)
+            assert listed == wrong, line
