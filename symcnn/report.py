@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import sympy
 
 from symcnn.analysis.dominance import Parameters, reduce_max
+from symcnn.analysis.letters import Notation, notation
 from symcnn.analysis.macs import Macs, MacsConvention, as_macs_convention, count_macs
 from symcnn.analysis.receptive import AxisField, receptive_fields
 from symcnn.analysis.rows import Analysis, LayerRow, analyze, compact, valid_sizes
-from symcnn.analysis.symbolic import Notation, SymbolicDerivation, derive, notation
+from symcnn.analysis.symbolic import SymbolicDerivation, derive
 from symcnn.errors import SymcnnError
 from symcnn.layers.base import check_size, to_expr
 from symcnn.memory.estimate import Memory, Term, estimate_memory
@@ -147,8 +148,10 @@ class Report:
 
     @functools.cached_property
     def notation(self) -> Notation:
-        """The letters of the documents' formulas, none written like the network's symbols."""
-        return notation(self.network.free_symbols)
+        """The letters of the documents' formulas, none written like the network's symbols
+        or the sizes named for it (``S_1``)."""
+        named = self.derivation.sizes.names if self.derivation else ()
+        return notation(self.network.free_symbols | {n.symbol for n in named})
 
     @property
     def mismatches(self) -> tuple[PublishedCheck, ...]:

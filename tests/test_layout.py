@@ -25,6 +25,7 @@ from symcnn.exam.family import load_family, parse_family
 from symcnn.exam.output import exam_files
 from symcnn.files import shipped_dir
 from symcnn.render.documents import reader_name, render, templates_dir
+from symcnn.render.notation import shown_names
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
@@ -78,15 +79,20 @@ def example_family(name: str):
 def _sources(name: str, out: Path) -> dict[str, tuple[Path, list[str]]]:
     """Each document of an example: its .tex and the names its architecture table lists."""
     report = make_report(symcnn.example_spec(name))
-    shown = ([r.name for r in report.analysis.rows] if report.network.is_sequential
-             else [g.name for g in report.groups])
+    listed = ([r.name for r in report.analysis.rows] if report.network.is_sequential
+              else [g.name for g in report.groups])
+    # a name the spec did not give (flatten_9): the slides write it Flatten 9, the tables
+    # that number the layers leave it out (the number and the type say which layer it is)
+    made_up = shown_names(report.network)
     docs = {}
     for template in ("slides", "worksheet"):
         (tex,) = render(report, template, out, name=name)
-        docs[template] = (tex, shown)
+        numbered = template == "worksheet" and report.network.is_sequential
+        docs[template] = (tex, [n for n in listed if n not in made_up] if numbered
+                          else [made_up.get(n, n) for n in listed])
     # the exercise lists every layer (a student needs each one), blank and with solutions,
     # each in a file of its own
-    every = [r.name for r in report.analysis.rows]
+    every = [r.name for r in report.analysis.rows if r.name not in made_up]
     for doc, solutions in (("exercise", False), ("solutions", True)):
         (tex,) = render(report, "exercise", out, name=name, solutions=solutions)
         docs[doc] = (tex, every)

@@ -183,7 +183,10 @@ def test_generic_letters_never_clash_with_the_networks(clash):
     n = clash.notation
     assert (n.params, n.fixed, n.per_sample, n.memory, n.budget) == \
         ("P", "m_{0}", "m_{1}", r"\mathcal{M}", r"M_{\mathrm{avail}}")
-    assert n.renames == {"k": r"\kappa"}
+    # the kernel size (and its per-axis k_1, k_2, k_3) is kappa, N and M as above; the
+    # network has no S, p, d, g, s: those stay
+    assert n.renames == {"k": r"\kappa", "k_1": r"{\kappa}_{1}", "k_2": r"{\kappa}_{2}",
+                         "k_3": r"{\kappa}_{3}", "N": "P", "M": r"\mathcal{M}"}
     for template in ("worksheet", "slides"):
         tex = render_string(clash, template)
         assert r"P = \sum_i L_i" in tex and r"N = \sum_i L_i" not in tex

@@ -5,16 +5,13 @@
 bytes per sample ``a`` of ``M(b) = c + a b``, the inference maximum cut to the arguments
 that can be the largest (:mod:`symcnn.analysis.dominance`), and the largest batch for each
 budget.  It reads a :class:`symcnn.memory.estimate.Memory` (passed in, not imported: the
-memory package imports this one's siblings).
-
-:func:`notation` picks the generic letters of the documents' formulas (``N``, ``c``, ``a``,
-``M``, the budget ``M_avail``, the kernel size ``k``, ``s``) so that none is written like
-one of the network's own symbols.
+memory package imports this one's siblings).  The letters of the documents' formulas are
+:mod:`symcnn.analysis.letters`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy
 
@@ -140,66 +137,3 @@ def _few(limit) -> tuple[sympy.Expr | None, sympy.Expr | None]:
         return None, None
     short = all(is_plain(x) or (x.is_Add and len(x.args) <= 4) for x in (c, a))
     return (c, a) if short else (None, None)
-
-
-@dataclass(frozen=True)
-class Notation:
-    """The generic letters of the documents' formulas, as LaTeX, none written like a symbol
-    of the network: the parameter count, the fixed bytes and the bytes per sample of
-    ``M(b) = c + a b``, the memory ``M``, the budget, and renamed formula symbols."""
-
-    params: str = "N"
-    fixed: str = "c"
-    per_sample: str = "a"
-    memory: str = "M"
-    budget: str = r"M_{\mathrm{avail}}"
-    element_bytes: str = "s"
-    #: a general formula's symbol (by name) -> the LaTeX it is written as instead
-    renames: dict[str, str] = field(default_factory=dict)
-    #: the same letters as plain text (the terminal report): ``params``, ``fixed``,
-    #: ``per_sample``, ``budget`` (``M`` there: the text has no ``M(b)``)
-    text: dict[str, str] = field(default_factory=lambda: {
-        "params": "N", "fixed": "c", "per_sample": "a", "budget": "M"})
-
-
-#: Candidates for each letter, first the usual one: (name a spec could give a symbol, LaTeX).
-_CANDIDATES = {
-    "params": (("N", "N"), ("P", "P"), ("N_par", r"N_{\mathrm{par}}")),
-    "memory": (("M", "M"), ("Mcal", r"\mathcal{M}")),
-    "budget": (("M_avail", r"M_{\mathrm{avail}}"), ("B_avail", r"B_{\mathrm{avail}}")),
-    "element_bytes": (("s", "s"), ("sigma", r"\sigma"), ("s_el", r"s_{\mathrm{el}}")),
-}
-_PAIRS = ((("c", "c"), ("a", "a")), (("m_0", "m_{0}"), ("m_1", "m_{1}")),
-          (("gamma", r"\gamma"), ("alpha", r"\alpha")))
-#: General formula symbols that may be renamed: name -> alternatives (name, LaTeX).
-_FORMULA = {"k": (("kappa", r"\kappa"), ("k_ker", r"k_{\mathrm{ker}}")),
-            "g": (("g_grp", r"g_{\mathrm{grp}}"),),
-            "C_in": (("Ctilde_in", r"\tilde{C}_{\mathrm{in}}"),),
-            "C_out": (("Ctilde_out", r"\tilde{C}_{\mathrm{out}}"),),
-            "n_in": (("ntilde_in", r"\tilde{n}_{\mathrm{in}}"),),
-            "n_out": (("ntilde_out", r"\tilde{n}_{\mathrm{out}}"),)}
-
-
-def notation(symbols) -> Notation:
-    """Letters for the documents of a network with ``symbols``: the usual ones unless a
-    symbol is named or written like one (then the next candidate).
-
-    >>> from symcnn.symbols import size
-    >>> n = notation({size("c"), size("k"), size("N"), size("M")})
-    >>> n.params, n.fixed, n.per_sample, n.memory, n.renames
-    ('P', 'm_{0}', 'm_{1}', '\\\\mathcal{M}', {'k': '\\\\kappa'})
-    """
-    taken = {str(s) for s in symbols} | {sympy.latex(s) for s in symbols}
-
-    def free(candidates):
-        return next(((name, tex) for name, tex in candidates
-                     if name not in taken and tex not in taken), candidates[-1])
-
-    chosen = {key: free(c) for key, c in _CANDIDATES.items()}
-    fixed, per_sample = next(((c, a) for c, a in _PAIRS if not ({*c, *a} & taken)),
-                             (("c_0", "c_{0}"), ("a_0", "a_{0}")))
-    renames = {name: free(alts)[1] for name, alts in _FORMULA.items() if name in taken}
-    text = {"params": chosen["params"][0], "fixed": fixed[0], "per_sample": per_sample[0],
-            "budget": free((("M", "M"), *_CANDIDATES["budget"]))[0]}
-    return Notation(chosen["params"][1], fixed[1], per_sample[1], chosen["memory"][1],
-                    chosen["budget"][1], chosen["element_bytes"][1], renames, text)

@@ -23,16 +23,16 @@ from symcnn.errors import SymcnnError
 from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
 from symcnn.exam.text import answer_plain, answer_tex, kind_name, prompt_tex
-from symcnn.render.formatting import spaced_size
 from symcnn.files import OutputTransaction, write_atomic
 from symcnn.render.documents import (
     TitlePage,
     check_typesettable,
-    reader_name,
+    shown_names,
     template_environment,
     template_error,
     templates_dir,
 )
+from symcnn.render.formatting import spaced_size
 from symcnn.render.latex import cannot_set
 from symcnn.render.notation import layer_notation
 from symcnn.render.pdf import compile_pdf, require_latexmk
@@ -48,7 +48,6 @@ def _templates() -> jinja2.Environment:
     env = template_environment("tex", [templates_dir()])
     env.filters.update({"prompt": prompt_tex, "answer": answer_tex, "notation": layer_notation,
                         "kind_name": kind_name, "spaced_size": spaced_size})
-    env.globals["reader_name"] = reader_name
     return env
 
 
@@ -71,13 +70,14 @@ def exam_tex(exam: Exam, variant: Variant, *, key: bool = False,
              titles: TitlePage | None = None) -> str:
     """One variant's exam (or with ``key``, its answer key) as LaTeX."""
     return _render("exam_key.tex.j2" if key else "exam.tex.j2", exam=exam, family=exam.family,
-                   variant=variant, key=key, **_titles(exam, titles))
+                   variant=variant, key=key, shown_names=shown_names(variant.shown),
+                   **_titles(exam, titles))
 
 
 def keys_tex(exam: Exam, titles: TitlePage | None = None) -> str:
     """Every variant's answers in one LaTeX document."""
     return _render("exam_keys.tex.j2", exam=exam, family=exam.family, variants=exam.variants,
-                   **_titles(exam, titles))
+                   shown_names=shown_names(exam.variants[0].shown), **_titles(exam, titles))
 
 
 #: How a spreadsheet cell that is read as a formula begins (OWASP, "CSV injection").

@@ -267,18 +267,14 @@ def _count_ops(expr: sympy.Expr) -> int:
     return int(sympy.count_ops(expr))
 
 
-def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int,
-                  taken: frozenset = frozenset()) -> Term:
+def _product_term(label: str, source: str, shape: Shape, nbytes: int, times: int) -> Term:
     """``I_i = D H W C s`` in the lecture's written order: spatial axes, channels, bytes; the
     general formula is left unevaluated so that its letters stand in the order of the
-    numbers.  Where a letter is also one of the network's own symbols (``taken``), every
-    letter carries the term's index (``D_4 H_4 W_4 C_4 s``), so the two never read alike."""
+    numbers.  Its letters are the general ones: where a network uses one as a symbol of its
+    own, the documents write it otherwise (:mod:`symcnn.analysis.letters`)."""
     channels, spatial = shape[0], tuple(shape[1:])
     names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(spatial))
     letters = [*(names or [f"n_{i + 1}" for i in range(len(spatial))]), "C"]
-    if taken & {*letters, "s"}:
-        index = label.partition("_")[2]
-        letters = [name if "_" in name else f"{name}_{index}" for name in letters]
     general = sympy.Mul(*map(size, letters), size("s"), evaluate=False)
     value = sympy.Mul(*shape) * nbytes
     substituted = sympy.Mul(*spatial, channels, sympy.Integer(nbytes), evaluate=False)
@@ -366,16 +362,15 @@ def estimate_memory(analysis: Analysis, options: MemoryOptions | None = None, *,
 
 def _activation_terms(analysis: Analysis, rules: ConventionRules, s: int) -> tuple[Term, ...]:
     """The input and the outputs a summed convention stores, ``I_1``, ``I_2``, ..."""
-    taken = frozenset(map(str, analysis.network.free_symbols))
-    acts = [_product_term("I_1", "input", analysis.input_shape, s, rules.input_times, taken)]
+    acts = [_product_term("I_1", "input", analysis.input_shape, s, rules.input_times)]
     rows = analysis.rows
     for i, row in enumerate(rows):
         if rules.stores(row):
             acts.append(_product_term(f"I_{len(acts) + 1}", row.name, row.output_shape, s,
-                                      rules.output_times, taken))
+                                      rules.output_times))
         if rules.containers and row.block and (i + 1 == len(rows) or rows[i + 1].block != row.block):
             acts.append(_product_term(f"I_{len(acts) + 1}", row.block, row.output_shape, s,
-                                      rules.output_times, taken))
+                                      rules.output_times))
     return tuple(acts)
 
 

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from symcnn.render.notation import shown_names
 from symcnn.report import Report
 from symcnn.units import UNITS
 
@@ -133,6 +134,15 @@ class Charts:
     activations: Shares = Shares()
     #: Whether ``M(b)`` is a simulated step's peak (the largest of many lines), not one line.
     simulated: bool = False
+    #: The letters of the memory ``M(b) = c + a b``, as LaTeX: the document's
+    #: (:class:`symcnn.analysis.letters.Notation`)
+    letters: tuple[str, str, str] = ("M", "c", "a")
+
+    @property
+    def memory_legend(self) -> str:
+        """The memory curve's legend, as LaTeX math: ``M(b) = c + a\\,b``."""
+        m, c, a = self.letters
+        return f"{m}(b)" if self.simulated else f"{m}(b) = {c} + {a}\\,b"
 
     @property
     def drawn(self) -> bool:
@@ -265,11 +275,17 @@ def chart_data(report: Report) -> Charts:
     top = max(max(m for _, m in curve), *(b.bytes for b in budgets))
     unit = _unit(top, binary=report.units.endswith("iB"))
     ymax = f"{top * 1.06 / UNITS[unit]:.3g}"
-    activations = _activation_items(report)
+    names = shown_names(report.network)  # flatten_9 as the documents write it: Flatten 9
+    activations = [(names.get(n, n), v) for n, v in _activation_items(report)]
+    params = [(names.get(n, n), v) for n, v in _param_items(report)]
     return Charts((), unit, curve, tuple(budgets), len(report.limits), xmax, ymax,
-                  _shares(_param_items(report), int(report.total_params)),
+                  _shares(params, int(report.total_params)),
                   _shares(activations, sum(v for _, v in activations)),
-                  report.memory.simulation is not None)
+                  report.memory.simulation is not None, _letters(report.notation))
+
+
+def _letters(notation) -> tuple[str, str, str]:
+    return notation.memory, notation.fixed, notation.per_sample
 
 
 __all__ = ["BUDGET_COLORS", "Bar", "Budget", "Charts", "Shares", "chart_data"]

@@ -16,6 +16,7 @@ import jinja2
 import jinja2.sandbox
 import sympy
 
+from symcnn.analysis.letters import Notation
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.render.charts import chart_data
@@ -37,7 +38,7 @@ from symcnn.render.latex import (
     visible_length,
     written,
 )
-from symcnn.render.notation import layer_arguments, layer_notation
+from symcnn.render.notation import layer_arguments, layer_notation, shown_names
 from symcnn.render.pdf import compile_pdf, require_latexmk
 from symcnn.render.svg import ChartImages, chart_images
 from symcnn.render.texchars import unsettable
@@ -140,6 +141,13 @@ def _budget_formula(ctx, expr) -> TeX:
 
 
 @jinja2.pass_context
+def _letter(ctx, name: str) -> TeX:
+    """A generic letter of the formulas as LaTeX, ``"S"|letter`` (the stride): the
+    notation's, never written like a symbol of the network."""
+    return TeX((ctx.get("notation") or Notation()).letter(name))
+
+
+@jinja2.pass_context
 def _layer_notation(ctx, layer) -> TeX:
     """A layer's arguments in the formulas' notation, with the notation's renamed letters."""
     notation = ctx.get("notation")
@@ -213,6 +221,22 @@ def reader_name(node, index: int) -> str:
     return "" if node.name == f"{node.layer.type_name.lower()}_{index}" else node.name
 
 
+def _shown(ctx, name):
+    """A name as the document writes it (:func:`shown_names`, the context's ``shown_names``)."""
+    return ctx.get("shown_names", {}).get(name, name) if isinstance(name, str) else name
+
+
+@jinja2.pass_context
+def _shown_filter(ctx, name):
+    return _shown(ctx, name)
+
+
+@jinja2.pass_context
+def _math_name(ctx, name) -> TeX:
+    """:func:`math_name` of a name as the document writes it."""
+    return math_name(_shown(ctx, name))
+
+
 class _Block:
     """``super()`` in a template: the parent block's output is already laid out, not prose."""
 
@@ -232,12 +256,13 @@ class _Context(jinja2.runtime.Context):
 def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
     escape = escape_latex if kind == "tex" else escape_markdown
 
-    def finalize(value):
+    @jinja2.pass_context
+    def finalize(ctx, value):
         if isinstance(value, TeX):
             return value
         if isinstance(value, sympy.Basic):
             return math(value)
-        return escape(value)
+        return escape(_shown(ctx, value))
 
     # sandboxed: a template shared by a colleague reads the report, it cannot reach Python
     # (no attributes starting with "_", no unsafe callables: the README invites sharing them)
@@ -250,15 +275,17 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         autoescape=False, undefined=jinja2.StrictUndefined, finalize=finalize)
     env.context_class = _Context
+    env.globals["reader_name"] = reader_name
     env.filters.update({
         "math": math, "formula": _formula, "written": written, "sum_lines": _sum_lines,
         "num": _num if kind == "tex" else math, "factor": factor,
         "budget_formula": _budget_formula, "path_in": _path_in,
         "prose": prose_with_symbols if kind == "tex" else escape,
         "shape": (lambda dims: shape(dims, allow_breaks=True)) if kind == "tex" else shape,
-        "label": _label, "visible_length": visible_length, "mathname": math_name,
-        "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
-        "arguments": layer_arguments, "notation": _layer_notation, "block_args": _block_args,
+        "label": _label, "visible_length": visible_length, "mathname": _math_name,
+        "shown": _shown_filter, "unit_note": _unit_note, "unit_bytes": lambda u: TeX(_power(u)),
+        "arguments": layer_arguments, "notation": _layer_notation, "letter": _letter,
+        "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
         "escape": escape, "e": escape, "raw": TeX, "axes": _axes, "chunks": chunks,
@@ -360,6 +387,8 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
             "checks": report.checks, "mismatches": report.mismatches,
             "misprinted": {c.key: c for c in report.mismatches},
             "units": figure_units(report), "symbols": sorted(map(str, report.network.free_symbols)),
+            "symbols_math": TeX(", ".join(math(s) for s in sorted(report.network.free_symbols,
+                                                                   key=str))),
             # compute cost and receptive fields (templates/compute_*.j2): per node, and per group
             "compute_rows": tuple(zip(report.analysis.rows, report.macs.rows,
                                       report.receptive_fields)),
@@ -367,7 +396,9 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
                                         (report.receptive_fields[g.rows[-1].index - 1]
                                          for g in report.groups))),
             "charts": images.charts if images else chart_data(report), "chart_images": images,
-            "derivation": report.derivation, "notation": report.notation}
+            "derivation": report.derivation, "notation": report.notation,
+            # a name the spec did not give (flatten_9) as the documents write it (Flatten 9)
+            "shown_names": shown_names(report.network)}
 
 
 def render_string(report: Report, template: str = "worksheet",

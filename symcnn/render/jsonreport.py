@@ -11,6 +11,7 @@ import sympy
 from symcnn.network import DTYPE_BYTES
 from symcnn.render.formatting import expr_text, written
 from symcnn.render.formatting import json_value as value
+from symcnn.render.textreport import budget_text
 from symcnn.report import Report
 
 
@@ -80,7 +81,8 @@ def to_json(report: Report) -> dict:
         limit = report.limits[0][1]
         memory.update({"budget": report.budget, "budget_bytes": value(limit.budget),
                        "max_batch_size": value(limit.value),
-                       "max_batch_size_formula": expr_text(limit.formula),
+                       "max_batch_size_formula": budget_text(limit.formula,
+                                                             report.notation.text["budget"]),
                        "shortfall_bytes": value(limit.shortfall)})
         if len(report.limits) > 1:
             memory["max_batch_sizes"] = {name: value(lim.value) for name, lim in report.limits}

@@ -157,7 +157,7 @@ def math(expr, renames=None) -> TeX:
 def formula(expr, renames=None) -> TeX:
     """A general formula in its written order: ``\\left(k^{3} C_{in} + 1\\right) C_{out}``;
     ``renames`` writes a generic symbol that a network also uses otherwise (``k`` as
-    ``\\kappa``: :func:`symcnn.analysis.symbolic.notation`)."""
+    ``\\kappa``: :func:`symcnn.analysis.letters.notation`)."""
     return _print(expr, renames, order="none")
 
 

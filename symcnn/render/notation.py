@@ -17,6 +17,7 @@ $C_{\\mathrm{out}} = 2 C$, $k = 3$, $S = 2$, no bias
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import fields
 
 import sympy
@@ -76,13 +77,14 @@ def _words(name: str, value) -> str | None:
 #: The general formulas' symbol (by name) that an argument's letter stands for: where a
 #: network uses that name itself, both are written as ``renames`` says (``k`` as ``\kappa``).
 _FORMULA_SYMBOL = {"out_channels": "C_out", "out_features": "n_out", "kernel_size": "k",
-                   "groups": "g"}
+                   "stride": "S", "padding": "p", "output_padding": "p_out", "dilation": "d",
+                   "groups": "g", "eps": "eps", "p": "p_drop"}
 
 
 def layer_notation(layer, renames=None) -> TeX:
     """The arguments :func:`layer_arguments` lists, in the notation of the formulas:
     ``$C_{out} = 2 C$, $k = 3$, $S = 2$`` (LaTeX); ``bias=False`` reads ``no bias``;
-    ``renames`` (:attr:`symcnn.analysis.symbolic.Notation.renames`) the letters a network's
+    ``renames`` (:attr:`symcnn.analysis.letters.Notation.renames`) the letters a network's
     own symbols took."""
     out = []
     for name, value in layer_arguments(layer, raw=True):
@@ -141,3 +143,18 @@ def layer_notation_html(layer) -> str:
         else:
             out.append(f"{_escape(name.replace('_', ' '))} {text}")
     return ", ".join(out)
+
+
+def shown_names(network) -> dict[str, str]:
+    """The names the spec did not give, as the documents write them: ``flatten_9`` (made up
+    from the type and position, :mod:`symcnn.spec.parse`) is ``Flatten 9``, the type and
+    the layer's number as in the architecture table; in a block, ``layer1.0.relu_2`` is
+    ``layer1.0.ReLU 2``."""
+    out = {}
+    for node in network.nodes:
+        kind = node.layer.type_name
+        m = re.fullmatch(rf"(.*\.)?{re.escape(kind.lower())}_(\d+)", node.name)
+        if m:  # the name in its block too (``path_in``)
+            out[node.name] = f"{m.group(1) or ''}{kind} {m.group(2)}"
+            out[f"{kind.lower()}_{m.group(2)}"] = f"{kind} {m.group(2)}"
+    return out

@@ -59,7 +59,7 @@ def _memory_chart(fig, charts: Charts) -> None:
     ax = fig.subplots()
     xs = [b for b, _ in charts.points]
     ys = [float(y) for _, y in charts.points]
-    label = "$M(b)$, the peak of the step" if charts.simulated else "$M(b) = c + a\\,b$"
+    label = f"${charts.memory_legend}$" + (", the peak of the step" if charts.simulated else "")
     ax.plot(xs, ys, color="black", linewidth=2, label=label, gid="memory-curve")
     for i, budget in enumerate(charts.budgets, start=1):
         color = _COLORS[(i - 1) % len(_COLORS)]
@@ -73,7 +73,7 @@ def _memory_chart(fig, charts: Charts) -> None:
     ax.set_xlim(0, charts.xmax)
     ax.set_ylim(0, float(charts.ymax))
     ax.set_xlabel("batch size $b$")
-    ax.set_ylabel(f"training memory $M(b)$ in {charts.unit}")
+    ax.set_ylabel(f"training memory ${charts.letters[0]}(b)$ in {charts.unit}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize="small")
     ax.grid(alpha=0.3)
 

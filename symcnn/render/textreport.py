@@ -7,6 +7,8 @@ import sympy
 from symcnn.layers import BatchNormNd
 from symcnn.render.formatting import expr_text, factor, figure_units, number, shape, written
 from symcnn.report import Report
+from symcnn.solve import M as BUDGET
+from symcnn.symbols import size
 from symcnn.units import format_bytes, unit_note
 
 
@@ -195,9 +197,10 @@ def render_text(report: Report) -> str:
     out += _conditions(report)
     if not all(limit.numeric for _, limit in report.limits):
         return "\n".join(out + _symbolic_limits(report) + _checks(report)) + "\n"
-    out.append("Largest batch: b_max = min over the step's moments of floor((M - F_t)/A_t)"
-               if mem.simulation else f"Largest batch: b_max = {report.limits[0][1].formula}  "
-               "(M = memory in bytes)")
+    m = letters["budget"]
+    out.append(f"Largest batch: b_max = min over the step's moments of floor(({m} - F_t)/A_t)"
+               if mem.simulation else "Largest batch: b_max = "
+               f"{budget_text(report.limits[0][1].formula, m)}  ({m} = memory in bytes)")
     for name, limit in report.limits:
         if limit.fits is False:
             out.append(f"  {name}: does not fit even at b = 1; "
@@ -210,13 +213,14 @@ def render_text(report: Report) -> str:
 def _symbolic_limits(report: Report) -> list[str]:
     """The largest batch with symbols: its formula, and a row for each budget (written out
     in the symbols where few remain, :class:`symcnn.analysis.symbolic.BudgetRow`)."""
+    t = report.notation.text
     if report.memory.simulation:
-        out = ["Largest batch: b_max = min over the step's moments t of floor((M - F_t)/A_t)  "
-               "(M = memory in bytes)"]
+        m = t["budget"]
+        out = [f"Largest batch: b_max = min over the step's moments t of floor(({m} - F_t)/A_t)"
+               f"  ({m} = memory in bytes)"]
         rows = [(name, f"min_t floor(({number(limit.budget)} - F_t)/A_t)")
                 for name, limit in report.limits]
     else:
-        t = report.notation.text
         c, a, m = t["fixed"], t["per_sample"], t["budget"]
         out = [f"Largest batch: b_max = floor(({m} - {c})/{a})  ({m} = memory in bytes; "
                f"{c}, {a} as above)"]
@@ -229,6 +233,12 @@ def _symbolic_limits(report: Report) -> list[str]:
     out += [f"  {name:<{width}}  b_max = {formula}" for name, formula in rows]
     out.append("  (substitute the symbols with --set for numbers)")
     return out
+
+
+def budget_text(formula, name: str) -> str:
+    """The largest batch's closed form with the budget written ``name`` (``M_avail``: the
+    budget is not the memory ``M(b)`` it bounds)."""
+    return expr_text(sympy.sympify(formula).subs(BUDGET, size(name)))
 
 
 def _checks(report: Report) -> list[str]:

@@ -1,0 +1,152 @@
+"""The documents' generic letters never read like a symbol of the network (issue 11, item 6):
+networks whose size symbols are drawn from those very letters (hypothesis), and the letters
+read back out of the rendered worksheet, exercise and Markdown: the size rule, the
+receptive-field rule, the architecture table's arguments, the general formulas, the sum of
+the layers, M(b) = c + a b and the budget."""
+
+import re
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from symcnn import make_report, parse_spec
+from symcnn.analysis.letters import GENERIC, notation
+from symcnn.render.documents import render_string
+from symcnn.render.latex import math
+from symcnn.symbols import size
+
+#: The letters the documents print for general quantities, and their first alternatives:
+#: what a spec's author could well name a size.
+POOL = ("S", "p", "d", "s", "g", "k", "n", "N", "M", "c", "a", "L", "C", "D", "H", "W", "E",
+        "h", "m", "f", "C_in", "C_out", "n_in", "n_out", "H_out", "k_1", "L_1", "kappa", "nu",
+        "delta", "sigma", "ell", "S_str", "p_pad", "P", "m_0", "gamma", "alpha", "epsilon")
+
+_ATOM = re.compile(r"(?:\\tilde\{[A-Za-z]\}|\\mathcal\{[A-Za-z]\}|\{\\[A-Za-z]+\}|\\[A-Za-z]+"
+                   r"|[A-Za-z])(?:_\{(?:[^{}]|\{[^{}]*\})*\}|_[A-Za-z0-9])?")
+_NOT_LETTERS = {r"\left", r"\right", r"\lfloor", r"\rfloor", r"\frac", r"\times", r"\cdot",
+                r"\allowbreak", r"\sum", r"\Bigl", r"\Bigr", r"\max", r"\quad", r"\mathrm",
+                r"\text", r"\bigl", r"\bigr", r"\le", r"\infty"}
+
+
+def _plain(tex: str) -> str:
+    """A letter as it reads: ``S_{\\mathrm{str}}`` and ``S_{str}`` are both ``S_str``."""
+    return re.sub(r"\\mathrm|[{}\s]", "", tex)
+
+
+def letters_in(tex: str) -> set[str]:
+    """The letters of a formula, as they read (numbers, brackets and operators left out)."""
+    tex = re.sub(r"\\(?:text|mathrm)\{[^{}]*\}(?!\})", " ", tex)
+    return {_plain(m.group()) for m in _ATOM.finditer(tex)
+            if m.group().split("_")[0] not in _NOT_LETTERS}
+
+
+def joined(pattern: str, line: str) -> list[str]:
+    """Each match's groups as one formula: ``c + a b`` gives ``"c a"``."""
+    return [" ".join(g) for g in re.findall(pattern, line)]
+
+
+def formula_letters(doc: str) -> list[tuple[str, set[str]]]:
+    """Where each document writes generic letters, and the letters it writes there."""
+    found = []
+
+    def add(where, pieces):
+        for piece in pieces:
+            found.append((where, letters_in(piece)))
+
+    for line in doc.splitlines():
+        if "spatial size follows PyTorch's rule" in line or "a window of" in line \
+                or line.startswith(("for convolutions and pooling (kernel", "$\\text{size} +",
+                                    "convolution or pooling with kernel", "output size $",
+                                    "\\paragraph{Conventions.}")):
+            add("rule", re.findall(r"\$([^$]+)\$", line))
+        if re.match(r"\s*\d+ & ", line) or re.match(r"\|\s*\d+\s*\|", line):
+            add("arguments", re.findall(r"\$([^$=]+?) = ", line))
+        add("general formula", re.findall(r"\\mathrm\{[^{}]*\} &= (.*) \\\\$", line))
+        add("general formula",
+            re.findall(r"\\breakmath\{(?:\\mathrm\{[^{}]*\}|I_\{1\}) = (.*?) = ", line))
+        add("sum", joined(r"(\S+) = \\sum_i (\S+?)_i", line))
+        add("memory", re.findall(r"\\text\{(?:Params|Grads)\} &?= ([^=]+?) &?=", line))
+        add("memory", re.findall(r"(\S+)\(b\) &?= ", line))
+        add("memory", joined(r"&?= (\S+) \+ (\S+)\\,b", line))
+        add("budget", joined(r"b_\{\\max\} = \\left\\lfloor \\frac\{(\S+) - (\S+)\}\{(\S+)\}", line))
+    return found
+
+
+SPEC = """
+name = "drawn"
+[input]
+shape = ["{c}", "{h}", "{w}"]
+[[layers]]
+type = "Conv2d"
+out_channels = "{x}"
+kernel_size = {kernel}
+padding = 1
+[[layers]]
+type = "BatchNorm2d"
+[[layers]]
+type = "ReLU"
+[[layers]]
+type = "Conv2d"
+out_channels = "{y}"
+kernel_size = 3
+stride = 2
+dilation = 2
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+out_features = "{z}"
+"""
+
+
+@st.composite
+def drawn_networks(draw):
+    names = draw(st.lists(st.sampled_from(POOL), min_size=6, max_size=6, unique=True))
+    c, h, w, x, y, z = names
+    kernel = draw(st.sampled_from(["3", f'"{x}"']))
+    return SPEC.format(c=c, h=h, w=w, x=x, y=y, z=z, kernel=kernel)
+
+
+def _shown(symbols) -> set[str]:
+    return {_plain(math(s)) for s in symbols} | {_plain(str(s)) for s in symbols}
+
+
+# each example renders three documents: few examples, and no shrinking (a failing network
+# is shown as drawn)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(drawn_networks())
+def test_formula_letters_are_never_the_networks_symbols(text):
+    report = make_report(parse_spec(text, "drawn.toml"))
+    named = {n.symbol for n in report.derivation.sizes.names} if report.derivation else set()
+    own = _shown(report.network.free_symbols | named)
+    letters = report.notation
+    chosen = {key: _plain(letters.letter(key)) for key in [*GENERIC, "k_1", "k_2", "k_3"]}
+    assert not {k: v for k, v in chosen.items() if v in own}, own
+    for template, solutions in (("worksheet", False), ("exercise", True), ("markdown", False)):
+        doc = render_string(report, template, solutions=solutions)
+        found = formula_letters(doc)
+        kinds = {where for where, _ in found}
+        # the extraction finds what it checks (a test that finds nothing proves nothing)
+        assert {"rule", "arguments", "general formula", "memory"} <= kinds or \
+            template == "markdown", (template, kinds)
+        clashes = [(where, sorted(ls & own)) for where, ls in found if ls & own]
+        assert not clashes, (template, clashes)
+
+
+def test_a_letter_taken_with_an_index_is_renamed():
+    """``L_i`` is written ``L_3``, a kernel per axis ``k_1``: a network symbol ``L_2`` or
+    ``k_1`` takes the letter."""
+    n = notation({size("L_2"), size("k_1")})
+    assert n.letter("L_i") == r"\ell" and n.letter("k") == r"\kappa"
+    assert n.letter("k_1") == r"{\kappa}_{1}"
+    # a candidate already taken is skipped: kappa itself is a symbol here
+    assert notation({size("k"), size("kappa")}).letter("k") == r"k_{\mathrm{ker}}"
+
+
+def test_the_usual_letters_without_a_clash():
+    n = notation({size("C"), size("D"), size("H"), size("W")})
+    assert [n.letter(x) for x in ("S", "p", "d", "g", "k", "s", "n", "L_i")] == \
+        ["S", "p", "d", "g", "k", "s", "n", "L"]
+    # the activations' general letters are the network's here: written with a tilde
+    assert n.letter("D") == r"\tilde{D}" and n.letter("C_in") == r"C_{\mathrm{in}}"
