@@ -81,7 +81,7 @@ def test_a_budget_one_sample_does_not_fit_has_no_dot():
     assert (small.largest, small.memory_at_largest) == (0, None)
     assert big.largest == 4
     tex = render_string(make_report(symcnn.example_spec(), memory=["1GB", "12GB"]), "slides")
-    assert "1GB: does not fit" in tex
+    assert "1 GB: does not fit" in tex
     assert tex.count("only marks") == 1
 
 
@@ -162,7 +162,7 @@ def test_the_slides_plot_the_numbers(lecture):
     tex = render_string(lecture, "slides")
     assert r"\usepackage{pgfplots}" in tex
     assert "( 1,2.93731)" in tex and "( 27,78.6207)" in tex      # M(1), M(27) in GB
-    assert "80GB: $b_{\\max} = 27$" in tex
+    assert "80 GB: $b_{\\max} = 27$" in tex
     assert "(0,80) ( 30,80)" in tex                              # the 80 GB budget
     assert "( 47.11,7) [47.1\\,\\%]" in tex                      # L8's share, the 8th bar
 

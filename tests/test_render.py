@@ -69,7 +69,7 @@ def test_slides_show_the_lecture_numbers(lecture):
                      "print 51.50 MB",
                      r"I_{10} = 1 \times 4 = 0.0000040\,\mathrm{MB}",
                      r"2{,}937.31\,\mathrm{MB}",
-                     r"\text{80GB}:\quad b_{\max} = \left\lfloor \bigl( 80{,}000{,}000{,}000 - "
+                     r"\text{80 GB}:\quad b_{\max} = \left\lfloor \bigl( 80{,}000{,}000{,}000 - "
                      r"26{,}413{,}208\bigr)\,/\,2{,}910{,}900{,}732 \right\rfloor = 27"]:
         assert expected in tex
 
@@ -408,3 +408,16 @@ def test_a_symbolic_architecture_table_uses_the_named_sizes(which):
         assert values == [30, 95, 113, 95]                  # L2 on the lecture's slide
         assert r"L2 & Conv3d & $C_{\mathrm{out}} = C$, $k = 3$, $S = 2$ & " \
                r"$C \times D_{2} \times H_{2} \times W_{2}$" in render_string(report, "slides")
+
+
+def test_budgets_are_spaced_and_memory_written_one_way(lecture):
+    """"8 GB", as the exercise and the exam write it (not "8GB"), in the slides' and the
+    worksheet's largest-batch lines, tables, legends and summary; M(b) = c + a b on every
+    slide (the Largest Batch slide had a b + c)."""
+    for template in ("slides", "worksheet"):
+        tex = render_string(lecture, template)
+        assert not re.search(r"\d(GB|MB|GiB)\b", tex.replace(r"\,\mathrm", "")), template
+        assert tex.count("8 GB") >= 2
+    slides = render_string(lecture, "slides")
+    assert r"M(b) = c + a\,b$, so the largest batch" in slides
+    assert r"a\,b + c" not in slides
