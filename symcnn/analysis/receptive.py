@@ -431,7 +431,13 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
     network's input (empty when the input has none), or None where it is not known (a
     spatial layer after its axes were flattened, a concatenation along a spatial axis,
-    adaptive pooling to a symbolic size that may not divide)."""
+    adaptive pooling to a symbolic size that may not divide).
+
+    >>> import symcnn
+    >>> fields = symcnn.receptive_fields(symcnn.analyze(symcnn.example_spec().network))
+    >>> [(axis.size, axis.jump, axis.start) for axis in fields[3]]  # L4, per axis
+    [(13, 4, 0), (13, 4, 0), (13, 4, 0)]
+    """
     start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
                   for i, n in enumerate(analysis.input_shape[1:]))
     states: dict[str, State] = {"input": start}
