@@ -327,3 +327,27 @@ def test_readme_report_excerpt_is_the_output():
     shown = [line for line in block.splitlines() if line and line != "..."]
     assert "receptive field" in shown[0]
     assert [line for line in shown if line not in out] == []
+
+
+def test_exam_macs_convention(tmp_path):
+    """``symcnn exam --macs-convention torchinfo``: the lecture's MACs as torchinfo's Mult-Adds
+    (122,347,137,391, issue 14), in answers.csv; an unknown tool is refused in one line."""
+    family = tmp_path / "f.toml"
+    family.write_text(open("examples/lecture_symbolic.toml").read() + textwrap.dedent("""
+        [variables]
+        C = 30
+        D = 193
+        H = 229
+        W = 193
+        [[exam.questions]]
+        kind = "macs"
+        choices = 4
+    """))
+    out = tmp_path / "exam"
+    assert main(["exam", str(family), "-n", "1", "--out", str(out),
+                 "--macs-convention", "torchinfo"]) == 0
+    rows = (out / "answers.csv").read_text().splitlines()
+    assert rows[1].split(",")[2:6] == ["macs", "", "1", "122347137391"]
+    bad = run("exam", str(family), "--macs-convention", "thop", "--out", str(out))
+    assert bad.returncode == 2 and "invalid choice: 'thop'" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -32,7 +32,7 @@ _PROMPTS = {
     "symbolic_total": "Keep {symbol} as a symbol (every other size as given) and write the "
                       "total number of trainable parameters as a closed form in {symbol}.",
     "macs": "How many multiply-accumulate operations (MACs) does {what} take for one sample "
-            "(one forward pass; biases not counted)?",
+            "(one forward pass; {counted})?",
     "receptive_field": "How many input positions along {axis} does one output element of "
                        "layer {layer} see (its receptive field)?",
     "largest_symbol": "Keep {symbol} as a symbol (every other size as given): what is the "
@@ -40,6 +40,9 @@ _PROMPTS = {
                       "{memory} of GPU memory, by the convention above?",
 }
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: What a MACs question counts, per convention (the conventions above the questions say how).
+_COUNTED = {"fvcore": "biases not counted", "torchinfo": "as torchinfo counts them, biases "
+            "included", "ptflops": "as ptflops counts them, biases and activations included"}
 
 
 def _axis(number: int, axes: int) -> str:
@@ -66,7 +69,12 @@ def prompt(q: Question) -> str:
     return _PROMPTS[q.kind].format(layer=layer, batch=batch, b=spec.batch_size, unit=spec.unit,
                                    decimals=_decimals(spec.decimals), memory=spec.memory,
                                    symbol=spec.symbol, what=what,
-                                   axis=_axis(spec.axis, axes))
+                                   axis=_axis(spec.axis, axes), counted=_counted(q.work))
+
+
+def _counted(work) -> str:
+    convention = getattr(work, "convention", None)
+    return _COUNTED[convention.value] if convention is not None else ""
 
 
 def _grouped(value, answer: Answer, sep: str) -> str:
