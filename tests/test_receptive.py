@@ -303,3 +303,17 @@ def test_transposed_and_upsampling_against_gradients(chain, n):
         nonzero = (rows[o].abs() > 1e-9).nonzero()[:, 0]  # not a rounding error's weight
         seen = (int(nonzero.min()), int(nonzero.max())) if len(nonzero) else None
         assert seen == field.pixels(o), o
+
+
+@pytest.mark.parametrize("mode, factor", [("bicubic", 2), ("bicubic", 3), ("bilinear", 3)])
+def test_two_dimensional_interpolation_against_gradients(mode, factor):
+    """Bicubic upsampling reads four pixels where the source position falls between two, one
+    where it is a whole pixel (its other weights are 0): every interior element's gradient."""
+    torch = pytest.importorskip("torch")
+    a = analyze(Network.sequential("u", (1, 16, 16), [Upsample(scale_factor=factor, mode=mode)]))
+    field = receptive_fields(a)[-1]
+    model = torch.nn.Upsample(scale_factor=factor, mode=mode)
+    for o in range(3 * factor, 12 * factor):
+        expected = [axis.pixels(o) for axis in field]
+        assert gradient_extent(model, (1, 16, 16), (o, o)) == expected, o
+    assert field[0].size == (4 if mode == "bicubic" else 2)
