@@ -28,6 +28,9 @@ from math import ceil, floor, gcd
 
 import sympy
 
+from symcnn.layers import Upsample
+from symcnn.layers.base import to_expr
+
 #: The input elements an output element reads, in order (none: it reads none).
 Window = Callable[[int], Sequence[int]]
 
@@ -127,6 +130,17 @@ def transposed_window(kernel: int, stride: int, padding: int, dilation: int) -> 
 def adaptive_window(inputs: int, outputs: int) -> Window:
     """Adaptive pooling's bin ``i``: ``floor(i n/o)`` to ``ceil((i + 1) n/o) - 1``."""
     return lambda i: range(i * inputs // outputs, -(-(i + 1) * inputs // outputs))
+
+
+def interpolation_scale(layer: Upsample, x, y, factor) -> Fraction:
+    """Input elements per output element, as PyTorch's kernels take it: ``1/scale_factor``
+    where one is given (and not recomputed), else the sizes' ratio; ``(x - 1)/(y - 1)`` with
+    ``align_corners``."""
+    if layer.align_corners and layer.mode not in ("nearest", "nearest-exact"):
+        return Fraction(whole(x) - 1, whole(y) - 1) if whole(y) > 1 else Fraction(0)
+    if factor is not None and not layer.recompute_scale_factor:
+        return 1 / Fraction(str(sympy.nsimplify(to_expr(factor, "scale_factor"))))
+    return Fraction(whole(x), whole(y))
 
 
 def interpolation_window(mode: str, align_corners: bool, scale: Fraction) -> Window:

@@ -48,22 +48,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from math import gcd
 
 import sympy
 
-from symcnn.analysis.lattice import (
-    Lattice,
-    SeesNothing,
-    Unknown,
-    adaptive_window,
-    interpolation_window,
-    sliding_window,
-    transposed_window,
-    whole,
-)
+from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, whole
+from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
+from symcnn.analysis.lattice import transposed_window
 from symcnn.intdiv import FloorDiv
 from symcnn.layers import (
     ELU,
@@ -108,7 +100,6 @@ from symcnn.layers import (
     Unflatten,
     Upsample,
 )
-from symcnn.layers.base import to_expr
 from symcnn.layers.dispatch import RuleTable
 from symcnn.layers.tensor import sample_axis
 
@@ -269,17 +260,6 @@ def _adaptive(layer, states, ins, out) -> State:
     return tuple(axes)
 
 
-def _scale(layer: Upsample, x, y, factor) -> Fraction:
-    """Input elements per output element, as PyTorch's kernels take it: ``1/scale_factor``
-    where one is given (and not recomputed), else the sizes' ratio; ``(x - 1)/(y - 1)`` with
-    ``align_corners``."""
-    if layer.align_corners and layer.mode not in ("nearest", "nearest-exact"):
-        return Fraction(whole(x) - 1, whole(y) - 1) if whole(y) > 1 else Fraction(0)
-    if factor is not None and not layer.recompute_scale_factor:
-        return 1 / Fraction(str(sympy.nsimplify(to_expr(factor, "scale_factor"))))
-    return Fraction(whole(x), whole(y))
-
-
 @FIELD_RULES.entry(Upsample)
 def _upsample(layer, states, ins, out) -> State:
     """The input elements with a non-zero weight for each output element
@@ -292,7 +272,7 @@ def _upsample(layer, states, ins, out) -> State:
         else (layer.scale_factor,) * len(state)
     axes = []
     for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
-        scale = _scale(layer, x, y, f)
+        scale = interpolation_scale(layer, x, y, f)
         window = interpolation_window(layer.mode, bool(layer.align_corners), scale)
         axes.append(a.remapped(window, (scale.numerator, scale.denominator), y))
     return tuple(axes)
