@@ -37,7 +37,7 @@ _PROMPTS = {
     "symbolic_total": "Keep {symbol} as a symbol (every other size as given) and write the "
                       "total number of trainable parameters as a closed form in {symbol}.",
     "macs": "How many multiply-accumulate operations (MACs) does {what} take for one sample "
-            "(one forward pass; biases not counted)?",
+            "(one forward pass; {counted})?",
     "receptive_field": "How many input positions along {axis} does one output element of "
                        "layer {layer} see (its receptive field)?",
     "largest_symbol": "Keep {symbol} as a symbol (every other size as given): what is the "
@@ -54,6 +54,9 @@ KIND_NAMES = {
 #: Marks a piece of mathematics in a prompt: a name, or a name and its value.
 _MATH_OPEN, _MATH_CLOSE = "\x00", "\x01"
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: What a MACs question counts, per convention (the conventions above the questions say how).
+_COUNTED = {"fvcore": "biases not counted", "torchinfo": "as torchinfo counts them, biases "
+            "included", "ptflops": "as ptflops counts them, biases and activations included"}
 
 
 def _axis(number: int, axes: int) -> str:
@@ -86,7 +89,8 @@ def prompt_pieces(q: Question) -> list[tuple[str, bool]]:
     text = _PROMPTS[q.kind].format(
         layer=layer, batch=batch, b=_math("b", spec.batch_size), unit=spec.unit,
         decimals=_decimals(spec.decimals), memory=spaced_size(spec.memory or ""),
-        symbol=_math(spec.symbol or ""), what=what, axis=_axis(spec.axis, axes))
+        symbol=_math(spec.symbol or ""), what=what, axis=_axis(spec.axis, axes),
+        counted=_counted(q.work))
     pieces = []
     for i, part in enumerate(re.split(f"[{_MATH_OPEN}{_MATH_CLOSE}]", text)):
         if part:
@@ -115,6 +119,11 @@ def prompt_tex(q: Question) -> TeX:
 def kind_name(q: Question) -> str:
     """``largest batch``, ``largest C``: what a question asks, for a table's legend."""
     return KIND_NAMES[q.kind].format(symbol=q.spec.symbol)
+
+
+def _counted(work) -> str:
+    convention = getattr(work, "convention", None)
+    return _COUNTED[convention.value] if convention is not None else ""
 
 
 def _grouped(value, answer: Answer, sep: str) -> str:
