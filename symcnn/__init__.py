@@ -13,10 +13,21 @@ Many configurations at once (closed forms built once, evaluated exactly at every
 [4, 2]
 >>> symcnn.solve_for(wide, "C", "12GB", batch_size=4).largest
 30
+
+Compute cost and receptive fields of a network's analysis (the lecture's L8 sees 61 pixels on
+each axis, 16 apart):
+
+>>> lecture = symcnn.analyze(symcnn.example_spec().network)
+>>> symcnn.count_macs(lecture).total, symcnn.total_macs(lecture, "torchinfo")
+(121987539810, 122347137391)
+>>> symcnn.receptive_fields(lecture)[7][0]
+AxisField(size=61, jump=16, start=0)
 """
 
 from symcnn import render as _render  # noqa: F401  (registers how a notebook shows a report)
 from symcnn.analysis import analyze
+from symcnn.analysis.macs import count_macs, total_macs
+from symcnn.analysis.receptive import receptive_fields
 from symcnn.errors import SymcnnError
 from symcnn.explore import solve_for, sweep
 from symcnn.expressions import read_expression as parse_expression
@@ -30,6 +41,7 @@ from symcnn.units import parse_size
 
 __version__ = "0.1.0"
 
-__all__ = ["MemoryOptions", "Network", "SymcnnError", "__version__", "analyze",
+__all__ = ["MemoryOptions", "Network", "SymcnnError", "__version__", "analyze", "count_macs",
            "estimate_memory", "example_spec", "load_spec", "make_report", "max_batch_size",
-           "parse_expression", "parse_size", "parse_spec", "solve_for", "sweep"]
+           "parse_expression", "parse_size", "parse_spec", "receptive_fields", "solve_for",
+           "sweep", "total_macs"]

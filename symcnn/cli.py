@@ -111,11 +111,7 @@ def _network_options() -> argparse.ArgumentParser:
                    help="units for printed sizes (kB = 10^3 B, MB = 10^6 B, KiB = 2^10 B, "
                    "MiB = 2^20 B; auto: per figure, the largest decimal unit in which it is at "
                    "least 1; default: the convention's)")
-    p.add_argument("--macs-convention", choices=[c.value for c in MacsConvention],
-                   default=MacsConvention.FVCORE, help="count multiply-accumulates as fvcore (default: "
-                   "convolutions and linear layers without bias), torchinfo (Mult-Adds: "
-                   "parameters times output positions) or ptflops (bias, activations and "
-                   "pooling too) count them")
+    _macs_option(p)
     p.add_argument("--sizes", action="append", default=[], metavar="NAME=START:STOP[:STEP]",
                    help="list the values of a size symbol (e.g. H=1:512) for which every layer "
                    "size is positive and all branches meet (repeatable)")
@@ -215,6 +211,14 @@ def _run_calibrate(args) -> str:
             f"({where}), torch {doc['torch']}\n")
 
 
+def _macs_option(p) -> None:
+    p.add_argument("--macs-convention", choices=[c.value for c in MacsConvention],
+                   default=MacsConvention.FVCORE, help="count multiply-accumulates as fvcore (default: "
+                   "convolutions and linear layers without bias), torchinfo (Mult-Adds: "
+                   "parameters times output positions) or ptflops (bias, activations and "
+                   "pooling too) count them")
+
+
 def _exam_parser(sub) -> None:
     e = sub.add_parser("exam", parents=[_title_options()],
                        help="randomized exams with answer keys from a question family",
@@ -233,6 +237,7 @@ def _exam_parser(sub) -> None:
                    help="also compile every exam and key with latexmk")
     e.add_argument("--moodle", action="store_true",
                    help="also write moodle.xml, a Moodle XML question bank")
+    _macs_option(e)
     e.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1), metavar="J",
                    help="LaTeX compilations at a time with --pdf (default: up to 4)")
 
@@ -248,7 +253,7 @@ def _run_exam(args) -> str:
     if args.jobs < 1:
         raise SymcnnError(f"must be at least 1, got {args.jobs}", argument="jobs")
     family = load_family(args.family or examples_dir() / "lecture_family.toml")
-    exam = make_exam(family, args.variants, args.seed)
+    exam = make_exam(family, args.variants, args.seed, args.macs_convention)
     paths = write_exam(exam, args.out, moodle=args.moodle, titles=_titles(args), pdf=args.pdf,
                        jobs=args.jobs,
                        progress=lambda done, total: print(f"compiled {done}/{total}",

@@ -132,7 +132,10 @@ class Network:
         nodes = []
         for index, node in enumerate(self.nodes, start=1):
             try:
-                nodes.append(dataclasses.replace(node, layer=node.layer.subs(mapping)))
+                # a block use's parameters too: with --set C=64 a block reads (F = 64), not (F = C)
+                args = tuple((k, v.subs(mapping)) for k, v in node.block_args)
+                nodes.append(dataclasses.replace(node, layer=node.layer.subs(mapping),
+                                                 block_args=args))
             except SymcnnError as err:
                 raise err.within(layer=f"layer {index} ({node.label})") from None
         try:

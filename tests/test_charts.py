@@ -8,6 +8,7 @@ a = 2,910,900,732 B per sample, N = 3,301,651 with L8 = 1,555,440) and PyTorch's
 the definition (M(b) fits, M(b + 1) does not) as well as against solve.
 """
 
+import math
 import re
 import shutil
 import subprocess
@@ -80,7 +81,7 @@ def test_a_budget_one_sample_does_not_fit_has_no_dot():
     assert (small.largest, small.memory_at_largest) == (0, None)
     assert big.largest == 4
     tex = render_string(make_report(symcnn.example_spec(), memory=["1GB", "12GB"]), "slides")
-    assert "1GB: does not fit" in tex
+    assert "1 GB: does not fit" in tex
     assert tex.count("only marks") == 1
 
 
@@ -136,14 +137,16 @@ def test_many_layers_without_stages_show_the_largest_and_the_rest():
     assert sum(b.value for b in params) == params.total == int(report.total_params)
 
 
-def test_a_symbolic_network_says_its_charts_need_sizes():
+def test_a_symbolic_network_has_no_chart_frame_or_section():
+    """Nothing to draw without sizes: no frame or section that would stand nearly empty
+    (the slides had a frame "Charts" with one sentence in it)."""
     report = make_report(symcnn.example_spec("lecture_symbolic"))
     charts = chart_data(report)
     assert not charts.drawn and charts.needs == ("C", "D", "H", "W")
     for template in ("slides", "worksheet"):
         tex = render_string(report, template)
-        assert "need a value for $C, D, H, W$" in tex and "tikzpicture" not in tex
-        assert r"\usepackage{pgfplots}" not in tex
+        assert "tikzpicture" not in tex and r"\usepackage{pgfplots}" not in tex
+        assert "{Charts}" not in tex and "need a value" not in tex
 
 
 def test_a_symbolic_network_with_its_sizes_set_is_drawn(lecture):
@@ -159,7 +162,7 @@ def test_the_slides_plot_the_numbers(lecture):
     tex = render_string(lecture, "slides")
     assert r"\usepackage{pgfplots}" in tex
     assert "( 1,2.93731)" in tex and "( 27,78.6207)" in tex      # M(1), M(27) in GB
-    assert "80GB: $b_{\\max} = 27$" in tex
+    assert "80 GB: $b_{\\max} = 27$" in tex
     assert "(0,80) ( 30,80)" in tex                              # the 80 GB budget
     assert "( 47.11,7) [47.1\\,\\%]" in tex                      # L8's share, the 8th bar
 
@@ -246,3 +249,34 @@ out_features = 2
     render(make_report(parse_spec(spec)), "markdown", tmp_path)
     params = (tmp_path / "odd-markdown-params.svg").read_text()
     assert "conv $x^ &amp; &lt;b&gt;" in params and "fc $2$" in params
+
+
+#: xcolor's base colours (xcolor.sty, its dvipsnames-free core), RGB in [0, 1].
+XCOLOR = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "cyan": (0, 1, 1),
+          "magenta": (1, 0, 1), "yellow": (1, 1, 0), "black": (0, 0, 0), "white": (1, 1, 1),
+          "gray": (.5, .5, .5), "orange": (1, .5, 0), "violet": (.5, 0, .5),
+          "brown": (.75, .5, .25), "purple": (.75, 0, .25), "olive": (.5, .5, 0),
+          "teal": (0, .5, .5), "lime": (.75, 1, 0), "pink": (1, .75, .75)}
+
+
+def xcolor_rgb(expression: str) -> tuple[float, ...]:
+    """xcolor's mixing rule: ``a!p!b`` is p % of a and the rest b; ``a!p`` mixes with white."""
+    parts = expression.split("!")
+    rgb = XCOLOR[parts[0]]
+    for i in range(1, len(parts), 2):
+        other = XCOLOR[parts[i + 1]] if i + 1 < len(parts) else XCOLOR["white"]
+        p = float(parts[i]) / 100
+        rgb = tuple(p * a + (1 - p) * b for a, b in zip(rgb, other))
+    return rgb
+
+
+def test_every_budget_line_has_a_colour_of_its_own(lecture):
+    """The six default budgets of the memory chart: no two lines a reader could confuse
+    (the 16 GB and 80 GB lines were two oranges); the colours read from the slides."""
+    tex = render_string(lecture, "slides")
+    colours = re.findall(r"\\addplot\[([^,\]]+), thick, dashed\]", tex)
+    assert len(colours) == len(GPUS)
+    rgb = [xcolor_rgb(c) for c in colours]
+    distances = [math.dist(a, b) for i, a in enumerate(rgb) for b in rgb[i + 1:]]
+    assert min(distances) > 0.4
+    assert all(max(c) <= 0.9 for c in rgb)        # none washed out on a projector

@@ -268,3 +268,86 @@ def test_symbolic_pytorch_figures_are_named_not_dumped(capsys):
     x, y = sympy.symbols("x y", positive=True)
     many = sympy.Max(*(x + i * y for i in range(19)), evaluate=False)
     assert _figure(many, "B").startswith("the largest of 19 expressions")
+
+
+def _column(out: str, title: str) -> dict[str, str]:
+    """A column of the report's layer table, by layer name (the text under its title)."""
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("#") and " layer " in line)
+    start = lines[header].index(title)
+    end = lines[header].index("activation")
+    cells = {}
+    for line in lines[header + 2:]:
+        if not line.strip():
+            break
+        cells[line.split()[1]] = line[start:end].strip()
+    return cells
+
+
+def test_report_shows_the_receptive_field(capsys):
+    """The lecture's L4 sees 13 pixels, L8 61, on each axis (issue 14; by hand: 3x3x3
+    convolutions add 2 jumps each, every second one doubles the jump)."""
+    assert main(["report"]) == 0
+    column = _column(capsys.readouterr().out, "receptive field")
+    assert column["L1"] == "3"
+    assert column["L4"] == "13, jump 4"
+    assert column["L8"] == "61, jump 16"
+
+
+def test_report_receptive_field_per_axis(capsys, tmp_path):
+    """Axes that differ get one value each: a (3, 5) kernel with stride (2, 1), then a 3x3."""
+    spec = tmp_path / "axes.toml"
+    spec.write_text(textwrap.dedent("""
+        name = "axes"
+        [input]
+        shape = [1, 32, 32]
+        [[layers]]
+        type = "Conv2d"
+        out_channels = 2
+        kernel_size = [3, 5]
+        stride = [2, 1]
+        [[layers]]
+        type = "Conv2d"
+        out_channels = 2
+        kernel_size = 3
+        stride = 2
+    """))
+    assert main(["report", str(spec)]) == 0
+    column = _column(capsys.readouterr().out, "receptive field")
+    assert list(column.values()) == ["3 x 5, jump 2 x 1", "7, jump 4 x 2"]  # 3 + 2*2 and 5 + 2*1
+
+
+def test_readme_report_excerpt_is_the_output():
+    """Every table line the README shows under ``symcnn report --memory 24GB`` is a line of
+    that command's output."""
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("$ symcnn report --memory 24GB\n", 1)[1].split("```", 1)[0]
+    out = run("report", "--memory", "24GB").stdout.splitlines()
+    shown = [line for line in block.splitlines() if line and line != "..."]
+    assert "receptive field" in shown[0]
+    assert [line for line in shown if line not in out] == []
+
+
+def test_exam_macs_convention(tmp_path):
+    """``symcnn exam --macs-convention torchinfo``: the lecture's MACs as torchinfo's Mult-Adds
+    (122,347,137,391, issue 14), in answers.csv; an unknown tool is refused in one line."""
+    family = tmp_path / "f.toml"
+    family.write_text(open("examples/lecture_symbolic.toml").read() + textwrap.dedent("""
+        [variables]
+        C = 30
+        D = 193
+        H = 229
+        W = 193
+        [[exam.questions]]
+        kind = "macs"
+        choices = 4
+    """))
+    out = tmp_path / "exam"
+    assert main(["exam", str(family), "-n", "1", "--out", str(out),
+                 "--macs-convention", "torchinfo"]) == 0
+    rows = (out / "answers.csv").read_text().splitlines()
+    assert rows[1].split(",")[2:6] == ["macs", "", "1", "122347137391"]
+    bad = run("exam", str(family), "--macs-convention", "thop", "--out", str(out))
+    assert bad.returncode == 2 and "invalid choice: 'thop'" in bad.stderr
+    assert "Traceback" not in bad.stderr

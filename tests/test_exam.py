@@ -1,6 +1,7 @@
 """Exams: every answer recomputed here with integer arithmetic from the drawn values,
 rejected draws, distractors, reproducible files, the Moodle XML, the CLI and the PDFs."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -604,3 +605,58 @@ def test_exam_describes_the_network_in_its_notation():
     assert r"L9 & Linear & $n_{\mathrm{out}} = 1$" in tex
     assert "out\\_channels" not in tex and "flatten\\_9" not in tex
     assert r"9 &  & Flatten" in tex  # a made-up name is left out, its position stays
+
+
+def test_prompts_set_symbols_as_mathematics_and_sizes_as_read():
+    """``batch size $b = 8$`` and ``$C$`` in math mode (not the text letters b and C), the
+    budget as ``12 GB``; Moodle the same in HTML; the CSV's plain text keeps ``b = 8``."""
+    from symcnn.exam.output import exam_tex
+    from symcnn.exam.text import prompt
+    exam = make_exam(load_family(EXAMPLE), variants=1, seed=0)
+    v = exam.variants[0]
+    tex, key = exam_tex(exam, v), exam_tex(exam, v, key=True)
+    assert "training take at batch size $b = 8$, by the convention" in tex
+    assert "Keep $C$ as a symbol" in tex and "largest whole $C$ for which" in tex
+    assert "fits in 12 GB of GPU memory" in tex and "12GB" not in tex
+    assert "(12 GB)" in key and "12GB" not in key
+    q6 = next(q for q in v.questions if q.kind == "training_memory")
+    assert prompt(q6).startswith("How much memory does training take at batch size b = 8,")
+    xml = moodle_xml(exam)
+    assert "batch size &lt;i&gt;b&lt;/i&gt; = 8" in xml and "Keep &lt;i&gt;C&lt;/i&gt;" in xml
+
+
+@pytest.mark.skipif(not HAVE_TEX, reason="latexmk/pdftotext not installed")
+def test_a_multiple_choice_question_stays_on_one_page(tmp_path):
+    """The default exam, seed 0, variant 1: question 1's options ran over the page (A-C on
+    page 1, D on page 2). On every page of the PDF, a question with options has all of them."""
+    from symcnn.exam.output import exam_tex
+    exam = make_exam(load_family(EXAMPLE), variants=1, seed=0)
+    tex = tmp_path / "exam.tex"
+    tex.write_text(exam_tex(exam, exam.variants[0]))
+    subprocess.run(["latexmk", "-pdf", "-interaction=nonstopmode", "-no-shell-escape",
+                    tex.name], cwd=tmp_path, capture_output=True, check=True, timeout=300)
+    pages = subprocess.run(["pdftotext", "-layout", str(tmp_path / "exam.pdf"), "-"],
+                           capture_output=True, text=True, check=True).stdout.split("\f")
+    letters = "ABCDEFGH"
+    for q in exam.variants[0].questions:
+        if not q.choices:
+            continue
+        page = next(p for p in pages if re.search(rf"(?m)^\s*{q.number}\. \(", p))
+        after = page[re.search(rf"(?m)^\s*{q.number}\. \(", page).end():]
+        options = re.findall(r"(?m)^\s*([A-H])\. ", after)[:len(q.choices)]
+        assert options == list(letters[:len(q.choices)]), (q.number, options)
+
+
+def test_the_other_options_name_their_letter_apart_from_the_symbols():
+    """"C C_in forgotten" read as a product: option C's mistake follows its letter in
+    parentheses, "(C) $C_{\\mathrm{in}}$ forgotten"."""
+    from symcnn.exam.output import exam_tex
+    exam = make_exam(load_family(EXAMPLE), variants=3, seed=0)
+    for v in exam.variants:
+        key = exam_tex(exam, v, key=True)
+        lines = [line for line in key.splitlines() if "The other options:" in line]
+        assert lines
+        for line, q in zip(lines, [q for q in v.questions if q.choices]):
+            wrong = [c.letter for c in q.choices if not c.correct]
+            listed = re.findall(r"(?:\} |; )\(([A-H])\) ", line)
+            assert listed == wrong, line

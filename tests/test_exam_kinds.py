@@ -189,6 +189,45 @@ def test_default_family_distractors_are_distinct(seed, index):
         assert all(c.mistake for c in q.choices if not c.correct)
 
 
+# ---- other tools' counts (symcnn exam --macs-convention) ------------------------------------
+
+def test_lecture_under_torchinfo_by_hand():
+    """torchinfo counts each convolution's parameters (bias included) at every output position:
+    the issue's 122,347,137,391 for the whole network; forgetting the bias gives fvcore's."""
+    v = make_exam(parse_family(LECTURE, "lecture"), 1, seed=1, macs_convention="torchinfo")
+    total, l2 = v.variants[0].questions[0], v.variants[0].questions[1]
+    assert total.answer.value == 122_347_137_391
+    assert l2.answer.value == (27 * 30 + 1) * 30 * prod(SIZES[1])
+    wrong = {c.mistake: c.value for c in l2.choices if not c.correct}
+    assert wrong["bias forgotten"] == lecture_macs()[1]
+    assert wrong["C_in forgotten"] == lecture_macs()[1] // 30 + 30 * prod(SIZES[1])
+    assert "bias counted" not in wrong
+    files = exam_files(v, moodle=True)
+    assert "as torchinfo counts them, biases included" in files["exam-001.tex"]
+    assert "counted as torchinfo counts" in files["moodle.xml"]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), index=st.integers(1, 100))
+def test_torchinfo_exam_answers_are_torchinfos_count(seed, index):
+    """A variant of the default family, built in PyTorch (on the meta device) and summed by
+    torchinfo itself: its Mult-Adds are the exam's answer, in total and for the asked layer."""
+    torch = pytest.importorskip("torch")
+    torchinfo = pytest.importorskip("torchinfo")
+    from symcnn.memory.calibrate.modules import torch_network
+    fam = parse_family((examples_dir() / "lecture_family.toml").read_text()
+                       + '[[exam.questions]]\nkind = "macs"\n', "family.toml")
+    v = make_variant(fam, seed, index, "torchinfo")
+    net = v.report.network
+    with torch.device("meta"):
+        model = torch_network(net, torch)
+    summary = torchinfo.summary(model, input_size=(1, *net.input_shape), device="meta", verbose=0)
+    layer, total = [q for q in v.questions if q.kind == "macs"]
+    assert total.answer.value == summary.total_mult_adds
+    by_name = {info.var_name: info.macs for info in summary.summary_list}
+    assert layer.answer.value == by_name[layer.row.name]
+
+
 # ---- documents and Moodle --------------------------------------------------------------------
 
 def test_moodle_and_documents_with_the_new_kinds(lecture):

@@ -63,7 +63,7 @@ def test_the_exercise_asks_without_answering(blank):
         assert answer not in blank, answer
     # the givens: the network in the formulas' notation, the budget asked about
     assert r"L2 & Conv3d & $C_{\mathrm{out}} = 30$, $k = 3$, $S = 2$" in blank
-    assert "fits in 8GB of" in blank and r"M_{\mathrm{avail}} = 8{,}000{,}000{,}000" in blank
+    assert "fits in 8 GB of" in blank and r"M_{\mathrm{avail}} = 8{,}000{,}000{,}000" in blank
 
 
 def test_the_solutions_work_every_step(blank, solved):
@@ -88,7 +88,7 @@ def test_the_solutions_work_every_step(blank, solved):
 def test_a_budget_too_small_says_by_how_much():
     report = make_report(symcnn.example_spec(), memory=["2GB"])
     tex = render_string(report, "exercise", solutions=True)
-    assert "fits in 2GB of" in tex
+    assert "fits in 2 GB of" in tex
     # one sample needs c + a = 2,937,313,940 B, 937,313,940 B more than 2 GB
     assert C_BYTES + A_BYTES - 2_000_000_000 == 937_313_940
     assert "Not even one sample fits: it needs $937.31\\,\\mathrm{MB}$ more." in tex

@@ -58,6 +58,8 @@ kind = "receptive_field"
 layer = 1
 choices = 4
 """
+#: Each compiled document's .tex, by (example, document): filled by the `compiled` fixture.
+SOURCES: dict[tuple[str, str], Path] = {}
 OVERFULL = re.compile(r"Overfull \\([hv])box \(([\d.]+)pt too (?:wide|high)\)[^\n]*")
 
 
@@ -133,6 +135,7 @@ def compiled(tmp_path_factory):
             docs[name, doc] = (tex, shown)
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(docs, pool.map(_compile, [tex for tex, _ in docs.values()])))
+    SOURCES.update({key: tex for key, (tex, _) in docs.items()})
     return {key: (*results[key], docs[key][1]) for key in docs}
 
 
@@ -169,3 +172,28 @@ def test_templates_never_shrink_type():
         text = path.read_text()
         for banned in (r"\resizebox", r"\scalebox", "adjustbox", r"\tiny", r"\scriptsize"):
             assert banned not in text, f"{path.name} uses {banned}"
+
+
+def _heading_text(tex_heading: str) -> str:
+    """A heading's words as pdftotext reads them: commands and braces out."""
+    text = re.sub(r"\\[a-zA-Z]+\s*", " ", tex_heading).replace("{", "").replace("}", "")
+    return " ".join(_readable(text).split())
+
+
+@pytest.mark.parametrize("doc", ["worksheet", "exercise", "solutions"])
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_no_heading_left_at_the_foot_of_a_page(compiled, name, doc):
+    """A section heading is followed by its text on the same page (the worksheet's
+    "5 Charts" stood alone at the foot of page 4 of ResNet-50's, its chart on page 5)."""
+    _, text, _ = compiled[name, doc]
+    source = SOURCES[name, doc].read_text()
+    headings = [_heading_text(h) for h in
+                re.findall(r"\\(?:sub)*section\*?\{((?:[^{}]|\{[^{}]*\})*)\}", source)]
+    headings = [h for h in headings if h]
+    for number, page in enumerate(text.split("\f"), start=1):
+        lines = [" ".join(_readable(line).split()) for line in page.splitlines() if line.strip()]
+        if len(lines) < 2:
+            continue
+        last = lines[-2]   # the line above the page number
+        stuck = [h for h in headings if last.endswith(h)]
+        assert not stuck, f"{name} {doc}: page {number} ends with the heading {stuck[0]!r}"

@@ -25,6 +25,7 @@ from symcnn.layers import (
     Linear,
     MaxPool2d,
     ReLU,
+    Upsample,
 )
 from symcnn.network import INPUT, Network, Node
 from symcnn.render.jsonreport import to_json
@@ -115,19 +116,39 @@ def test_unknown_where_axes_are_flattened_and_adaptive_pooling():
     assert fields(Network.sequential("v", (8,), [Linear(out_features=2)])) == ((),)
 
 
-def test_transposed_convolution_sees_at_most_this_many_inputs():
-    """With ``d = 1``: each output reads ``floor((k - 1)/s) + 1`` inputs at most; the jump is
-    ``1/s``; measured as the largest gradient extent over all outputs."""
-    torch = pytest.importorskip("torch")
-    for k, s, p in [(2, 2, 0), (3, 2, 1), (4, 2, 1), (5, 3, 2), (7, 2, 0)]:
-        f = fields(Network.sequential("t", (1, 40), [ConvTranspose1d(out_channels=1,
-                                                                     kernel_size=k, stride=s,
-                                                                     padding=p)]))[0][0]
-        module = ones(torch.nn.ConvTranspose1d(1, 1, k, stride=s, padding=p))
-        out_len = (40 - 1) * s - 2 * p + k
-        widest = max(hi - lo + 1 for lo, hi in (gradient_extent(module, (1, 40), (o,))[0]
-                                                for o in range(out_len)))
-        assert (f.size, f.jump) == (widest, sympy.Rational(1, s)) == ((k - 1) // s + 1, f.jump)
+def test_transposed_convolution_by_hand():
+    """Kernel 3, stride 2, padding 1: output ``2i`` reads input ``i``, output ``2i + 1`` the
+    inputs ``i`` and ``i + 1``; a convolution of kernel 2 after it sees 2 inputs from every
+    element (the recurrence's ``2 + 1/2`` is no field)."""
+    f = fields(Network.sequential("t", (1, 20), [
+        ConvTranspose1d(out_channels=1, kernel_size=3, stride=2, padding=1),
+        Conv1d(out_channels=1, kernel_size=2)]))
+    up, after = f[0][0], f[1][0]
+    assert [up.pixels(o) for o in range(5)] == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2)]
+    assert (up.size, up.jump, up.start) == (2, sympy.Rational(1, 2), 0)
+    assert [after.pixels(o) for o in range(4)] == [(0, 1), (0, 1), (1, 2), (1, 2)]
+    assert (after.size, after.jump) == (2, sympy.Rational(1, 2))
+    doc = to_json(make_report(symcnn.parse_spec(
+        '[input]\nshape = [1, 20]\n[[layers]]\ntype = "ConvTranspose1d"\nout_channels = 1\n'
+        'kernel_size = 3\nstride = 2\npadding = 1\n')))
+    assert doc["layers"][0]["receptive_field"] == [
+        {"size": 2, "jump": "1/2", "start": 0, "phases": [[0, 0], [0, 1]]}]
+    # stride 3 over kernel 2: every third output sees no input
+    gaps = fields(Network.sequential("g", (1, 9), [ConvTranspose1d(out_channels=1,
+                                                                   kernel_size=2, stride=3)]))
+    assert [gaps[0][0].pixels(o) for o in range(4)] == [(0, 0), (0, 0), None, (1, 1)]
+
+
+def test_upsampling_by_hand():
+    """Twice the size, linear (align_corners false): output ``o`` samples position ``(2o -
+    1)/4``, between two pixels; nearest: pixel ``floor(o/2)``."""
+    linear = fields(Network.sequential("l", (1, 10), [Upsample(scale_factor=2,
+                                                               mode="linear")]))[0][0]
+    assert [linear.pixels(o) for o in range(4)] == [(-1, 0), (0, 1), (0, 1), (1, 2)]
+    assert (linear.size, linear.jump, linear.start) == (2, sympy.Rational(1, 2), -1)
+    nearest = fields(Network.sequential("n", (1, 10), [Upsample(scale_factor=3)]))[0][0]
+    assert [nearest.pixels(o) for o in range(4)] == [(0, 0), (0, 0), (0, 0), (1, 1)]
+    assert (nearest.size, nearest.jump) == (1, sympy.Rational(1, 3))
 
 
 # ---------------------------------------------------------------- against PyTorch's gradients
@@ -208,3 +229,91 @@ def test_random_chains_against_gradients(chain, pick):
     expected = [(int(f.start + i * f.jump), int(f.start + i * f.jump + f.size - 1))
                 for f, i in zip(field, element)]
     assert gradient_extent(model, (1, n, n - 7), element) == expected
+
+
+def _upsampling_layers(draw):
+    """A transposed convolution or an upsampling, 1-d, in symcnn and as a torch module."""
+    import torch
+    if draw(st.booleans()):
+        k, s, d = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, d * (k - 1) // 2))
+        op = draw(st.integers(0, max(s, d) - 1))
+        return (ConvTranspose1d(out_channels=1, kernel_size=k, stride=s, padding=p, dilation=d,
+                                output_padding=op, bias=False),
+                ones(torch.nn.ConvTranspose1d(1, 1, k, stride=s, padding=p, dilation=d,
+                                              output_padding=op, bias=False)))
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", "linear"]))
+    factor = draw(st.integers(2, 4))
+    corners = draw(st.booleans()) if mode == "linear" else None
+    return (Upsample(scale_factor=factor, mode=mode, align_corners=corners),
+            torch.nn.Upsample(scale_factor=factor, mode=mode, align_corners=corners))
+
+
+@st.composite
+def up_and_down(draw):
+    """1 to 4 layers, at least one a transposed convolution or an upsampling, the others
+    convolutions."""
+    import torch
+    layers = []
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.booleans()) or not layers:
+            layers.append(_upsampling_layers(draw))
+            continue
+        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        p = draw(st.integers(0, k // 2))
+        layers.append((Conv1d(out_channels=1, kernel_size=k, stride=s, padding=p, dilation=d,
+                              bias=False),
+                       ones(torch.nn.Conv1d(1, 1, k, stride=s, padding=p, dilation=d,
+                                            bias=False))))
+    return [a for a, _ in layers], [b for _, b in layers]
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(up_and_down(), st.integers(64, 112))
+def test_transposed_and_upsampling_against_gradients(chain, n):
+    """Every output element away from the borders (its field and its neighbours' at least two
+    fields' sizes inside the input, where no layer reads past the end of its input or clamps
+    an index): the input pixels with a non-zero derivative of that element (PyTorch's
+    Jacobian) run from the first to the last pixel :meth:`AxisField.pixels` gives; where the
+    field says the element sees no pixel, it has none (and where no element sees one, the
+    whole Jacobian is 0).  (Where a source position is a whole pixel, PyTorch's
+    floating-point scale can give the next pixel a weight of ``1e-16``: not counted.)"""
+    torch = pytest.importorskip("torch")
+    layers, modules = chain
+    try:
+        a = analyze(Network.sequential("chain", (1, n), layers))
+    except symcnn.SymcnnError:
+        return  # the layers do not fit the input
+    model = torch.nn.Sequential(*modules).double()
+    jacobian = torch.autograd.functional.jacobian(model, torch.ones((1, 1, n),
+                                                                    dtype=torch.float64))
+    rows = jacobian[0, 0, :, 0, 0, :]
+    if receptive_fields(a)[-1] is None:  # every element reads only a transposed one's gaps
+        assert not rows.any()
+        return
+    field = receptive_fields(a)[-1][0]
+    margin = 2 * int(field.size) + 2
+    inside = [o for o in range(int(a.output_shape[1])) if field.pixels(o) is not None
+              and field.pixels(o)[0] >= margin and field.pixels(o)[1] <= n - 1 - margin]
+    assert rows.shape[0] == a.output_shape[1]
+    if not inside:
+        return
+    for o in range(inside[0], inside[-1] + 1):
+        nonzero = (rows[o].abs() > 1e-9).nonzero()[:, 0]  # not a rounding error's weight
+        seen = (int(nonzero.min()), int(nonzero.max())) if len(nonzero) else None
+        assert seen == field.pixels(o), o
+
+
+@pytest.mark.parametrize("mode, factor", [("bicubic", 2), ("bicubic", 3), ("bilinear", 3)])
+def test_two_dimensional_interpolation_against_gradients(mode, factor):
+    """Bicubic upsampling reads four pixels where the source position falls between two, one
+    where it is a whole pixel (its other weights are 0): every interior element's gradient."""
+    torch = pytest.importorskip("torch")
+    a = analyze(Network.sequential("u", (1, 16, 16), [Upsample(scale_factor=factor, mode=mode)]))
+    field = receptive_fields(a)[-1]
+    model = torch.nn.Upsample(scale_factor=factor, mode=mode)
+    for o in range(3 * factor, 12 * factor):
+        expected = [axis.pixels(o) for axis in field]
+        assert gradient_extent(model, (1, 16, 16), (o, o)) == expected, o
+    assert field[0].size == (4 if mode == "bicubic" else 2)

@@ -69,7 +69,7 @@ def test_slides_show_the_lecture_numbers(lecture):
                      "print 51.50 MB",
                      r"I_{10} = 1 \times 4 = 0.0000040\,\mathrm{MB}",
                      r"2{,}937.31\,\mathrm{MB}",
-                     r"\text{80GB}:\quad b_{\max} = \left\lfloor \bigl( 80{,}000{,}000{,}000 - "
+                     r"\text{80 GB}:\quad b_{\max} = \left\lfloor \bigl( 80{,}000{,}000{,}000 - "
                      r"26{,}413{,}208\bigr)\,/\,2{,}910{,}900{,}732 \right\rfloor = 27"]:
         assert expected in tex
 
@@ -315,3 +315,110 @@ def test_symbolic_simulated_peak_is_described():
     long = sympy.Max(*(sympy.Symbol("x") + i * sympy.Symbol("y") for i in range(19)),
                      evaluate=False)
     assert "the largest of 19 expressions" in _bytes_tex(long)
+
+
+def test_a_block_use_reads_its_parameter_with_the_values_set():
+    """unet2d with --set C=64: its first block is `double` with F = C, so the documents say
+    F = 64 (they said F = C beside numeric shapes); down4 has F = 16C = 1024."""
+    from symcnn.spec.parse import load_spec, parse_assignments
+    spec = load_spec(symcnn.files.shipped_dir("examples", "lecture.toml") / "unet2d.toml",
+                     parse_assignments(["C=64", "H=256", "W=256"]))
+    report = make_report(spec)
+    args = {g.name: dict(g.rows[0].block_args) for g in report.groups if g.block_type}
+    assert args["inc"] == {"F": 64} and args["down4"] == {"F": 1024}
+    for template in ("slides", "worksheet"):
+        tex = render_string(report, template)
+        assert "double block $(F = 64)$" in tex and "(F = C)" not in tex
+
+
+def _frames(tex: str, title: str) -> list[str]:
+    """The bodies of the frames whose title starts with ``title``."""
+    found = re.findall(r"\\begin\{frame\}(?:\[[^\]]*\])?\{" + re.escape(title)
+                       + r"([^\n]*)\n(.*?)\\end\{frame\}", tex, re.S)
+    return [(head, body) for head, body in found]
+
+
+@pytest.mark.parametrize("which, title, lines", [
+    ("resnet18", "Network Architecture", 16),   # input, 15 layers and blocks: 8 + 8, not 13 + 3
+    ("vgg16", "Network Architecture", 41),      # input and 40 layers: 11, 10, 10, 10, not 11, 11, 11, 8
+    ("vgg16", "GPU Memory Consumption", 27),    # Params, Grads, I_1 ... I_25: 6, 6, 5, 5, 5
+    ("lecture_symbolic", "GPU Memory Consumption", 11),  # Params, I_1 ... I_10: 6 + 5, not 8 + 3
+])
+def test_a_long_table_is_spread_evenly_over_its_frames(which, title, lines):
+    """A table or list continued over frames fills them evenly (no near-empty last frame):
+    the rows per frame differ by at most one, and together they are every line."""
+    tex = render_string(make_report(symcnn.example_spec(which)), "slides")
+    frames = _frames(tex, title)
+    assert len(frames) > 1
+    counts = [sum(1 for line in body.splitlines() if _is_item(line)) for _, body in frames]
+    assert sum(counts) == lines, counts
+    assert max(counts) - min(counts) <= 1, counts
+    numbers = [re.search(r"(\d+)/(\d+)\)\}$", head.strip()).groups() for head, _ in frames]
+    n = len(frames)
+    assert numbers == [(str(i), str(n)) for i in range(1, n + 1)]
+
+
+def _is_item(line: str) -> bool:
+    """A table's row (not its header), a displayed formula or a line of an align."""
+    line = line.strip()
+    if line.startswith(r"\breakmath{") or re.match(r"I_\{\d+\} &=", line):
+        return True
+    return " & " in line and line.endswith("\\\\") and "output shape" not in line
+
+
+def test_a_block_derived_over_two_frames_numbers_them():
+    """ResNet-152's bottleneck_down has 8 layers with parameters: two frames of 4, titled
+    (1/2) and (2/2), not the same title twice."""
+    tex = render_string(make_report(symcnn.example_spec("resnet152")), "slides")
+    heads = [h for h, _ in _frames(tex, "Block bottleneck\\_down, as used in layer1.0")]
+    assert [h.strip()[-8:] for h in heads] == ["{(}1/2)}", "{(}2/2)}"], heads
+
+
+def test_a_continued_frame_says_so_in_words(symbolic):
+    """allowframebreaks numbered the frames I, II, which read as the activations I_i."""
+    tex = render_string(symbolic, "slides")
+    assert r"\setbeamertemplate{frametitle continuation}[from second][(cont.)]" in tex
+
+
+def test_the_exercise_writes_c_plus_a_at_one_sample(lecture):
+    (text,) = [render_string(lecture, "exercise", solutions=True)]
+    assert "M{(}1{)} = c + a" in text and "c + 1" not in text
+    assert "fits in 8 GB of" in text
+
+
+@pytest.mark.parametrize("which", ["lecture_symbolic", "unet2d"])
+def test_a_symbolic_architecture_table_uses_the_named_sizes(which):
+    """Shapes as C x D_2 x H_2 x W_2 (named on the sizes slides), not walls of floor() terms
+    at footnote size; each named shape, its names replaced by their closed forms, is the
+    layer's shape as analysed, and for L2 of the lecture's network PyTorch's rule by hand."""
+    report = make_report(symcnn.example_spec(which))
+    sizes = report.derivation.sizes
+    closed = {n.symbol: n.value for n in sizes.names}
+    for row in report.analysis.rows:
+        named = sizes.shapes[row.name]
+        assert [sympy.simplify(sympy.sympify(v).subs(closed) - w) for v, w
+                in zip(named, row.output_shape)] == [0] * len(named), row.name
+    for template in ("slides", "worksheet"):
+        tex = render_string(report, template)
+        table = tex[tex.index("output shape"):tex.index(r"\bottomrule")]
+        assert r"\lfloor" not in table
+    if which == "lecture_symbolic":
+        lecture = {"C": 30, "D": 193, "H": 229, "W": 193}   # the lecture's sizes
+        named = [sympy.sympify(v).subs(closed) for v in sizes.shapes["L2"]]
+        values = [v.subs({s: lecture[s.name] for s in v.free_symbols}) for v in named]
+        assert values == [30, 95, 113, 95]                  # L2 on the lecture's slide
+        assert r"L2 & Conv3d & $C_{\mathrm{out}} = C$, $k = 3$, $S = 2$ & " \
+               r"$C \times D_{2} \times H_{2} \times W_{2}$" in render_string(report, "slides")
+
+
+def test_budgets_are_spaced_and_memory_written_one_way(lecture):
+    """"8 GB", as the exercise and the exam write it (not "8GB"), in the slides' and the
+    worksheet's largest-batch lines, tables, legends and summary; M(b) = c + a b on every
+    slide (the Largest Batch slide had a b + c)."""
+    for template in ("slides", "worksheet"):
+        tex = render_string(lecture, template)
+        assert not re.search(r"\d(GB|MB|GiB)\b", tex.replace(r"\,\mathrm", "")), template
+        assert tex.count("8 GB") >= 2
+    slides = render_string(lecture, "slides")
+    assert r"M(b) = c + a\,b$, so the largest batch" in slides
+    assert r"a\,b + c" not in slides

@@ -440,9 +440,19 @@ def as_macs_convention(value) -> MacsConvention:
 def count_macs(analysis, convention: MacsConvention | str = MacsConvention.FVCORE,
                shapes: Mapping[str, Shape] | None = None) -> Macs:
     """The MACs of every node of ``analysis`` (:func:`symcnn.analysis.analyze`), one sample,
-    counted as ``convention`` counts them; ``shapes``: every node's output shape (``"input"``
-    too) to write the derivations in, such as the named sizes of
-    :mod:`symcnn.analysis.named` (``D_1 H_1 W_1 C``); by default the analysis's own."""
+    counted as ``convention`` counts them (``"fvcore"``, ``"torchinfo"`` or ``"ptflops"``);
+    ``shapes``: every node's output shape (``"input"`` too) to write the derivations in, such as
+    the named sizes of :mod:`symcnn.analysis.named` (``D_1 H_1 W_1 C``); by default the analysis's own.
+
+    >>> import symcnn
+    >>> macs = symcnn.count_macs(symcnn.analyze(symcnn.example_spec().network), "torchinfo")
+    >>> macs.total, macs.rows[0].name, macs.rows[0].value  # L1: (27 + 1) 30 weights x 191*227*191
+    (122347137391, 'L1', 6956197080)
+    >>> symcnn.count_macs(symcnn.analyze(symcnn.example_spec().network), "flops")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    symcnn.errors.SymcnnError: argument 'macs_convention': unknown MACs convention 'flops' ...
+    """
     convention = as_macs_convention(convention)
     table = MACS_RULES[convention]
     rows = []

@@ -11,11 +11,18 @@ is the largest over the paths: the union of the inputs' fields.
 
 * Convolutions, max and average pooling: the recurrence (``padding="same"`` pads
   ``floor(d(k - 1)/2)`` in front, as PyTorch does).
-* A transposed convolution divides the jump by its stride; its output sees up to
-  ``floor(d(k - 1)/s) + 1`` neighbouring inputs (exact for ``d = 1``; for ``d > 1`` an upper
-  bound, as for the layers after it).
-* Adaptive pooling: its largest bin; to size 1 it sees the whole axis.  Upsampling: the jump
-  divided by the factor, and 2 taps (linear modes) or 4 (bicubic) instead of 1.
+* A transposed convolution and upsampling make the jump a fraction: neighbouring outputs
+  then see different numbers of pixels (kernel 3, stride 2: one, two, one, ...), and every
+  element's field is held exactly, as a pattern that repeats every few elements
+  (:mod:`symcnn.analysis.lattice`, :meth:`AxisField.pixels`; ``size`` is then the largest,
+  ``jump`` the mean step).  A transposed convolution's output ``o`` reads the inputs ``i``
+  with ``i s = o + p - d t``; upsampling reads the pixels with a non-zero weight, one for the
+  nearest modes, two (linear modes) or four (bicubic) where the source position falls between
+  pixels, as PyTorch computes it (the borders, which PyTorch clamps, are reached as padding
+  is).  The layers after them follow each element.  A symbolic stride, padding or kernel
+  after a fractional jump is not followed (None).
+* Adaptive pooling: its bins (``floor(i n/o)`` to ``ceil((i + 1) n/o) - 1``); to size 1 it
+  sees the whole axis.
 * A linear layer, and a softmax over a spatial axis, see every position of the axes they mix:
   their jump is 0.  Flatten keeps each element's field (the axes are no longer spatial: a
   convolution after it has no field here, None).
@@ -40,10 +47,15 @@ is the largest over the paths: the union of the inputs' fields.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from math import gcd
 
 import sympy
 
+from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, whole
+from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
+from symcnn.analysis.lattice import merged as lattice_union
+from symcnn.analysis.lattice import transposed_window
 from symcnn.intdiv import FloorDiv
 from symcnn.layers import (
     ELU,
@@ -88,18 +100,33 @@ from symcnn.layers import (
     Unflatten,
     Upsample,
 )
-from symcnn.layers.base import to_expr
 from symcnn.layers.dispatch import RuleTable
 from symcnn.layers.tensor import sample_axis
 
 
 @dataclass(frozen=True)
 class AxisField:
-    """The receptive field of a node's output along one spatial axis of the network's input."""
+    """The receptive field of a node's output along one spatial axis of the network's input:
+    where the jump is a fraction, ``size`` is the largest over the elements, ``jump`` the mean
+    step, and :meth:`pixels` gives each element's own."""
 
     size: sympy.Expr
     jump: sympy.Expr
     start: sympy.Expr
+    phases: Lattice | None = field(default=None, repr=False)
+
+    def pixels(self, element: int) -> tuple[sympy.Expr, sympy.Expr] | None:
+        """The first and the last input pixel that output element ``element`` sees (None:
+        it sees none, as some outputs of a transposed convolution whose stride exceeds its
+        kernel).
+
+        >>> AxisField(5, 2, -1).pixels(3)
+        (5, 9)
+        """
+        if self.phases is not None:
+            return self.phases.at(element)
+        first = self.start + element * self.jump
+        return first, first + self.size - 1
 
 
 @dataclass(frozen=True)
@@ -117,18 +144,41 @@ class _Axis:
     def spatial(self) -> bool:
         return self.axis is not None
 
-    def window(self, kernel, stride, front, positions) -> _Axis:
-        """A window of ``kernel`` pixels (dilation included) every ``stride``, ``front``
-        positions of padding before the first."""
+    def lattice(self) -> Lattice:
+        f = self.field
+        return self.field.phases or Lattice(((f.start, f.start + f.size - 1),), f.jump)
+
+    def remapped(self, window, step, positions) -> _Axis:
+        """The field of a layer whose output ``o`` reads this axis's elements ``window(o)``
+        (which moves ``u`` elements every ``v`` outputs, ``step = (u, v)``)."""
+        phases = self.lattice().remapped(window, tuple(map(whole, step)))
+        if len(phases.bounds) == 1 and phases.bounds[0] is not None:
+            (lo, hi), = phases.bounds
+            return replace(self, field=AxisField(hi - lo + 1, phases.shift, lo),
+                           positions=positions)
+        return replace(self, field=AxisField(*phases.field(), phases), positions=positions)
+
+    def window(self, kernel, stride, front, positions, dilation=1) -> _Axis:
+        """A window of ``kernel`` pixels (dilation included: every ``dilation``-th is read)
+        every ``stride``, ``front`` positions of padding before the first."""
+        if self.field.phases is not None:
+            return self.remapped(sliding_window(whole(kernel), whole(stride), whole(front),
+                                                whole(dilation)), (stride, 1), positions)
         f = self.field
         return replace(self, field=AxisField(f.size + (kernel - 1) * f.jump, f.jump * stride,
                                              f.start - front * f.jump), positions=positions)
 
+    def extent(self) -> tuple[sympy.Expr, sympy.Expr]:
+        """The first and the last pixel that the axis's elements see together."""
+        if self.field.phases is not None:
+            return self.field.phases.extent(whole(self.positions))
+        f = self.field
+        return f.start, f.start + (self.positions - 1) * f.jump + f.size - 1
+
     def whole(self) -> _Axis:
         """Every output element sees every position of the axis."""
-        f = self.field
-        return replace(self, field=AxisField(f.size + (self.positions - 1) * f.jump,
-                                             sympy.Integer(0), f.start))
+        lo, hi = self.extent()
+        return replace(self, field=AxisField(hi - lo + 1, sympy.Integer(0), lo))
 
 
 #: The state between nodes: one tracked axis per spatial axis of the input (None: unknown;
@@ -151,11 +201,11 @@ def _located(state) -> bool:
     return all(a.axis is not None or a.field.jump == 0 for a in state)
 
 
-def _windows(state, shape: Shape, out: Shape, kernels, strides, fronts) -> State:
+def _windows(state, shape: Shape, out: Shape, kernels, strides, fronts, dilation) -> State:
     if not _mapped(state, shape):
         return None
-    return tuple(a.window(k, s, p, n) for a, k, s, p, n in zip(state, kernels, strides, fronts,
-                                                                 out[1:]))
+    return tuple(a.window(k, s, p, n, d) for a, k, s, p, n, d in zip(state, kernels, strides,
+                                                                      fronts, out[1:], dilation))
 
 
 def _sliding(layer, states, ins, out, dilation) -> State:
@@ -167,7 +217,7 @@ def _sliding(layer, states, ins, out, dilation) -> State:
         fronts = [sympy.Integer(0)] * n
     else:
         fronts = list(layer.padding)
-    return _windows(states[0], ins[0], out, kernels, layer.stride, fronts)
+    return _windows(states[0], ins[0], out, kernels, layer.stride, fronts, dilation)
 
 
 FIELD_RULES.add(ConvNd, lambda layer, states, ins, out:
@@ -179,36 +229,19 @@ FIELD_RULES.add(PoolNd, lambda layer, states, ins, out:
 @FIELD_RULES.entry(ConvTransposeNd)
 def _conv_transpose(layer, states, ins, out) -> State:
     """Output ``o`` reads the inputs ``i`` with ``i s = o + p - d t`` for a tap ``t < k``:
-    ``floor(d(k - 1)/s) + 1`` neighbours at most, the first of output 0 at
-    ``ceil((p - d(k - 1))/s)``; the jump shrinks by ``s``."""
+    element by element (:func:`symcnn.analysis.lattice.transposed_window`)."""
     state = states[0]
     if not _mapped(state, ins[0]):
         return None
-    axes = []
-    for a, k, s, p, d, n in zip(state, layer.kernel_size, layer.stride, layer.padding,
-                                layer.dilation, out[1:]):
-        reach = d * (k - 1)
-        f = a.field
-        axes.append(replace(a, field=AxisField(f.size + FloorDiv(reach, s) * f.jump, f.jump / s,
-                                               f.start - FloorDiv(reach - p, s) * f.jump),
-                            positions=n))
-    return tuple(axes)
-
-
-def _largest_bin(n, o) -> tuple[sympy.Expr, sympy.Expr] | None:
-    """Adaptive pooling of ``n`` positions to ``o``: the largest bin and the mean step
-    (bin ``i`` is ``floor(i n/o)`` to ``ceil((i + 1) n/o)``); None where unknown."""
-    if (n / o).is_integer:
-        return n / o, n / o
-    if n.is_Integer and o.is_Integer:
-        n_, o_ = int(n), int(o)
-        return sympy.Integer(max(-(-(i + 1) * n_ // o_) - i * n_ // o_ for i in range(o_))), \
-            sympy.Rational(n_, o_)
-    return None
+    return tuple(a.remapped(transposed_window(whole(k), whole(s), whole(p), whole(d)), (1, s), n)
+                 for a, k, s, p, d, n in zip(state, layer.kernel_size, layer.stride,
+                                             layer.padding, layer.dilation, out[1:]))
 
 
 @FIELD_RULES.entry(AdaptivePoolNd)
 def _adaptive(layer, states, ins, out) -> State:
+    """Bin ``i`` of ``n`` positions pooled to ``o``: ``floor(i n/o)`` to ``ceil((i + 1) n/o)
+    - 1``; a window of ``n/o`` where that divides, the whole axis to 1."""
     state = states[0]
     if not _mapped(state, ins[0]):
         return None
@@ -216,37 +249,32 @@ def _adaptive(layer, states, ins, out) -> State:
     for a, n, o in zip(state, ins[0][1:], out[1:]):
         if sympy.expand(n - o) == 0:
             axes.append(a)
-            continue
-        if o == 1:
+        elif o == 1:
             axes.append(replace(a.whole(), positions=o))
-            continue
-        found = _largest_bin(n, o)
-        if found is None:
-            return None
-        axes.append(a.window(found[0], found[1], 0, o))
+        elif (n / o).is_integer:
+            axes.append(a.window(n / o, n / o, 0, o))
+        else:
+            n_, o_ = whole(n), whole(o)
+            step = gcd(n_, o_)
+            axes.append(a.remapped(adaptive_window(n_, o_), (n_ // step, o_ // step), o))
     return tuple(axes)
-
-
-_TAPS = {"linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
 
 
 @FIELD_RULES.entry(Upsample)
 def _upsample(layer, states, ins, out) -> State:
+    """The input elements with a non-zero weight for each output element
+    (:func:`symcnn.analysis.lattice.interpolation_window`): one for the nearest modes, two
+    (linear modes) or four (bicubic) where the source position falls between pixels."""
     state = states[0]
     if not _mapped(state, ins[0]):
         return None
-    n = len(state)
     factors = layer.scale_factor if isinstance(layer.scale_factor, (tuple, list)) \
-        else (layer.scale_factor,) * n
-    taps = _TAPS.get(layer.mode, 1)
+        else (layer.scale_factor,) * len(state)
     axes = []
     for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
-        factor = y / x if f is None else to_expr(f, "scale_factor")
-        field = a.field
-        axes.append(replace(a, field=AxisField(field.size + (taps - 1) * field.jump,
-                                               field.jump / factor,
-                                               field.start - (field.jump if taps == 4 else 0)),
-                            positions=y))
+        scale = interpolation_scale(layer, x, y, f)
+        window = interpolation_window(layer.mode, bool(layer.align_corners), scale)
+        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y))
     return tuple(axes)
 
 
@@ -316,16 +344,15 @@ def _covering(axes) -> _Axis | None:
     """The input whose every element sees all that any element of the others sees (a global
     pool's squeeze-excitation scale, an attention's output), if one does: the union is its
     field at every position (jump 0)."""
-    def extent(a: _Axis):
-        f = a.field
-        return f.start, f.start + (a.positions - 1) * f.jump + f.size - 1
-
     for candidate in axes:
         if candidate.field.jump != 0:
             continue
-        lo, hi = extent(candidate)
-        if all(_true(lo <= extent(a)[0]) and _true(extent(a)[1] <= hi) for a in axes):
-            return candidate
+        lo, hi = candidate.extent()
+        try:
+            if all(_true(lo <= a.extent()[0]) and _true(a.extent()[1] <= hi) for a in axes):
+                return candidate
+        except Unknown:
+            continue
     return None
 
 
@@ -348,6 +375,14 @@ def _merge(layer, states, ins, out) -> State:
         covering = _covering(axes)
         if covering is not None:
             merged.append(covering)
+            continue
+        if any(a.field.phases is not None for a in axes):
+            phases = lattice_union([a.lattice() for a in axes])
+            if phases is None:
+                return None
+            merged.append(replace(axes[0], field=AxisField(*phases.field(), phases),
+                                  positions=out[axes[0].axis - 1] if axes[0].spatial
+                                  else axes[0].positions))
             continue
         first = sympy.Min(*(a.field.start for a in axes))
         last = sympy.Max(*(a.field.start + a.field.size - 1 for a in axes))
@@ -390,7 +425,8 @@ def _part(state, dim: int, start, positions) -> State:
         if a.axis > dim:
             return replace(a, axis=a.axis - 1) if positions is None else a
         f = a.field
-        moved = replace(a, field=replace(f, start=f.start + start * f.jump))
+        moved = replace(a, field=replace(f, start=f.start + start * f.jump)) \
+            if f.phases is None else a.remapped(lambda o: (o + whole(start),), (1, 1), 1)
         return replace(moved, axis=None) if positions is None else \
             replace(moved, positions=positions)
 
@@ -431,7 +467,14 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
     network's input (empty when the input has none), or None where it is not known (a
     spatial layer after its axes were flattened, a concatenation along a spatial axis,
-    adaptive pooling to a symbolic size that may not divide)."""
+    adaptive pooling to a symbolic size that may not divide, a symbolic geometry after a
+    fractional jump).
+
+    >>> import symcnn
+    >>> fields = symcnn.receptive_fields(symcnn.analyze(symcnn.example_spec().network))
+    >>> [(axis.size, axis.jump, axis.start) for axis in fields[3]]  # L4, per axis
+    [(13, 4, 0), (13, 4, 0), (13, 4, 0)]
+    """
     start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
                   for i, n in enumerate(analysis.input_shape[1:]))
     states: dict[str, State] = {"input": start}
@@ -440,7 +483,13 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
         ins = tuple(states[name] for name in row.inputs)
         state = None
         if all(s is not None for s in ins) or not row.layer.reads_inputs:
-            state = FIELD_RULES[row.layer](row.layer, ins, row.input_shapes, row.output_shape)
+            try:
+                state = FIELD_RULES[row.layer](row.layer, ins, row.input_shapes,
+                                               row.output_shape)
+            except Unknown:  # a symbolic geometry where the field differs by element
+                state = None
+            except SeesNothing:
+                state = ()
         states[row.name] = state
         sees_nothing = start and state == ()
         out.append(None if state is None or sees_nothing else tuple(a.field for a in state))

@@ -36,6 +36,7 @@ from functools import partial
 
 import sympy
 
+from symcnn.analysis.macs import MacsConvention, as_macs_convention
 from symcnn.analysis.rows import Analysis, LayerRow, analyze
 from symcnn.errors import SymcnnError
 from symcnn.exam.cost import (
@@ -288,12 +289,13 @@ def _max_batch(q, report, mistakes, row) -> _Answered:
 
 
 def _macs(q, report, mistakes, row) -> _Answered:
-    work = macs_work(report.analysis, row)
+    convention = report.macs_convention
+    work = macs_work(report.analysis, row, convention)
     if work.value == 0:
         raise SymcnnError(f"layer {row.name!r} ({row.type_name}) has no multiply-accumulates "
-                          "(fvcore counts none)", layer=q.where, field="layer")
+                          f"({convention.value} counts none)", layer=q.where, field="layer")
     return _Answered(Answer("count", work.value), work, row,
-                     partial(macs_mistakes, report.analysis, row), int)
+                     partial(macs_mistakes, report.analysis, row, convention), int)
 
 
 def _receptive_field(q, report, mistakes, row) -> _Answered:
@@ -424,12 +426,12 @@ def _choices(q: QuestionSpec, done: _Answered, rng: random.Random,
 
 # ---- variants -------------------------------------------------------------------------------
 
-def _try(family: Family, candidate: Candidate):
+def _try(family: Family, candidate: Candidate, macs_convention: MacsConvention):
     """The report of a candidate's network, or a SymcnnError saying why it is invalid."""
     numeric = candidate.network()
     report = make_report(Spec(numeric, family.source), MemoryOptions(Convention.LECTURE),
                          memory=[q.memory for q in family.exam.questions if q.memory] or None,
-                         units="MB")
+                         units="MB", macs_convention=macs_convention)
     if family.exact_division:
         where = inexact_division(report.analysis)
         if where:
@@ -437,8 +439,11 @@ def _try(family: Family, candidate: Candidate):
     return report
 
 
-def make_variant(family: Family, seed: int, index: int) -> Variant:
-    """Variant ``index`` (from 1) of ``family`` for ``seed``: the first valid draw."""
+def make_variant(family: Family, seed: int, index: int,
+                 macs_convention: MacsConvention | str = MacsConvention.FVCORE) -> Variant:
+    """Variant ``index`` (from 1) of ``family`` for ``seed``: the first valid draw; its MACs
+    questions count as ``macs_convention`` (fvcore, torchinfo or ptflops) does."""
+    macs_convention = as_macs_convention(macs_convention)
     failures: list[SymcnnError] = []
     for candidate in family.candidates(seed, index):
         try:
@@ -448,7 +453,7 @@ def make_variant(family: Family, seed: int, index: int) -> Variant:
             continue
         candidate.check_variables()
         try:
-            report = _try(family, candidate)
+            report = _try(family, candidate, macs_convention)
         except SymcnnError as err:
             failures.append(err)
             continue
@@ -480,11 +485,14 @@ def _no_variant(family: Family, index: int, failures: list[SymcnnError]) -> Symc
                        source=family.source)
 
 
-def make_exam(family: Family, variants: int = 1, seed: int = 0) -> Exam:
-    """``variants`` variants of ``family`` (numbered from 1), reproducible from ``seed``."""
+def make_exam(family: Family, variants: int = 1, seed: int = 0,
+              macs_convention: MacsConvention | str = MacsConvention.FVCORE) -> Exam:
+    """``variants`` variants of ``family`` (numbered from 1), reproducible from ``seed``; the
+    MACs questions count as ``macs_convention`` does."""
     if isinstance(variants, bool) or not isinstance(variants, int) or variants < 1:
         raise SymcnnError(f"must be a whole number >= 1, got {variants!r}", argument="variants")
     if variants > MAX_VARIANTS:
         raise SymcnnError(f"at most {MAX_VARIANTS}, got {variants}", argument="variants")
-    return Exam(family, seed, tuple(make_variant(family, seed, k)
+    convention = as_macs_convention(macs_convention)
+    return Exam(family, seed, tuple(make_variant(family, seed, k, convention)
                                     for k in range(1, variants + 1)))

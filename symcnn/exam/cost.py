@@ -3,9 +3,9 @@ largest value of a symbol under a memory budget (``largest_symbol``): their work
 the typical mistakes behind wrong options.
 
 The right answers come from the analysis: :func:`symcnn.analysis.macs.count_macs` (fvcore's
-count: no bias), :func:`symcnn.analysis.receptive.receptive_fields` and
+count, no bias, unless the exam names another tool's), :func:`symcnn.analysis.receptive.receptive_fields` and
 :func:`symcnn.explore.solve_for`.  The wrong ones redo the same with a mistake: the bias
-counted, ``C_in`` or a kernel axis forgotten, FLOPs for MACs; the strides (the jump) or the
+counted (or, for a tool that counts it, forgotten), ``C_in`` or a kernel axis forgotten, FLOPs for MACs; the strides (the jump) or the
 dilation left out of the field, the jump taken after the layer's own stride, the ``1`` of the
 element itself forgotten; the first value that does not fit, activations counted once, GB for
 GiB.  Like :mod:`symcnn.exam.mistakes`, each function returns ``(mistake, value)`` pairs.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from symcnn.analysis.macs import count_macs
+from symcnn.analysis.macs import MACS_RULES, MacsConvention, count_macs
 from symcnn.analysis.receptive import receptive_fields
 from symcnn.analysis.rows import Analysis, LayerRow
 from symcnn.analysis.sweep import evaluate_many
@@ -43,66 +43,87 @@ from symcnn.units import parse_size
 @dataclass(frozen=True)
 class MacsWork:
     """The layers that count (the asked one alone for a layer's question), with their
-    derivations, and the value asked for."""
+    derivations, the value asked for, and the tool whose count it is."""
 
     rows: tuple[tuple[LayerRow, Derivation], ...]
     value: int
     total: bool  # the whole network's count (else one layer's)
+    convention: MacsConvention = MacsConvention.FVCORE
 
 
-def macs_work(analysis: Analysis, row: LayerRow | None) -> MacsWork:
-    macs = count_macs(analysis)
+def macs_work(analysis: Analysis, row: LayerRow | None,
+              convention: MacsConvention = MacsConvention.FVCORE) -> MacsWork:
+    macs = count_macs(analysis, convention)
     if row is not None:
         d = macs.rows[row.index - 1].derivation
-        return MacsWork(((row, d),) if d else (), int(macs.rows[row.index - 1].value), False)
+        return MacsWork(((row, d),) if d else (), int(macs.rows[row.index - 1].value), False,
+                        convention)
     pairs = tuple((r, m.derivation) for r, m in zip(analysis.rows, macs.rows) if m.derivation)
-    return MacsWork(pairs, int(macs.total), True)
+    return MacsWork(pairs, int(macs.total), True, convention)
 
 
-def _layer_macs_mistakes(row: LayerRow, value: int) -> list[tuple[str, int]]:
-    """One layer's MACs with each typical mistake that applies to it."""
+def _bias_part(row: LayerRow, value: int, convention: MacsConvention) -> int:
+    """What the layer's bias adds to its count under ``convention`` (0 for fvcore)."""
+    layer = row.layer
+    if getattr(layer, "bias", False) is not True:
+        return 0
+    without = MACS_RULES[convention][layer](dataclasses.replace(layer, bias=False),
+                                            row.input_shapes, row.output_shape)
+    return value - (int(without.value) if without else 0)
+
+
+def _layer_macs_mistakes(row: LayerRow, value: int,
+                         convention: MacsConvention) -> list[tuple[str, int]]:
+    """One layer's MACs with each typical mistake that applies to it: each taken on the
+    weights' count (``core``), plus what the bias adds where ``convention`` counts it."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
-    mistakes = []
-    if getattr(layer, "bias", False) is True and isinstance(layer, (ConvNd, Linear)):
+    bias = _bias_part(row, value, convention)
+    core, mistakes = value - bias, []
+    if bias:
+        mistakes.append(("bias forgotten", core))
+    elif getattr(layer, "bias", False) is True and isinstance(layer, (ConvNd, Linear)):
         mistakes.append(("bias counted", value + int(numel(out))))
     if isinstance(layer, ConvNd) and not isinstance(layer, ConvTransposeNd):
         per_group = int(ins[0]) // int(layer.groups)
         if per_group > 1:
-            mistakes.append(("C_in forgotten", value // per_group))
+            mistakes.append(("C_in forgotten", core // per_group + bias))
         kernel = tuple(int(k) for k in layer.kernel_size)
         if len(kernel) > 1 and kernel[-1] > 1:
             n = len(kernel)
             smaller = "k" if n == 2 else f"k^{n - 1}"
-            mistakes.append((f"kernel volume {smaller} instead of k^{n}", value // kernel[-1]))
+            mistakes.append((f"kernel volume {smaller} instead of k^{n}",
+                             core // kernel[-1] + bias))
         spatial_in, spatial_out = int(numel(ins[1:])), int(numel(out[1:]))
         if spatial_in != spatial_out and spatial_out:
             mistakes.append(("the input's size instead of the output's",
                              value // spatial_out * spatial_in))
     elif isinstance(layer, Linear) and int(ins[-1]) > 1:
-        mistakes.append(("n_in forgotten", value // int(ins[-1])))
+        mistakes.append(("n_in forgotten", core // int(ins[-1]) + bias))
     return mistakes
 
 
-def macs_mistakes(analysis: Analysis, row: LayerRow | None) -> list[tuple[str, int]]:
-    """Distractors for one layer's MACs (``row``) or the network's (None)."""
-    macs = count_macs(analysis)
+def macs_mistakes(analysis: Analysis, row: LayerRow | None,
+                  convention: MacsConvention = MacsConvention.FVCORE) -> list[tuple[str, int]]:
+    """Distractors for one layer's MACs (``row``) or the network's (None), as
+    ``convention`` counts them."""
+    macs = count_macs(analysis, convention)
     values = [int(m.value) for m in macs.rows]
     if row is not None:
-        out = _layer_macs_mistakes(row, values[row.index - 1])
+        out = _layer_macs_mistakes(row, values[row.index - 1], convention)
     else:
         totals: dict[str, int] = {}
         for r, v in zip(analysis.rows, values):
-            for label, wrong in _layer_macs_mistakes(r, v):
+            for label, wrong in _layer_macs_mistakes(r, v, convention):
                 key = label.replace("n_in", "C_in")
                 totals[key] = totals.get(key, sum(values)) + wrong - v
         out = [(f"{label} in every layer", v) for label, v in totals.items()]
-    right = values[row.index - 1] if row is not None else sum(values)
+    right = values[row.index - 1] if row is not None else int(macs.total)
     out.append(("FLOPs (2 x MACs) given", 2 * right))
     for key, label in (("plus_one", "the +1 forgotten in the output size"),
                        ("ceil", "the floor forgotten (rounded up) in the output size")):
         wrong = mistaken_analysis(analysis, key)
         if wrong is not None:
-            counts = count_macs(wrong)
+            counts = count_macs(wrong, convention)
             out.append((label, int(counts.rows[row.index - 1].value) if row is not None
                         else int(counts.total)))
     return out

@@ -17,7 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from symcnn.exam.build import Exam, Question, Variant
-from symcnn.exam.text import answer_plain, answer_text, prompt
+from symcnn.exam.text import answer_plain, answer_text, prompt_pieces
 from symcnn.render.documents import reader_name
 from symcnn.render.formatting import shape as text_shape
 from symcnn.render.notation import layer_notation_html
@@ -80,16 +80,31 @@ def network_html(variant: Variant) -> str:
             "1 GiB = 2<sup>30</sup> bytes; round half up.</p>" + _cost_conventions(variant))
 
 
+_KERNEL = "<i>k</i><sup><i>n</i></sup> <i>C</i><sub>in</sub>/<i>g</i>"
+#: What each MACs convention counts, as the LaTeX exams say it (templates/exam_parts.tex.j2).
+_MACS_HTML = {
+    "fvcore": f"a convolution <i>C</i><sub>out</sub> &times; (output positions) &times; {_KERNEL}, "
+              "a linear layer <i>n</i><sub>in</sub> <i>n</i><sub>out</sub>; biases, activations "
+              "and a Flatten are not counted",
+    "torchinfo": f"its Mult-Adds, a convolution's parameters, weights and bias, ({_KERNEL} + 1) "
+                 "<i>C</i><sub>out</sub>, at each of its output positions; any other layer's "
+                 "parameters once (a linear layer (<i>n</i><sub>in</sub> + 1) "
+                 "<i>n</i><sub>out</sub>); a layer without parameters counts nothing",
+    "ptflops": f"a convolution <i>C</i><sub>out</sub> &times; (output positions) &times; {_KERNEL}"
+               ", plus one per output element for its bias; a linear layer (<i>n</i><sub>in</sub>"
+               " + 1) <i>n</i><sub>out</sub>; a ReLU 2 per element, a pooling 2 per input "
+               "element, BatchNorm 2 per element; a Flatten is not counted",
+}
+
+
 def _cost_conventions(variant: Variant) -> str:
     """How MACs and receptive fields are counted, for a variant that asks about them."""
     kinds = {q.kind for q in variant.questions}
     out = ""
     if "macs" in kinds:
+        tool = variant.report.macs_convention.value
         out += ("<p>A multiply-accumulate (MAC) is one multiplication and one addition, counted "
-                "as fvcore counts them: a convolution <i>C</i><sub>out</sub> &times; (output "
-                "positions) &times; <i>k</i><sup><i>n</i></sup> <i>C</i><sub>in</sub>/<i>g</i>, "
-                "a linear layer <i>n</i><sub>in</sub> <i>n</i><sub>out</sub>; biases, "
-                "activations and a Flatten are not counted. FLOPs = 2 &times; MACs.</p>")
+                f"as {tool} counts them: {_MACS_HTML[tool]}. FLOPs = 2 &times; MACs.</p>")
     if "receptive_field" in kinds:
         out += ("<p>The receptive field <i>r</i> of a layer along an axis is the number of input "
                 "positions one of its output elements sees; the jump <i>j</i> is how far apart "
@@ -161,8 +176,18 @@ def _cloze_or_essay(q: Question, variant: Variant, body: str, family: str) -> ET
     return el
 
 
+def prompt_html(q: Question) -> str:
+    """The question as HTML: text escaped, ``<i>b</i> = 8`` and ``<i>C</i>`` set as symbols."""
+    out = []
+    for piece, is_math in prompt_pieces(q):
+        name, _, value = piece.partition("=") if is_math else (piece, "", "")
+        out.append(f"<i>{_html(name)}</i>" + (f" = {_html(value)}" if value else "")
+                   if is_math else _html(piece))
+    return "".join(out)
+
+
 def question_element(q: Question, variant: Variant, family: str) -> ET.Element:
-    body = network_html(variant) + f"<p>{_html(prompt(q))}</p>"
+    body = network_html(variant) + f"<p>{prompt_html(q)}</p>"
     if q.choices:
         return _multichoice(q, variant, body, family)
     if q.answer.form in ("count", "size"):

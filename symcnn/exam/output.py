@@ -22,7 +22,7 @@ import jinja2
 from symcnn.errors import SymcnnError
 from symcnn.exam.build import Exam, Variant
 from symcnn.exam.moodle import moodle_xml
-from symcnn.exam.text import answer_plain, answer_tex, prompt
+from symcnn.exam.text import answer_plain, answer_tex, kind_name, prompt_tex
 from symcnn.files import OutputTransaction, write_atomic
 from symcnn.render.documents import (
     TitlePage,
@@ -32,6 +32,7 @@ from symcnn.render.documents import (
     template_error,
     templates_dir,
 )
+from symcnn.render.formatting import spaced_size
 from symcnn.render.latex import cannot_set
 from symcnn.render.notation import layer_notation
 from symcnn.render.pdf import compile_pdf, require_latexmk
@@ -45,7 +46,8 @@ CSV_COLUMNS = ("variant", "question", "kind", "layer", "points", "answer", "unit
 @cache
 def _templates() -> jinja2.Environment:
     env = template_environment("tex", [templates_dir()])
-    env.filters.update({"prompt": prompt, "answer": answer_tex, "notation": layer_notation})
+    env.filters.update({"prompt": prompt_tex, "answer": answer_tex, "notation": layer_notation,
+                        "kind_name": kind_name, "spaced_size": spaced_size})
     return env
 
 

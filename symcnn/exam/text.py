@@ -13,11 +13,16 @@ file and the Moodle question bank (presentation only: nothing here computes an a
 
 from __future__ import annotations
 
+import re
+
 import sympy
 
 from symcnn.exam.build import Answer, Question
-from symcnn.render.latex import TeX, group_digits, math
+from symcnn.render.formatting import spaced_size
+from symcnn.render.latex import TeX, escape_latex, group_digits, math
 
+#: The questions' words; ``{b}`` and ``{symbol}`` are mathematics (``$b = 8$`` in LaTeX,
+#: ``<i>b</i> = 8`` in Moodle), the rest text.
 _PROMPTS = {
     "params": "How many trainable parameters (weights and biases) does layer {layer} have?",
     "total_params": "How many trainable parameters does the whole network have?",
@@ -25,21 +30,33 @@ _PROMPTS = {
                     "(channels first, no batch axis)?",
     "activation_memory": "How much memory does the output of layer {layer} take {batch}, "
                          "stored once? Answer in {unit}, to {decimals}.",
-    "training_memory": "How much memory does training take at batch size b = {b}, by the "
+    "training_memory": "How much memory does training take at batch size {b}, by the "
                        "convention above? Answer in {unit}, to {decimals}.",
     "max_batch": "What is the largest batch size for which training fits in {memory} "
                  "of GPU memory?",
     "symbolic_total": "Keep {symbol} as a symbol (every other size as given) and write the "
                       "total number of trainable parameters as a closed form in {symbol}.",
     "macs": "How many multiply-accumulate operations (MACs) does {what} take for one sample "
-            "(one forward pass; biases not counted)?",
+            "(one forward pass; {counted})?",
     "receptive_field": "How many input positions along {axis} does one output element of "
                        "layer {layer} see (its receptive field)?",
     "largest_symbol": "Keep {symbol} as a symbol (every other size as given): what is the "
-                      "largest whole {symbol} for which training at batch size b = {b} fits in "
+                      "largest whole {symbol} for which training at batch size {b} fits in "
                       "{memory} of GPU memory, by the convention above?",
 }
+#: What each kind asks, in a few words (the legend of the keys' grading table).
+KIND_NAMES = {
+    "params": "parameters", "total_params": "total parameters", "output_shape": "output shape",
+    "activation_memory": "activation memory", "training_memory": "training memory",
+    "max_batch": "largest batch", "symbolic_total": "total parameters in {symbol}",
+    "macs": "MACs", "receptive_field": "receptive field", "largest_symbol": "largest {symbol}",
+}
+#: Marks a piece of mathematics in a prompt: a name, or a name and its value.
+_MATH_OPEN, _MATH_CLOSE = "\x00", "\x01"
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+#: What a MACs question counts, per convention (the conventions above the questions say how).
+_COUNTED = {"fvcore": "biases not counted", "torchinfo": "as torchinfo counts them, biases "
+            "included", "ptflops": "as ptflops counts them, biases and activations included"}
 
 
 def _axis(number: int, axes: int) -> str:
@@ -56,17 +73,57 @@ def _decimals(n: int) -> str:
     return "a whole number" if n == 0 else f"{n} decimal place{'s' if n > 1 else ''}"
 
 
-def prompt(q: Question) -> str:
-    """The question as plain text: ``How many trainable parameters ... layer L3 (Conv3d) have?``"""
+def _math(name: str, value=None) -> str:
+    return _MATH_OPEN + name + ("" if value is None else f"={value}") + _MATH_CLOSE
+
+
+def prompt_pieces(q: Question) -> list[tuple[str, bool]]:
+    """The question as pieces of text (``False``) and of mathematics (``True``: a name, or
+    ``name=value``), for each format to set in its own way."""
     spec = q.spec
     layer = f"{q.row.name} ({q.row.type_name})" if q.row is not None else ""
+    layer = layer.replace(_MATH_OPEN, "").replace(_MATH_CLOSE, "")  # a name cannot open math
     batch = "for one sample" if spec.batch_size == 1 else f"for a batch of {spec.batch_size}"
     what = f"layer {layer}" if layer else "the whole network"
     axes = getattr(q.work, "axes", 0)
-    return _PROMPTS[q.kind].format(layer=layer, batch=batch, b=spec.batch_size, unit=spec.unit,
-                                   decimals=_decimals(spec.decimals), memory=spec.memory,
-                                   symbol=spec.symbol, what=what,
-                                   axis=_axis(spec.axis, axes))
+    text = _PROMPTS[q.kind].format(
+        layer=layer, batch=batch, b=_math("b", spec.batch_size), unit=spec.unit,
+        decimals=_decimals(spec.decimals), memory=spaced_size(spec.memory or ""),
+        symbol=_math(spec.symbol or ""), what=what, axis=_axis(spec.axis, axes),
+        counted=_counted(q.work))
+    pieces = []
+    for i, part in enumerate(re.split(f"[{_MATH_OPEN}{_MATH_CLOSE}]", text)):
+        if part:
+            pieces.append((part, i % 2 == 1))
+    return pieces
+
+
+def prompt(q: Question) -> str:
+    """The question as plain text: ``How many trainable parameters ... layer L3 (Conv3d) have?``,
+    ``... at batch size b = 8 ...``"""
+    return "".join(p.replace("=", " = ") if is_math else p for p, is_math in prompt_pieces(q))
+
+
+def prompt_tex(q: Question) -> TeX:
+    """The question for LaTeX: text escaped, ``$b = 8$`` and ``$C$`` in math mode."""
+    out = []
+    for piece, is_math in prompt_pieces(q):
+        if is_math:
+            name, _, value = piece.partition("=")
+            out.append("$" + math(sympy.Symbol(name)) + (f" = {value}" if value else "") + "$")
+        else:
+            out.append(escape_latex(piece))
+    return TeX("".join(out))
+
+
+def kind_name(q: Question) -> str:
+    """``largest batch``, ``largest C``: what a question asks, for a table's legend."""
+    return KIND_NAMES[q.kind].format(symbol=q.spec.symbol)
+
+
+def _counted(work) -> str:
+    convention = getattr(work, "convention", None)
+    return _COUNTED[convention.value] if convention is not None else ""
 
 
 def _grouped(value, answer: Answer, sep: str) -> str:

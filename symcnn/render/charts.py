@@ -37,6 +37,10 @@ MAX_BARS = 10
 MAX_BUDGETS = 8
 #: Points of the curve of a simulated step (a maximum of lines, not one line).
 SIMULATED_POINTS = 12
+#: The budgets' colours in the memory chart, as xcolor writes them, in order: hues far apart
+#: (no two oranges or browns side by side), dark enough for a projector and for print.
+BUDGET_COLORS = ("blue!80!black", "red!80!black", "green!50!black", "orange!90!black",
+                 "violet", "cyan!60!black", "magenta!80!black", "black!55")
 _NICE = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
 _STEPS = (1, 2, 2.5, 5, 10)
 
@@ -44,12 +48,14 @@ _STEPS = (1, 2, 2.5, 5, 10)
 @dataclass(frozen=True)
 class Budget:
     """A memory budget: its name (``"12GB"``), its bytes, the largest batch that fits
-    (``report.limits``; 0 when one sample does not fit) and the memory at that batch."""
+    (``report.limits``; 0 when one sample does not fit), the memory at that batch and the
+    colour of its line and dot (one of :data:`BUDGET_COLORS`)."""
 
     name: str
     bytes: int
     largest: int
     memory_at_largest: int | None
+    color: str = BUDGET_COLORS[0]
 
 
 @dataclass(frozen=True)
@@ -258,10 +264,11 @@ def chart_data(report: Report) -> Charts:
         return Charts(needs=symbols)
     limits = report.limits[:MAX_BUDGETS]
     budgets = []
-    for name, limit in limits:
+    for index, (name, limit) in enumerate(limits):
         largest = max(int(limit.value), 0)
         at = int(report.memory.training(largest)) if largest >= 1 else None
-        budgets.append(Budget(name, int(limit.budget), largest, at))
+        color = BUDGET_COLORS[index % len(BUDGET_COLORS)]
+        budgets.append(Budget(name, int(limit.budget), largest, at, color))
     most = max((b.largest for b in budgets), default=0)
     xmax = int(_nice(max(most * 1.1, 8)))
     curve = _curve(report, budgets, xmax)
@@ -281,5 +288,5 @@ def _letters(notation) -> tuple[str, str, str]:
     return notation.memory, notation.fixed, notation.per_sample
 
 
-__all__ = ["Bar", "Budget", "Charts", "Shares", "chart_data"]
+__all__ = ["BUDGET_COLORS", "Bar", "Budget", "Charts", "Shares", "chart_data"]
 

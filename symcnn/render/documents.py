@@ -21,7 +21,7 @@ from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.render.charts import chart_data
 from symcnn.render.exercise import exercise_parts
-from symcnn.render.formatting import figure_units
+from symcnn.render.formatting import figure_units, spaced_size
 from symcnn.render.latex import (
     TeX,
     breakable,
@@ -169,6 +169,24 @@ def _block_args(group) -> TeX:
     return TeX("$(" + ", ".join(f"{math_name(k)} = {math(v)}" for k, v in group.args) + ")$")
 
 
+def chunks(items, most: int) -> list[list]:
+    """``items`` in as few chunks of at most ``most`` as it takes, of sizes that differ by at
+    most one: a table of 12 rows over frames of 11 is 6 and 6, not 11 and a near-empty 1.
+
+    >>> [len(c) for c in chunks(range(12), 11)], [len(c) for c in chunks(range(10), 7)]
+    ([6, 6], [5, 5])
+    """
+    items = list(items)
+    count = max(1, -(-len(items) // most))
+    size, extra = divmod(len(items), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (i < extra)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
 def _unit_note(unit: str) -> TeX:
     """What the document's unit means: ``$1\\,\\mathrm{MB} = 10^{6}$ bytes``; for ``auto``
     each decimal unit."""
@@ -270,7 +288,8 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
-        "escape": escape, "e": escape, "raw": TeX, "axes": _axes,
+        "escape": escape, "e": escape, "raw": TeX, "axes": _axes, "chunks": chunks,
+        "spaced_size": spaced_size,
     })
     return env
 

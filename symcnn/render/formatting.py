@@ -6,6 +6,7 @@ expressions many times, so the text of each is made once.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import sympy
@@ -38,6 +39,15 @@ def factor(value) -> str:
 def shape(dims) -> str:
     """A tensor shape as the product of its sizes: ``C x (D - 2) x (H - 2)``."""
     return " x ".join(factor(d) for d in dims)
+
+
+_SIZE = re.compile(r"([0-9][0-9.,]*)\s*([A-Za-z]+)")
+
+
+def spaced_size(size: str) -> str:
+    """A memory size as it is read: ``12GB`` -> ``12 GB`` (bytes alone, ``1000``, as given)."""
+    m = _SIZE.fullmatch(str(size).strip())
+    return f"{m.group(1)} {m.group(2)}" if m else str(size)
 
 
 def figure_units(report) -> str:

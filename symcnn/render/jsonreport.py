@@ -32,12 +32,21 @@ def _layer(r, macs, field, term, s: int) -> dict:
         "macs": value(macs.value),
         "macs_formula": written(m.formula) if m else None,
         "macs_substituted": written(m.substituted) if m else None,
-        "receptive_field": None if field is None else [
-            {"size": value(f.size), "jump": value(f.jump), "start": value(f.start)}
-            for f in field],
+        "receptive_field": None if field is None else [_axis_field(f) for f in field],
         "inputs": list(r.inputs),
         **({"block": r.block, "block_type": r.block_type} if r.block else {}),
     }
+
+
+def _axis_field(f) -> dict:
+    """Size, jump and start; where the elements' fields differ (a fractional jump), each
+    phase's first and last pixel: element ``q P + r`` sees ``phases[r]`` moved by ``q P jump``
+    (None: no pixel)."""
+    out = {"size": value(f.size), "jump": value(f.jump), "start": value(f.start)}
+    if f.phases is not None:
+        out["phases"] = [None if b is None else [value(b[0]), value(b[1])]
+                         for b in f.phases.bounds]
+    return out
 
 
 def to_json(report: Report) -> dict:

@@ -28,10 +28,10 @@ def _layer_rows(report: Report) -> list[list[str]]:
     first = labels.get("input")  # autocast saves a 2-byte copy of x, not x
     graph = not report.network.is_sequential
     rows = [["#", "layer", "type", *(["inputs"] if graph else []), "output shape", "parameters",
-             "MACs", "activation (per sample)"],
+             "MACs", "receptive field", "activation (per sample)"],
             ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "", "",
-             f"{first.label} = {nbytes(first.bytes, unit)}" if first else "(not saved)"]]
-    for r, macs in zip(report.analysis.rows, report.macs.rows):
+             "", f"{first.label} = {nbytes(first.bytes, unit)}" if first else "(not saved)"]]
+    for r, macs, field in zip(report.analysis.rows, report.macs.rows, report.receptive_fields):
         d = r.params_derivation
         params = number(r.params)
         if d is not None:
@@ -43,8 +43,26 @@ def _layer_rows(report: Report) -> list[list[str]]:
         act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else f"({kind}, no new memory)"
         inputs = [", ".join(r.inputs)] if graph else []
         rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params,
-                     _macs(macs.value), act])
+                     _macs(macs.value), receptive_field(field), act])
     return rows
+
+
+def receptive_field(axes) -> str:
+    """A node's receptive field: its size, and its jump where that is not 1, written once
+    where every spatial axis has the same (``61, jump 16``), else one value per axis
+    (``5 x 3, jump 2 x 1``); ``?`` where it is not known, empty without spatial axes."""
+    if axes is None:
+        return "?"
+    if not axes:
+        return ""
+
+    def per_axis(values) -> str:
+        texts = [number(v) for v in values]
+        return texts[0] if len(set(texts)) == 1 else " x ".join(texts)
+
+    size, jump = per_axis(a.size for a in axes), per_axis(a.jump for a in axes)
+    text = size if jump == "1" else f"{size}, jump {jump}"
+    return text if len(text) <= 40 else "(closed form: --json)"
 
 
 def _macs(value) -> str:
