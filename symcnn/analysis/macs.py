@@ -441,8 +441,9 @@ def count_macs(analysis, convention: MacsConvention | str = MacsConvention.FVCOR
                shapes: Mapping[str, Shape] | None = None) -> Macs:
     """The MACs of every node of ``analysis`` (:func:`symcnn.analysis.analyze`), one sample,
     counted as ``convention`` counts them (``"fvcore"``, ``"torchinfo"`` or ``"ptflops"``);
-    ``shapes``: every node's output shape (``"input"`` too) to write the derivations in, such as
-    the named sizes of :mod:`symcnn.analysis.named` (``D_1 H_1 W_1 C``); by default the analysis's own.
+    ``shapes``: every node's output shape (``"input"`` too) to write the derivations in, such
+    as the named sizes of :mod:`symcnn.analysis.named` (``D_1 H_1 W_1 C``); by default the
+    analysis's own.
 
     >>> import symcnn
     >>> macs = symcnn.count_macs(symcnn.analyze(symcnn.example_spec().network), "torchinfo")
