@@ -73,7 +73,7 @@ def run(names: list[str] | None = None, log=print, networks=zoo.ZOO, plan=plan) 
     for entry in networks:
         if names and entry.name not in names:
             continue
-        checks.append(zoo.check_entry(entry))
+        checks.append(zoo.check(entry))
         cache: dict[tuple, tuple] = {}
         for cfg, events in plan(entry):
             key = (cfg.batch, cfg.precision)

@@ -19,9 +19,10 @@ from validation.zoo import ZooEntry
 HERE = Path(__file__).resolve().parent
 
 
-def _entry(name: str, builder, input_shape) -> ZooEntry:
+def _entry(name: str, builder, input_shape, imported: bool = False) -> ZooEntry:
     return ZooEntry(name, f"held out: {name}", HERE / f"{name}.toml", builder, input_shape,
-                    batches=(2, 3), bf16=True, tags=("heldout",))
+                    batches=(2, 3), bf16=True,
+                    tags=("heldout", "imported") if imported else ("heldout",))
 
 
 HELDOUT: tuple[ZooEntry, ...] = (
@@ -39,6 +40,9 @@ HELDOUT: tuple[ZooEntry, ...] = (
     _entry("grouped2", models.build_grouped2, (3, 28, 28)),
     _entry("dilated2", models.build_dilated2, (3, 40, 40)),
     _entry("wide2d", models.build_wide2d, (3, 80, 80)),
+    _entry("vit_small", models.build_vit_small, (3, 32, 32), imported=True),
+    _entry("vit_wide", models.build_vit_wide, (3, 48, 48), imported=True),
+    _entry("mixer", models.build_mixer, (48, 40), imported=True),
 )
 
 #: Held-out networks whose per-node misses were looked at (``validation/README.md`` lists them)

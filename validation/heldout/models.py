@@ -227,3 +227,99 @@ def build_wide2d():
         ("flatten", nn.Flatten()),
         ("fc", nn.Linear(32, 10)),
     )
+
+
+# ---- attention networks (issue 13): written before their results were seen, never tuned on.
+# Their specs are what ``symcnn import`` writes (function calls are nodes that are no modules);
+# ``validation.zoo.check_imported`` checks them against a fresh import.
+
+if nn is not None:
+    from validation.zoo.models import torch
+
+    class _Encoder(nn.Module):
+        """A ViT encoder layer as torchvision writes it: ``ln_1``, self-attention without the
+        weights, residual, ``ln_2``, an MLP (Linear, GELU, Linear), residual."""
+
+        def __init__(self, dim, heads, hidden):
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(dim, eps=1e-6)
+            self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+            self.ln_2 = nn.LayerNorm(dim, eps=1e-6)
+            self.mlp = seq(("0", nn.Linear(dim, hidden)), ("1", nn.GELU()),
+                           ("2", nn.Linear(hidden, dim)))
+
+        def _attend(self, x):
+            x = self.ln_1(x)
+            return self.attention(x, x, x, need_weights=False)[0]
+
+        def forward(self, x):
+            x = x + self._attend(x)
+            return x + self.mlp(self.ln_2(x))
+
+    class SmallViT(nn.Module):
+        """A small ViT: 4x4 patches of a 3 x 32 x 32 image embedded by a Conv2d to ``dim``
+        features, the 64 tokens by ``flatten`` and ``transpose``, a class token (a learned
+        tensor, concatenated) and a learned position embedding (added), ``depth`` encoder
+        layers, a final LayerNorm, the class token's row (``x[:, 0]``) to a Linear head."""
+
+        def __init__(self, dim=64, depth=2, heads=4, hidden=128, patch=4, size=32):
+            super().__init__()
+            n = (size // patch) ** 2
+            self.patch = nn.Conv2d(3, dim, patch, stride=patch)
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+            self.pos = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
+            self.layers = seq(*((f"l{i}", _Encoder(dim, heads, hidden)) for i in range(depth)))
+            self.ln = nn.LayerNorm(dim, eps=1e-6)
+            self.head = nn.Linear(dim, 10)
+
+        def forward(self, x):
+            x = self.patch(x).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+            return self.head(self.ln(self.layers(x))[:, 0])
+
+    class Mixer(nn.Module):
+        """Tokens (48 x 40) to 80 features, self-attention with its weights (PyTorch's
+        default call, 5 heads) under a learned per-feature scale (``Mul``), residual, a gated
+        MLP (``Mul`` of two activations), the mean over tokens 4..35 (``Narrow``, ``Mean``),
+        a LayerNorm, a Linear head."""
+
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(40, 80)
+            self.ln1 = nn.LayerNorm(80)
+            self.attn = nn.MultiheadAttention(80, 5, batch_first=True)
+            self.scale = nn.Parameter(torch.full((80,), 0.5))
+            self.ln2 = nn.LayerNorm(80)
+            self.up = nn.Linear(80, 160)
+            self.gate = nn.Linear(80, 160)
+            self.act = nn.SiLU()
+            self.down = nn.Linear(160, 80)
+            self.norm = nn.LayerNorm(80)
+            self.head = nn.Linear(80, 6)
+
+        def _attend(self, x):
+            x = self.ln1(x)
+            return self.attn(x, x, x)[0] * self.scale
+
+        def _mlp(self, x):
+            x = self.ln2(x)
+            return self.down(self.up(x) * self.act(self.gate(x)))
+
+        def forward(self, x):
+            x = self.embed(x)
+            x = x + self._attend(x)
+            x = x + self._mlp(x)
+            return self.head(self.norm(x[:, 4:36].mean(1)))
+
+
+def build_vit_small():
+    return SmallViT()
+
+
+def build_vit_wide():
+    """The same ViT at 48 x 48 with patches of 4 (144 tokens), 96 features, 3 layers, 6 heads."""
+    return SmallViT(dim=96, depth=3, heads=6, hidden=192, size=48)
+
+
+def build_mixer():
+    return Mixer()

@@ -164,6 +164,26 @@ def check_entry(entry: ZooEntry) -> dict:
             "output_shape": want, "types": sorted({r.type_name for r in analysis.rows})}
 
 
+def check_imported(entry: ZooEntry) -> dict:
+    """For a network whose spec ``symcnn import`` wrote (tag ``imported``: function calls,
+    ``x[:, 0]``, ``x * self.gamma``, are nodes that are no modules, so :func:`check_entry`'s
+    leaf-per-node test does not apply): the committed spec is what a fresh import of the torch
+    module writes, which checks every node's shape and the parameter count against PyTorch."""
+    from symcnn.importers.torch_fx import import_module
+
+    torch.manual_seed(0)
+    model = entry.builder()
+    fresh = import_module(model, entry.input_shape, name=entry.name)
+    assert fresh == entry.spec_text, (entry.name, "spec differs from a fresh symcnn import")
+    return {"name": entry.name, "params": sum(p.numel() for p in model.parameters()),
+            "spec": "symcnn import"}
+
+
+def check(entry: ZooEntry) -> dict:
+    """:func:`check_imported` for an imported spec, :func:`check_entry` otherwise."""
+    return check_imported(entry) if "imported" in entry.tags else check_entry(entry)
+
+
 def covered_types() -> set[str]:
     """Every layer type used somewhere in the zoo (from the specs)."""
     import symcnn

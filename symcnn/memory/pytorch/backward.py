@@ -53,6 +53,8 @@ class Step:
     sizes: dict                   # bytes per sample of every storage a node allocates
     cpu: str = RULES_CPU_CAPABILITY  # the CPU capability whose kernel rules apply
     profile: Profile | None = None   # measured workspace, in place of the rules where it has it
+    #: node -> (strided input, strided output gradient): :mod:`symcnn.memory.pytorch.layout`
+    layout: dict | None = None
 
     def transients(self, r, phase: str = "forward", **extra):
         """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`),
@@ -62,9 +64,10 @@ class Step:
                          self.batch)
         if found is not None:
             return found
+        strided = (self.layout or {}).get(r.name, (False, False))
         return transient(r, phase, self.device, self.width[r.name], batch=self.batch,
                          threads=self.threads, precision=self.precision, cpu=self.cpu,
-                         first=first, **extra)
+                         first=first, strided=strided, **extra)
 
 
 def input_gradient(r, step: Step) -> sympy.Expr:

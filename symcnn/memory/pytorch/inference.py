@@ -32,6 +32,7 @@ from symcnn.analysis.rows import Analysis
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
 from symcnn.memory.pytorch.backward import profiled
+from symcnn.memory.pytorch.layout import layouts
 from symcnn.memory.pytorch.moments import Moment, total
 from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, THREADS, transient
@@ -92,6 +93,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
     live = lifetimes(analysis, lambda r: r.allocates and not EVAL_MODE[r.layer].returns_input)
     size = {r.name: _number(r.activation * width[r.name]) for r in rows if live.born_here(r)}
 
+    strided = layouts(analysis)
     cached = ()                                    # autocast's 2-byte parameter copies
     moments, sums = [], {}
     for r in rows:
@@ -108,7 +110,8 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         found = profiled(profile, r, "inference", e_in, live.reads_input(r), batch)
         for f, p in found if found is not None else transient(
                 r, "forward", device, width[r.name], batch=batch, threads=threads,
-                precision=precision, cpu=str(cpu), first=live.reads_input(r)):
+                precision=precision, cpu=str(cpu), first=live.reads_input(r),
+                strided=strided.get(r.name, (False, False))):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:
         moments.append(_moment("inference", "", resident, sums))

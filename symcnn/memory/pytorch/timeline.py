@@ -47,9 +47,11 @@ from __future__ import annotations
 
 import sympy
 
+from symcnn import layers
 from symcnn.analysis.rows import Analysis
 from symcnn.memory.pytorch.backward import Step, backward_moments
 from symcnn.memory.pytorch.checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
+from symcnn.memory.pytorch.layout import layouts
 from symcnn.memory.pytorch.moments import (
     Ledger,
     Moment,
@@ -166,7 +168,8 @@ def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads, c
     sizes = {r.name: _number(r.activation * width[r.name]) for r in rows if live.born_here(r)}
     step = Step(total(f for f, _ in resident_parts), plus(x, out),
                 (resident_parts, ((0, x), (0, out))), out, width, ran_in, s, device,
-                precision, batch, threads, live, sizes, cpu, profile)  # mse_loss: unreduced buffer
+                precision, batch, threads, live, sizes, cpu, profile,  # mse_loss: unreduced buffer
+                layouts(analysis))
     return step, Update(optimizer, foreach, updated, s)
 
 
@@ -246,11 +249,23 @@ def _autocast_cache(rows, by_node, device: str) -> dict:
         if not lower_precision(r.layer, device):
             continue
         tensors = r.layer.param_tensors(r.input_shapes[0])
+        if isinstance(r.layer, layers.MultiheadAttention):   # weights saved: the biases only
+            for k, t in enumerate(attention_biases(r.layer)):
+                out[(r.name, f"bias {k}")] = (r.index, t * LOW)
+            continue
         if tensors and (r.name, "weight copy") not in by_node:
             out[(r.name, "weight")] = (r.index, tensors[0] * LOW)
         if len(tensors) > 1:
             out[(r.name, "bias")] = (r.index, tensors[1] * LOW)
     return out
+
+
+def attention_biases(layer) -> tuple:
+    """Elements of a MultiheadAttention's projection biases, which autocast casts and caches
+    (its weights' copies are saved: :func:`~symcnn.memory.pytorch.saved.
+    attention_weight_copies`)."""
+    e = layer.embed_dim
+    return (3 * e, e) if layer.bias else ()
 
 
 #: Bytes of an Adam ``step`` counter: a float32 scalar tensor per parameter tensor.

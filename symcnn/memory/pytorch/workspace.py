@@ -158,6 +158,8 @@ class KernelCall:
     param_bytes: int
     precision: str
     cpu: str = RULES_CPU_CAPABILITY
+    #: (input, output gradient) strided views the kernel copies: :mod:`symcnn.memory.pytorch.layout`
+    strided: tuple[bool, bool] = (False, False)
 
     @property
     def native_half(self) -> bool:
@@ -180,7 +182,7 @@ CPU = TRANSIENTS["cpu"]
 
 
 @TRANSIENTS["cuda"].entry(layers.Layer)
-@CPU.entry(layers.PoolNd, layers.AdaptivePoolNd, layers.GroupNorm, layers.LayerNorm,
+@CPU.entry(layers.PoolNd, layers.AdaptivePoolNd, layers.GroupNorm,
            layers.DropoutNd, layers.Identity, layers.Flatten, layers.Add, layers.Concat)
 @CPU.entry(layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous, layers.Select,
            layers.Narrow, layers.Parameter, layers.StochasticDepth, layers.MultiheadAttention)
@@ -191,6 +193,34 @@ def _output_only(call: KernelCall) -> Transients:
     """The kernel allocates exactly the node's output (forward) or its input's gradient
     (backward): what the timeline counts already (attention's own buffers: not modelled)."""
     return ()
+
+
+@CPU.entry(layers.LayerNorm)
+def _layer_norm(call: KernelCall) -> Transients:
+    """ATen's LayerNorm (``aten/src/ATen/native/cpu/layer_norm_kernel.cpp``).  Backward: the
+    weight and bias gradients are reduced through a zeroed buffer ``{2, threads, N}`` in the
+    input's dtype, ``N`` the normalised elements (the issue's ``2 x threads x N x 4`` bytes in
+    fp32; 2-byte elements under bf16 autocast, measured).  A permuted input is copied contiguous in the forward and in
+    the backward (``X.expect_contiguous()``): ``+I`` in both."""
+    layer, ins = call.row.layer, call.row.input_shapes[0]
+    copy = numel(ins) * call.element_bytes if call.strided[0] else 0
+    if call.phase == "forward":
+        return ((sympy.Integer(0), copy),) if copy else ()
+    if not layer.elementwise_affine:
+        return ((sympy.Integer(0), copy),) if copy else ()
+    reduction = 2 * call.threads * numel(layer.normalized_shape) * call.element_bytes
+    return ((sympy.Integer(reduction), sympy.sympify(copy)),)
+
+
+def _gradient_copy(call: KernelCall, alternatives: Transients) -> Transients:
+    """A convolution or LayerNorm whose output gradient arrives strided (:mod:`symcnn.memory.
+    pytorch.layout`: behind a Permute, or read by a batch-first MultiheadAttention) copies it
+    contiguous for its whole backward: ``+O`` on every stage."""
+    if call.phase != "backward" or not call.strided[1] \
+            or not isinstance(call.row.layer, (layers.ConvNd, layers.LayerNorm)):
+        return alternatives
+    copy = numel(call.row.output_shape) * call.element_bytes
+    return ((sympy.Integer(0), copy),) + tuple((f, p + copy) for f, p in alternatives)
 
 
 def allowance_layers(rows, precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
@@ -216,7 +246,7 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
               strided_scratch: int = STRIDED_SCRATCH,
               threads: int = THREADS, param_bytes: int | None = None,
               precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
-              ) -> tuple[Alternative, ...]:
+              strided: tuple[bool, bool] = (False, False)) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module);
     the rule of ``row``'s layer type in :data:`TRANSIENTS`.
@@ -226,12 +256,15 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     ``element_bytes`` is the size of the node's activations, ``param_bytes`` (default the same)
     that of the parameter gradients the moment counts (4 under autocast).  ``cpu``: the
     capability whose rules apply (:class:`symcnn.options.CpuCapability`); ``channel_block``
-    (default: the block of ``cpu``) overrides its channel block."""
+    (default: the block of ``cpu``) overrides its channel block.  ``strided``: whether the
+    node's input and its output's gradient are strided views (:mod:`symcnn.memory.pytorch.
+    layout`), which some kernels copy."""
     cpu = str(cpu)
     block = CHANNEL_BLOCKS[cpu] if channel_block is None else channel_block
     call = KernelCall(row, phase, element_bytes, first, batch, block, strided_scratch,
-                      threads, param_bytes or element_bytes, precision, cpu)
-    return TRANSIENTS[device][row.layer](call)
+                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided))
+    alternatives = TRANSIENTS[device][row.layer](call)
+    return _gradient_copy(call, alternatives) if device == "cpu" else alternatives
 
 
 def _conv_sizes(call: KernelCall):
