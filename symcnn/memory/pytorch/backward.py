@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sympy
 
+from symcnn import layers
 from symcnn.analysis.liveness import INPUT, Liveness
 from symcnn.memory.pytorch.moments import Held, Moment, plus, total
 from symcnn.memory.pytorch.saved import LOW
@@ -32,6 +33,11 @@ def profiled(profile: Profile | None, r, phase: str, input_bytes: int, first: bo
         return None
     found = profile.workspace(r.layer, r.input_shapes, input_bytes, first, phase, batch)
     return None if found is None else ((sympy.Integer(found[0]), sympy.Integer(found[1])),)
+
+
+#: Layers whose op promotes mixed inputs under autocast and makes its inputs' gradients itself
+#: (Add and Concat pass theirs on).
+PROMOTING = (layers.Mul,)
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,21 @@ def input_gradient(r, step: Step) -> sympy.Expr:
                  if live.storage[name] != INPUT and name not in live.learned)
 
 
+def promoted_casts(r, step: Step) -> sympy.Expr:
+    """Bytes per sample of the cast copies a promoting op (autocast's ``promote``, no list:
+    ``Mul`` of a 2-byte tensor and an fp32 one runs in fp32) makes of its gradients for its
+    narrower inputs: each gradient is made wide, then autograd casts it to its input's dtype
+    while the wide one is still alive (measured: fit_sdpa under bf16, ``x * gamma``)."""
+    live = step.liveness
+    if step.precision == "fp32" or r.layer.passes_gradient or not r.layer.reads_inputs \
+            or not isinstance(r.layer, PROMOTING):
+        return 0
+    return total(sympy.Mul(*shape) * step.width[name]
+                 for name, shape in zip(r.inputs, r.input_shapes)
+                 if step.width[name] < step.ran_in[r.name] and live.storage[name] != INPUT
+                 and name not in live.learned)
+
+
 def backward_moments(r, kept: tuple[Held, ...], own: Held, step: Step, *, grads: Held,
                      pending) -> list[Moment]:
     """The moments of ``r``'s backward: ``kept`` are the saved storages held beyond it,
@@ -101,7 +122,9 @@ def backward_moments(r, kept: tuple[Held, ...], own: Held, step: Step, *, grads:
         out = cast_moments(r, step, own, fixed, per, parts, kept)
     else:
         out = [Moment("backward", r.name, fixed, per, parts)]
-    for f, p in step.transients(r, "backward", param_bytes=step.s):
+    casts = promoted_casts(r, step)      # alive with the kernel's own buffers (measured)
+    for f, p in ((0, 0),) * bool(casts) + step.transients(r, "backward", param_bytes=step.s):
+        p = plus(p, casts)
         out.append(Moment("backward", r.name, plus(fixed, f), plus(per, p),
                           parts + (((f, p),),)))
     return out

@@ -299,6 +299,9 @@ def pending_gradients(rows, width, liveness):
     * A tensor read by nodes ``c_1 < ... < c_n``: the gradient part a layer ``c_j`` (j > 1)
       makes is a new buffer of the tensor's size, held from ``c_j``'s backward until ``c_1``'s
       has run and the parts are summed.
+    * A tensor's summed gradient (or its one part) is made at its first reader's backward and
+      held until its producer's runs: seen where a node of several inputs (``Mul``) makes the
+      gradient of one whose producer runs later (``validation/fitting/`` fit_patches).
     * Add, Concat and Contiguous pass their output's gradient on (Concat as views of it): that storage
       lives from their backward until, for each input, its producer has read it (or, if the
       input also feeds an earlier node, until that node's part is summed with it).  At an
@@ -319,6 +322,9 @@ def pending_gradients(rows, width, liveness):
         for c in users[1:]:
             if not c.layer.passes_gradient:
                 hold(users[0].index, c.index, by_name[name].activation * width[name])
+        if users and not users[0].layer.passes_gradient and name not in liveness.learned:
+            hold(by_name[name].index + 1, users[0].index,
+                 by_name[name].activation * width[name])
     for c in rows:
         if not c.layer.passes_gradient or c.name not in trained:
             continue

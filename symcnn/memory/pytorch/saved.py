@@ -418,7 +418,8 @@ def activation_widths(analysis: Analysis, device: str = "cuda", precision: str =
     """Element size of every node's output (and of its gradient, which autograd makes in the
     same dtype), ``"input"`` included: ``element_bytes`` everywhere in ``fp32``; under
     autocast, 2 bytes from the first conv/linear layer on, 4 again after a layer that runs in
-    fp32 (:data:`AUTOCAST`), the widest input for Add/Concat; a view keeps its base's.
+    fp32 (:data:`AUTOCAST`), the widest input for Add/Concat; a view keeps its base's; a
+    learned tensor (``Parameter``) the parameters' (fp32: ``x * gamma`` promotes).
 
     >>> from symcnn import analyze, parse_spec
     >>> net = parse_spec('''
@@ -437,6 +438,9 @@ def activation_widths(analysis: Analysis, device: str = "cuda", precision: str =
     """
     width = {"input": FLOAT32 if precision != "fp32" else element_bytes}
     for row in analysis.rows:
+        if not row.layer.reads_inputs:     # a learned tensor: the parameters' dtype, never cast
+            width[row.name] = width["input"]
+            continue
         e_in = max(width[i] for i in row.inputs)
         e_out = e_in if precision == "fp32" else autocast_width(row, e_in, device)
         width[row.name] = e_out if row.allocates else width[row.inputs[0]]

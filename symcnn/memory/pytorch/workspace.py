@@ -184,15 +184,56 @@ CPU = TRANSIENTS["cpu"]
 @TRANSIENTS["cuda"].entry(layers.Layer)
 @CPU.entry(layers.PoolNd, layers.AdaptivePoolNd, layers.GroupNorm,
            layers.DropoutNd, layers.Identity, layers.Flatten, layers.Add, layers.Concat)
-@CPU.entry(layers.Mean, layers.Permute, layers.Unflatten, layers.Contiguous, layers.Select,
-           layers.Narrow, layers.Parameter, layers.StochasticDepth, layers.MultiheadAttention)
+@CPU.entry(layers.Permute, layers.Unflatten, layers.Contiguous, layers.Select,
+           layers.Narrow, layers.Parameter, layers.StochasticDepth)
 @CPU.entry(layers.ReLU, layers.LeakyReLU, layers.GELU, layers.SiLU, layers.Sigmoid,
            layers.Tanh, layers.Softmax, layers.ReLU6, layers.Hardtanh, layers.Hardswish,
            layers.Hardsigmoid, layers.ELU, layers.Mish, layers.Softplus, layers.PReLU)
 def _output_only(call: KernelCall) -> Transients:
     """The kernel allocates exactly the node's output (forward) or its input's gradient
-    (backward): what the timeline counts already (attention's own buffers: not modelled)."""
+    (backward): what the timeline counts already."""
     return ()
+
+
+def _upcast_mean(elements_in, elements_out, element_bytes: int) -> sympy.Expr:
+    """A mean of a 2-byte tensor on the CPU (``mean_out`` sums in fp32): an fp32 copy of the
+    input and an fp32 result, then cast down into the output (measured under bf16 autocast:
+    ``validation/fitting/`` fit_mha, ``x.mean(1)`` and attention's averaged weights).  Bytes
+    on top of the 2-byte output; none for a 4-byte input."""
+    if element_bytes >= 4:
+        return sympy.Integer(0)
+    return (elements_in + elements_out) * 4
+
+
+@CPU.entry(layers.Mean)
+def _mean(call: KernelCall) -> Transients:
+    """Forward under autocast: :func:`_upcast_mean`.  Backward: the expanded gradient divided,
+    the input's gradient the timeline counts."""
+    if call.phase != "forward" or call.element_bytes >= 4:
+        return ()
+    extra = _upcast_mean(numel(call.row.input_shapes[0]), numel(call.row.output_shape),
+                         call.element_bytes)
+    return ((sympy.Integer(0), extra),)
+
+
+@CPU.entry(layers.MultiheadAttention)
+def _attention(call: KernelCall) -> Transients:
+    """Self-attention's forward on PyTorch's explicit path (``need_weights``; from
+    ``F.multi_head_attention_forward`` and the allocator trace of fit_mha, fp32 and bf16): the
+    scores ``h L S`` before the softmax are alive with its result, before the attention's output
+    and its projection (``2 L E``) exist; at the end the weights averaged over the heads
+    (``L S``, what the call returns) are made with ``mean``, which under autocast also takes an
+    fp32 copy of the ``h L S`` weights (:func:`_upcast_mean`).  The fused path (no weights)
+    allocates what the timeline counts.  Per sample, at the output's element size ``e``."""
+    layer, (length, e) = call.row.layer, call.row.input_shapes[0]
+    if call.phase != "forward" or not layer.need_weights:
+        return ()
+    size = call.element_bytes
+    scores = layer.attention_elements((length, e))
+    averaged = scores / layer.num_heads
+    end = averaged * size + _upcast_mean(scores, averaged, size)
+    return ((sympy.Integer(0), (scores - 2 * length * e) * size),
+            (sympy.Integer(0), end))
 
 
 @CPU.entry(layers.LayerNorm)
