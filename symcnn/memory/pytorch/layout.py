@@ -51,7 +51,7 @@ def layouts(analysis) -> dict[str, tuple[bool, bool]]:
     readers = analysis.liveness.readers
     out = {}
     for r in rows:
-        flags = (bool(r.inputs) and strided_input(r, by_name),
+        flags = (bool(r.inputs) and r.layer.reads_inputs and strided_input(r, by_name),
                  strided_gradient(r, readers, by_index))
         if any(flags):
             out[r.name] = flags
