@@ -36,4 +36,6 @@ FITTING: tuple[ZooEntry, ...] = (
     _entry("fit_mha", models.build_fit_mha, (64, 48), imported=True),
     _entry("fit_sdpa", models.build_fit_sdpa, (80, 64), imported=True),
     _entry("fit_patches", models.build_fit_patches, (3, 40, 40), imported=True),
+    _entry("fit_patch8", models.build_fit_patch8, (3, 48, 48)),
+    _entry("fit_patch16", models.build_fit_patch16, (3, 80, 80)),
 )

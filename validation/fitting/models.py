@@ -185,3 +185,22 @@ def build_fit_sdpa():
 
 def build_fit_patches():
     return FitPatches()
+
+
+def build_fit_patch8():
+    return seq(
+        ("patch", nn.Conv2d(3, 32, 8, stride=8)),                                 # 6 x 6
+        ("relu", nn.ReLU()),
+        ("conv", nn.Conv2d(32, 32, 3, padding=1)),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(32 * 6 * 6, 10)),
+    )
+
+
+def build_fit_patch16():
+    return seq(
+        ("patch", nn.Conv2d(3, 96, 16, stride=16)),                               # 5 x 5
+        ("gelu", nn.GELU()),
+        ("flatten", nn.Flatten()),
+        ("fc", nn.Linear(96 * 5 * 5, 10)),
+    )

@@ -1,6 +1,7 @@
 """Held-out networks from torchvision's own model source (:mod:`validation.torchvision_source`):
 MobileNetV3-Small, EfficientNet-B0, ConvNeXt-Tiny and ShuffleNetV2 at 64 x 64, and a one-block
-ViT (torchvision's ``VisionTransformer`` class, 32 x 32, patches of 8, width 32, 2 heads).
+ViT (torchvision's ``VisionTransformer`` class, 32 x 32, patches of 8, width 32, 2 heads), and
+ViT-B/16 itself at 32 x 32 (4 patches and the class token, 12 layers of width 768).
 Their specs (``validation/heldout/tv_*.toml``) are what ``symcnn import`` writes for them,
 which checks every node's shape and the parameter count against PyTorch; the zoo's
 :func:`validation.zoo.check_entry` does not apply (their function calls, ``x * s``, ``x.mean``,
@@ -45,6 +46,7 @@ TORCHVISION: tuple[ZooEntry, ...] = (
     _entry("convnext_tiny", _model("convnext_tiny"), (3, SIZE, SIZE)),
     _entry("shufflenet_v2_x1_0", _model("shufflenet_v2_x1_0"), (3, SIZE, SIZE)),
     _entry("vit_tiny", _tiny_vit, (3, 32, 32)),
+    _entry("vit_b_16", _model("vit_b_16", image_size=32), (3, 32, 32)),
 )
 
 

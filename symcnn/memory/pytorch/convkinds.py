@@ -57,6 +57,8 @@ MEASURED_ON = "AVX2"
 #: ``jit:avx2``'s forward register block along the width (``ur_w``): a larger left padding
 #: makes it decline the layer (``l_pad <= ur_w`` in ``init_conf``).
 AVX2_UR_W = 3
+#: The narrowest kernel whose dense weight gradient ``jit:avx2`` declines (measured).
+AVX2_BWD_WEIGHTS_KW = 14
 
 ZERO = sympy.Integer(0)
 
@@ -150,6 +152,26 @@ def avx2_forward_declines(row: LayerRow) -> bool:
         return False
     wide = v["k"][-1] > 7 and any(x != 0 for x in v["p"][-2:]) and any(x != 1 for x in v["s"][-2:])
     return v["p"][-1] > AVX2_UR_W or wide
+
+
+def avx2_weights_declines(row: LayerRow) -> bool:
+    """Whether ``jit:avx2`` declines a dense layer's weight gradient, so that oneDNN takes
+    ``gemm:jit``: a kernel at least :data:`AVX2_BWD_WEIGHTS_KW` wide (``ONEDNN_VERBOSE``,
+    Conv2d on 3 channels with kernel = stride: 8 to 13 ``jit:avx2``, 14, 15, 16 and 20
+    ``gemm:jit``; ViT's 16x16 patch embedding)."""
+    v = _ints(row)
+    return v is not None and len(v["in"]) == 2 and v["k"][-1] >= AVX2_BWD_WEIGHTS_KW
+
+
+def gemm_weights(call) -> tuple:
+    """A dense layer's weight gradient in ``gemm:jit`` (plain layout, no reorders): ``I + W +
+    scratch + B`` then ``I + 2 W + 2 B`` (the weight and bias gradients, ATen's and oneDNN's;
+    the input is the timeline's), the scratchpad of
+    :func:`symcnn.memory.pytorch.onednn.gemm.weight_scratch`."""
+    v = _ints(call.row)
+    i, o, w, b = _sizes(call)
+    scratch = gemm.weight_scratch(*_args(v, call.batch, call.threads), dilation=v["d"])
+    return ((sympy.Integer(scratch), ZERO), (w + b, ZERO))
 
 
 def gemm_forward(call) -> tuple:

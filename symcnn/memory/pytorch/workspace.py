@@ -344,6 +344,10 @@ def _convolution(call: KernelCall) -> Transients:
             and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
             and convkinds.avx2_forward_declines(call.row):
         return convkinds.gemm_forward(call)
+    if call.phase == "backward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
+            and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
+            and convkinds.avx2_weights_declines(call.row):
+        return convkinds.gemm_weights(call) + _dense_convolution(call)[1:]
     return _dense_convolution(call)
 
 
