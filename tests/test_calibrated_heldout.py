@@ -17,10 +17,30 @@ RESULTS = Path(__file__).resolve().parent.parent / "validation" / "results"
 CALIBRATED = json.loads((RESULTS / "cpu_avx2_heldout_calibrated.json").read_text())
 MEASURED = json.loads((RESULTS / "cpu_avx2_heldout.json").read_text())
 SPECS = {e.name: e.spec_text for e in HELDOUT}
+#: Held-out networks without a profile: ``symcnn calibrate`` cannot build their tensor
+#: operations (Permute, Select, Mul, Mean, ...) as torch modules of their own yet.
+UNCALIBRATED = {"vit_small", "vit_wide", "mixer"}
+CALIBRATED_RUNS = [r for r in MEASURED["results"] if r["config"]["network"] not in UNCALIBRATED]
+
+
+def test_the_uncalibrated_networks_are_those_calibrate_cannot_build():
+    from symcnn.errors import SymcnnError
+    from symcnn.memory.calibrate.modules import torch_module
+
+    pytest.importorskip("torch")
+    import torch
+
+    profiled = {key.split("/")[0] for key in CALIBRATED["profiles"]}
+    assert profiled == set(SPECS) - UNCALIBRATED
+    for name in UNCALIBRATED:
+        analysis = symcnn.analyze(symcnn.parse_spec(SPECS[name]).network)
+        with pytest.raises((SymcnnError, TypeError)):   # Permute; Parameter(shape=...)
+            for row in analysis.rows:
+                torch_module(row.layer, row.input_shapes[0], torch)
 
 
 def runs():
-    for run in MEASURED["results"]:
+    for run in CALIBRATED_RUNS:
         cfg = run["config"]
         yield pytest.param(run, id=f"{cfg['network']}-{cfg['precision']}-{cfg['optimizer']}"
                                    f"-b{cfg['batch']}")
@@ -28,7 +48,7 @@ def runs():
 
 def test_every_held_out_run_was_calibrated_on_the_measuring_machine():
     assert CALIBRATED["environment"] == MEASURED["environment"]
-    assert len(CALIBRATED["rows"]) == len(MEASURED["results"])
+    assert len(CALIBRATED["rows"]) == len(CALIBRATED_RUNS) == 56
     for doc in CALIBRATED["profiles"].values():
         assert doc["cpu"] == MEASURED["environment"]["cpu_capability"]
         assert doc["threads"] == MEASURED["environment"]["threads"]

@@ -60,6 +60,9 @@ def test_avx512_rules_are_not_avx2_rules():
 
 HELDOUT = judge_cpu.load(RESULTS / "cpu_avx2_heldout.json")
 HELDOUT_ROWS = judge_cpu.compare(HELDOUT)
+#: The attention networks of the held-out set, written and measured after the attention rules
+#: were fixed on ``validation/fitting`` (never looked at before).
+ATTENTION = {"vit_small", "vit_wide", "mixer"}
 
 
 def test_heldout_names_its_cpu_and_stays_apart():
@@ -70,7 +73,7 @@ def test_heldout_names_its_cpu_and_stays_apart():
     names = {e.name for e in NETWORKS}
     assert not names & ({e.name for e in judge_cpu.zoo.ZOO} | {e.name for e in FITTING})
     assert {r["network"] for r in HELDOUT_ROWS} == names
-    assert SEEN < names and len(names - SEEN) == 8
+    assert SEEN < names and len(names - SEEN) == 11
     assert max(r["measured"] for r in HELDOUT_ROWS if r["network"] == "medium") > 50_000_000
 
 
@@ -81,13 +84,15 @@ def test_heldout_within_two_percent(row):
     90 % within 2 %, none beyond 5 %): every run within 2 %.  To 4 B but: the first layer's
     2-byte backward of wide1d and pool1d (PyTorch's own im2col, under by 0.14-1.52 %), the
     transposed convolution with output_padding of deconvodd (fp32, over by 0.01-0.26 %), the
-    dilated bf16 layers' bias sums (68 B under)."""
+    dilated bf16 layers' bias sums (68 B under), the attention networks (to 12 B under)."""
     assert abs(row["error"]) <= 0.02
     over = row["predicted"] - row["measured"]
     if row["network"] in ("wide1d", "pool1d", "deconvodd"):
         return
     if row["network"] in ("dilated", "dilated2") and row["precision"] == "bf16":
         assert -68 <= over <= 0
+    elif row["network"] in ATTENTION:
+        assert -12 <= over <= 0
     else:
         assert -4 <= over <= 0
 
@@ -98,5 +103,8 @@ def test_heldout_tallies():
     from validation.heldout import SEEN
     every = judge_cpu.tally(HELDOUT_ROWS)
     unseen = judge_cpu.tally([r for r in HELDOUT_ROWS if r["network"] not in SEEN])
-    assert every["runs"] == 56 and every["within_2pct"] == 56 and every["within_5pct"] == 56
-    assert unseen["runs"] == 32 and unseen["within_4B"] == 30 and unseen["within_2pct"] == 32
+    assert every["runs"] == 68 and every["within_2pct"] == 68 and every["within_5pct"] == 68
+    assert unseen["runs"] == 44 and unseen["within_4B"] == 38 and unseen["within_2pct"] == 44
+    attention = judge_cpu.tally([r for r in HELDOUT_ROWS if r["network"] in ATTENTION])
+    assert attention["runs"] == 12 and attention["within_2pct"] == 12
+    assert abs(attention["worst"]) < 2e-5          # 12 B of 902,812 (mixer bf16)
