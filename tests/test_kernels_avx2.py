@@ -60,13 +60,21 @@ def test_fitting_set_peaks():
     """The fitting set the rules were derived on, measured on AVX2: every peak within 64 B
     (18 of the 20 convolution runs to 4 B; the other two 52 B under, the bias sums of a
     dilated bf16 layer); the 12 runs of the attention and tensor-operation networks within
-    12 B (8 to 4 B)."""
+    12 B (8 to 4 B); the patch embeddings to 4 B but one: fit_patch8 fp32 SGD at b = 2, 5.97 %
+    under (its 8x8 patch layer's and the 3x3 layer's weight gradients on 6 x 6: not modelled
+    yet, as the one-block torchvision ViT's)."""
     from validation import judge_cpu
 
     data = judge_cpu.load(RESULTS / "cpu_avx2_fitting.json")
     assert data["environment"]["cpu_capability"] == "AVX2"
     rows = judge_cpu.compare(data)
-    assert len(rows) == 32
+    assert len(rows) == 40
+    patches = [r for r in rows if r["network"] in ("fit_patch8", "fit_patch16")]
+    missed = [r for r in patches if abs(r["predicted"] - r["measured"]) > 4]
+    assert len(patches) == 8 and [(m["network"], m["label"]) for m in missed] == [
+        ("fit_patch8", "sgd, fp32")]
+    assert -0.06 < missed[0]["error"] < -0.059
+    rows = [r for r in rows if r not in patches]
     assert all(abs(r["predicted"] - r["measured"]) <= 64 for r in rows)
     conv = [r for r in rows if r["network"] not in ATTENTION_FITTING]
     attention = [r for r in rows if r["network"] in ATTENTION_FITTING]
@@ -118,6 +126,22 @@ def test_attention_kernel_buffers_as_traced():
     plain = _at(transient(patch, "backward", cpu="AVX2", first=True), 2)
     copied = _at(transient(patch, "backward", cpu="AVX2", first=True, strided=(False, True)), 2)
     assert copied == [38_400] + [p + 38_400 for p in plain]
+
+
+def test_wide_patch_weight_gradient_in_gemm():
+    """``ONEDNN_VERBOSE`` on the AVX2 CPU: a Conv2d on 3 channels with kernel = stride takes
+    ``jit:avx2`` for its weight gradient up to 13, ``gemm:jit`` from 14 (14, 15, 16, 20 seen);
+    fit_patch16's 16x16 layer (3 -> 96 on 80 x 80, batch 2), measured in the step: the
+    backward's peak 3,468,788 B, which the rule gives to 4 B."""
+    from validation import zoo
+
+    a = symcnn.analyze(symcnn.parse_spec(zoo.get("fit_patch16").spec_text).network)
+    assert convkinds.avx2_weights_declines(a.rows[0])
+    narrow = symcnn.parse_spec(zoo.get("fit_patch8").spec_text).network
+    assert not convkinds.avx2_weights_declines(symcnn.analyze(narrow).rows[0])
+    from symcnn.memory.pytorch.timeline import peak, training_moments
+
+    assert 3_468_788 - int(peak(training_moments(a, device="cpu", batch=2, cpu="AVX2"), 2)) == 4
 
 
 def test_strided_views_found():
