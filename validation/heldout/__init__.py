@@ -6,7 +6,9 @@ Never used to derive a kernel rule: the rules of ``symcnn/memory/pytorch/`` are 
 zoo and on the kernel grids of ``validation/conv_*.py``; these networks only judge them
 (``python -m validation.run_cpu --heldout``; ``validation/README.md`` reports the two sets
 apart).  Every network is measured at batch sizes 2 and 3, fp32 and bf16 autocast, SGD and
-Adam (:func:`validation.run_cpu.heldout_plan`); ``medium`` peaks above 50 MB.
+Adam (:func:`validation.run_cpu.heldout_plan`); ``medium`` peaks above 50 MB.  The attention
+networks (``vit_small``, ``vit_wide``, ``mixer``) have specs ``symcnn import`` wrote (tag
+``imported``: :func:`validation.zoo.check_imported`).
 """
 
 from __future__ import annotations
