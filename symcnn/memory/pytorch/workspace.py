@@ -54,6 +54,12 @@ CPU, fp32 (``device="cpu"``):
 * **fp16 (autocast)**: PyTorch's own im2col convolutions, not oneDNN (:func:`_native_half`).
 * **Linear, bf16 (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
   weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
+* **LayerNorm**: backward, a ``{2, threads, N}`` reduction buffer in the input's dtype; a
+  permuted input copied contiguous in both passes.  A convolution or LayerNorm whose output
+  gradient arrives strided (:mod:`symcnn.memory.pytorch.layout`) copies it: ``+O``.
+* **Mean** of a 2-byte tensor: an fp32 copy of the input and an fp32 result.
+* **MultiheadAttention**, explicit path (``need_weights``): the scores before the softmax, the
+  averaged weights at the end (measured on AVX2: ``validation/fitting/``).
 * Every other layer allocates exactly its output (forward) or its input's gradient (backward).
 
 ``device="cuda"``: no transient is modelled yet.  cuDNN's workspaces depend on the algorithm
