@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import sympy
 
+from symcnn import layers
 from symcnn.analysis.rows import LayerRow
 from symcnn.layers import numel
 from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
@@ -54,6 +55,10 @@ from symcnn.memory.pytorch.onednn.common import ALIGN, BARRIER, P4K, rnd_up
 
 #: The CPU capability the rules of this module were measured on.
 MEASURED_ON = "AVX2"
+#: The capabilities without oneDNN's bf16 kernels (no avx512_bf16 and no AVX-512 to emulate
+#: them: PyTorch's ``mkldnn_bf16_device_check``): a bf16 convolution or matmul under autocast
+#: runs PyTorch's own kernels, as fp16 does (``workspace._native_half``).
+NO_ONEDNN_BF16 = frozenset({"AVX2"})
 #: ``jit:avx2``'s forward register block along the width (``ur_w``): a larger left padding
 #: makes it decline the layer (``l_pad <= ur_w`` in ``init_conf``).
 AVX2_UR_W = 3
@@ -124,6 +129,24 @@ def unmodelled(row: LayerRow, cpu: str, native: bool) -> str | None:
     if not native and cpu != MEASURED_ON:
         return f"{what}: oneDNN's kernels for it not measured on {cpu}"
     return f"{what}: kernel not measured"
+
+
+def allowance_layers(rows, precision: str, cpu: str,
+                     device: str = "cpu") -> tuple[tuple[str, str], ...]:
+    """``(node, why)`` for every convolution whose CPU buffers are an allowance, not a rule
+    known to hold on ``cpu`` (:func:`unmodelled`): the
+    figure is an upper bound there.  None on CUDA, where no kernel buffer is modelled."""
+    if device != "cpu":
+        return ()
+    cpu = str(cpu)
+    native = precision == "fp16" or (precision == "bf16" and cpu in NO_ONEDNN_BF16)
+    out = []
+    for r in rows:
+        if isinstance(r.layer, layers.ConvNd):
+            why = unmodelled(r, cpu, native)
+            if why:
+                out.append((r.name, why))
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------ sizes ----------------

@@ -54,12 +54,8 @@ CPU, fp32 (``device="cpu"``):
 * **fp16 (autocast)**: PyTorch's own im2col convolutions, not oneDNN (:func:`_native_half`).
 * **Linear, bf16 (autocast)**: forward, when ``m k n > 4096`` (oneDNN's matmul), packed
   weights and accumulators per thread, :func:`_packed_matmul`; fixed in b.
-* **LayerNorm**: backward, a ``{2, threads, N}`` reduction buffer in the input's dtype; a
-  permuted input copied contiguous in both passes.  A convolution or LayerNorm whose output
-  gradient arrives strided (:mod:`symcnn.memory.pytorch.layout`) copies it: ``+O``.
-* **Mean** of a 2-byte tensor: an fp32 copy of the input and an fp32 result.
-* **MultiheadAttention**, explicit path (``need_weights``): the scores before the softmax, the
-  averaged weights at the end (measured on AVX2: ``validation/fitting/``).
+* **LayerNorm, Mean, Mul, MultiheadAttention**, and the copies of strided views:
+  :mod:`symcnn.memory.pytorch.tokenops`.
 * Every other layer allocates exactly its output (forward) or its input's gradient (backward).
 
 ``device="cuda"``: no transient is modelled yet.  cuDNN's workspaces depend on the algorithm
@@ -80,7 +76,8 @@ from symcnn import layers
 from symcnn.analysis.rows import LayerRow
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
-from symcnn.memory.pytorch import convkinds
+from symcnn.memory.pytorch import convkinds, tokenops
+from symcnn.memory.pytorch.convkinds import NO_ONEDNN_BF16, allowance_layers  # noqa: F401
 from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
 from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
 from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
@@ -96,10 +93,6 @@ CHANNEL_BLOCK = 16
 #: The block per CPU capability (``nChw16c`` on AVX-512, ``nChw8c`` on AVX2: 8 fp32 values
 #: fill an AVX2 register).
 CHANNEL_BLOCKS = {"AVX512": CHANNEL_BLOCK, "AVX2": 8}
-#: The capabilities without oneDNN's bf16 kernels (no avx512_bf16 and no AVX-512 to emulate
-#: them: PyTorch's ``mkldnn_bf16_device_check``): a bf16 convolution or matmul under autocast
-#: runs PyTorch's own kernels, as fp16 does (:func:`_native_half`).
-NO_ONEDNN_BF16 = frozenset({"AVX2"})
 #: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).
 STRIDED_SCRATCH = 61_488
 #: Scratchpad of a transposed convolution's forward (oneDNN's backward-data kernel), per
@@ -201,91 +194,10 @@ def _output_only(call: KernelCall) -> Transients:
     return ()
 
 
-def _upcast_mean(elements_in, elements_out, element_bytes: int) -> sympy.Expr:
-    """A mean of a 2-byte tensor on the CPU (``mean_out`` sums in fp32): an fp32 copy of the
-    input and an fp32 result, then cast down into the output (measured under bf16 autocast:
-    ``validation/fitting/`` fit_mha, ``x.mean(1)`` and attention's averaged weights).  Bytes
-    on top of the 2-byte output; none for a 4-byte input."""
-    if element_bytes >= 4:
-        return sympy.Integer(0)
-    return (elements_in + elements_out) * 4
-
-
-@CPU.entry(layers.Mean)
-def _mean(call: KernelCall) -> Transients:
-    """Forward under autocast: :func:`_upcast_mean`.  Backward: the expanded gradient divided,
-    the input's gradient the timeline counts."""
-    if call.phase != "forward" or call.element_bytes >= 4:
-        return ()
-    extra = _upcast_mean(numel(call.row.input_shapes[0]), numel(call.row.output_shape),
-                         call.element_bytes)
-    return ((sympy.Integer(0), extra),)
-
-
-@CPU.entry(layers.MultiheadAttention)
-def _attention(call: KernelCall) -> Transients:
-    """Self-attention's forward on PyTorch's explicit path (``need_weights``; from
-    ``F.multi_head_attention_forward`` and the allocator trace of fit_mha, fp32 and bf16): the
-    scores ``h L S`` before the softmax are alive with its result, before the attention's output
-    and its projection (``2 L E``) exist; at the end the weights averaged over the heads
-    (``L S``, what the call returns) are made with ``mean``, which under autocast also takes an
-    fp32 copy of the ``h L S`` weights (:func:`_upcast_mean`).  The fused path (no weights)
-    allocates what the timeline counts.  Per sample, at the output's element size ``e``."""
-    layer, (length, e) = call.row.layer, call.row.input_shapes[0]
-    if call.phase != "forward" or not layer.need_weights:
-        return ()
-    size = call.element_bytes
-    scores = layer.attention_elements((length, e))
-    averaged = scores / layer.num_heads
-    end = averaged * size + _upcast_mean(scores, averaged, size)
-    return ((sympy.Integer(0), (scores - 2 * length * e) * size),
-            (sympy.Integer(0), end))
-
-
-@CPU.entry(layers.LayerNorm)
-def _layer_norm(call: KernelCall) -> Transients:
-    """ATen's LayerNorm (``aten/src/ATen/native/cpu/layer_norm_kernel.cpp``).  Backward: the
-    weight and bias gradients are reduced through a zeroed buffer ``{2, threads, N}`` in the
-    input's dtype, ``N`` the normalised elements (the issue's ``2 x threads x N x 4`` bytes in
-    fp32; 2-byte elements under bf16 autocast, measured).  A permuted input is copied contiguous in the forward and in
-    the backward (``X.expect_contiguous()``): ``+I`` in both."""
-    layer, ins = call.row.layer, call.row.input_shapes[0]
-    copy = numel(ins) * call.element_bytes if call.strided[0] else 0
-    if call.phase == "forward":
-        return ((sympy.Integer(0), copy),) if copy else ()
-    if not layer.elementwise_affine:
-        return ((sympy.Integer(0), copy),) if copy else ()
-    reduction = 2 * call.threads * numel(layer.normalized_shape) * call.element_bytes
-    return ((sympy.Integer(reduction), sympy.sympify(copy)),)
-
-
-def _gradient_copy(call: KernelCall, alternatives: Transients) -> Transients:
-    """A convolution or LayerNorm whose output gradient arrives strided (:mod:`symcnn.memory.
-    pytorch.layout`: behind a Permute, or read by a batch-first MultiheadAttention) copies it
-    contiguous for its whole backward: ``+O`` on every stage."""
-    if call.phase != "backward" or not call.strided[1] \
-            or not isinstance(call.row.layer, (layers.ConvNd, layers.LayerNorm)):
-        return alternatives
-    copy = numel(call.row.output_shape) * call.element_bytes
-    return ((sympy.Integer(0), copy),) + tuple((f, p + copy) for f, p in alternatives)
-
-
-def allowance_layers(rows, precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
-                     device: str = "cpu") -> tuple[tuple[str, str], ...]:
-    """``(node, why)`` for every convolution whose CPU buffers are an allowance, not a rule
-    known to hold on ``cpu`` (:func:`symcnn.memory.pytorch.convkinds.unmodelled`): the
-    figure is an upper bound there.  None on CUDA, where no kernel buffer is modelled."""
-    if device != "cpu":
-        return ()
-    cpu = str(cpu)
-    native = precision == "fp16" or (precision == "bf16" and cpu in NO_ONEDNN_BF16)
-    out = []
-    for r in rows:
-        if isinstance(r.layer, layers.ConvNd):
-            why = convkinds.unmodelled(r, cpu, native)
-            if why:
-                out.append((r.name, why))
-    return tuple(out)
+CPU.add(layers.Mean, tokenops.mean)
+CPU.add(layers.MultiheadAttention, tokenops.attention)
+CPU.add(layers.LayerNorm, tokenops.layer_norm)
+CPU.add(layers.Mul, tokenops.mul)
 
 
 def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int = 4, *,
@@ -311,7 +223,7 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     call = KernelCall(row, phase, element_bytes, first, batch, block, strided_scratch,
                       threads, param_bytes or element_bytes, precision, cpu, tuple(strided))
     alternatives = TRANSIENTS[device][row.layer](call)
-    return _gradient_copy(call, alternatives) if device == "cpu" else alternatives
+    return tokenops.gradient_copy(call, alternatives) if device == "cpu" else alternatives
 
 
 def _conv_sizes(call: KernelCall):
@@ -573,12 +485,3 @@ def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...
         rows = sympy.Min(m, 256, sympy.Max(16, sympy.ceiling(m / along_m)))
     packed = threads * (128 * k32 + 4 * rows * sympy.Min(n, 64) + 640) + 384
     return ((packed, sympy.Integer(0)),)
-
-
-@CPU.entry(layers.Mul)
-def _mul(call: KernelCall) -> Transients:
-    """Broadcast backward: ``grad * other`` at the output's size, then summed down (unmeasured)."""
-    out, ins = numel(call.row.output_shape), call.row.input_shapes
-    if call.phase != "backward" or len(ins) != 2 or all(numel(s) == out for s in ins):
-        return ()
-    return ((sympy.Integer(0), out * call.element_bytes),)
