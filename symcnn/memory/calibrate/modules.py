@@ -66,11 +66,17 @@ def _inferred(name: str, input_shape) -> int:
     return int(input_shape[-1] if name == "in_features" else input_shape[0])
 
 
+#: Modules whose ``forward`` takes more than the one input a calibration network hands them
+#: (self-attention: query, key and value), refused in one line.
+CALLED_OTHERWISE = frozenset({"MultiheadAttention"})
+
+
 def torch_module(layer: Layer, input_shape, torch):
     """``torch.nn.<type>(...)`` for ``layer`` on inputs of ``input_shape`` (no batch axis),
     checked against the layer's parameter count."""
     cls = getattr(torch.nn, layer.type_name, None)
-    if cls is None or not isinstance(cls, type) or layer.arity != 1:
+    if cls is None or not isinstance(cls, type) or layer.arity != 1 \
+            or layer.type_name in CALLED_OTHERWISE:
         raise SymcnnError(f"{layer.type_name} is not a torch.nn module symcnn can build")
     accepted = inspect.signature(cls).parameters
     kwargs = {}
