@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy
 
-from symcnn.analysis.dominance import Parameters, reduce_max
+from symcnn.analysis.dominance import reduce_max
 from symcnn.analysis.letters import Notation, notation
 from symcnn.analysis.macs import Macs, MacsConvention, as_macs_convention, count_macs
 from symcnn.analysis.receptive import AxisField, receptive_fields
@@ -145,8 +145,7 @@ class Report:
 
     def _cut(self, value: sympy.Expr) -> sympy.Expr:
         if value.has(sympy.Max) and self.derivation is not None:
-            value = reduce_max(value, Parameters(self.derivation.sizes,
-                                                 self.network.free_symbols))
+            value = reduce_max(value, self.derivation.proof)
         return value
 
     @functools.cached_property

@@ -34,9 +34,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sympy
-from sympy.polys.domains import QQ
-from sympy.polys.rings import ring
 
+from symcnn.analysis.polynomial import Poly, rational
 from symcnn.intdiv import FloorDiv
 from symcnn.symbols import b as BATCH
 
@@ -51,7 +50,6 @@ class Parameters:
     def __init__(self, named, symbols=()) -> None:
         names = named.names if named is not None else ()
         self._defs = {n.symbol: n.definition for n in names}
-        self._values = {n.symbol: n.value for n in names}
         self._parent: dict[sympy.Symbol, sympy.Symbol] = {}
         for n in names:
             free = n.definition.free_symbols
@@ -60,40 +58,49 @@ class Parameters:
         variables = list(dict.fromkeys([*self._defs, *sorted(symbols, key=str), BATCH,
                                         *self._parent.values()]))
         # one parameter t_v >= 0 per size (v = 1 + t_v where it is free), one remainder r_v >= 0
-        # per floor; polynomials in a sympy ring (fast exact arithmetic over the rationals)
-        self._ring, *gens = ring([f"t{i}" for i in range(len(variables))]
-                                 + [f"r{i}" for i in range(len(self._defs))], QQ)
-        self._t = dict(zip(variables, gens))
-        self._r = dict(zip(self._defs, gens[len(variables):]))
+        # per floor: their positions in a packed monomial (symcnn.analysis.polynomial)
+        self._t = {v: i for i, v in enumerate(variables)}
+        self._r = {n: len(variables) + i for i, n in enumerate(self._defs)}
         self._inverse = {n: inv for n in self._parent if (inv := self._invert(n)) is not None}
-        self._pivot: dict[sympy.Symbol, sympy.Symbol] = {}
-        for n in reversed(list(self._parent)):  # the deepest chain first
+        self._pivot = self._pivots()
+        self._floors: dict[sympy.Basic, tuple] = {}
+        for n in names:
+            floors = [f for f in sympy.preorder_traversal(n.value) if isinstance(f, FloorDiv)]
+            if len(floors) == 1 and (n.value - floors[0]).is_Integer:
+                self._floors[floors[0]] = (n.symbol, int(n.value - floors[0]))
+        self._exact = _Values(self, lambda v: 1 + Poly.generator(self._t[v]),
+                              lambda n: Poly.generator(self._r[n]), Poly.constant)
+        self._sample = _Values(self, lambda v: 4, lambda n: 0, lambda q: q)
+
+    def _pivots(self) -> dict[sympy.Symbol, sympy.Symbol]:
+        """Each size's child along the deepest chain of invertible names (the deepest chain
+        first; of equal ones, the first defined)."""
+        depth: dict[sympy.Symbol, int] = {}
+        children: dict[sympy.Symbol, list] = {}
+        for k, p in self._parent.items():
+            if k in self._inverse:
+                children.setdefault(p, []).append(k)
+        for n in reversed(list(self._parent)):  # a child is defined after its parent
+            depth[n] = 1 + max((depth[k] for k in children.get(n, ())), default=0)
+        pivot: dict[sympy.Symbol, sympy.Symbol] = {}
+        for n in reversed(list(self._parent)):
             if n in self._inverse:
                 p = self._parent[n]
-                if p not in self._pivot or self._depth(n) > self._depth(self._pivot[p]):
-                    self._pivot[p] = n
-        self._param: dict[sympy.Symbol, object] = {}
-        self._floors: dict[sympy.Basic, sympy.Symbol] = {}
-        for n, value in self._values.items():
-            floors = [f for f in sympy.preorder_traversal(value) if isinstance(f, FloorDiv)]
-            if len(floors) == 1 and (value - floors[0]).is_Integer:
-                self._floors[floors[0]] = (n, value - floors[0])
-        self._memo: dict[sympy.Basic, object] = {}
-
-    def _depth(self, v) -> int:
-        kids = [k for k, p in self._parent.items() if p == v and k in self._inverse]
-        return 1 + max((self._depth(k) for k in kids), default=0)
+                if p not in pivot or depth[n] > depth[pivot[p]]:
+                    pivot[p] = n
+        return pivot
 
     def _invert(self, n: sympy.Symbol):
         """``parent`` in terms of ``n`` and a remainder ``r_n >= 0``, where ``n``'s definition
-        is ``alpha parent + beta`` or ``floor((alpha parent + beta)/q) + c`` (``alpha > 0``)."""
+        is ``alpha parent + beta`` or ``floor((alpha parent + beta)/q) + c`` (``alpha > 0``):
+        ``(c, q, beta, 1/alpha, whether there is a remainder)``."""
         d, p = self._defs[n], self._parent[n]
         floors = [f for f in sympy.preorder_traversal(d) if isinstance(f, FloorDiv)]
         if not floors:
-            inner, q, c, r = d, 1, 0, self._ring.zero
+            inner, q, c, remainder = d, 1, 0, False
         elif len(floors) == 1 and (d - floors[0]).is_Integer and floors[0].args[1].is_Integer:
             (inner, q), c = floors[0].args, d - floors[0]
-            r = self._r[n]
+            remainder = True
         else:
             return None
         if not inner.is_polynomial(p):
@@ -101,69 +108,103 @@ class Parameters:
         poly = sympy.Poly(inner, p)
         if poly.degree() != 1 or not poly.LC() > 0:
             return None
-        alpha, beta = (QQ(int(x.p), int(x.q)) for x in poly.all_coeffs())
-        return lambda value: ((value - int(c)) * int(q) + r - beta) * (1 / alpha)
+        alpha, beta = poly.all_coeffs()
+        return int(c), int(q), rational(int(beta.p), int(beta.q)), \
+            rational(int(alpha.q), int(alpha.p)), remainder
+
+    def express(self, expr):
+        """``expr`` (in names or the network's symbols) as a polynomial in the parameters
+        (a :class:`symcnn.analysis.polynomial.Poly`), or None where a floor or maximum is
+        left."""
+        try:
+            return self._exact.value(sympy.sympify(expr))
+        except OverflowError:
+            return None
+
+    def at_least(self, x, y) -> bool:
+        """Whether ``x >= y`` for every valid size (proved; False: not proved).  A polynomial
+        with nonnegative coefficients is nonnegative at the sample point too, so where
+        ``x``'s sample is the smaller no coefficient needs to be looked at."""
+        sx, sy = self.sample(x), self.sample(y)
+        if sx is None or sy is None or sx < sy:
+            return False
+        px, py = self.express(x), self.express(y)
+        return px is not None and py is not None and px.dominates(py)
+
+    def sample(self, expr):
+        """``expr`` at one valid choice of sizes (every ``t`` 3, remainders 0): an order in
+        which to try the proofs, never a proof (None where :meth:`express` is None)."""
+        return self._sample.value(sympy.sympify(expr))
+
+
+class _Values:
+    """The sizes of :class:`Parameters` in one arithmetic: polynomials in the parameters, or
+    numbers at the sample point; ``free(v)`` is ``1 + t_v``, ``remainder(n)`` is ``r_n``."""
+
+    def __init__(self, proof: Parameters, free, remainder, number) -> None:
+        self._proof = proof
+        self._free, self._remainder, self._number = free, remainder, number
+        self._param: dict[sympy.Symbol, object] = {}
+        self._memo: dict[sympy.Basic, object] = {}
 
     def of(self, v: sympy.Symbol):
-        """``v`` (a name or a symbol of the network) in the parameters (None: not one)."""
+        """``v`` (a name or a symbol of the network) in the parameters (None: not one);
+        down a chain of pivots without recursion (a chain is as long as the network)."""
         if v in self._param:
             return self._param[v]
-        if v not in self._t:
+        if v not in self._proof._t:
             return None
-        if v in self._pivot:
-            out = self._inverse[self._pivot[v]](self.of(self._pivot[v]))
-        elif v in self._defs and not self._defs[v].has(FloorDiv) and \
-                self._pivot.get(self._parent.get(v)) != v:
-            out = self._ring_of(self._defs[v])
-            out = self._ring.one + self._t[v] if out is None else out
-        else:
-            out = self._ring.one + self._t[v]
-        self._param[v] = out
-        return out
+        pivot = self._proof._pivot
+        chain = [v]
+        while chain[-1] in pivot and pivot[chain[-1]] not in self._param:
+            chain.append(pivot[chain[-1]])
+        for u in reversed(chain):
+            self._param[u] = self._one(u)
+        return self._param[v]
 
-    def _ring_of(self, expr):
-        """``expr`` evaluated in the ring, or None (a floor no name explains, a maximum)."""
+    def _one(self, v: sympy.Symbol):
+        """``v`` in the parameters, its pivot (if any) done."""
+        proof = self._proof
+        if v in proof._pivot:
+            child = proof._pivot[v]
+            c, q, beta, inverse_alpha, remainder = proof._inverse[child]
+            r = self._remainder(child) if remainder else 0
+            return ((self._param[child] - c) * q + r - beta) * inverse_alpha
+        if v in proof._defs and not proof._defs[v].has(FloorDiv) and \
+                proof._pivot.get(proof._parent.get(v)) != v:
+            out = self.value(proof._defs[v])
+            return self._free(v) if out is None else out
+        return self._free(v)
+
+    def value(self, expr):
+        """``expr`` in this arithmetic, or None (a floor no name explains, a maximum)."""
         if expr in self._memo:
             return self._memo[expr]
         if expr.is_Rational:
-            out = self._ring(QQ(int(expr.p), int(expr.q)))
+            out = self._number(rational(int(expr.p), int(expr.q)))
         elif expr.is_Symbol:
             out = self.of(expr)
-        elif isinstance(expr, FloorDiv) and expr in self._floors:
-            n, c = self._floors[expr]
-            out = self.of(n) - int(c)
+        elif isinstance(expr, FloorDiv) and expr in self._proof._floors:
+            n, c = self._proof._floors[expr]
+            out = self.of(n) - c
         elif expr.is_Add or expr.is_Mul:
-            parts = [self._ring_of(a) for a in expr.args]
+            parts = [self.value(a) for a in expr.args]
             out = None if any(x is None for x in parts) else \
-                (sum(parts, self._ring.zero) if expr.is_Add else _product(parts, self._ring.one))
+                (_total(parts, self._number(0)) if expr.is_Add else _product(parts, self._number(1)))
         elif expr.is_Pow and expr.exp.is_Integer and expr.exp >= 0:
-            base = self._ring_of(expr.base)
+            base = self.value(expr.base)
             out = None if base is None else base ** int(expr.exp)
         else:
             out = None
         self._memo[expr] = out
         return out
 
-    def express(self, expr):
-        """``expr`` (in names or the network's symbols) as a polynomial in the parameters,
-        or None where a floor or maximum is left."""
-        return self._ring_of(sympy.sympify(expr))
 
-    def at_least(self, x, y) -> bool:
-        """Whether ``x >= y`` for every valid size (proved; False: not proved)."""
-        px, py = self.express(x), self.express(y)
-        if px is None or py is None:
-            return False
-        return all(c >= 0 for c in (px - py).values())
-
-    def sample(self, expr):
-        """``expr`` at one valid choice of sizes (every ``t`` 3, remainders 0): an order in
-        which to try the proofs, never a proof."""
-        p = self.express(expr)
-        if p is None:
-            return None
-        nt = len(self._t)
-        return sum(c * 3 ** sum(m[:nt]) for m, c in p.items() if not any(m[nt:]))
+def _total(parts, zero):
+    out = zero
+    for x in parts:
+        out = out + x
+    return out
 
 
 def _product(parts, one):
@@ -195,14 +236,40 @@ def undominated(args: Sequence[sympy.Expr], proof: Parameters) -> list[int]:
 
 def reduce_max(expr, proof: Parameters) -> sympy.Expr:
     """``expr`` with every maximum cut to the arguments that can be the largest
-    (:func:`undominated`); one left, the maximum is that argument."""
+    (:func:`undominated`); one left, the maximum is that argument.  As
+    ``expr.replace(Max, cut)`` would, bottom-up, but a maximum with nothing to cut is kept as
+    it was (sympy would sort its arguments again: thousands of moments for a deep network)."""
     expr = sympy.sympify(expr)
     if not expr.has(sympy.Max):
         return expr
+    return _reduce(expr, proof)[0]
 
-    def cut(m):
-        args = [reduce_max(a, proof) for a in m.args]
-        kept = [args[i] for i in undominated(args, proof)]
-        return kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
 
-    return expr.replace(lambda e: isinstance(e, sympy.Max), cut)
+def _reduce(e: sympy.Basic, proof: Parameters) -> tuple[sympy.Basic, bool]:
+    """``e`` with its maxima cut, and whether ``e`` held one (so that an expression without
+    one is walked once, and returned as it is)."""
+    if not e.args:
+        return e, False
+    pairs = [_reduce(a, proof) for a in e.args]
+    inner = any(held for _, held in pairs)
+    if inner:
+        args = tuple(a for a, _ in pairs)
+        if args != e.args:
+            new = e.func(*args)
+            if any(new == a and a != n for a, n in zip(e.args, args)):
+                return new, True  # replace's rule: a rebuilt node equal to a changed argument
+            e = new
+    if isinstance(e, sympy.Max):
+        return _cut(e, proof, inner), True
+    return e, inner
+
+
+def _cut(m: sympy.Max, proof: Parameters, inner: bool) -> sympy.Basic:
+    """A maximum cut to its undominated arguments (``inner``: its arguments held maxima)."""
+    args = [reduce_max(a, proof) for a in m.args] if inner else list(m.args)
+    positions = undominated(args, proof)
+    if not inner and len(positions) == len(args):
+        return m
+    kept = [args[i] for i in positions]
+    cut = kept[0] if len(kept) == 1 else sympy.Max(*kept, evaluate=False)
+    return m if cut == m else cut

@@ -11,7 +11,7 @@ memory package imports this one's siblings).  The letters of the documents' form
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy
 
@@ -75,6 +75,9 @@ class SymbolicDerivation:
     budgets: tuple[BudgetRow, ...] = ()
     #: every node's MACs written in the named sizes (None: a layer needs the sizes' values)
     macs: Macs | None = None
+    #: the sizes as polynomials in nonnegative parameters, made once: the inference cut
+    #: above and :attr:`symcnn.report.Report.training_bytes`' and ``inference_bytes``' prove in it
+    proof: Parameters | None = field(default=None, compare=False, repr=False)
 
     @property
     def total_macs(self) -> sympy.Expr | None:
@@ -125,7 +128,8 @@ def derive(analysis, memory, limits=(), macs_convention=MacsConvention.FVCORE,
         budgets = tuple(BudgetRow(name, limit.budget, *_few(limit))
                         for name, limit in limits if not limit.numeric)
     return SymbolicDerivation(named, named.total_params, terms, fixed, per_sample, inference,
-                              len(live), budgets, _named_macs(analysis, named, macs_convention))
+                              len(live), budgets, _named_macs(analysis, named, macs_convention),
+                              proof)
 
 
 def _named_macs(analysis, named: NamedSizes, convention) -> Macs | None:
