@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import sympy
@@ -41,6 +42,9 @@ from symcnn.symbols import b as BATCH
 
 #: A maximum with more arguments than this is left as it is (pairwise proofs cost n^2).
 MAX_ARGUMENTS = 200
+#: Products of more factors than this are not matched factor by factor (the pairings grow
+#: as n!); they are expanded.
+MAX_FACTORS = 5
 
 
 class Parameters:
@@ -125,11 +129,53 @@ class Parameters:
         """Whether ``x >= y`` for every valid size (proved; False: not proved).  A polynomial
         with nonnegative coefficients is nonnegative at the sample point too, so where
         ``x``'s sample is the smaller no coefficient needs to be looked at."""
+        x, y = sympy.sympify(x), sympy.sympify(y)
         sx, sy = self.sample(x), self.sample(y)
         if sx is None or sy is None or sx < sy:
             return False
+        if self._termwise(x, y):
+            return True
         px, py = self.express(x), self.express(y)
         return px is not None and py is not None and px.dominates(py)
+
+    def _termwise(self, x: sympy.Expr, y: sympy.Expr) -> bool:
+        """A shortcut to the same proof, without expanding: every term ``d Y_1 ... Y_m`` of
+        ``y`` is paid for by a term ``c X_1 ... X_n`` of ``x`` (their coefficients summing to
+        at most ``c``) whose factors each dominate one of its own (the rest at least 1), all
+        factors with nonnegative coefficients.  Then ``x - y`` has nonnegative coefficients
+        (``AB - A'B' = A(B - B') + (A - A')B'``); False: not shown this way."""
+        xs, ys = self._products(x), self._products(y)
+        if xs is None or ys is None:
+            return False
+        budget = [c for c, _ in xs]
+        for d, fy in ys:
+            for i, (_, fx) in enumerate(xs):
+                if budget[i] >= d and _covers(fx, fy):
+                    budget[i] -= d
+                    break
+            else:
+                return False
+        return True
+
+    def _products(self, expr: sympy.Expr):
+        """``expr``'s terms as ``(coefficient > 0, [factor polynomials])``, each factor with
+        nonnegative coefficients; None where a term is not such a product."""
+        out = []
+        for term in sympy.Add.make_args(expr):
+            coefficient, factors = 1, []
+            for f in sympy.Mul.make_args(term):
+                if f.is_Rational:
+                    coefficient *= rational(int(f.p), int(f.q))
+                    continue
+                base, n = (f.base, int(f.exp)) if f.is_Pow and f.exp.is_Integer else (f, 1)
+                poly = self.express(base)
+                if poly is None or n < 1 or not poly.nonnegative:
+                    return None
+                factors += [poly] * n
+            if coefficient <= 0 or len(factors) > MAX_FACTORS:
+                return None
+            out.append((coefficient, factors))
+        return out
 
     def sample(self, expr):
         """``expr`` at one valid choice of sizes (every ``t`` 3, remainders 0): an order in
@@ -198,6 +244,18 @@ class _Values:
             out = None
         self._memo[expr] = out
         return out
+
+
+def _covers(fx: list[Poly], fy: list[Poly]) -> bool:
+    """Whether each of ``fy`` is dominated by its own one of ``fx``, the rest of ``fx`` at
+    least 1 (all with nonnegative coefficients)."""
+    if len(fy) > len(fx):
+        return False
+    for chosen in itertools.permutations(range(len(fx)), len(fy)):
+        if all(fx[i].dominates(g) for i, g in zip(chosen, fy)) and \
+                all(fx[i].terms.get(0, 0) >= 1 for i in set(range(len(fx))) - set(chosen)):
+            return True
+    return False
 
 
 def _total(parts, zero):
