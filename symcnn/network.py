@@ -7,6 +7,7 @@ inputs, so branches (residual additions, concatenations) fit the same structure.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import sympy
@@ -120,12 +121,17 @@ class Network:
 
     @property
     def free_symbols(self) -> set[sympy.Symbol]:
+        return set(self._free_symbols)
+
+    @functools.cached_property
+    def _free_symbols(self) -> frozenset[sympy.Symbol]:
+        """Every symbol of the input and the layers, found once (a network is frozen)."""
         out: set[sympy.Symbol] = set()
         for v in self.input_shape:
             out |= v.free_symbols
         for node in self.nodes:
             out |= node.layer.free_symbols()
-        return out
+        return frozenset(out)
 
     def subs(self, mapping) -> Network:
         """The network with symbols replaced by numbers or expressions (``{C: 30}``)."""

@@ -300,15 +300,25 @@ def reduce_max(expr, proof: Parameters) -> sympy.Expr:
     expr = sympy.sympify(expr)
     if not expr.has(sympy.Max):
         return expr
-    return _reduce(expr, proof)[0]
+    return _reduce(expr, proof, {})[0]
 
 
-def _reduce(e: sympy.Basic, proof: Parameters) -> tuple[sympy.Basic, bool]:
-    """``e`` with its maxima cut, and whether ``e`` held one (so that an expression without
-    one is walked once, and returned as it is)."""
+def _reduce(e: sympy.Basic, proof: Parameters, done: dict) -> tuple[sympy.Basic, bool]:
+    """``e`` with its maxima cut, and whether ``e`` held one; ``done`` by ``id`` (every key a
+    part of the expression being cut, so alive): a shared subexpression (the moments of a
+    simulated step share most of their terms) is walked once."""
+    key = id(e)
+    if key not in done:
+        done[key] = _walk(e, proof, done)
+    return done[key]
+
+
+def _walk(e: sympy.Basic, proof: Parameters, done: dict) -> tuple[sympy.Basic, bool]:
+    """As ``replace`` walks: the arguments first, then the node (one without a maximum
+    below it is returned as it is)."""
     if not e.args:
         return e, False
-    pairs = [_reduce(a, proof) for a in e.args]
+    pairs = [_reduce(a, proof, done) for a in e.args]
     inner = any(held for _, held in pairs)
     if inner:
         args = tuple(a for a, _ in pairs)

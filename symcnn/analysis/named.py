@@ -21,6 +21,7 @@ symbol of the network is written like it with an index (``D_3``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,8 +86,11 @@ class NamedSizes:
 
     def closed(self, expr) -> sympy.Expr:
         """``expr`` (in names) in the network's symbols."""
-        values = {n.symbol: n.value for n in self.names}
-        return sympy.sympify(expr).xreplace(values)
+        return sympy.sympify(expr).xreplace(self._values)
+
+    @functools.cached_property
+    def _values(self) -> dict[sympy.Symbol, sympy.Expr]:
+        return {n.symbol: n.value for n in self.names}
 
     def elements(self, node: str) -> sympy.Expr:
         """Elements of ``node``'s output (``"input"``: the network input), in names."""
@@ -149,14 +153,17 @@ def name_sizes(analysis) -> NamedSizes | None:
     names: list[SizeName] = []
     params: dict[str, Derivation | None] = {}
     step = 0
+    computed: dict = {}  # (layer, input shapes in names) -> output shape, parameter derivation
+    letters_of: dict[int, tuple[str, ...]] = {}
     for row in analysis.rows:
         ins = tuple(shapes[i] for i in row.inputs)
         try:
-            out = tuple(sympy.sympify(v) for v in row.layer.output_shape(*ins))
-            params[row.name] = row.layer.params_derivation(ins[0]) if row.params != 0 else None
+            out, params[row.name] = _in_names(row, ins, computed)
         except SymcnnError:
             return None
-        letters = _letters(len(out), taken, analysis.input_shape)
+        if len(out) not in letters_of:
+            letters_of[len(out)] = _letters(len(out), taken, analysis.input_shape)
+        letters = letters_of[len(out)]
         named, new = [], []
         for axis, (mine, value) in enumerate(zip(out, row.output_shape)):
             if value in by_value:
@@ -175,6 +182,23 @@ def name_sizes(analysis) -> NamedSizes | None:
                 named[axis] = symbol
         shapes[row.name] = tuple(named)
     return NamedSizes(tuple(names), shapes, params)
+
+
+def _in_names(row, ins: tuple, computed: dict):
+    """``row``'s output shape and parameter derivation from its inputs in names, computed once
+    per equal layer on equal inputs (a deep network repeats both many times)."""
+    key = (row.layer, ins, row.params != 0)
+    try:
+        return computed[key]
+    except KeyError:
+        pass
+    except TypeError:  # a layer that cannot be hashed: computed every time
+        key = None
+    out = tuple(sympy.sympify(v) for v in row.layer.output_shape(*ins))
+    params = row.layer.params_derivation(ins[0]) if row.params != 0 else None
+    if key is not None:
+        computed[key] = out, params
+    return out, params
 
 
 def live_elements(analysis, named: NamedSizes) -> list[tuple[str, sympy.Expr]]:

@@ -114,7 +114,10 @@ def derive(analysis, memory, limits=(), macs_convention=MacsConvention.FVCORE,
     proof = Parameters(named, analysis.network.free_symbols)
     live = live_elements(analysis, named)
     kept = undominated([e for _, e in live], proof)
-    inference = tuple(LiveSet(live[i][0], live[i][1], named.closed(live[i][1])) for i in kept)
+    closed: dict[sympy.Expr, sympy.Expr] = {}  # many layers leave the same set alive
+    inference = tuple(LiveSet(live[i][0], live[i][1], closed.get(live[i][1]) or
+                              closed.setdefault(live[i][1], named.closed(live[i][1])))
+                      for i in kept)
     terms = fixed = per_sample = None
     if memory.simulation is None:
         s = memory.element_bytes
