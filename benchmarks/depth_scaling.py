@@ -14,11 +14,16 @@ Networks:
   8-element input (numbers only); beside it, torchinfo's ``summary`` of the same
   ``nn.Sequential`` on ``device="meta"`` (the same ``depth`` modules).
 * ``conv``: ``benchmarks/deep_network.py``'s symbolic network: ``depth`` Conv2d layers on a
-  ``C x H x W`` input, stride 2 every 32 layers.
+  ``C x H x W`` input, stride 2 every 32 layers.  With a fourth argument (``worksheet``) the
+  document path instead of the text: ``make_report`` + ``render.documents.render_string``
+  of that template (the derivation in named sizes, every live set, the budgets).
 
 Targets (issue 10): a 20,000-layer chain in at most 15x the time of a 2,000-layer one (every
 convention); on the conv network, the pytorch convention at 2,048 layers in at most 5x the
-lecture convention's time and at most 12x its own time at 256 layers.
+lecture convention's time and at most 12x its own time at 256 layers.  Since the symbolic
+documents (named sizes, the proved cut of a maximum): the lecture convention at 2,048 layers
+in at most 12x its time at 256 (the proofs once grew faster than the depth: 38x), and the
+worksheet at 1,024 layers in at most 6x its time at 256.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ CASES = [("chain", 2000, "lecture"), ("chain", 20000, "lecture"),
          ("chain", 2000, "pytorch"), ("chain", 20000, "pytorch"),
          ("conv", 256, "lecture"), ("conv", 2048, "lecture"),
          ("conv", 256, "pytorch"), ("conv", 512, "pytorch"), ("conv", 1024, "pytorch"),
-         ("conv", 2048, "pytorch")]
+         ("conv", 2048, "pytorch"),
+         ("conv", 256, "lecture", "worksheet"), ("conv", 1024, "lecture", "worksheet")]
 TORCHINFO = [2000, 20000]
 #: The JSON of the pytorch convention on the symbolic network prints the peak at b = 1 and
 #: its formula as the Max over every moment (each a sum with one term per resolution):
@@ -57,19 +63,24 @@ def build(kind: str, depth: int):
     return symcnn.Network.sequential(f"chain-{depth}", (8,), layers)
 
 
-def one(kind: str, depth: int, convention: str) -> dict:
-    """One timed run in this process."""
+def one(kind: str, depth: int, convention: str, document: str | None = None) -> dict:
+    """One timed run in this process (``document``: that template instead of the text)."""
     t0 = time.perf_counter()
     import symcnn
     from symcnn.options import MemoryOptions
+    from symcnn.render.documents import render_string
     from symcnn.render.jsonreport import to_json
     from symcnn.render.textreport import render_text
     t1 = time.perf_counter()
     net = build(kind, depth)
     w0, c0 = time.perf_counter(), time.process_time()
     report = symcnn.make_report(net, MemoryOptions(convention=convention))
-    text = render_text(report)
+    text = render_string(report, document) if document else render_text(report)
     w1, c1 = time.perf_counter(), time.process_time()
+    if document:
+        return {"kind": kind, "depth": depth, "convention": f"{convention} + {document}",
+                "import_s": t1 - t0, "wall_s": w1 - w0, "cpu_s": c1 - c0,
+                "text_chars": len(text), "moments": 0}
     out = {"kind": kind, "depth": depth, "convention": convention, "import_s": t1 - t0,
            "wall_s": w1 - w0, "cpu_s": c1 - c0, "text_chars": len(text),
            "moments": len(report.memory.simulation.moments) if report.memory.simulation else 0}
@@ -134,6 +145,10 @@ def ratios(rows: list[dict]) -> str:
                                                        ("conv", 2048, "lecture")), 5),
         ("conv pytorch: 2,048 / 256 layers", ratio(("conv", 2048, "pytorch"),
                                                    ("conv", 256, "pytorch")), 12),
+        ("conv lecture: 2,048 / 256 layers", ratio(("conv", 2048, "lecture"),
+                                                   ("conv", 256, "lecture")), 12),
+        ("conv worksheet: 1,024 / 256 layers", ratio(("conv", 1024, "lecture + worksheet"),
+                                                     ("conv", 256, "lecture + worksheet")), 6),
     ]
     out = ["| ratio (median CPU seconds) | measured | target | met |", "|---|---:|---:|:---:|"]
     for name, value, target in checks:
@@ -154,9 +169,9 @@ def main(argv=None) -> int:
         if a.one[0] == "torchinfo":
             print(json.dumps(torchinfo_one(int(a.one[1]))))
         else:
-            print(json.dumps(one(a.one[0], int(a.one[1]), a.one[2])))
+            print(json.dumps(one(a.one[0], int(a.one[1]), *a.one[2:4])))
         return 0
-    rows = [run([k, str(d), c], a.n) for k, d, c in CASES]
+    rows = [run([k, str(d), *rest], a.n) for k, d, *rest in CASES]
     if not a.no_torchinfo:
         rows += [run(["torchinfo", str(d)], a.n) for d in TORCHINFO]
     print(table(rows))

@@ -146,13 +146,16 @@ def _named_macs(analysis, named: NamedSizes, convention) -> Macs | None:
 def _terms(activations, named: NamedSizes, s: int) -> tuple[NamedTerm, ...] | None:
     """Each stored activation in names (None when one is not a node's output: a block's)."""
     out = []
+    products: dict[tuple, tuple[sympy.Expr, sympy.Expr]] = {}  # by shape: layers repeat them
     for t in activations:
         shape = named.shapes.get(t.source)
         if shape is None:
             return None
-        factors = [*shape[1:], shape[0]] if len(shape) > 1 else list(shape)
-        written = sympy.Mul(*factors, sympy.Integer(s), evaluate=False)
-        out.append(NamedTerm(t.label, t.source, written, sympy.Mul(*factors) * s, t.times))
+        if shape not in products:
+            factors = [*shape[1:], shape[0]] if len(shape) > 1 else list(shape)
+            products[shape] = (sympy.Mul(*factors, sympy.Integer(s), evaluate=False),
+                               sympy.Mul(*factors) * s)
+        out.append(NamedTerm(t.label, t.source, *products[shape], t.times))
     return tuple(out)
 
 
