@@ -140,9 +140,10 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     assert not list(tmp_path.iterdir())  # refused before anything is written
 
 
-@pytest.mark.parametrize("which, solutions", [("lecture", False), ("lecture", True)])
-def test_golden(which, solutions, lecture, update_golden):
-    text = render_string(lecture, "exercise", solutions=solutions)
+@pytest.mark.parametrize("which, solutions", [("lecture", False), ("lecture", True),
+                                              ("symbolic", False), ("symbolic", True)])
+def test_golden(which, solutions, request, update_golden):
+    text = render_string(request.getfixturevalue(which), "exercise", solutions=solutions)
     golden = GOLDEN / f"{which}-exercise{'-solutions' if solutions else ''}.tex"
     if update_golden:
         golden.write_text(text)
