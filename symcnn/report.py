@@ -115,6 +115,16 @@ class Report:
         named = self.derivation.macs if self.derivation is not None else None
         return None if named is None else self._per_group(named)
 
+    @functools.cached_property
+    def named_group_activations(self) -> tuple[sympy.Expr, ...] | None:
+        """Each group's :attr:`Group.activation_bytes` in the named sizes of
+        :attr:`derivation` (None without them)."""
+        terms = self.derivation.terms if self.derivation is not None else None
+        if terms is None:
+            return None
+        by_label = {t.label: t.value for t in terms}
+        return tuple(sympy.Add(*(by_label[t.label] for t in g.terms)) for g in self.groups)
+
     def _per_group(self, macs: Macs) -> tuple[sympy.Expr, ...]:
         by_name = {m.name: m.value for m in macs.rows}
         return tuple(sympy.Add(*(by_name[r.name] for r in g.rows)) for g in self.groups)

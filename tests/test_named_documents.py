@@ -89,6 +89,26 @@ def test_the_unet_documents_list_every_stored_activation():
         assert "down4.pool" in text and "up1.cat" in text
 
 
+def test_torchsummary_block_outputs_in_named_sizes():
+    """torchsummary also counts each block's container output (``down1``): in the names, its
+    last node's shape, so the documents list every I_i instead of per-block floor walls;
+    down1's container at H = W = 64 is 2C x 32 x 32 (max pooling halves 64), 4 bytes each."""
+    from symcnn.options import MemoryOptions
+    report = make_report(symcnn.example_spec("unet2d"), MemoryOptions("torchsummary"))
+    terms = {t.source: t for t in report.derivation.terms}
+    assert len(terms) == len(report.memory.activations)
+    h1, w1 = report.derivation.sizes.shapes["down1.pool"][1:]
+    assert terms["down1"].value == 2 * C * h1 * w1 * 4
+    assert report.derivation.sizes.closed(terms["down1"].value).xreplace(
+        {C: 8, H: 64, W: 64}) == 2 * 8 * 32 * 32 * 4
+    label = f"I_{{{terms['down1'].label.split('_')[1]}}}"
+    for template in ("worksheet", "slides"):
+        lines = render_string(report, template).splitlines()
+        block = [line for line in lines if re.search(r"down1(?![.\w])", line)]
+        assert not [line for line in block if r"\lfloor" in line], template
+        assert [line for line in block if label in line and math(2 * C * h1 * w1 * 4) in line], template
+
+
 def test_markdown_has_the_worksheets_symbolic_sections(lecture):
     """The same named sizes, I_i in names, budgets and inference sets in both documents."""
     md, tex = render_string(lecture, "markdown"), render_string(lecture, "worksheet")

@@ -143,11 +143,14 @@ def test_symbolic_lecture_shapes_read_back_everywhere():
     tex = symcnn.render.documents.render_string(report, "slides")
     md = symcnn.render.documents.render_string(report, "markdown")
     data = to_json(report)
+    named = report.derivation.sizes  # the slides write shapes in the sizes named per layer
     for row, layer in zip(report.analysis.rows, data["layers"]):
         product = sympy.Mul(*row.output_shape)
         printed = latex.shape(row.output_shape)
+        in_names = named.shapes[row.name]
+        assert latex.shape(in_names) in tex and printed in md
+        assert _same(named.closed(sympy.Mul(*in_names)), product)
         breakable = latex.shape(row.output_shape, allow_breaks=True)  # LaTeX may break it
-        assert breakable in tex and printed in md
         assert breakable.replace(r"\allowbreak ", "") == printed
         assert _same(parse_expression(latex_to_text(printed)), product)
         assert _same(parse_expression(text_shape(row.output_shape).replace(",", "")

@@ -121,7 +121,7 @@ def derive(analysis, memory, limits=(), macs_convention=MacsConvention.FVCORE,
     terms = fixed = per_sample = None
     if memory.simulation is None:
         s = memory.element_bytes
-        terms = _terms(memory.activations, named, s)
+        terms = _terms(memory.activations, _with_blocks(analysis, named), s)
         if terms is not None:
             per_sample = sympy.Add(*(t.times * t.value for t in terms))
         copies = 1 + (memory.grads.bytes != 0) + memory.optimizer.states
@@ -166,3 +166,13 @@ def _few(limit) -> tuple[sympy.Expr | None, sympy.Expr | None]:
         return None, None
     short = all(is_plain(x) or (x.is_Add and len(x.args) <= 4) for x in (c, a))
     return (c, a) if short else (None, None)
+
+
+def _with_blocks(analysis, named: NamedSizes) -> NamedSizes:
+    """``named`` with each block use's output (its last node's) under the block's name too:
+    torchsummary's convention stores a block's container output (``down1``), as a node."""
+    shapes = dict(named.shapes)
+    for row in analysis.rows:
+        if row.block and row.block not in named.shapes:
+            shapes[row.block] = named.shapes[row.name]  # the block's last node ends last
+    return NamedSizes(named.names, shapes, named.params)

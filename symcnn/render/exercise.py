@@ -1,7 +1,8 @@
 """What a student exercise asks, chosen from a :class:`~symcnn.report.Report` (the
 ``exercise`` template lays it out, blank or with its solutions): the parameters of each
 layer, each layer's output shape and stored activation ``I_i``, the training memory at the
-report's batch size, and the largest batch for one memory budget.  Presentation only: it
+report's batch size, and the largest batch for one memory budget; for a network with
+symbols, each ``I_i`` also in the sizes named one layer at a time.  Presentation only: it
 picks figures the report already holds.
 
 >>> import symcnn
@@ -10,13 +11,17 @@ picks figures the report already holds.
 ('8GB', 2)
 >>> [(row.name, term.label if term else None) for row, term in ex.stored][-2:]
 [('flatten_9', None), ('L9', 'I_10')]
+>>> ex.named_terms                     # no symbols: no named sizes
+{}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from symcnn.analysis.rows import LayerRow
+from symcnn.analysis.symbolic import NamedTerm
 from symcnn.errors import SymcnnError
 from symcnn.memory.estimate import Term
 from symcnn.report import Report
@@ -27,12 +32,14 @@ from symcnn.solve import BatchLimit
 class Exercise:
     """The questions' figures: ``stored`` pairs each layer with the activation ``I_i`` that
     stores its output (None for a view such as Flatten, or a layer the convention does not
-    count); ``budget`` names the memory of the largest-batch question, ``limit`` its answer."""
+    count); ``budget`` names the memory of the largest-batch question, ``limit`` its answer;
+    ``named_terms``: each ``I_i`` by its label in the named sizes (empty without them)."""
 
     input_term: Term
     stored: tuple[tuple[LayerRow, Term | None], ...]
     budget: str
     limit: BatchLimit
+    named_terms: Mapping[str, NamedTerm] = field(default_factory=dict)
 
 
 def _question_limit(report: Report) -> tuple[str, BatchLimit]:
@@ -56,4 +63,7 @@ def exercise_parts(report: Report) -> Exercise:
     by_source = {t.source: t for t in memory.activations[1:]}
     stored = tuple((row, by_source.get(row.name)) for row in report.analysis.rows)
     budget, limit = _question_limit(report)
-    return Exercise(memory.activations[0], stored, budget, limit)
+    derivation = report.derivation
+    named = derivation is not None and derivation.terms is not None and derivation.sizes.names
+    named_terms = {t.label: t for t in derivation.terms} if named else {}
+    return Exercise(memory.activations[0], stored, budget, limit, named_terms)
