@@ -6,14 +6,17 @@ parameter count ``N = sum_i L_i``, the memory ``M(b) = c + a b`` and the budget
 ``M_avail``.  Where a network names a symbol like one of these letters (its input is
 ``[1, "S", "p"]``, a channel count ``k``), that letter would mean two things on one page:
 :func:`notation` picks another for the formulas (``S_str``, ``p_pad``, ``kappa``), the same in
-every document.
+every document.  A symbol ``I`` or ``I_1`` would read like the stored activations
+``I_1, I_2, ...``: their labels then take ``\\mathcal{I}``.
 
 >>> from symcnn.symbols import size
 >>> n = notation({size("c"), size("k"), size("N"), size("M"), size("S")})
 >>> n.params, n.fixed, n.per_sample, n.memory, n.letter("k"), n.letter("k_2"), n.letter("S")
 ('P', 'm_{0}', 'm_{1}', '\\\\mathcal{M}', '\\\\kappa', '{\\\\kappa}_{2}', 'S_{\\\\mathrm{str}}')
->>> n.letter("p"), n.text["budget"]
-('p', 'M_avail')
+>>> n.letter("p"), n.text["budget"], n.activation
+('p', 'M_avail', 'I')
+>>> notation({size("I_1")}).activation
+'\\\\mathcal{I}'
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ _OWN = {
     "g": (("g", "g"), ("g_grp", r"g_{\mathrm{grp}}"), _tilde("g")),
     "n": (("n", "n"), ("nu", r"\nu"), _tilde("n")),
     "L_i": (("L", "L"), ("ell", r"\ell"), ("Lambda", r"\Lambda")),
+    # the stored activations I_1, I_2, ... of M(b) (their labels in every document)
+    "I_i": (("I", "I"), ("Ical", r"\mathcal{I}"), _tilde("I")),
     "eps": (("epsilon", r"\varepsilon"), ("eps_bn", r"\varepsilon_{\mathrm{bn}}")),
 }
 #: The other general formulas' letters (sizes of a layer's tensors, of attention, of the
@@ -63,7 +68,7 @@ GENERIC = {**_OWN, **{name: (_usual(name), _tilde(name)) for name in _TILDED}}
 _INDEXED = {f"k_{i}": "k" for i in (1, 2, 3)}
 #: Letters that the documents write with an index (``L_i`` as ``L_3``, ``k`` as ``k_1`` per
 #: axis): taken also by a network symbol ``L_3`` or ``k_1``.
-_WITH_INDEX = {"L_i": "L", "k": "k"}
+_WITH_INDEX = {"L_i": "L", "k": "k", "I_i": "I"}
 
 _PAIRS = ((("c", "c"), ("a", "a")), (("m_0", "m_{0}"), ("m_1", "m_{1}")),
           (("gamma", r"\gamma"), ("alpha", r"\alpha")))
@@ -82,12 +87,23 @@ class Notation:
     memory: str = "M"
     budget: str = r"M_{\mathrm{avail}}"
     element_bytes: str = "s"
+    #: the letter of the stored activations ``I_1, I_2, ...``
+    activation: str = "I"
     #: a general formula's symbol (by name) -> the LaTeX it is written as instead
     renames: dict[str, str] = field(default_factory=dict)
     #: the same letters as plain text (the terminal report, JSON): ``params``, ``fixed``,
     #: ``per_sample``, ``budget``
     text: dict[str, str] = field(default_factory=lambda: {
-        "params": "N", "fixed": "c", "per_sample": "a", "budget": "M_avail"})
+        "params": "N", "fixed": "c", "per_sample": "a", "budget": "M_avail", "activation": "I"})
+    #: a general formula's symbol (by name) -> the plain name it is written as instead
+    #: (``k`` -> ``kappa``): the JSON's formula strings
+    text_renames: dict[str, str] = field(default_factory=dict)
+
+    def text_label(self, label: str) -> str:
+        """A stored activation's label as plain text here: ``I_5`` -> ``Ical_5`` where the
+        network has a symbol ``I``."""
+        base, _, index = label.partition("_")
+        return f"{self.text['activation']}_{index}" if base == "I" and index else label
 
     def letter(self, name: str) -> str:
         """The LaTeX of the generic letter ``name`` (``"S"``, ``"k_2"``, ``"L_i"``) here."""
@@ -128,6 +144,11 @@ def notation(symbols) -> Notation:
     fixed, per_sample = next(((c, a) for c, a in _PAIRS if not ({*c, *a} & taken)),
                              (("c_0", "c_{0}"), ("a_0", "a_{0}")))
     text = {"params": chosen["N"][0], "fixed": fixed[0], "per_sample": per_sample[0],
-            "budget": chosen["M_avail"][0]}
+            "budget": chosen["M_avail"][0], "activation": chosen["I_i"][0]}
+    text_renames = {key: name for key, (name, tex) in chosen.items()
+                    if (name, tex) != GENERIC[key][0]}
+    text_renames |= {name: f"{text_renames[base]}_{name.partition('_')[2]}"
+                     for name, base in _INDEXED.items() if base in text_renames}
     return Notation(chosen["N"][1], fixed[1], per_sample[1], chosen["M"][1],
-                    chosen["M_avail"][1], chosen["s"][1], renames, text)
+                    chosen["M_avail"][1], chosen["s"][1], chosen["I_i"][1], renames, text,
+                    text_renames)

@@ -118,10 +118,14 @@ def _bytes_text(value, unit: str = "MB") -> TeX:
     return TeX(format_bytes(value, unit) if value.is_number else f"{value} B")
 
 
-def _label(name: str) -> TeX:
-    """``I_5`` -> ``I_{5}``: a memory term's label as math."""
+@jinja2.pass_context
+def _label(ctx, name: str) -> TeX:
+    """``I_5`` -> ``I_{5}``: a memory term's label as math, in the document's activation
+    letter (``\\mathcal{I}_{5}`` for a network with a symbol ``I``)."""
     base, _, sub = str(name).partition("_")
-    base = base if len(base) == 1 else rf"\text{{{escape_latex(base)}}}"
+    if base == "I":
+        base = (ctx.get("notation") or Notation()).activation
+    base = base if len(base) == 1 or base.startswith("\\") else rf"\text{{{escape_latex(base)}}}"
     return TeX(f"{base}_{{{sub}}}" if sub else base)
 
 
@@ -399,6 +403,7 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
                                          for g in report.groups))),
             "charts": images.charts if images else chart_data(report), "chart_images": images,
             "derivation": report.derivation, "notation": report.notation,
+            "IL": TeX(report.notation.activation),
             # a name the spec did not give (flatten_9) as the documents write it (Flatten 9)
             "shown_names": shown_names(report.network)}
 

@@ -37,8 +37,15 @@ def factor(value) -> str:
 
 
 def shape(dims) -> str:
-    """A tensor shape as the product of its sizes: ``C x (D - 2) x (H - 2)``."""
-    return " x ".join(factor(d) for d in dims)
+    """A tensor shape as the product of its sizes: ``C x (D - 2) x (H - 2)``; a whole size
+    without thousands separators (``213840``, which ``213,840`` in a shape column would
+    read like two axes)."""
+    return " x ".join(_size(d) for d in dims)
+
+
+def _size(value) -> str:
+    value = sympy.sympify(value)
+    return str(int(value)) if value.is_Integer else factor(value)
 
 
 _SIZE = re.compile(r"([0-9][0-9.,]*)\s*([A-Za-z]+)")
@@ -57,12 +64,22 @@ def figure_units(report) -> str:
     return "B" if report.network.free_symbols else report.units
 
 
+def generic_text(expr, notation, printer=expr_text) -> str:
+    """A general formula as text in the document's letters (``k`` written ``kappa`` where
+    the network has a symbol ``k``: :func:`symcnn.analysis.letters.notation`)."""
+    expr = sympy.sympify(expr)
+    renames = notation.text_renames
+    swap = {x: sympy.Symbol(renames[x.name], **x.assumptions0)
+            for x in expr.free_symbols if x.name in renames}
+    return printer(expr.xreplace(swap)) if swap else printer(expr)
+
+
 def json_value(value):
     """A JSON integer for whole numbers, else a string that ``symcnn.parse_expression`` reads back."""
     value = sympy.sympify(value)
     return int(value) if value.is_Integer else expr_text(value)
 
 
-def written(expr: sympy.Basic) -> str:
+def written(expr) -> str:
     """An unevaluated expression in the order it was written: ``(27*30 + 1)*30``."""
     return sympy.sstr(expr, order="none")

@@ -9,13 +9,13 @@ from __future__ import annotations
 import sympy
 
 from symcnn.network import DTYPE_BYTES
-from symcnn.render.formatting import expr_text, written
+from symcnn.render.formatting import expr_text, generic_text, written
 from symcnn.render.formatting import json_value as value
 from symcnn.render.textreport import budget_text
 from symcnn.report import Report
 
 
-def _layer(r, macs, field, term, s: int) -> dict:
+def _layer(r, macs, field, term, s: int, notation) -> dict:
     """One node: its shapes, parameters, MACs, receptive field and stored activation."""
     d, m = r.params_derivation, macs.derivation
     return {
@@ -23,14 +23,14 @@ def _layer(r, macs, field, term, s: int) -> dict:
         "input_shape": [value(x) for x in r.input_shapes[0]],
         "output_shape": [value(x) for x in r.output_shape],
         "params": value(r.params),
-        "params_formula": expr_text(d.formula) if d else None,
+        "params_formula": generic_text(d.formula, notation) if d else None,
         "params_substituted": written(d.substituted) if d else None,
         "buffers": value(r.buffers),
         "activation_elements": value(r.activation),
         "activation_bytes": value(r.activation * s) if r.allocates else 0,
-        "activation_label": term.label if term else None,
+        "activation_label": notation.text_label(term.label) if term else None,
         "macs": value(macs.value),
-        "macs_formula": written(m.formula) if m else None,
+        "macs_formula": generic_text(m.formula, notation, written) if m else None,
         "macs_substituted": written(m.substituted) if m else None,
         "receptive_field": None if field is None else [_axis_field(f) for f in field],
         "inputs": list(r.inputs),
@@ -53,7 +53,8 @@ def to_json(report: Report) -> dict:
     a, mem = report.analysis, report.memory
     s = DTYPE_BYTES[mem.dtype]
     terms = {t.source: t for t in mem.activations}
-    layers = [_layer(r, macs, field, terms.get(r.name) if r.allocates else None, s)
+    layers = [_layer(r, macs, field, terms.get(r.name) if r.allocates else None, s,
+                     report.notation)
               for r, macs, field in zip(a.rows, report.macs.rows, report.receptive_fields)]
     memory = {
         "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,

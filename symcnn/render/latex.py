@@ -144,8 +144,10 @@ def factor(expr) -> TeX:
 
 def shape(dims, allow_breaks: bool = False) -> TeX:
     """A tensor shape as the product of its sizes: ``C \\times \\left(D - 2\\right)``;
-    with ``allow_breaks`` a long factor may break between its bracketed factors (LaTeX)."""
-    factors = (factor(d) for d in dims)
+    with ``allow_breaks`` a long factor may break between its bracketed factors (LaTeX).
+    A whole size has no thousands separator (``213840``: ``213{,}840`` would read like two
+    axes)."""
+    factors = (TeX(str(int(d))) if sympy.sympify(d).is_Integer else factor(d) for d in dims)
     return TeX(r" \times ".join(breakable(f) if allow_breaks else f for f in factors))
 
 

@@ -30,7 +30,8 @@ def _layer_rows(report: Report) -> list[list[str]]:
     rows = [["#", "layer", "type", *(["inputs"] if graph else []), "output shape", "parameters",
              "MACs", "receptive field", "activation (per sample)"],
             ["", "input", "", *([""] if graph else []), shape(report.analysis.input_shape), "", "",
-             "", f"{first.label} = {nbytes(first.bytes, unit)}" if first else "(not saved)"]]
+             "", f"{report.notation.text_label(first.label)} = {nbytes(first.bytes, unit)}"
+             if first else "(not saved)"]]
     for r, macs, field in zip(report.analysis.rows, report.macs.rows, report.receptive_fields):
         d = r.params_derivation
         params = number(r.params)
@@ -40,7 +41,8 @@ def _layer_rows(report: Report) -> list[list[str]]:
                 params = f"{text} = {number(d.value)}"
         term = labels.get(r.name) if r.allocates else None
         kind = "in place" if getattr(r.layer, "inplace", False) else "view"
-        act = f"{term.label} = {nbytes(term.bytes, unit)}" if term else f"({kind}, no new memory)"
+        act = (f"{report.notation.text_label(term.label)} = {nbytes(term.bytes, unit)}" if term
+               else f"({kind}, no new memory)")
         inputs = [", ".join(r.inputs)] if graph else []
         rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params,
                      _macs(macs.value), receptive_field(field), act])
@@ -170,7 +172,7 @@ def render_text(report: Report) -> str:
             + (f" (FLOPs = 2 x MACs = {number(2 * macs)})" if macs.is_number else ""),
             f"  {report.macs_convention.summary}"]
     act = mem.activations
-    labels = [t.label for t in act[1:]]
+    labels = [report.notation.text_label(t.label) for t in act[1:]]
     later = " + ".join(labels) if len(labels) <= 6 else f"{labels[0]} + ... + {labels[-1]}"
     later = later or "0"
     s = mem.element_bytes
@@ -195,7 +197,8 @@ def render_text(report: Report) -> str:
     if mem.simulation:
         out += _moments(report)
     else:
-        first = f"{act[0].times}*I_1" if act[0].times != 1 else "I_1"
+        i_1 = report.notation.text_label("I_1")
+        first = f"{act[0].times}*{i_1}" if act[0].times != 1 else i_1
         rest = f" + {mem.rules.output_times}*({later})" if len(act) > 1 else ""
         out.append(f"  per sample  = {first}{rest} = {nbytes(mem.per_sample, unit)}")
         if mem.per_sample.is_number and mem.fixed.is_number:
