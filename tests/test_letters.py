@@ -150,3 +150,67 @@ def test_the_usual_letters_without_a_clash():
         ["S", "p", "d", "g", "k", "s", "n", "L"]
     # the activations' general letters are the network's here: written with a tilde
     assert n.letter("D") == r"\tilde{D}" and n.letter("C_in") == r"C_{\mathrm{in}}"
+
+
+# ---- the stored activations' letter and the JSON's formula strings (issue 11's last defects)
+
+_SPEC_I = """
+name = "net-with-I"
+[input]
+shape = [1, "I", "H"]
+[[layers]]
+type = "Conv2d"
+name = "L1"
+out_channels = "k"
+kernel_size = 3
+[[layers]]
+type = "Flatten"
+[[layers]]
+type = "Linear"
+name = "L2"
+out_features = 2
+"""
+
+
+def test_a_symbol_I_renames_the_stored_activations():
+    """``I`` (or ``I_1``) as a network symbol would read like the activations I_1, I_2:
+    they take another letter, in LaTeX, in the text report and in the JSON."""
+    assert notation({size("C"), size("H")}).activation == "I"
+    for taken in ("I", "I_1", "I_12"):
+        n = notation({size(taken)})
+        assert n.activation == r"\mathcal{I}" and n.text_label("I_3") == "Ical_3", taken
+    # a symbol already called Ical pushes the letter on to the next candidate
+    assert notation({size("I"), size("Ical")}).activation == r"\tilde{I}"
+    report = make_report(parse_spec(_SPEC_I))
+    doc = render_string(report, "worksheet")
+    # the input I x H, one channel: I_1 is the input, written in the new letter
+    assert r"\mathcal{I}_{1} &= " in doc and r"\mathcal{I}_1 + 2 \sum" in doc
+    # a plain I_1 is now only the network's own size I after L1 (named I_1 = I - 2)
+    plain = re.findall(r"(?<![\\\w{])I_\{?[0-9i]\}? ?(?:&=|=|\+)[^&\n]*", doc)
+    assert plain == ["I_{1} &= I - 2 "], plain
+    from symcnn.render.jsonreport import to_json
+    from symcnn.render.textreport import render_text
+    text = render_text(report)
+    assert "Ical_1 = " in text and "Ical_2 = " in text and "I_1 =" not in text
+    labels = [layer["activation_label"] for layer in to_json(report)["layers"]]
+    assert labels == ["Ical_2", None, "Ical_3"]  # the Flatten is a view
+
+
+def test_json_formulas_in_the_documents_letters():
+    """A network symbol ``k`` makes the kernel size ``kappa`` in the documents; the JSON's
+    formula strings follow, and still give the layer's count: a 3x3 convolution of one
+    channel into k is (9*1 + 1)*k parameters and 9*1*k*(I - 2)*(H - 2) MACs (by hand)."""
+    from symcnn.expressions import read_expression
+    from symcnn.render.jsonreport import to_json
+    report = make_report(parse_spec(_SPEC_I))
+    conv = to_json(report)["layers"][0]
+    params = read_expression(conv["params_formula"])
+    macs = read_expression(conv["macs_formula"])
+    names = {str(x) for x in params.free_symbols | macs.free_symbols}
+    assert "k" not in names and "kappa" in names, names
+    by_name = {str(x): x for x in params.free_symbols | macs.free_symbols}
+    k, i, h = size("k"), size("I"), size("H")
+    put = {by_name["kappa"]: 3, by_name["C_in"]: 1, by_name["C_out"]: k,
+           **{by_name[n]: v for n, v in (("H_out", i - 2), ("W_out", h - 2)) if n in by_name}}
+    assert (params.subs(put) - 10 * k).expand() == 0
+    assert (macs.subs(put) - 9 * k * (i - 2) * (h - 2)).expand() == 0

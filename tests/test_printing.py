@@ -158,3 +158,27 @@ def test_symbolic_lecture_shapes_read_back_everywhere():
         for dim, value in zip(row.output_shape, layer["output_shape"]):
             assert _same(parse_expression(str(value)), dim)
     assert _same(parse_expression(data["total_params"]), report.total_params)
+
+
+# ---- a whole size is written without thousands separators (one axis never reads as two) --
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 10**7), min_size=1, max_size=4))
+def test_whole_sizes_print_one_number_per_axis(dims):
+    """``213840`` as one axis: split on the product sign, each axis is its decimal digits."""
+    sizes = [sympy.Integer(d) for d in dims]
+    assert text_shape(sizes).split(" x ") == [str(d) for d in dims]
+    assert latex.shape(sizes).split(r" \times ") == [str(d) for d in dims]
+
+
+def test_the_lecture_flatten_row_is_one_axis_everywhere():
+    """The lecture's Flatten holds 240 x 9 x 11 x 9 = 213840 elements (the seed's L8 output),
+    one axis: the text report, the slides and the Markdown write it as one number."""
+    from symcnn.render.documents import render_string
+    report = make_report(symcnn.example_spec("lecture"))
+    flat = 240 * 9 * 11 * 9
+    row = next(line for line in render_text(report).splitlines() if "Flatten" in line)
+    assert f"  {flat}  " in row and "213,840" not in row
+    for template in ("slides", "markdown"):
+        doc = render_string(report, template)
+        assert f"${flat}$" in doc and "213{,}840$ &" not in doc, template
