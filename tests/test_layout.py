@@ -197,3 +197,17 @@ def test_no_heading_left_at_the_foot_of_a_page(compiled, name, doc):
         last = lines[-2]   # the line above the page number
         stuck = [h for h in headings if last.endswith(h)]
         assert not stuck, f"{name} {doc}: page {number} ends with the heading {stuck[0]!r}"
+
+
+@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler's pdffonts not installed")
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_slides_set_upright_names_in_sans_serif(compiled, name):
+    """Beamer writes prose and math letters in sans serif (Computer Modern Sans, CMSS);
+    an upright name in a formula (\\mathrm{L1}, the "in" of C_in, the unit B) must not fall
+    back to the serif roman (CMR) on a slide."""
+    pdf = SOURCES[name, "slides"].with_suffix(".pdf")
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[2:]
+    names = [line.split()[0].split("+")[-1] for line in fonts if line.strip()]
+    assert any(n.startswith("CMSS") for n in names), names  # the test reads the fonts
+    assert not [n for n in names if re.fullmatch(r"CMR\d+", n)], names
