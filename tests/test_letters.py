@@ -214,3 +214,15 @@ def test_json_formulas_in_the_documents_letters():
            **{by_name[n]: v for n, v in (("H_out", i - 2), ("W_out", h - 2)) if n in by_name}}
     assert (params.subs(put) - 10 * k).expand() == 0
     assert (macs.subs(put) - 9 * k * (i - 2) * (h - 2)).expand() == 0
+
+
+def test_the_slides_total_of_macs_is_not_the_parameters_sum():
+    """``N = sum_i L_i`` sums the parameter counts; the MACs slide sums its own lines
+    (L1 ... L9 there are each layer's MACs), not ``sum_i L_i`` again. The lecture's total is
+    fvcore's 121,987,539,810 (tests/test_macs.py)."""
+    from symcnn import example_spec
+    doc = render_string(make_report(example_spec("lecture")), "slides")
+    macs = [line for line in doc.splitlines() if r"\text{MACs} =" in line]
+    assert macs == [r"  \breakmath{\text{MACs} = \mathrm{L1} + \dots + \mathrm{L9} = "
+                    r"121{,}987{,}539{,}810}"]
+    assert doc.count(r"\sum_i L_i") == 1  # N = sum_i L_i on the parameters' slide
