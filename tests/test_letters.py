@@ -226,3 +226,12 @@ def test_the_slides_total_of_macs_is_not_the_parameters_sum():
     assert macs == [r"  \breakmath{\text{MACs} = \mathrm{L1} + \dots + \mathrm{L9} = "
                     r"121{,}987{,}539{,}810}"]
     assert doc.count(r"\sum_i L_i") == 1  # N = sum_i L_i on the parameters' slide
+
+
+def test_the_activation_formula_has_its_letters_in_the_order_of_its_numbers():
+    """ResNet-18's input is 3 x 224 x 224 (channels first) and written 224 x 224 x 3 x 4:
+    the worksheet's letters read H W C s in that order (it said C H W s)."""
+    from symcnn import example_spec
+    doc = render_string(make_report(example_spec("resnet18")), "worksheet")
+    assert r"I_{1} &= H W C s = 224 \times 224 \times 3 \times 4 = " in doc
+    assert r"(each $I_i = H W C s$ of one stored output)" in doc and "C\\,H\\,W\\,s" not in doc
