@@ -660,3 +660,19 @@ def test_the_other_options_name_their_letter_apart_from_the_symbols():
             wrong = [c.letter for c in q.choices if not c.correct]
             listed = re.findall(r"(?:\} |; )\(([A-H])\) ", line)
             assert listed == wrong, line
+
+
+def test_a_graph_exam_names_an_unnamed_input_as_the_table_does():
+    """ResNet-18's Flatten (node 68, unnamed in the spec) feeds fc: the inputs column says
+    "Flatten 68" as the documents do, not the made-up code name flatten_68 (the macros of
+    exam_parts.tex.j2 are imported with the context that holds the shown names)."""
+    from symcnn.exam.build import make_exam
+    from symcnn.exam.family import parse_family
+    from symcnn.exam.output import exam_files
+    from symcnn.files import shipped_dir
+    spec = (shipped_dir("examples", "lecture.toml") / "resnet18.toml").read_text()
+    family = parse_family(spec + '[[exam.questions]]\nkind = "total_params"\n', "resnet18")
+    files = exam_files(make_exam(family, variants=1))
+    for name in ("exam-001.tex", "key-001.tex", "keys.tex"):
+        assert "flatten\\_68" not in files[name], name
+    assert r"69 & fc & Flatten 68 & Linear" in files["exam-001.tex"]
