@@ -157,3 +157,13 @@ def test_hostile_names_in_an_exam_compile(tmp_path):
     for name in ("exam-001.pdf", "key-001.pdf", "keys.pdf"):
         text = pdf_text(out / name)
         assert "L\u02dc3\u02c6" in text and "fc&%$#{}<x>|\\" in text
+
+
+def test_a_power_in_a_mistakes_feedback_is_math_not_a_caret():
+    """A key's feedback "kernel volume k instead of k^2" (symcnn.exam.mistakes) printed
+    k\\textasciicircum{}2; a power of a letter is set as math, the rest still escaped."""
+    from symcnn.render.latex import prose_with_symbols
+    assert prose_with_symbols("kernel volume k^2 instead of k^3 (50% & C_in)") == \
+        r"kernel volume $k^{2}$ instead of $k^{3}$ (50\% \& $C_{\mathrm{in}}$)"
+    # a caret that is not a letter's power stays escaped text
+    assert prose_with_symbols("2^10 and x^y") == r"2\textasciicircum{}10 and x\textasciicircum{}y"

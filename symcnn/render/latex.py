@@ -62,24 +62,27 @@ def math_name(text) -> TeX:
     return TeX(math_text(str(text)))
 
 
-_SUBSCRIPTED = re.compile(r"\b([A-Za-z])_([A-Za-z0-9]+)\b")
+_SUBSCRIPTED = re.compile(r"\b([A-Za-z])(?:_([A-Za-z0-9]+)|\^(\d+))\b")
 
 
 def prose_with_symbols(text) -> TeX:
-    """Prose for LaTeX in which ``C_in`` or ``I_5`` are symbols, set in math mode:
-    ``"C_in forgotten"`` -> ``$C_{\\mathrm{in}}$ forgotten``.
+    """Prose for LaTeX in which ``C_in``, ``I_5`` or a power ``k^3`` are symbols, set in
+    math mode: ``"C_in forgotten"`` -> ``$C_{\\mathrm{in}}$ forgotten``.
 
-    >>> print(prose_with_symbols("C_in forgotten (I_5 & more)"))
-    $C_{\\mathrm{in}}$ forgotten ($I_{5}$ \\& more)
+    >>> print(prose_with_symbols("C_in forgotten (I_5 & more), k^2 instead of k^3"))
+    $C_{\\mathrm{in}}$ forgotten ($I_{5}$ \\& more), $k^{2}$ instead of $k^{3}$
     """
     if isinstance(text, TeX):
         return text
     out, last = [], 0
     for m in _SUBSCRIPTED.finditer(str(text)):
         out.append(escape_latex(str(text)[last:m.start()]))
-        base, sub = m.groups()
-        sub = sub if sub.isdigit() else r"\mathrm{" + sub + "}"
-        out.append(f"${base}_{{{sub}}}$")
+        base, sub, power = m.groups()
+        if power is not None:
+            out.append(f"${base}^{{{power}}}$")
+        else:
+            sub = sub if sub.isdigit() else r"\mathrm{" + sub + "}"
+            out.append(f"${base}_{{{sub}}}$")
         last = m.end()
     out.append(escape_latex(str(text)[last:]))
     return TeX("".join(out))
