@@ -66,21 +66,57 @@ def _inferred(name: str, input_shape) -> int:
     return int(input_shape[-1] if name == "in_features" else input_shape[0])
 
 
-#: Modules whose ``forward`` takes more than the one input a calibration network hands them
-#: (self-attention: query, key and value), refused in one line.
-CALLED_OTHERWISE = frozenset({"MultiheadAttention"})
+def _op(torch, forward, **parameters):
+    """A module whose ``forward(x)`` is ``forward(self, x)``, holding ``parameters``."""
+    module = torch.nn.Module()
+    for name, value in parameters.items():
+        module.register_parameter(name, value)
+    module.forward = forward.__get__(module)
+    return module
 
 
-def torch_module(layer: Layer, input_shape, torch):
-    """``torch.nn.<type>(...)`` for ``layer`` on inputs of ``input_shape`` (no batch axis),
-    checked against the layer's parameter count."""
-    cls = getattr(torch.nn, layer.type_name, None)
-    if cls is None or not isinstance(cls, type) or layer.arity != 1 \
-            or layer.type_name in CALLED_OTHERWISE:
-        raise SymcnnError(f"{layer.type_name} is not a torch.nn module symcnn can build")
+def _self_attention(layer, shape, torch):
+    attn = torch.nn.MultiheadAttention(**_arguments(layer, shape, torch.nn.MultiheadAttention,
+                                                    skip=("need_weights",)))
+    need = bool(layer.need_weights)
+    outer = _op(torch, lambda self, x: self.attn(x, x, x, need_weights=need)[0])
+    outer.attn = attn
+    return outer
+
+
+def _parameter(layer, shape, torch):
+    size = plain(tuple(layer.shape))
+    return _op(torch, lambda self, x: self.value.unsqueeze(0).expand(x.shape[0], *size),
+               value=torch.nn.Parameter(torch.randn(*size)))
+
+
+#: The tensor operations symcnn has as layers and torch as methods (or ``torch.nn`` modules
+#: called otherwise: self-attention takes query, key and value), keyed by layer class: each
+#: builds the module that does the layer's operation on a batch of ``shape``.
+TENSOR_OPS = {
+    "Permute": lambda l, shape, torch: _op(torch, lambda self, x: x.permute(*l.dims)),
+    "Select": lambda l, shape, torch: _op(torch, lambda self, x: x.select(l.dim, l.index)),
+    "Narrow": lambda l, shape, torch: _op(
+        torch, lambda self, x: x.narrow(l.dim, plain(l.start), plain(l.length))),
+    "Mean": lambda l, shape, torch: _op(
+        torch, lambda self, x: x.mean(list(l.dim), keepdim=bool(l.keepdim))),
+    # Of a contiguous input PyTorch's contiguous() copies nothing; the layer stands for the
+    # copy of a permuted one: the copy in the plain layout.
+    "Contiguous": lambda l, shape, torch: _op(
+        torch, lambda self, x: x.clone(memory_format=torch.contiguous_format)),
+    "MultiheadAttention": _self_attention,
+    "Parameter": _parameter,
+}
+
+
+def _arguments(layer: Layer, input_shape, cls, skip=()) -> dict:
+    """``layer``'s fields as ``cls``'s keyword arguments (the inferred ones from the input
+    shape); a field ``cls`` lacks must keep its default."""
     accepted = inspect.signature(cls).parameters
     kwargs = {}
     for f in dataclasses.fields(layer):
+        if f.name in skip:
+            continue
         value = getattr(layer, f.name)
         if f.name in INFERRED:
             value = _inferred(f.name, input_shape)
@@ -89,15 +125,31 @@ def torch_module(layer: Layer, input_shape, torch):
             kwargs[f.name] = value
         elif value != f.default:
             raise SymcnnError(f"torch.nn.{layer.type_name} has no argument {f.name}")
-    if getattr(layer, "return_indices", False):
-        raise SymcnnError("return_indices=true: the module returns a pair, not a tensor")
-    module = cls(**kwargs)
+    return kwargs
+
+
+def torch_module(layer: Layer, input_shape, torch):
+    """The torch module of ``layer`` on inputs of ``input_shape`` (no batch axis):
+    :data:`TENSOR_OPS`' or ``torch.nn.<type>(...)``, checked against the layer's parameter
+    count."""
+    build = TENSOR_OPS.get(layer.type_name, _nn_module)
+    module = build(layer, input_shape, torch)
     params = sum(p.numel() for p in module.parameters())
     expected = layer.params(tuple(input_shape))
     if not sympy.sympify(expected).is_number or params != int(expected):
         raise SymcnnError(f"torch.nn.{layer.type_name} has {params} parameters, the layer "
                           f"{expected}")
     return module
+
+
+def _nn_module(layer: Layer, input_shape, torch):
+    """``torch.nn.<type>(...)`` with the layer's fields as arguments."""
+    cls = getattr(torch.nn, layer.type_name, None)
+    if cls is None or not isinstance(cls, type) or layer.arity != 1:
+        raise SymcnnError(f"{layer.type_name} is not a torch.nn module symcnn can build")
+    if getattr(layer, "return_indices", False):
+        raise SymcnnError("return_indices=true: the module returns a pair, not a tensor")
+    return cls(**_arguments(layer, input_shape, cls))
 
 
 def torch_network(network: Network, torch):
