@@ -54,9 +54,12 @@ def torch_model():
 def measured_peak(batch: int, optimizer: str, precision: str) -> int:
     """The training-step peak as ``validation/measure.py`` takes it: a warm-up step, then one
     step under the profiler, live bytes from the CPU allocator's counter."""
-    model = torch_model()
-    x = torch.randn(batch, 3, 16, 16)
-    y = torch.randn(batch, 10)
+    return step_peak(torch_model(), torch.randn(batch, 3, 16, 16), torch.randn(batch, 10),
+                     optimizer, precision)
+
+
+def step_peak(model, x, y, optimizer: str, precision: str) -> int:
+    """The training-step peak of ``model`` on ``x`` against ``y`` (see :func:`measured_peak`)."""
     opt = measure.make_optimizer(optimizer, model.parameters())
     measure.training_step(model, opt, x, y, precision)
     gc.collect()
@@ -348,3 +351,56 @@ def test_a_measured_layer_is_no_allowance():
     profile = Profile("cpu", "fp32", "AVX2", 2, torch.__version__, (2, 4), measured, "p.json")
     sim = symcnn.make_report(spec, dataclasses.replace(plain, profile=profile)).memory.simulation
     assert sim.upper_bound == () and sim.profiled_nodes[0] == ("dil",)
+
+
+TOKENS = """
+name = "tokens"
+input = {shape = [8, 12]}
+layers = [
+  {type = "Linear", name = "fc1", out_features = 16},
+  {type = "LayerNorm", name = "ln", normalized_shape = [8, 16]},
+  {type = "MultiheadAttention", name = "attn", embed_dim = 16, num_heads = 2, batch_first = true, need_weights = false},
+  {type = "Permute", name = "perm", dims = [0, 2, 1]},
+  {type = "Contiguous", name = "cont"},
+  {type = "Unflatten", name = "unf", dim = 1, unflattened_size = [4, 4]},
+  {type = "Mean", name = "mean", dim = [2]},
+  {type = "Narrow", name = "nar", dim = 1, start = 1, length = 2},
+  {type = "Select", name = "sel", dim = 1, index = 0},
+  {type = "Parameter", name = "scale", shape = [8]},
+  {type = "Mul", name = "mul", inputs = ["sel", "scale"]},
+  {type = "Linear", name = "head", out_features = 4},
+]
+"""
+
+
+class TokensModel(nn.Module):
+    """The TOKENS spec's network, written by hand (not built from the spec)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.ln = nn.Linear(12, 16), nn.LayerNorm([8, 16])
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.scale, self.head = nn.Parameter(torch.randn(8)), nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = self.ln(self.fc1(x))
+        x = self.attn(x, x, x, need_weights=False)[0]
+        x = x.permute(0, 2, 1).contiguous().unflatten(1, (4, 4)).mean([2])
+        return self.head(x.narrow(1, 1, 2).select(1, 0) * self.scale)
+
+
+@pytest.mark.parametrize("precision, batch, optimizer", [("fp32", 3, "sgd"), ("fp32", 2, "adam"),
+                                                         ("bf16", 3, "sgd")])
+def test_profile_of_tensor_operations_gives_the_measured_peak(precision, batch, optimizer):
+    """Every tensor operation of an attention network built alone (calibrate's modules) and
+    profiled: the profile's prediction of the whole network is its measured peak."""
+    analysis = symcnn.analyze(symcnn.parse_spec(TOKENS).network)
+    profile = parse_profile(profile_text(calibrate(analysis, precision=precision)), "t.json")
+    report = symcnn.make_report(symcnn.parse_spec(TOKENS),
+                                options(profile, precision, optimizer), batch_size=batch)
+    model = TokensModel()
+    assert int(report.total_params) == sum(p.numel() for p in model.parameters())
+    measured = step_peak(model, torch.randn(batch, 8, 12), torch.randn(batch, 4), optimizer,
+                         precision)
+    assert abs(int(report.training_bytes) - measured) <= 0.005 * measured
