@@ -91,6 +91,23 @@ def row(run_: dict, analysis, env: dict, doc: dict) -> dict:
             "inference_error": (infer - measured_inf) / measured_inf}
 
 
+def merged(written: dict, new: dict, data: dict) -> dict:
+    """``written`` with ``new``'s networks (``--only``) put in, rows in the measured order."""
+    if written["environment"] != new["environment"] or written["batch_sizes"] != list(
+            new["batch_sizes"]):
+        raise SystemExit("the written result was made elsewhere or at other batch sizes")
+    redone = {r["network"] for r in new["rows"]}
+    rows = [r for r in written["rows"] if r["network"] not in redone] + new["rows"]
+    order = [(r["config"]["network"], r["label"]) for r in data["results"]]
+    rows.sort(key=lambda r: order.index((r["network"], r["label"])))
+    profiles = {k: v for k, v in written["profiles"].items() if k.split("/")[0] not in redone}
+    profiles.update(new["profiles"])
+    profiles = {k: profiles[k] for k in dict.fromkeys(f"{n}/{p}" for (n, p) in (
+        (r["network"], r["precision"]) for r in rows))}
+    return {**written, "elapsed_s": round(written["elapsed_s"] + new["elapsed_s"], 1),
+            "rows": rows, "profiles": profiles}
+
+
 def markdown(result: dict) -> str:
     env, rows = result["environment"], result["rows"]
     lines = [f"# Held-out set with calibration profiles ({env['cpu']}, {env['cpu_capability']})",
@@ -150,8 +167,11 @@ def main(argv=None) -> int:
         return 0
     batches = tuple(int(v) for v in args.batch_sizes.split(","))
     path = Path(args.results)
-    result = run(json.loads(path.read_text()), args.only, batches)
+    data = json.loads(path.read_text())
+    result = run(data, args.only, batches)
     stem = Path(args.out) / f"{path.stem}_calibrated"
+    if args.only and stem.with_suffix(".json").exists():
+        result = merged(json.loads(stem.with_suffix(".json").read_text()), result, data)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     text = markdown(result)
     stem.with_suffix(".md").write_text(text)
