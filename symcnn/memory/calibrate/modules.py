@@ -8,8 +8,10 @@ channels for an input in the parameters' element size, a ``Linear`` over the las
 bias for a 2-byte input under autocast (which runs it in 2 bytes).
 
 The torch module of a layer is ``torch.nn.<type>`` with the layer's fields as arguments, the
-inferred ones (``in_channels``, ...) from the input shape; it is checked against the layer's
-parameter count and output shape.
+inferred ones (``in_channels``, ...) from the input shape, or, for a tensor operation that torch
+has as a method (``Permute``, ``Select``, ``Narrow``, ``Mean``, ``Contiguous``), a learned tensor
+(``Parameter``) or self-attention (``attn(x, x, x)``), the module of :data:`TENSOR_OPS`; it is
+checked against the layer's parameter count.
 """
 
 from __future__ import annotations
