@@ -96,15 +96,16 @@ def _parameter(layer, shape, torch):
 #: called otherwise: self-attention takes query, key and value), keyed by layer class: each
 #: builds the module that does the layer's operation on a batch of ``shape``.
 TENSOR_OPS = {
-    "Permute": lambda l, shape, torch: _op(torch, lambda self, x: x.permute(*l.dims)),
-    "Select": lambda l, shape, torch: _op(torch, lambda self, x: x.select(l.dim, l.index)),
-    "Narrow": lambda l, shape, torch: _op(
-        torch, lambda self, x: x.narrow(l.dim, plain(l.start), plain(l.length))),
-    "Mean": lambda l, shape, torch: _op(
-        torch, lambda self, x: x.mean(list(l.dim), keepdim=bool(l.keepdim))),
+    "Permute": lambda layer, shape, torch: _op(torch, lambda self, x: x.permute(*layer.dims)),
+    "Select": lambda layer, shape, torch: _op(
+        torch, lambda self, x: x.select(layer.dim, layer.index)),
+    "Narrow": lambda layer, shape, torch: _op(
+        torch, lambda self, x: x.narrow(layer.dim, plain(layer.start), plain(layer.length))),
+    "Mean": lambda layer, shape, torch: _op(
+        torch, lambda self, x: x.mean(list(layer.dim), keepdim=bool(layer.keepdim))),
     # Of a contiguous input PyTorch's contiguous() copies nothing; the layer stands for the
     # copy of a permuted one: the copy in the plain layout.
-    "Contiguous": lambda l, shape, torch: _op(
+    "Contiguous": lambda layer, shape, torch: _op(
         torch, lambda self, x: x.clone(memory_format=torch.contiguous_format)),
     "MultiheadAttention": _self_attention,
     "Parameter": _parameter,
