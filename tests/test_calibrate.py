@@ -359,7 +359,7 @@ input = {shape = [8, 12]}
 layers = [
   {type = "Linear", name = "fc1", out_features = 16},
   {type = "LayerNorm", name = "ln", normalized_shape = [8, 16]},
-  {type = "MultiheadAttention", name = "attn", embed_dim = 16, num_heads = 2, batch_first = true, need_weights = false},
+  {type = "MultiheadAttention", embed_dim = 16, num_heads = 2, batch_first = true, need_weights = false},
   {type = "Permute", name = "perm", dims = [0, 2, 1]},
   {type = "Contiguous", name = "cont"},
   {type = "Unflatten", name = "unf", dim = 1, unflattened_size = [4, 4]},
