@@ -12,6 +12,9 @@ from functools import lru_cache
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
 
+from symcnn.solve import M as BUDGET
+from symcnn.symbols import size
+
 
 @lru_cache(maxsize=8192)
 def expr_text(expr: sympy.Basic) -> str:
@@ -83,3 +86,9 @@ def json_value(value):
 def written(expr) -> str:
     """An unevaluated expression in the order it was written: ``(27*30 + 1)*30``."""
     return sympy.sstr(expr, order="none")
+
+
+def budget_text(formula: sympy.Expr, name: str) -> str:
+    """The largest batch's closed form with the budget written ``name`` (``M_avail``: the
+    budget is not the memory ``M(b)`` it bounds); text and JSON both write it so."""
+    return expr_text(formula.subs(BUDGET, size(name)))

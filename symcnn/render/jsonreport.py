@@ -9,9 +9,8 @@ from __future__ import annotations
 import sympy
 
 from symcnn.network import DTYPE_BYTES
-from symcnn.render.formatting import expr_text, generic_text, written
+from symcnn.render.formatting import budget_text, expr_text, generic_text, written
 from symcnn.render.formatting import json_value as value
-from symcnn.render.textreport import budget_text
 from symcnn.report import Report
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import sympy
 
 from symcnn.layers import BatchNormNd
-from symcnn.render.formatting import expr_text, factor, figure_units, number, shape, written
+from symcnn.render.formatting import budget_text, expr_text, factor, figure_units, number, shape, written
 from symcnn.report import Report
-from symcnn.solve import M as BUDGET
-from symcnn.symbols import size
 from symcnn.units import format_bytes, unit_note
 
 
@@ -254,12 +252,6 @@ def _symbolic_limits(report: Report) -> list[str]:
     out += [f"  {name:<{width}}  b_max = {formula}" for name, formula in rows]
     out.append("  (substitute the symbols with --set for numbers)")
     return out
-
-
-def budget_text(formula, name: str) -> str:
-    """The largest batch's closed form with the budget written ``name`` (``M_avail``: the
-    budget is not the memory ``M(b)`` it bounds)."""
-    return expr_text(sympy.sympify(formula).subs(BUDGET, size(name)))
 
 
 def _checks(report: Report) -> list[str]:
