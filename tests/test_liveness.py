@@ -221,3 +221,86 @@ inputs = ["l1"]
     # resident: every parameter, the momentum of the live ones; the step adds their gradients
     assert int(step["forward"].fixed) == 4 * (dead + live + live)
     assert int(step["optimizer"].fixed) == 4 * (dead + live + live + live) + 12
+
+
+#: x (64) -> stem Linear(512) -> the module ``stack``: a Linear(2048), b Linear(2048),
+#: c Linear(8).  Only stack.a reads stem's output, but ``stack`` was called with it.
+STACK = """
+[input]
+shape = [64]
+[[layers]]
+name = "stem"
+type = "Linear"
+out_features = 512
+[[layers]]
+name = "stack.a"
+type = "Linear"
+out_features = 2048
+[[layers]]
+name = "stack.b"
+type = "Linear"
+out_features = 2048
+[[layers]]
+name = "stack.c"
+type = "Linear"
+out_features = 8
+"""
+
+
+def test_a_module_call_holds_its_arguments_until_it_returns():
+    """With ``caller_holds`` (eager PyTorch) the storage a module is passed stays alive
+    through the module's last node; without it (the summed conventions), until its last
+    reader."""
+    a = analysis(STACK)
+    held, plain = lifetimes(a, caller_holds=True), lifetimes(a)
+    c = a.rows[-1].index
+    assert "stem" in held.alive[c] and "stem" not in plain.alive[c]
+    assert held.held == {"stem": c} and plain.held == {}
+    assert held.last_read == plain.last_read        # the readers are the same
+    assert live_elements(a) == live_elements(analysis(STACK.replace("stack.", "stack_")))
+
+
+def test_names_that_are_not_one_module_call_hold_nothing():
+    """``s.a``, ``t``, ``s.b``: the nodes of ``s`` do not run one after another, so ``s`` is
+    not one call of a module and its name says nothing about lifetimes."""
+    text = STACK.replace('"stack.b"', '"t"')
+    assert lifetimes(analysis(text), caller_holds=True).held == {}
+
+
+def test_pytorch_keeps_a_module_argument_alive_through_the_module():
+    """Measured: in ``no_grad`` inference stem's output (the argument of ``stack``) is freed
+    only when ``stack`` returns, so at the highest point (stack.b) the allocator holds stem's,
+    a's and b's outputs, not a's and b's alone; symcnn's eval-mode forward pass says the same
+    to the byte."""
+    torch = pytest.importorskip("torch")
+    from torch.profiler import ProfilerActivity, profile
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Linear(64, 512)
+            self.stack = torch.nn.Sequential(torch.nn.Linear(512, 2048),
+                                             torch.nn.Linear(2048, 2048),
+                                             torch.nn.Linear(2048, 8))
+
+        def forward(self, x):
+            return self.stack(self.stem(x))
+
+    model, x = Net().eval(), torch.randn(BATCH, 64)
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        model(x)
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        events.append(e)
+        stack.extend(e.children)
+    allocs = sorted((e.start_time_ns, e.extra_fields.total_allocated) for e in events
+                    if e.tag == torch._C._profiler._EventType.Allocation)
+    start = allocs[0][1] - next(e.extra_fields.alloc_size for e in events
+                                if e.tag == torch._C._profiler._EventType.Allocation
+                                and e.start_time_ns == allocs[0][0])
+    measured = max(total for _, total in allocs) - start
+    moments = inference_moments(analysis(STACK), device="cpu", batch=BATCH)
+    resident = 4 * (sum(p.numel() for p in model.parameters()) + x.numel())
+    predicted = max(int(m.at(BATCH)) for m in moments) - resident
+    assert measured == predicted == 4 * BATCH * (512 + 2048 + 2048)

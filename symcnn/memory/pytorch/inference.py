@@ -90,7 +90,8 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
     resident = (tuple((p, 0) for p in params + buffers), ((0, x),))
 
     # eval mode: Dropout returns its input itself (symcnn.analysis.liveness for the rest)
-    live = lifetimes(analysis, lambda r: r.allocates and not EVAL_MODE[r.layer].returns_input)
+    live = lifetimes(analysis, lambda r: r.allocates and not EVAL_MODE[r.layer].returns_input,
+                     caller_holds=True)
     size = {r.name: _number(r.activation * width[r.name]) for r in rows if live.born_here(r)}
 
     strided = layouts(analysis)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import sympy
 
 from symcnn import layers
+from symcnn.analysis.liveness import lifetimes
 from symcnn.analysis.rows import Analysis
 from symcnn.memory.pytorch.backward import Step, backward_moments
 from symcnn.memory.pytorch.checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
@@ -150,7 +151,7 @@ def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads, c
     every parameter, the optimizer's state of those that get a gradient (a dead branch's get
     none: :mod:`symcnn.analysis.liveness`), Adam's step counters on the CPU, the buffers; per
     sample: the batch and its target (an MSE target of the output's size)."""
-    rows, live = analysis.rows, analysis.liveness
+    rows, live = analysis.rows, lifetimes(analysis, caller_holds=True)
     tensors = [_number(t) for r in rows for t in r.layer.param_tensors(r.input_shapes[0])]
     updated = tuple(_number(t) for r in rows if r.name in live.trained
                     for t in r.layer.param_tensors(r.input_shapes[0]))
