@@ -1,7 +1,7 @@
 """The held-out set with calibration profiles (``validation/judge_calibrated.py``): the profiles
 that ``symcnn calibrate`` made on the AVX2 machine, read back through the profile parser, put
-every measured training-step peak of ``results/cpu_avx2_heldout.json`` within 0.5 % (issue 13,
-item 4).  Recounted here from the committed files: no torch needed."""
+every measured training-step peak and eval-mode inference peak of
+``results/cpu_avx2_heldout.json`` within 0.5 % (issue 13, item 4).  Recounted here from the committed files: no torch needed."""
 
 import json
 from pathlib import Path
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import symcnn
+from symcnn.memory.pytorch.inference import inference_moments
 from symcnn.memory.pytorch.timeline import peak, training_moments
 from symcnn.spec.profile import parse_profile, profile_text
 from validation.heldout import HELDOUT
@@ -63,13 +64,19 @@ def test_every_held_out_run_was_calibrated_on_the_measuring_machine():
         assert doc["torch"] == MEASURED["environment"]["torch"]
 
 
-@pytest.mark.parametrize("run", list(runs()))
-def test_held_out_run_within_half_a_percent(run):
+def calibrated(run):
+    """The committed profile of ``run``'s network and precision, and the network's analysis."""
     cfg = run["config"]
     doc = dict(CALIBRATED["profiles"][f"{cfg['network']}/{cfg['precision']}"])
     doc.pop("calibration_s", None)
     profile = parse_profile(profile_text(doc), "profile")
-    analysis = symcnn.analyze(symcnn.parse_spec(SPECS[cfg["network"]]).network)
+    return profile, symcnn.analyze(symcnn.parse_spec(SPECS[cfg["network"]]).network)
+
+
+@pytest.mark.parametrize("run", list(runs()))
+def test_held_out_run_within_half_a_percent(run):
+    cfg = run["config"]
+    profile, analysis = calibrated(run)
     moments = training_moments(analysis, optimizer=cfg["optimizer"],
                                foreach=bool(cfg["foreach"]), device="cpu", batch=cfg["batch"],
                                precision=cfg["precision"], threads=profile.threads,
@@ -77,3 +84,15 @@ def test_held_out_run_within_half_a_percent(run):
     predicted = int(peak(moments, cfg["batch"]))
     measured = run["step"]["step_peak"]
     assert abs(predicted - measured) <= 0.005 * measured
+
+
+@pytest.mark.parametrize("run", list(runs()))
+def test_held_out_inference_within_half_a_percent(run):
+    """The eval-mode forward pass (``model.eval()``, ``no_grad``) with the same profile."""
+    cfg = run["config"]
+    profile, analysis = calibrated(run)
+    moments = inference_moments(analysis, device="cpu", batch=cfg["batch"],
+                                precision=cfg["precision"], threads=profile.threads,
+                                cpu=profile.cpu, profile=profile)
+    measured = run["inference"]["peak"]
+    assert abs(int(peak(moments, cfg["batch"])) - measured) <= 0.005 * measured
