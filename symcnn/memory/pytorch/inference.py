@@ -31,10 +31,11 @@ from symcnn.analysis.liveness import lifetimes
 from symcnn.analysis.rows import Analysis
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
+from symcnn.memory.pytorch import evalkernels
 from symcnn.memory.pytorch.backward import profiled
 from symcnn.memory.pytorch.layout import layouts
 from symcnn.memory.pytorch.moments import Moment, total
-from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
+from symcnn.memory.pytorch.saved import FLOAT32, LOW, activation_widths, autocast_width
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, THREADS, transient
 from symcnn.spec.profile import Profile
 
@@ -100,7 +101,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
     for r in rows:
         e_in = max(width[i] for i in r.inputs)
         runs_in = autocast_width(r, e_in, device) if precision != "fp32" else e_in
-        if precision != "fp32" and runs_in == LOW:
+        if precision != "fp32" and autocast_width(r, FLOAT32, device) == LOW:
             cached += tuple((t * LOW, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         cast = ((0, numel(r.input_shapes[0]) * runs_in),) if runs_in != e_in else ()
         if EVAL_MODE[r.layer].call_indices:
@@ -109,14 +110,24 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         parts = resident + (cached, alive, cast)
         moments.append(_moment("inference", r.name, parts, sums))
         found = profiled(profile, r, "inference", e_in, live.reads_input(r), batch)
-        for f, p in found if found is not None else transient(
-                r, "forward", device, width[r.name], batch=batch, threads=threads,
-                precision=precision, cpu=str(cpu), first=live.reads_input(r),
-                strided=strided.get(r.name, (False, False))):
+        for f, p in found if found is not None else _transient(
+                r, device, in_bytes=e_in, out_bytes=width[r.name], cast=runs_in != e_in,
+                batch=batch, threads=threads, precision=precision, cpu=str(cpu),
+                first=live.reads_input(r), strided=strided.get(r.name, (False, False))):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:
         moments.append(_moment("inference", "", resident, sums))
     return tuple(moments)
+
+
+def _transient(row, device: str, *, in_bytes: int, out_bytes: int, cast: bool, **training):
+    """The kernel transients of ``row``'s call: on the CPU those of
+    :mod:`symcnn.memory.pytorch.evalkernels` (the training forward's where it has no rule of
+    its own), elsewhere the training forward's."""
+    if device == "cpu":
+        return evalkernels.transient(row, in_bytes=in_bytes, out_bytes=out_bytes, cast=cast,
+                                     **training)
+    return transient(row, "forward", device, out_bytes, **training)
 
 
 def _moment(phase: str, node: str, parts, sums: dict) -> Moment:
