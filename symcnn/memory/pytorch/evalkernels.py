@@ -35,7 +35,7 @@ from symcnn.memory.pytorch.tokenops import upcast_mean
 
 Transients = tuple[tuple[sympy.Expr, sympy.Expr], ...]
 #: Bytes of the scalar ``div_`` wraps (an 8-byte 0-dim double), beside its cast to the
-#: divided tensor's dtype, while the attention weights are averaged over the heads.
+#: divided tensor's dtype, while the explicit path averages the weights over the heads.
 SCALAR = 8
 #: The CPU flash kernel's query and key/value blocks (``_scaled_dot_product_flash_attention_
 #: for_cpu``): a query block of 256 rows from 768 queries on, 64 from 192, 32 below (at most
@@ -92,8 +92,9 @@ def attention(call: EvalCall) -> Transients:
     projections of three bf16 casts of the input, concatenated: the same ``6Q``, plus the
     casts of key and value, alive for the whole call); then the copy with the scores ``S``;
     then the copy, the heads' outputs ``Q`` and the projected output ``Q`` (the scores still
-    alive with ``need_weights``); with ``need_weights`` at the end the copy, ``S``, ``Q`` and
-    the averaged weights ``A`` (a ``sum`` in ``e`` bytes, then ``div_``).
+    alive with ``need_weights``); with ``need_weights`` at the end the copy, ``Q`` and the
+    averaged weights ``A`` with the scores ``S`` they are summed from (a ``sum`` in ``e``
+    bytes; the scores are freed before its ``div_``).
 
     Explicit path: the batch-first input copied contiguous (``Q``, at batch 1 a contiguous
     view already) beside the projection ``3Q``; autocast's cast of the input is freed with
@@ -102,9 +103,11 @@ def attention(call: EvalCall) -> Transients:
     their softmax ``2S``, then ``S`` with the heads' outputs and their transposed copy (or
     that copy and the projected output) ``2Q``, at the end ``S``, the output and the mean
     ``A`` (under autocast with its fp32 copies, :func:`~symcnn.memory.pytorch.tokenops.
-    upcast_mean`).  Without: ``3Q`` with the flash kernel's output ``Q``, its log-sum-exp
-    (``h L`` fp32) and buffers (:func:`flash_buffers`, fixed in the batch), then the kernel's
-    output and the projected one."""
+    upcast_mean`; in fp32 with the scalar of its ``div_``, :data:`SCALAR` and 4 B).  Without:
+    ``3Q`` with the flash kernel's output ``Q``, its log-sum-exp (``h L`` fp32) and buffers
+    (:func:`flash_buffers`, fixed in the batch), then the kernel's output and the projected
+    one.  Under autocast the stages before the output projection lack its 2-byte weights
+    (:func:`out_projection_cast`)."""
     layer, (length, embed) = call.row.layer, call.row.input_shapes[0]
     e, q = call.out_bytes, numel(call.row.input_shapes[0])
     s = layer.attention_elements((length, embed))
@@ -114,21 +117,33 @@ def attention(call: EvalCall) -> Transients:
         casts = 2 * q * e if call.in_bytes != e else 0
         stages = [(zero, 5 * q * e), (zero, (2 * q + s) * e)]
         if layer.need_weights:
-            stages += [(zero, (4 * q + s) * e), (sympy.Integer(SCALAR + e), (3 * q + s + a) * e)]
+            stages += [(zero, (4 * q + s) * e), (zero, (3 * q + s + a) * e)]
         else:
             stages.append((zero, 4 * q * e))
         return tuple((f, p + casts) for f, p in stages)
     cast = q * e if call.cast else 0
     copy = q * e if call.batch != 1 else 0
-    first = (zero, copy + 2 * q * e)
+    early = -out_projection_cast(layer, e)
+    stages = [(early, copy + 2 * q * e + cast), (early, 5 * q * e)]
     if layer.need_weights:
         end_fixed = sympy.Integer(SCALAR + 4) if e >= 4 else zero
-        rest = [(zero, (3 * q + s) * e), (zero, (2 * q + 2 * s) * e), (zero, (4 * q + s) * e),
-                (end_fixed, (3 * q + s + a) * e + upcast_mean(s, a, e))]
+        stages += [(early, (3 * q + s) * e), (early, (2 * q + 2 * s) * e),
+                   (zero, (4 * q + s) * e),
+                   (end_fixed, (3 * q + s + a) * e + upcast_mean(s, a, e))]
     else:
-        rest = [(flash_buffers(layer, length, call.threads, e),
-                 3 * q * e + layer.num_heads * length * 4), (zero, q * e)]
-    return (first, (zero, 5 * q * e - cast)) + tuple((f, p - cast) for f, p in rest)
+        stages += [(early + flash_buffers(layer, length, call.threads, e),
+                    3 * q * e + layer.num_heads * length * 4), (zero, q * e)]
+    return tuple((f, p - cast) for f, p in stages)
+
+
+def out_projection_cast(layer, element_bytes: int) -> sympy.Expr:
+    """Bytes of autocast's 2-byte copy of the output projection's weight and bias, which the
+    explicit path makes only when it projects the heads' outputs (the moment counts it from the
+    start of the call, with the other cached parameters); none in fp32."""
+    if element_bytes >= 4:
+        return sympy.Integer(0)
+    e = layer.embed_dim
+    return sympy.sympify((e * e + (e if layer.bias else 0)) * element_bytes)
 
 
 def flash_buffers(layer, length, threads: int, element_bytes: int) -> sympy.Expr:
