@@ -5,12 +5,16 @@ reader (the network's output until the end); views and in-place layers share the
 storage, and Dropout in eval mode returns its input itself; max pooling (but MaxPool1d)
 computes its int64 indices anyway, for the time of its call.  Resident throughout: parameters,
 buffers and the input batch.  Inside a node, the kernel transients of
-:mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies on the CPU).
+:mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies on the CPU),
+on the CPU those of :mod:`symcnn.memory.pytorch.evalkernels` where eval mode runs other
+kernels (self-attention's fast path, its explicit path without saved tensors).
 
 Under autocast (``precision="bf16"``/``"fp16"``) activations take the dtypes of
 :func:`symcnn.memory.pytorch.saved.activation_widths`; a layer reading another dtype than it runs in gets a
-cast copy for the time of its call; and autocast caches the 2-byte copy of every conv/linear
-parameter (they require grad, even under ``no_grad``) until the context exits.
+cast copy for the time of its call; and autocast caches the 2-byte copy of every parameter of
+a layer it casts (conv, linear, attention: they require grad, even under ``no_grad``) until the
+context exits; a layer that merely reads a 2-byte input (LayerNorm, BatchNorm) keeps its fp32
+parameters (allocator traces, AVX2, torch 2.13.0).
 
 >>> from symcnn import analyze
 >>> from symcnn.spec.builtin import lecture_network
