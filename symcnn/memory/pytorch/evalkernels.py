@@ -109,18 +109,29 @@ def attention(call: EvalCall) -> Transients:
     one.  Under autocast the stages before the output projection lack its 2-byte weights
     (:func:`out_projection_cast`)."""
     layer, (length, embed) = call.row.layer, call.row.input_shapes[0]
-    e, q = call.out_bytes, numel(call.row.input_shapes[0])
-    s = layer.attention_elements((length, embed))
-    a = s / layer.num_heads
-    zero = sympy.Integer(0)
+    sizes = (numel(call.row.input_shapes[0]), layer.attention_elements((length, embed)))
     if fast_path(layer, call.in_bytes):
-        casts = 2 * q * e if call.in_bytes != e else 0
-        stages = [(zero, 5 * q * e), (zero, (2 * q + s) * e)]
-        if layer.need_weights:
-            stages += [(zero, (4 * q + s) * e), (zero, (3 * q + s + a) * e)]
-        else:
-            stages.append((zero, 4 * q * e))
-        return tuple((f, p + casts) for f, p in stages)
+        return _fast_stages(call, *sizes)
+    return _explicit_stages(call, *sizes)
+
+
+def _fast_stages(call: EvalCall, q, s) -> Transients:
+    """:func:`attention`'s fast path, per sample (``q`` the input's elements, ``s`` the
+    scores')."""
+    layer, e, zero = call.row.layer, call.out_bytes, sympy.Integer(0)
+    casts = 2 * q * e if call.in_bytes != e else 0
+    stages = [(zero, 5 * q * e), (zero, (2 * q + s) * e)]
+    if layer.need_weights:
+        stages += [(zero, (4 * q + s) * e), (zero, (3 * q + s + s / layer.num_heads) * e)]
+    else:
+        stages.append((zero, 4 * q * e))
+    return tuple((f, p + casts) for f, p in stages)
+
+
+def _explicit_stages(call: EvalCall, q, s) -> Transients:
+    """:func:`attention`'s explicit path, per sample."""
+    layer, e, zero = call.row.layer, call.out_bytes, sympy.Integer(0)
+    a, length = s / layer.num_heads, call.row.input_shapes[0][0]
     cast = q * e if call.cast else 0
     copy = q * e if call.batch != 1 else 0
     early = -out_projection_cast(layer, e)
