@@ -1,5 +1,6 @@
 """Kernel transients of an eval-mode forward under ``torch.no_grad()`` on the CPU, where they
-differ from the training forward's (:mod:`symcnn.memory.pytorch.workspace`): self-attention.
+differ from the training forward's (:mod:`symcnn.memory.pytorch.workspace`): self-attention,
+and LayerNorm's statistics (:func:`layer_norm`).
 
 In ``model.eval()`` under ``no_grad`` ``nn.MultiheadAttention`` takes other code than in
 training (``torch/nn/modules/activation.py``, torch 2.13):
@@ -57,6 +58,8 @@ class EvalCall:
     #: whether the moment counts a cast copy of the input for the whole call
     #: (:mod:`symcnn.memory.pytorch.inference`: autocast casts an input of another dtype)
     cast: bool
+    #: whether the input is a strided view (:mod:`symcnn.memory.pytorch.layout`)
+    strided_input: bool = False
 
 
 def as_in_training(call: EvalCall) -> Transients:
@@ -178,6 +181,22 @@ def flash_buffers(layer, length, threads: int, element_bytes: int) -> sympy.Expr
 EVAL_KERNELS.add(layers.MultiheadAttention, attention)
 
 
+def layer_norm(call: EvalCall) -> Transients:
+    """ATen's LayerNorm forward makes the mean and the reciprocal deviation of every
+    normalised row in fp32 (under bf16 autocast too), which training saves for backward and
+    inference frees when the call returns: ``2 x rows x 4`` bytes with the output, and the
+    contiguous copy of a permuted input (as in training, :func:`symcnn.memory.pytorch.
+    tokenops.layer_norm`).  Measured (AVX2, torch 2.13.0): 2 x 2 x 64 x 4 = 1,024 B in fit_mha's
+    LayerNorms at batch 2, fp32 and bf16; 1,600 B with fit_patches' 38,400 B copy."""
+    ins = call.row.input_shapes[0]
+    rows = numel(ins) / numel(call.row.layer.normalized_shape)
+    copy = numel(ins) * call.in_bytes if call.strided_input else 0
+    return ((sympy.Integer(0), 2 * rows * 4 + copy),)
+
+
+EVAL_KERNELS.add(layers.LayerNorm, layer_norm)
+
+
 def transient(row: LayerRow, *, in_bytes: int, out_bytes: int, cast: bool, **training):
     """Extra bytes inside ``row``'s call in the eval-mode forward on the CPU, as alternatives
     ``(fixed, per_sample)`` (see :func:`symcnn.memory.pytorch.workspace.transient`, which
@@ -186,7 +205,8 @@ def transient(row: LayerRow, *, in_bytes: int, out_bytes: int, cast: bool, **tra
     if rule is as_in_training:
         return workspace.transient(row, "forward", "cpu", out_bytes, **training)
     return rule(EvalCall(row, in_bytes, out_bytes, training.get("batch"),
-                         training.get("threads", workspace.THREADS), cast))
+                         training.get("threads", workspace.THREADS), cast,
+                         bool(training.get("strided", (False, False))[0])))
 
 
 def _number(x):
