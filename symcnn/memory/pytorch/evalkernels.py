@@ -9,7 +9,8 @@ training (``torch/nn/modules/activation.py``, torch 2.13):
   ``native_multi_head_attention_cpu``), when the module is batch-first with an even number of
   heads, input-projection biases, no ``add_bias_kv``/``add_zero_attn``, and the query has the
   parameters' dtype (fp32: under CPU autocast a 2-byte query sends it to the explicit path,
-  an fp32 one does not, autocast casting its arguments to bf16 instead).
+  an fp32 one does not, autocast casting its arguments to bf16 instead; the check
+  ``torch.is_autocast_enabled()`` there asks about CUDA's autocast only).
 * **The explicit path**, ``F.multi_head_attention_forward``, otherwise; with ``need_weights``
   false it calls ``scaled_dot_product_attention`` (the CPU flash kernel).
 
