@@ -22,14 +22,14 @@ MEASURED = json.loads((RESULTS / "cpu_avx2_attention_inference.json").read_text(
 RUNS = MEASURED["results"]
 
 
-@pytest.mark.parametrize("run", RUNS, ids=[f"{r['name']}-{r['batch']}-{r['precision']}"
-                                           for r in RUNS])
+@pytest.mark.parametrize("run", RUNS, ids=[
+    f"{r['name']}-{r['batch']}-{r['precision']}-t{r['threads']}" for r in RUNS])
 def test_measured_attention_peak_to_the_byte(run):
     env = MEASURED["environment"]
     a = symcnn.analyze(symcnn.parse_spec(run["spec"]).network)
     b = run["batch"]
     moments = inference_moments(a, device="cpu", batch=b, precision=run["precision"],
-                                cpu=env["cpu_capability"], threads=env["threads"])
+                                cpu=env["cpu_capability"], threads=run["threads"])
     assert int(peak(moments, b)) == run["peak"]
 
 

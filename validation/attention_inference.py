@@ -8,7 +8,8 @@ Each case is a network ``[Linear ->] MultiheadAttention`` on a (L, E) input (the
 path (``torch._native_multi_head_attention``) or its explicit one
 (``F.multi_head_attention_forward``, with ``need_weights`` false through the CPU flash
 kernel of ``scaled_dot_product_attention``) by its heads, its biases and its query's dtype
-(a Linear in front makes it bf16 under autocast); :func:`run` measures the forward's peak as
+(a Linear in front makes it bf16 under autocast), on 2 threads (the flash kernel's cases on 1
+and 4 too); :func:`run` measures the forward's peak as
 ``validation.measure.measure_inference`` does (the allocator's counter, parameters and input
 resident).  The fitting set of :mod:`symcnn.memory.pytorch.evalkernels`, checked in
 ``tests/test_inference.py``.
@@ -38,6 +39,10 @@ CASES = [
 ]
 BATCHES = (1, 2, 3)
 PRECISIONS = ("fp32", "bf16")
+#: The flash kernel's buffers are per thread: its cases again on 1 and 4 threads, batch 2
+FLASH_CASES = [(50, 48, 3, False, False, True), (200, 32, 1, False, True, True),
+               (800, 16, 1, False, False, True)]
+MORE_THREADS = (1, 4)
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,15 @@ def main() -> int:
 
     from validation import measure
 
+    plan = [(c, b, p, 2) for c in CASES for b in BATCHES for p in PRECISIONS]
+    plan += [(c, 2, p, t) for t in MORE_THREADS for c in FLASH_CASES for p in PRECISIONS]
+    rows = []
+    for c, b, p, threads in plan:
+        torch.set_num_threads(threads)
+        rows.append({"case": list(c), "name": Case(*c).name, "spec": spec_text(Case(*c)),
+                     "batch": b, "precision": p, "threads": threads,
+                     "peak": run(Case(*c), b, p)})
     torch.set_num_threads(2)
-    rows = [{"case": list(c), "name": Case(*c).name, "spec": spec_text(Case(*c)),
-             "batch": b, "precision": p, "peak": run(Case(*c), b, p)}
-            for c in CASES for b in BATCHES for p in PRECISIONS]
     RESULTS.write_text(json.dumps({"environment": measure.environment(), "results": rows},
                                   indent=1) + "\n")
     print(f"{len(rows)} runs -> {RESULTS}")
