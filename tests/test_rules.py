@@ -12,6 +12,7 @@ from symcnn.analysis.macs import MACS_RULES
 from symcnn.analysis.receptive import FIELD_RULES
 from symcnn.layers import FAMILIES, LAYER_TYPES, Layer
 from symcnn.layers.dispatch import NoRule, RuleTable
+from symcnn.memory.pytorch.evalkernels import EVAL_KERNELS
 from symcnn.memory.pytorch.inference import EVAL_MODE
 from symcnn.memory.pytorch.saved import AUTOCAST, SAVED_RULES, Autocast
 from symcnn.memory.pytorch.workspace import TRANSIENTS
@@ -21,6 +22,8 @@ from symcnn.memory.pytorch.workspace import TRANSIENTS
 TABLES = {"saved": (SAVED_RULES, False), "autocast": (AUTOCAST, False),
           "eval mode": (EVAL_MODE, False), "cpu transients": (TRANSIENTS["cpu"], False),
           "cuda transients": (TRANSIENTS["cuda"], True),
+          # the entry on Layer: the training forward's kernel transients hold in inference
+          "cpu inference transients": (EVAL_KERNELS, True),
           # torchinfo's count is one rule for every module (its parameters), save convolutions
           "fvcore MACs": (MACS_RULES["fvcore"], False), "torchinfo MACs": (MACS_RULES["torchinfo"], True),
           "ptflops MACs": (MACS_RULES["ptflops"], False), "receptive field": (FIELD_RULES, False)}

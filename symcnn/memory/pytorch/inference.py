@@ -5,12 +5,16 @@ reader (the network's output until the end); views and in-place layers share the
 storage, and Dropout in eval mode returns its input itself; max pooling (but MaxPool1d)
 computes its int64 indices anyway, for the time of its call.  Resident throughout: parameters,
 buffers and the input batch.  Inside a node, the kernel transients of
-:mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies on the CPU).
+:mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies on the CPU),
+on the CPU those of :mod:`symcnn.memory.pytorch.evalkernels` where eval mode runs other
+kernels (self-attention's fast path, its explicit path without saved tensors).
 
 Under autocast (``precision="bf16"``/``"fp16"``) activations take the dtypes of
 :func:`symcnn.memory.pytorch.saved.activation_widths`; a layer reading another dtype than it runs in gets a
-cast copy for the time of its call; and autocast caches the 2-byte copy of every conv/linear
-parameter (they require grad, even under ``no_grad``) until the context exits.
+cast copy for the time of its call; and autocast caches the 2-byte copy of every parameter of
+a layer it casts (conv, linear, attention: they require grad, even under ``no_grad``) until the
+context exits; a layer that merely reads a 2-byte input (LayerNorm, BatchNorm) keeps its fp32
+parameters (allocator traces, AVX2, torch 2.13.0).
 
 >>> from symcnn import analyze
 >>> from symcnn.spec.builtin import lecture_network
@@ -31,10 +35,11 @@ from symcnn.analysis.liveness import lifetimes
 from symcnn.analysis.rows import Analysis
 from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
+from symcnn.memory.pytorch import evalkernels
 from symcnn.memory.pytorch.backward import profiled
 from symcnn.memory.pytorch.layout import layouts
 from symcnn.memory.pytorch.moments import Moment, total
-from symcnn.memory.pytorch.saved import LOW, activation_widths, autocast_width
+from symcnn.memory.pytorch.saved import FLOAT32, LOW, activation_widths, autocast_width
 from symcnn.memory.pytorch.workspace import RULES_CPU_CAPABILITY, THREADS, transient
 from symcnn.spec.profile import Profile
 
@@ -100,7 +105,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
     for r in rows:
         e_in = max(width[i] for i in r.inputs)
         runs_in = autocast_width(r, e_in, device) if precision != "fp32" else e_in
-        if precision != "fp32" and runs_in == LOW:
+        if precision != "fp32" and autocast_width(r, FLOAT32, device) == LOW:
             cached += tuple((t * LOW, 0) for t in r.layer.param_tensors(r.input_shapes[0]))
         cast = ((0, numel(r.input_shapes[0]) * runs_in),) if runs_in != e_in else ()
         if EVAL_MODE[r.layer].call_indices:
@@ -109,14 +114,24 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         parts = resident + (cached, alive, cast)
         moments.append(_moment("inference", r.name, parts, sums))
         found = profiled(profile, r, "inference", e_in, live.reads_input(r), batch)
-        for f, p in found if found is not None else transient(
-                r, "forward", device, width[r.name], batch=batch, threads=threads,
-                precision=precision, cpu=str(cpu), first=live.reads_input(r),
-                strided=strided.get(r.name, (False, False))):
+        for f, p in found if found is not None else _transient(
+                r, device, in_bytes=e_in, out_bytes=width[r.name], cast=runs_in != e_in,
+                batch=batch, threads=threads, precision=precision, cpu=str(cpu),
+                first=live.reads_input(r), strided=strided.get(r.name, (False, False))):
             moments.append(_moment("inference", r.name, parts + (((f, p),),), sums))
     if not rows:
         moments.append(_moment("inference", "", resident, sums))
     return tuple(moments)
+
+
+def _transient(row, device: str, *, in_bytes: int, out_bytes: int, cast: bool, **training):
+    """The kernel transients of ``row``'s call: on the CPU those of
+    :mod:`symcnn.memory.pytorch.evalkernels` (the training forward's where it has no rule of
+    its own), elsewhere the training forward's."""
+    if device == "cpu":
+        return evalkernels.transient(row, in_bytes=in_bytes, out_bytes=out_bytes, cast=cast,
+                                     **training)
+    return transient(row, "forward", device, out_bytes, **training)
 
 
 def _moment(phase: str, node: str, parts, sums: dict) -> Moment:

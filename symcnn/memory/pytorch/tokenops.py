@@ -43,7 +43,9 @@ def attention(call) -> tuple:
     and its projection (``2 L E``) exist; at the end the weights averaged over the heads
     (``L S``, what the call returns) are made with ``mean``, which under autocast also takes an
     fp32 copy of the ``h L S`` weights (:func:`upcast_mean`).  The fused path (no weights)
-    allocates what the timeline counts.  Per sample, at the output's element size ``e``."""
+    allocates what the timeline counts.  Per sample, at the output's element size ``e``.  The
+    training forward's; in eval mode under ``no_grad`` see :mod:`symcnn.memory.pytorch.
+    evalkernels`."""
     layer, (length, e) = call.row.layer, call.row.input_shapes[0]
     if call.phase != "forward" or not layer.need_weights:
         return ()
