@@ -159,6 +159,9 @@ class KernelCall:
     cpu: str = RULES_CPU_CAPABILITY
     #: (input, output gradient) strided views the kernel copies: :mod:`symcnn.memory.pytorch.layout`
     strided: tuple[bool, bool] = (False, False)
+    #: The input is a channels-last (NHWC-strided) view
+    #: (:func:`symcnn.memory.pytorch.layout.channels_last_inputs`).
+    channels_last: bool = False
 
     @property
     def native_half(self) -> bool:
@@ -205,7 +208,8 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
               strided_scratch: int = STRIDED_SCRATCH,
               threads: int = THREADS, param_bytes: int | None = None,
               precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
-              strided: tuple[bool, bool] = (False, False)) -> tuple[Alternative, ...]:
+              strided: tuple[bool, bool] = (False, False),
+              channels_last: bool = False) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module);
     the rule of ``row``'s layer type in :data:`TRANSIENTS`.
@@ -217,11 +221,13 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     capability whose rules apply (:class:`symcnn.options.CpuCapability`); ``channel_block``
     (default: the block of ``cpu``) overrides its channel block.  ``strided``: whether the
     node's input and its output's gradient are strided views (:mod:`symcnn.memory.pytorch.
-    layout`), which some kernels copy."""
+    layout`), which some kernels copy; ``channels_last``: whether its input is a channels-last
+    view (a 2-d convolution then runs oneDNN's ``brg_conv_fwd`` on AVX2)."""
     cpu = str(cpu)
     block = CHANNEL_BLOCKS[cpu] if channel_block is None else channel_block
     call = KernelCall(row, phase, element_bytes, first, batch, block, strided_scratch,
-                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided))
+                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided),
+                      channels_last)
     alternatives = TRANSIENTS[device][row.layer](call)
     return tokenops.gradient_copy(call, alternatives) if device == "cpu" else alternatives
 
@@ -258,9 +264,11 @@ def _convolution(call: KernelCall) -> Transients:
         return convkinds.native_stages(call, special)
     if special != "dense":
         return convkinds.onednn_stages(call, special)
-    if call.phase == "forward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
-            and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
-            and convkinds.avx2_forward_declines(call.row):
+    onednn_fp32_avx2 = call.cpu == convkinds.MEASURED_ON and not call.native_half \
+        and call.element_bytes == 4 and not uses_im2col(call.row, call.batch)
+    if call.phase == "forward" and onednn_fp32_avx2 and call.channels_last:
+        return convkinds.channels_last_forward(call)
+    if call.phase == "forward" and onednn_fp32_avx2 and convkinds.avx2_forward_declines(call.row):
         return convkinds.gemm_forward(call)
     if call.phase == "backward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
             and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
@@ -280,6 +288,8 @@ def _dense_convolution(call: KernelCall) -> Transients:
         return ((col, zero),)            # b = 1: a fixed number of bytes
     i, o, ip, op, w, b_, wp, reorder_in = _conv_sizes(call)
     if call.phase == "forward":
+        if call.cpu == convkinds.MEASURED_ON:
+            wp = convkinds.avx2_forward_weight(call.row, wp, s)
         first_stage = forward_scratch(row, call.batch, call.threads, s)
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
     scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
