@@ -328,7 +328,7 @@ def _grouped_weight_scratch(v, batch: int, threads: int) -> int:
 
 # ------------------------------------------------------------------------ native 2 bytes -------
 
-def _columns(row: LayerRow, s: int, groups: int = 1):
+def native_columns(row: LayerRow, s: int, groups: int = 1):
     """Bytes per sample of a native im2col buffer for one group (0 for a 1x1 stride-1 layer
     without padding, which needs none)."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
@@ -345,12 +345,12 @@ def native_stages(call, what: str) -> tuple:
     tensors = row.layer.param_tensors(row.input_shapes[0])
     low = sympy.Add(*tensors) * s
     if what == "native_dilated":
-        cols = _columns(row, s) * 1        # one sample: fixed in the batch
+        cols = native_columns(row, s) * 1        # one sample: fixed in the batch
         if call.phase == "forward":
             return ((cols, ZERO),)
         return ((low - w - b + cols, ZERO),)
     g = row.layer.groups
-    col = _columns(row, s, g)
+    col = native_columns(row, s, g)
     copy = i / g if call.batch != 1 else ZERO  # a group's input slice (contiguous at b = 1)
     if call.phase == "forward":
         return ((ZERO, copy + col), (ZERO, o))
@@ -374,7 +374,7 @@ def allowance(call, dense) -> tuple:
     v = _ints(row)
     out = list(dense)
     g = row.layer.groups
-    col = _columns(row, s, g)
+    col = native_columns(row, s, g)
     every = sympy.Integer(0)
     if v is not None and len(v["in"]) < 3:
         args = _args(v, call.batch, call.threads)

@@ -4,10 +4,10 @@ Nothing is saved for backward, so a tensor lives from the node that makes it unt
 reader (the network's output until the end); views and in-place layers share their input's
 storage, and Dropout in eval mode returns its input itself; max pooling (but MaxPool1d)
 computes its int64 indices anyway, for the time of its call; BatchNorm folds its statistics
-into a scale and a shift, two fp32 per-channel tensors, for the time of its call.  Resident
-throughout: parameters,
-buffers and the input batch.  Inside a node, the kernel transients of
-:mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies on the CPU).
+into a scale and a shift, two fp32 per-channel tensors, for the time of its call (CPU).
+Resident throughout: parameters, buffers and the input batch.  Inside a node, the kernel
+transients of :mod:`symcnn.memory.pytorch.workspace` are more moments (oneDNN's blocked copies
+on the CPU; a convolution reading a channels-last view: :mod:`symcnn.memory.pytorch.layout`).
 
 Under autocast (``precision="bf16"``/``"fp16"``) activations take the dtypes of
 :func:`symcnn.memory.pytorch.saved.activation_widths`; a layer reading another dtype than it runs in gets a
@@ -56,8 +56,8 @@ class EvalMode:
     #: Its kernel computes the int64 indices of the maxima anyway (one per output element),
     #: alive for the time of its call.
     call_indices: bool = False
-    #: Bytes (fixed in the batch) its kernel allocates for the time of its call beside its
-    #: output, given the row and the parameters' element size.
+    #: Bytes (fixed in the batch) its CPU kernel allocates for the time of its call beside its
+    #: output, given the row and the parameters' element size (not measured on CUDA: none there).
     call_buffers: Callable[[LayerRow, int], sympy.Expr] | None = None
 
 
@@ -128,7 +128,7 @@ def inference_moments(analysis: Analysis, *, element_bytes: int = 4, device: str
         mode = EVAL_MODE[r.layer]
         if mode.call_indices:
             cast += ((0, 8 * numel(r.output_shape)),)
-        if mode.call_buffers is not None:
+        if mode.call_buffers is not None and device == "cpu":
             cast += ((mode.call_buffers(r, s), 0),)
         alive = tuple((0, size[st]) for st in live.alive[r.index] if st != "input")
         parts = resident + (cached, alive, cast)

@@ -81,6 +81,7 @@ from symcnn.memory.pytorch.convkinds import NO_ONEDNN_BF16, allowance_layers  # 
 from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
 from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
 from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
+from symcnn.memory.pytorch.onednn.common import ALIGN
 
 #: The CPU the kernel rules of this module and of the ``onednn_*`` modules were measured and
 #: derived on, as PyTorch names its dispatch level (``torch.backends.cpu.get_cpu_capability()``):
@@ -290,7 +291,8 @@ def _dense_convolution(call: KernelCall) -> Transients:
     if call.phase == "forward":
         if call.cpu == convkinds.MEASURED_ON:
             wp = convkinds.avx2_forward_weight(call.row, wp, s)
-        first_stage = forward_scratch(row, call.batch, call.threads, s)
+        first_stage = forward_scratch(row, call.batch, call.threads, s) \
+            or padded_bias(row, call.channel_block, s)
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
     scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
                                call.cpu)
@@ -353,7 +355,10 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     """fp16 under CPU autocast: PyTorch 2.13 runs these outside oneDNN on an AVX-512 CPU
     without fp16 units (no oneDNN primitive runs): a convolution as im2col (``_slow_conv2d``,
     ``slow_conv3d``) with a column buffer of the whole batch, ``col = C_in k n(O) 2`` per
-    sample; forward ``+col``; backward the input's gradient (with ``+col`` in 3-d), then the
+    sample (none in the forward of a 1x1 stride-1 layer without padding: the allocator saw only
+    its weight copy and output: Conv1d, Conv2d, Conv3d 16->8 1x1, bf16 and fp16, AVX2 EPYC);
+    forward ``+col``;
+    backward the input's gradient (with ``+col`` in 3-d), then the
     2-byte weight and bias gradients with ``+col`` (an output gradient that is not contiguous,
     as ``y.sum().backward()`` gives, is copied first: ``+O``).  A linear layer's matmuls take
     nothing more; a transposed convolution is not modelled.  Every fp16 peak of the zoo to
@@ -363,8 +368,8 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     if layer.groups != 1:
         return ()
     col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * 2
-    if phase == "forward":
-        return ((zero, col),)
+    if phase == "forward":            # a 1x1 stride-1 layer without padding reads its input
+        return ((zero, convkinds.native_columns(row, 2)),)   # as the columns: none made
     tensors = layer.param_tensors(ins)
     w = sympy.Add(*tensors) * param_bytes            # this layer's gradients, not made yet
     weight_stage = (sympy.Add(*tensors) * 2 - w, col)
@@ -451,6 +456,22 @@ def forward_scratch(row: LayerRow, batch, threads: int = THREADS,
         return onednn_bf16_1x1.forward_scratch(*args, bias=bool(row.layer.bias))
     except (NotImplementedError, ValueError):
         return 0
+
+
+def padded_bias(row: LayerRow, block: int = CHANNEL_BLOCK, element_bytes: int = 4):
+    """The bias oneDNN's blocked forward books, padded to whole channel blocks, where the output
+    channels do not fill the last one: ``e rnd(C_out, block) + 128`` bytes
+    (``key_conv_padded_bias``, aligned to 128), else 0.  Measured: 224 B for a Conv2d 3->20
+    and 160 B for the zoo's Conv3d 16->4 (vol3d) on AVX2, fp32; 256 B (fp32) and 192 B (bf16)
+    for the lecture network's L2 (30 channels) on AVX-512; the bf16 1x1 kernels' in
+    :mod:`symcnn.memory.pytorch.onednn.bf16_1x1`."""
+    layer = row.layer
+    if not getattr(layer, "bias", False):
+        return 0
+    cout = sympy.sympify(layer.out_channels)
+    if not cout.is_Integer or int(cout) % block == 0:
+        return 0
+    return element_bytes * -(-int(cout) // block) * block + ALIGN
 
 
 def transposed_scratch(row: LayerRow, batch, threads: int = THREADS,
