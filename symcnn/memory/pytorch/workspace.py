@@ -21,7 +21,10 @@ CPU, fp32 (``device="cpu"``):
 * **Convolution, oneDNN** (every batch >= 2; at batch 1 see im2col below).
   Forward: ``+Ip +Wp +Op``, free ``Wp, Ip``, ``+O`` (ATen's output), free ``Op``: peak
   ``max(Ip + Wp + Op, Op + O)``; the input is reordered only when it has at least
-  ``channel_block`` channels (``Ip = 0`` otherwise).
+  ``channel_block`` channels (``Ip = 0`` otherwise); where a bias's channels do not fill the
+  last block, oneDNN books it padded first (:func:`padded_bias`, 128 to 256 B); on AVX2 a layer
+  with fewer than 8 input channels has them unpadded in ``Wp``, and one reading a
+  channels-last view runs ``brg_conv_fwd`` (:mod:`symcnn.memory.pytorch.convkinds`).
   Backward, input needing a gradient, stride 1: gradient of the input ``Op + Wp + Ip`` then
   ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` plus oneDNN's weight-gradient
   scratchpad (reduction buffers of its thread split, barriers: :func:`conv_scratchpads`).
