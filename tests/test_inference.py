@@ -226,3 +226,81 @@ def test_autocast_caches_only_the_parameters_it_casts():
     resident = 4 * (432 + 32 + 256) + 4 * 32 + 8 + 4 * 2 * 3 * 64
     assert _moments_at(a, "c2", precision="bf16", cpu="AVX2")[-1] \
         == resident + 2 * (432 + 256) + 2 * (2 * 16 * 64 * 2)
+
+
+#: Single layers traced on the AVX2 EPYC (``validation/inference_kernels.py``, its table
+#: ``results/cpu_avx2_inference_kernels.md``): case -> (spec layers, input shape, batch,
+#: precision); the spec has the layers the case's module runs.
+TRACED = {
+    "first layer 3->96 16x16/16": ('{type = "Conv2d", out_channels = 96, kernel_size = 16, '
+                                   'stride = 16}', [3, 80, 80], 2, "fp32"),
+    "first layer 3->20 16x16/16": ('{type = "Conv2d", out_channels = 20, kernel_size = 16, '
+                                   'stride = 16}', [3, 80, 80], 2, "fp32"),
+    "first layer 5->20 8x8/8": ('{type = "Conv2d", out_channels = 20, kernel_size = 8, '
+                                'stride = 8}', [5, 48, 48], 2, "fp32"),
+    "first layer Conv1d 1->32 16/8": ('{type = "Conv1d", out_channels = 32, kernel_size = 16, '
+                                      'stride = 8}', [1, 2000], 2, "fp32"),
+    "first layer Conv3d 3->16 3x3x3": ('{type = "Conv3d", out_channels = 16, kernel_size = 3, '
+                                       'padding = 1}', [3, 8, 8, 8], 2, "fp32"),
+    "channels-last LN + 384->768 2x2/2": (
+        '{type = "LayerNorm", normalized_shape = [384]}, '
+        '{type = "Permute", dims = [0, 3, 1, 2]}, '
+        '{type = "Conv2d", out_channels = 768, kernel_size = 2, stride = 2}', [14, 14, 384], 2,
+        "fp32"),
+    "channels-last 16->64 2x2/2": ('{type = "Permute", dims = [0, 3, 1, 2]}, {type = "Conv2d", '
+                                   'out_channels = 64, kernel_size = 2, stride = 2}',
+                                   [8, 8, 16], 2, "fp32"),
+    "channels-last 64->64 3x3 pad 1": ('{type = "Permute", dims = [0, 3, 1, 2]}, {type = '
+                                       '"Conv2d", out_channels = 64, kernel_size = 3, '
+                                       'padding = 1}', [16, 16, 64], 2, "fp32"),
+    "padded bias Conv3d 16->4": ('{type = "Conv3d", out_channels = 4, kernel_size = 3, '
+                                 'stride = 2, padding = 1}', [16, 8, 8, 8], 2, "fp32"),
+    "BatchNorm1d(256) eval": ('{type = "BatchNorm1d"}', [256], 2, "fp32"),
+    "BatchNorm2d(13) eval": ('{type = "BatchNorm2d"}', [13, 5, 5], 3, "fp32"),
+    "BatchNorm3d(8) eval": ('{type = "BatchNorm3d"}', [8, 4, 4, 4], 2, "fp32"),
+    "conv + BN + 1x1 conv, bf16": (
+        '{type = "Conv2d", out_channels = 16, kernel_size = 3, padding = 1, bias = false}, '
+        '{type = "BatchNorm2d"}, {type = "Conv2d", out_channels = 16, kernel_size = 1, '
+        'bias = false}', [3, 8, 8], 2, "bf16"),
+    "Conv3d 16->8 1x1, fp16": ('{type = "Conv3d", out_channels = 8, kernel_size = 1}',
+                               [16, 4, 4, 4], 2, "fp16"),
+}
+#: Where oneDNN's block leaves fewer padded channels than the rule's worst candidate: 25
+#: output channels in a block of 32 (the rule: 48, 16 x 16 x 4 x 4 B more), 64 in blocks of 8 to
+#: 32 (the rule: 72 with the block of 24, 8 x 64 x 4 B more).
+TRACED_BOUND = {
+    "channels-last 16->25 2x2/2": ('{type = "Permute", dims = [0, 3, 1, 2]}, {type = "Conv2d", '
+                                   'out_channels = 25, kernel_size = 2, stride = 2}',
+                                   [8, 8, 16], 2, "fp32", 16 * 16 * 4 * 4),
+    "channels-last 64->64 1x1": ('{type = "Permute", dims = [0, 3, 1, 2]}, {type = "Conv2d", '
+                                 'out_channels = 64, kernel_size = 1}', [8, 8, 64], 2, "fp32",
+                                 8 * 64 * 4),
+}
+
+
+def _traced_peaks():
+    lines = (VALIDATION / "results" / "cpu_avx2_inference_kernels.md").read_text().splitlines()
+    assert "AVX2" in lines[0]
+    return {cells[1].strip(): int(cells[-2].strip().replace(",", ""))
+            for cells in (line.split("|") for line in lines if line.startswith("| ")
+                          and not line.startswith("| case"))}
+
+
+def _predicted_above_resident(layers, shape, batch, precision):
+    a = _net(f"input = {{shape = {shape}}}\nlayers = [{layers}]\n")
+    moments = inference_moments(a, device="cpu", batch=batch, precision=precision,
+                                cpu="AVX2", threads=2)
+    resident = sum(int(f + p * batch) for group in moments[0].parts[:2] for f, p in group)
+    return max(int(m.at(batch)) for m in moments) - resident
+
+
+@pytest.mark.parametrize("case", sorted(TRACED))
+def test_single_layers_as_traced_on_avx2(case):
+    """The peak of one eval forward above parameters, buffers and input, to the byte."""
+    assert _predicted_above_resident(*TRACED[case]) == _traced_peaks()[case]
+
+
+@pytest.mark.parametrize("case", sorted(TRACED_BOUND))
+def test_channels_last_block_is_an_upper_bound(case):
+    *spec, over = TRACED_BOUND[case]
+    assert _predicted_above_resident(*spec) == _traced_peaks()[case] + over
