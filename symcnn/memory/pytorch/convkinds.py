@@ -23,6 +23,16 @@ fp32 on AVX2 (oneDNN; ``ONEDNN_VERBOSE``):
   gradient ``I + W + scratch + B`` then ``I + 2 W + 2 B``; the scratchpads of
   :mod:`symcnn.memory.pytorch.onednn.gemm`.
 
+* **first layer** (fewer than 8 input channels, every dense forward ``jit:avx2`` takes,
+  1-d, 2-d and 3-d): the weight is reordered to ``Ohwi8o`` (``Acdb8a``) with the output
+  channels padded to 8 and the input channels **not** padded, ``Wp = C_in rnd(C_out, 8) k 4``
+  (:func:`avx2_forward_weight`; e.g. a 3->96 16x16 patch embedding: 294,912 B, not the
+  786,432 B of a padded ``C_in``).
+* **channels-last input** (a 2-d convolution reading ``x.permute(0, 3, 1, 2)`` of a contiguous
+  tensor, as ConvNeXt's ``LayerNorm2d`` hands on): PyTorch runs it channels-last
+  (``mkldnn_conv_use_channels_last``) and oneDNN takes ``brg_conv_fwd:avx2`` on ``acdb``
+  tensors: forward ``Wc + O + scratch + Wp`` (:func:`channels_last_forward`).
+
 2 bytes where PyTorch runs its own kernels (fp16; bf16 without oneDNN's bf16 kernels, AVX2):
 
 * **grouped** (depthwise included): a loop over the groups (``at::_convolution``'s
@@ -64,6 +74,11 @@ NO_ONEDNN_BF16 = frozenset({"AVX2"})
 AVX2_UR_W = 3
 #: The narrowest kernel whose dense weight gradient ``jit:avx2`` declines (measured).
 AVX2_BWD_WEIGHTS_KW = 14
+#: ``jit:avx2``'s channel block (8 fp32 values fill an AVX2 register).
+AVX2_BLOCK = 8
+#: ``brg_conv_fwd:avx2``'s scratchpad: ``4096 + 4120 threads`` bytes (measured on 1, 2 and 4
+#: threads; 4120 is a page of brgemm batch elements, ``onednn.common.BATCH_ELEMENT``).
+BRG_FWD_SCRATCH, BRG_FWD_SCRATCH_PER_THREAD = 4096, 4120
 
 ZERO = sympy.Integer(0)
 
@@ -186,6 +201,48 @@ def avx2_weights_declines(row: LayerRow) -> bool:
     return v is not None and len(v["in"]) == 2 and v["k"][-1] >= AVX2_BWD_WEIGHTS_KW
 
 
+def avx2_forward_weight(row: LayerRow, wp, element_bytes: int):
+    """The blocked weight of a dense ``jit:avx2`` forward: ``wp`` (both channel counts padded
+    to 8), but with fewer than 8 input channels ``Ohwi8o``, which pads only the output channels:
+    ``C_in rnd(C_out, 8) k s`` (``ONEDNN_VERBOSE``: ``wei:...:Acdb8a``; the allocator saw
+    294,912 B for Conv2d 3->96 16x16, 73,728 B for 3->20 16x16, 30,720 B for 5->20 8x8, and the
+    same for Conv1d 1->32 and 3->16, Conv3d 3->16 and 1->8; measured on the AVX2 EPYC, torch
+    2.13.0+cpu, 2 threads)."""
+    cin = sympy.sympify(row.input_shapes[0][0])
+    if sympy.sympify(cin < AVX2_BLOCK) != sympy.true:
+        return wp
+    cout = sympy.sympify(row.layer.out_channels)
+    return (cin * sympy.ceiling(cout / AVX2_BLOCK) * AVX2_BLOCK
+            * sympy.Mul(*row.layer.kernel_size) / row.layer.groups * element_bytes)
+
+
+def channels_last_forward(call) -> tuple:
+    """A dense 2-d forward on a channels-last input (``brg_conv_fwd:avx2``, ``acdb`` source and
+    output): PyTorch copies the weight channels-last (``Wc = W``; none for a 1x1 kernel or one
+    input channel, which are channels-last already), allocates the output ``O`` (plain,
+    channels-last), then oneDNN books its scratchpad, ``4096 + 4120 threads`` B (1, 2 and 4
+    threads), and reorders the weight to ``Acdb{8,16,24,32}a``, the output channels padded to its
+    block: ``Wp = C_in rnd(C_out, blk) k 4``.  oneDNN picks ``blk`` (8 ``ocb``, ``ocb`` <= 4) by
+    an efficiency estimate (``brg_blocking_t::est_eff``) that is not reproduced here: the rule
+    takes the largest ``rnd(C_out, blk)`` of the candidates, exact when ``C_out`` is a multiple
+    of 96 or at most 8 and an upper bound otherwise (measured: 3->96 16x16, 16->{8..768} 2x2,
+    384->768 2x2, 64->64 3x3, 96->96 7x7, 40->100 3x3 and more, peak ``O + Wc + scratch + Wp``
+    with the chosen block; AVX2 EPYC, torch 2.13.0+cpu).  The input is not copied.  Not
+    measured in 1-d or 3-d, nor in 2 bytes: the dense rules stay there."""
+    row, s = call.row, call.element_bytes
+    layer, cin = row.layer, sympy.sympify(row.input_shapes[0][0])
+    cout, kernel = sympy.sympify(layer.out_channels), sympy.Mul(*layer.kernel_size)
+    ocb = sympy.Min(4, sympy.ceiling(cout / AVX2_BLOCK))
+    padded = sympy.Max(*(sympy.ceiling(cout / (AVX2_BLOCK * m)) * AVX2_BLOCK * m
+                         for m in range(1, 5)))
+    if ocb.is_number:                      # only the blocks oneDNN tries
+        padded = max(sympy.ceiling(cout / (AVX2_BLOCK * m)) * AVX2_BLOCK * m
+                     for m in range(1, int(ocb) + 1))
+    copy = ZERO if kernel == 1 or cin == 1 else cin * cout * kernel * s
+    scratch = BRG_FWD_SCRATCH + BRG_FWD_SCRATCH_PER_THREAD * int(call.threads)
+    return ((copy + scratch + cin * padded * kernel * s, ZERO),)
+
+
 def gemm_weights(call) -> tuple:
     """A dense layer's weight gradient in ``gemm:jit`` (plain layout, no reorders): ``I + W +
     scratch + B`` then ``I + 2 W + 2 B`` (the weight and bias gradients, ATen's and oneDNN's;
@@ -271,7 +328,7 @@ def _grouped_weight_scratch(v, batch: int, threads: int) -> int:
 
 # ------------------------------------------------------------------------ native 2 bytes -------
 
-def _columns(row: LayerRow, s: int, groups: int = 1):
+def native_columns(row: LayerRow, s: int, groups: int = 1):
     """Bytes per sample of a native im2col buffer for one group (0 for a 1x1 stride-1 layer
     without padding, which needs none)."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
@@ -288,12 +345,12 @@ def native_stages(call, what: str) -> tuple:
     tensors = row.layer.param_tensors(row.input_shapes[0])
     low = sympy.Add(*tensors) * s
     if what == "native_dilated":
-        cols = _columns(row, s) * 1        # one sample: fixed in the batch
+        cols = native_columns(row, s) * 1        # one sample: fixed in the batch
         if call.phase == "forward":
             return ((cols, ZERO),)
         return ((low - w - b + cols, ZERO),)
     g = row.layer.groups
-    col = _columns(row, s, g)
+    col = native_columns(row, s, g)
     copy = i / g if call.batch != 1 else ZERO  # a group's input slice (contiguous at b = 1)
     if call.phase == "forward":
         return ((ZERO, copy + col), (ZERO, o))
@@ -317,7 +374,7 @@ def allowance(call, dense) -> tuple:
     v = _ints(row)
     out = list(dense)
     g = row.layer.groups
-    col = _columns(row, s, g)
+    col = native_columns(row, s, g)
     every = sympy.Integer(0)
     if v is not None and len(v["in"]) < 3:
         args = _args(v, call.batch, call.threads)

@@ -21,7 +21,10 @@ CPU, fp32 (``device="cpu"``):
 * **Convolution, oneDNN** (every batch >= 2; at batch 1 see im2col below).
   Forward: ``+Ip +Wp +Op``, free ``Wp, Ip``, ``+O`` (ATen's output), free ``Op``: peak
   ``max(Ip + Wp + Op, Op + O)``; the input is reordered only when it has at least
-  ``channel_block`` channels (``Ip = 0`` otherwise).
+  ``channel_block`` channels (``Ip = 0`` otherwise); where a bias's channels do not fill the
+  last block, oneDNN books it padded first (:func:`padded_bias`, 128 to 256 B); on AVX2 a layer
+  with fewer than 8 input channels has them unpadded in ``Wp``, and one reading a
+  channels-last view runs ``brg_conv_fwd`` (:mod:`symcnn.memory.pytorch.convkinds`).
   Backward, input needing a gradient, stride 1: gradient of the input ``Op + Wp + Ip`` then
   ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` plus oneDNN's weight-gradient
   scratchpad (reduction buffers of its thread split, barriers: :func:`conv_scratchpads`).
@@ -81,6 +84,7 @@ from symcnn.memory.pytorch.convkinds import NO_ONEDNN_BF16, allowance_layers  # 
 from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
 from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
 from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
+from symcnn.memory.pytorch.onednn.common import ALIGN
 
 #: The CPU the kernel rules of this module and of the ``onednn_*`` modules were measured and
 #: derived on, as PyTorch names its dispatch level (``torch.backends.cpu.get_cpu_capability()``):
@@ -159,6 +163,9 @@ class KernelCall:
     cpu: str = RULES_CPU_CAPABILITY
     #: (input, output gradient) strided views the kernel copies: :mod:`symcnn.memory.pytorch.layout`
     strided: tuple[bool, bool] = (False, False)
+    #: The input is a channels-last (NHWC-strided) view
+    #: (:func:`symcnn.memory.pytorch.layout.channels_last_inputs`).
+    channels_last: bool = False
 
     @property
     def native_half(self) -> bool:
@@ -205,7 +212,8 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
               strided_scratch: int = STRIDED_SCRATCH,
               threads: int = THREADS, param_bytes: int | None = None,
               precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
-              strided: tuple[bool, bool] = (False, False)) -> tuple[Alternative, ...]:
+              strided: tuple[bool, bool] = (False, False),
+              channels_last: bool = False) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module);
     the rule of ``row``'s layer type in :data:`TRANSIENTS`.
@@ -217,11 +225,13 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     capability whose rules apply (:class:`symcnn.options.CpuCapability`); ``channel_block``
     (default: the block of ``cpu``) overrides its channel block.  ``strided``: whether the
     node's input and its output's gradient are strided views (:mod:`symcnn.memory.pytorch.
-    layout`), which some kernels copy."""
+    layout`), which some kernels copy; ``channels_last``: whether its input is a channels-last
+    view (a 2-d convolution then runs oneDNN's ``brg_conv_fwd`` on AVX2)."""
     cpu = str(cpu)
     block = CHANNEL_BLOCKS[cpu] if channel_block is None else channel_block
     call = KernelCall(row, phase, element_bytes, first, batch, block, strided_scratch,
-                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided))
+                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided),
+                      channels_last)
     alternatives = TRANSIENTS[device][row.layer](call)
     return tokenops.gradient_copy(call, alternatives) if device == "cpu" else alternatives
 
@@ -258,9 +268,11 @@ def _convolution(call: KernelCall) -> Transients:
         return convkinds.native_stages(call, special)
     if special != "dense":
         return convkinds.onednn_stages(call, special)
-    if call.phase == "forward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
-            and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
-            and convkinds.avx2_forward_declines(call.row):
+    onednn_fp32_avx2 = call.cpu == convkinds.MEASURED_ON and not call.native_half \
+        and call.element_bytes == 4 and not uses_im2col(call.row, call.batch)
+    if call.phase == "forward" and onednn_fp32_avx2 and call.channels_last:
+        return convkinds.channels_last_forward(call)
+    if call.phase == "forward" and onednn_fp32_avx2 and convkinds.avx2_forward_declines(call.row):
         return convkinds.gemm_forward(call)
     if call.phase == "backward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
             and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
@@ -280,7 +292,10 @@ def _dense_convolution(call: KernelCall) -> Transients:
         return ((col, zero),)            # b = 1: a fixed number of bytes
     i, o, ip, op, w, b_, wp, reorder_in = _conv_sizes(call)
     if call.phase == "forward":
-        first_stage = forward_scratch(row, call.batch, call.threads, s)
+        if call.cpu == convkinds.MEASURED_ON:
+            wp = convkinds.avx2_forward_weight(call.row, wp, s)
+        first_stage = forward_scratch(row, call.batch, call.threads, s) \
+            or padded_bias(row, call.channel_block, s)
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
     scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
                                call.cpu)
@@ -343,7 +358,10 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     """fp16 under CPU autocast: PyTorch 2.13 runs these outside oneDNN on an AVX-512 CPU
     without fp16 units (no oneDNN primitive runs): a convolution as im2col (``_slow_conv2d``,
     ``slow_conv3d``) with a column buffer of the whole batch, ``col = C_in k n(O) 2`` per
-    sample; forward ``+col``; backward the input's gradient (with ``+col`` in 3-d), then the
+    sample (none in the forward of a 1x1 stride-1 layer without padding: the allocator saw only
+    its weight copy and output: Conv1d, Conv2d, Conv3d 16->8 1x1, bf16 and fp16, AVX2 EPYC);
+    forward ``+col``;
+    backward the input's gradient (with ``+col`` in 3-d), then the
     2-byte weight and bias gradients with ``+col`` (an output gradient that is not contiguous,
     as ``y.sum().backward()`` gives, is copied first: ``+O``).  A linear layer's matmuls take
     nothing more; a transposed convolution is not modelled.  Every fp16 peak of the zoo to
@@ -353,8 +371,8 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     if layer.groups != 1:
         return ()
     col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * 2
-    if phase == "forward":
-        return ((zero, col),)
+    if phase == "forward":            # a 1x1 stride-1 layer without padding reads its input
+        return ((zero, convkinds.native_columns(row, 2)),)   # as the columns: none made
     tensors = layer.param_tensors(ins)
     w = sympy.Add(*tensors) * param_bytes            # this layer's gradients, not made yet
     weight_stage = (sympy.Add(*tensors) * 2 - w, col)
@@ -441,6 +459,22 @@ def forward_scratch(row: LayerRow, batch, threads: int = THREADS,
         return onednn_bf16_1x1.forward_scratch(*args, bias=bool(row.layer.bias))
     except (NotImplementedError, ValueError):
         return 0
+
+
+def padded_bias(row: LayerRow, block: int = CHANNEL_BLOCK, element_bytes: int = 4):
+    """The bias oneDNN's blocked forward books, padded to whole channel blocks, where the output
+    channels do not fill the last one: ``e rnd(C_out, block) + 128`` bytes
+    (``key_conv_padded_bias``, aligned to 128), else 0.  Measured: 224 B for a Conv2d 3->20
+    and 160 B for the zoo's Conv3d 16->4 (vol3d) on AVX2, fp32; 256 B (fp32) and 192 B (bf16)
+    for the lecture network's L2 (30 channels) on AVX-512; the bf16 1x1 kernels' in
+    :mod:`symcnn.memory.pytorch.onednn.bf16_1x1`."""
+    layer = row.layer
+    if not getattr(layer, "bias", False):
+        return 0
+    cout = sympy.sympify(layer.out_channels)
+    if not cout.is_Integer or int(cout) % block == 0:
+        return 0
+    return element_bytes * -(-int(cout) // block) * block + ALIGN
 
 
 def transposed_scratch(row: LayerRow, batch, threads: int = THREADS,
