@@ -34,7 +34,8 @@ is the largest over the paths: the union of the inputs' fields.
   adaptive pooling to 1, sees all of it); a slice moves its first element.  ``Mul`` is a merge,
   as ``Add``: where one input's every element sees all that the others see (a
   squeeze-excitation scale, an attention's output), the union is its field at every position
-  (jump 0).  A learned tensor sees no pixel (None), and adds nothing where it is merged.
+  (jump 0).  A learned tensor (a class token, a position embedding) sees no pixel: it has no
+  field (no axes, as a network without spatial axes), and adds nothing where it is merged.
   Attention: every output element sees every input element of its sample.
 
 >>> from symcnn.analysis import analyze
@@ -465,7 +466,8 @@ FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Ha
 
 def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
-    network's input (empty when the input has none), or None where it is not known (a
+    network's input (empty when the input has none, and for a learned tensor, which reads no
+    input and so has no field), or None where it is not known (a
     spatial layer after its axes were flattened, a concatenation along a spatial axis,
     adaptive pooling to a symbolic size that may not divide, a symbolic geometry after a
     fractional jump).
@@ -491,6 +493,5 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
             except SeesNothing:
                 state = ()
         states[row.name] = state
-        sees_nothing = start and state == ()
-        out.append(None if state is None or sees_nothing else tuple(a.field for a in state))
+        out.append(None if state is None else tuple(a.field for a in state))
     return tuple(out)

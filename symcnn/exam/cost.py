@@ -162,7 +162,8 @@ def _fields(analysis: Analysis):
 
 def field_along(analysis: Analysis, row: LayerRow, axis: int) -> int | None:
     """The receptive field of ``row`` along spatial axis ``axis`` (from 0), None where it has
-    none to ask about (its axes flattened, a jump of 0: it sees the whole axis)."""
+    none to ask about (its axes flattened, a learned tensor, a jump of 0: it sees the whole
+    axis)."""
     f = _fields(analysis)[row.index - 1]
     if f is None or axis >= len(f) or f[axis] is None or f[axis][1] == 0:
         return None
@@ -176,7 +177,7 @@ def field_work(analysis: Analysis, row: LayerRow, axis: int) -> FieldWork:
     steps, at = [], {"input": (1, 1)}
     for r in analysis.rows[:row.index]:
         f = fields[r.index - 1]
-        if f is None or f[axis] is None:
+        if not f or f[axis] is None:  # unknown, or none (a learned tensor)
             continue
         size, jump = f[axis]
         at[r.name] = (size, jump)

@@ -210,13 +210,20 @@ def _power(unit: str) -> str:
 def _axes(field, attribute: str) -> TeX:
     """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
     ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
-    ``?``."""
+    ``?``, none (a learned tensor, an input without spatial axes) nothing."""
     if field is None:
         return TeX("?")
     shown = [math(getattr(axis, attribute)) for axis in field]
     if not shown:
         return TeX("")
     return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
+
+
+def _axes_cell(field, attribute: str) -> TeX:
+    """:func:`_axes` as a table cell with its own ``$...$``: empty where there is no field
+    (an empty ``$$`` would open display math)."""
+    shown = _axes(field, attribute)
+    return TeX(f"${shown}$" if shown else "")
 
 
 def reader_name(node, index: int) -> str:
@@ -292,8 +299,8 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
-        "escape": escape, "e": escape, "raw": TeX, "axes": _axes, "chunks": chunks,
-        "spaced_size": spaced_size,
+        "escape": escape, "e": escape, "raw": TeX, "axes": _axes, "axes_cell": _axes_cell,
+        "chunks": chunks, "spaced_size": spaced_size,
     })
     return env
 
