@@ -50,3 +50,51 @@ def test_a_learned_tensor_has_no_field_anywhere(vit):
     worksheet = render_string(vit, "worksheet").splitlines()
     assert "  pos &  &  &  \\\\" in worksheet
     assert not any("$$" in line for line in worksheet if line.startswith("  pos &"))
+
+
+def _linear_after(conv, n: int):
+    """A convolution, flattened, then a linear layer, on a 1 x n x n input: the report, and
+    the input pixels one output of the linear layer reads in PyTorch (its gradient)."""
+    torch = pytest.importorskip("torch")
+    from symcnn.layers import Conv2d, Flatten, Linear
+    from symcnn.network import Network
+    from tests.test_receptive import gradient_extent, ones
+
+    layers = [Conv2d(out_channels=1, **conv), Flatten(), Linear(out_features=2)]
+    report = make_report(Network.sequential("t", (1, n, n), layers, ["conv", "flat", "fc"]))
+    module = torch.nn.Sequential(ones(torch.nn.Conv2d(1, 1, **conv)), torch.nn.Flatten(),
+                                 torch.nn.Linear(int(report.analysis.rows[1].output_shape[0]), 2))
+    torch.nn.init.constant_(module[2].weight, 1.0)
+    model = torch.nn.Sequential(module, torch.nn.Unflatten(1, (2, 1)))
+    return report, gradient_extent(model, (1, n, n), (0,))
+
+
+def test_a_linear_layer_that_sees_every_pixel_says_whole_input():
+    """Kernel 3, stride 2, padding 1 on 10 pixels: 5 windows reach pixels -1..9, the linear
+    layer after them sees all 10 (PyTorch: every input pixel has a gradient)."""
+    report, extent = _linear_after({"kernel_size": 3, "stride": 2, "padding": 1}, 10)
+    assert extent == [(0, 9), (0, 9)]
+    assert column(render_text(report))["fc"] == "whole input"
+    field = to_json(report)["layers"][2]["receptive_field"]
+    assert field == [{"size": 11, "jump": 0, "start": -1, "whole_input": True}] * 2
+
+
+def test_a_linear_layer_that_misses_pixels_says_how_many():
+    """Kernel 3, stride 2, no padding on 10 pixels: 4 windows reach pixels 0..8, the last
+    pixel is read by no window (PyTorch: it has no gradient): 9 of 10 on each axis."""
+    report, extent = _linear_after({"kernel_size": 3, "stride": 2}, 10)
+    assert extent == [(0, 8), (0, 8)]
+    assert column(render_text(report))["fc"] == "9 of 10"
+    assert to_json(report)["layers"][2]["receptive_field"] == [{"size": 9, "jump": 0,
+                                                                "start": 0}] * 2
+
+
+def test_lecture_and_vgg16_linear_fields_as_printed():
+    """The lecture's L9 reads L8's 9 x 11 x 9 positions, 61 pixels each 16 apart: 8*16 + 61 =
+    189 of 193, 10*16 + 61 = 221 of 229 (by hand); VGG-16's classifier reads pool5's 7 x 7
+    positions, 212 pixels each 32 apart from -90: -90 .. 313 covers all of 224."""
+    lecture = column(render_text(make_report(load_spec(ROOT / "examples/lecture.toml"))))
+    assert lecture["L9"] == "189 x 221 x 189 of 193 x 229 x 193"
+    vgg = column(render_text(make_report(load_spec(ROOT / "examples/vgg16.toml"))))
+    assert [vgg[f"classifier.{i}"] for i in (0, 3, 6)] == ["whole input"] * 3
+    assert vgg["avgpool"] == "212, jump 32"  # 7 x 7 to 7 x 7: pool5's field

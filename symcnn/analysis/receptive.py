@@ -130,6 +130,37 @@ class AxisField:
         return first, first + self.size - 1
 
 
+def sees_whole_axis(f: AxisField, n) -> bool:
+    """Whether every output element sees every pixel of an input axis of ``n`` pixels: jump 0
+    (all elements see the same), from pixel 0 or before to ``n - 1`` or after (``size``
+    counts the padding it reaches: VGG-16's classifier sees 404 pixels of a 224 axis).
+
+    >>> sees_whole_axis(AxisField(404, 0, -90), 224), sees_whole_axis(AxisField(189, 0, 0), 193)
+    (True, False)
+    """
+    if f.phases is not None or f.jump != 0:
+        return False
+    return _true(f.start <= 0) and _true(f.start + f.size >= n)
+
+
+def shared_pixels(f: AxisField, n) -> sympy.Expr:
+    """For a field every output element shares (jump 0): how many of the axis's ``n`` input
+    pixels it covers, the padding not counted (its ``size`` where that is not decided: a
+    symbolic start or end).
+
+    >>> shared_pixels(AxisField(192, 0, -1), 193), shared_pixels(AxisField(189, 0, 0), 193)
+    (191, 189)
+    """
+    first, last = f.start, f.start + f.size - 1
+    if not (_decided(first <= 0) and _decided(last >= n - 1)):
+        return f.size
+    return sympy.Min(last, n - 1) - sympy.Max(first, 0) + 1
+
+
+def _decided(condition) -> bool:
+    return sympy.sympify(condition) in (sympy.true, sympy.false)
+
+
 @dataclass(frozen=True)
 class _Axis:
     """An axis as the walk tracks it: its field, the number of positions along it in the
