@@ -121,7 +121,7 @@ def _bytes_text(value, unit: str = "MB") -> TeX:
 @jinja2.pass_context
 def _label(ctx, name: str) -> TeX:
     """``I_5`` -> ``I_{5}``: a memory term's label as math, in the document's activation
-    letter (``\\mathcal{I}_{5}`` for a network with a symbol ``I``)."""
+    letter (``X_{5}`` for a network with a symbol ``I``, as the text report writes it)."""
     base, _, sub = str(name).partition("_")
     if base == "I":
         base = (ctx.get("notation") or Notation()).activation
@@ -394,6 +394,9 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
             "memory_heading": memory_heading(report),
             "report": report, "net": report.network, "analysis": report.analysis,
             "memory": report.memory, "rows": report.analysis.rows,
+            # the convention in words, its activations in the document's letter (X_1 where
+            # the network has a symbol I)
+            "rules_summary": report.notation.relabel(report.memory.rules.summary),
             "terms": report.memory.activations, "limits": report.limits,
             "checks": report.checks, "mismatches": report.mismatches,
             "misprinted": {c.key: c for c in report.mismatches},

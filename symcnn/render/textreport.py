@@ -189,12 +189,13 @@ def render_text(report: Report) -> str:
     s = mem.element_bytes
 
     letters = report.notation.text  # never written like one of the network's symbols
+    letters_in = report.notation.relabel
 
     def product(term) -> str:
         return written(term.derivation.substituted) if a.total_params.is_number \
             else f"{letters['params']}*{s}"
 
-    out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
+    out += ["", f"Memory, {mem.convention} convention ({letters_in(mem.rules.summary)}), "
                 f"{unit_note(unit)}:",
             f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}"]
     if mem.grads.bytes != 0:
