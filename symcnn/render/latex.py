@@ -63,6 +63,9 @@ def math_name(text) -> TeX:
 
 
 _SUBSCRIPTED = re.compile(r"\b([A-Za-z])(?:_([A-Za-z0-9]+)|\^(\d+))\b")
+#: The kernel size ``k`` standing alone (an exam's "kernel volume k instead of k^2"): a word
+#: that English prose never writes, so it is the symbol.
+_LONE_KERNEL = re.compile(r"(?<![\w.\\])k(?![\w.^])")
 
 
 def prose_with_symbols(text) -> TeX:
@@ -71,12 +74,14 @@ def prose_with_symbols(text) -> TeX:
 
     >>> print(prose_with_symbols("C_in forgotten (I_5 & more), k^2 instead of k^3"))
     $C_{\\mathrm{in}}$ forgotten ($I_{5}$ \\& more), $k^{2}$ instead of $k^{3}$
+    >>> print(prose_with_symbols("kernel volume k instead of k^2 in every layer"))
+    kernel volume $k$ instead of $k^{2}$ in every layer
     """
     if isinstance(text, TeX):
         return text
     out, last = [], 0
     for m in _SUBSCRIPTED.finditer(str(text)):
-        out.append(escape_latex(str(text)[last:m.start()]))
+        out.append(_lone_kernel(str(text)[last:m.start()]))
         base, sub, power = m.groups()
         if power is not None:
             out.append(f"${base}^{{{power}}}$")
@@ -84,8 +89,14 @@ def prose_with_symbols(text) -> TeX:
             sub = sub if sub.isdigit() else r"\mathrm{" + sub + "}"
             out.append(f"${base}_{{{sub}}}$")
         last = m.end()
-    out.append(escape_latex(str(text)[last:]))
+    out.append(_lone_kernel(str(text)[last:]))
     return TeX("".join(out))
+
+
+def _lone_kernel(text: str) -> str:
+    """Prose escaped, a lone kernel size ``k`` in it set as math."""
+    parts = _LONE_KERNEL.split(text)
+    return "$k$".join(escape_latex(part) for part in parts)
 
 
 def escape_markdown(text) -> TeX:
