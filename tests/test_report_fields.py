@@ -98,3 +98,38 @@ def test_lecture_and_vgg16_linear_fields_as_printed():
     vgg = column(render_text(make_report(load_spec(ROOT / "examples/vgg16.toml"))))
     assert [vgg[f"classifier.{i}"] for i in (0, 3, 6)] == ["whole input"] * 3
     assert vgg["avgpool"] == "212, jump 32"  # 7 x 7 to 7 x 7: pool5's field
+
+
+def test_a_symbolic_linear_layers_field_in_the_named_sizes():
+    """The lecture's L9 reads L8's D_8 positions, 61 voxels each 16 apart: (D_8 - 1) 16 + 61 =
+    16 D_8 + 45 (by hand), as the worksheet and the Markdown write it, not the closed form
+    in D; at D = 193 (D_8 = 9) the 189 of the numeric lecture."""
+    from symcnn.analysis.receptive import named_fields, receptive_fields
+    from symcnn.spec.builtin import example_spec
+    from symcnn.symbols import size
+
+    report = make_report(example_spec("lecture_symbolic"))
+    named = report.derivation.sizes
+    l9 = named_fields(report.analysis, named)[-1]
+    d8, h8, w8 = (size(f"{x}_8") for x in "DHW")
+    assert [f.size for f in l9] == [16 * d8 + 45, 16 * h8 + 45, 16 * w8 + 45]
+    closed = receptive_fields(report.analysis)[-1][0].size
+    at = {size("D"): 193}
+    assert named.closed(l9[0].size).subs(at) == closed.subs(at) == 189
+    worksheet = render_string(report, "worksheet")
+    assert r"L9 & $(16 D_{8} + 45, 16 H_{8} + 45, 16 W_{8} + 45)$ & $0$ & $0$ \\" in worksheet
+    assert r"\left\lfloor \frac{D - 61}{16}" not in worksheet.split("Receptive fields")[1]
+    markdown = render_string(report, "markdown")
+    assert "| L9 | $(16 D_{8} + 45, 16 H_{8} + 45, 16 W_{8} + 45)$ | $0$ | $0$ |" in markdown
+
+
+def test_a_field_with_nothing_to_name_stays_in_the_symbols():
+    """A 3 x 3 convolution without padding on 1 x I x H, then a linear layer: it reads the
+    I - 2 = I_1 windows of 3 pixels, jump 1, so all I x H pixels (by hand): written ``I``,
+    not ``I_1 + 2``."""
+    from symcnn import parse_spec
+    from tests.test_letters import _SPEC_I
+
+    report = make_report(parse_spec(_SPEC_I))
+    assert r"L2 & $(I, H)$ & $0$ & $0$ \\" in render_string(report, "worksheet")
+    assert column(render_text(report))["L2"] == "whole input"

@@ -17,6 +17,7 @@ import jinja2.sandbox
 import sympy
 
 from symcnn.analysis.letters import Notation
+from symcnn.analysis.receptive import named_fields
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.render.charts import chart_data
@@ -389,6 +390,7 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
     not drawn)."""
     titles = titles or TitlePage()
     exercise = exercise_parts(report) if report.memory.simulation is None else None
+    fields = _field_rows(report)
     return {"doc": titles, "title": titles.title or DEFAULT_TITLE,
             "solutions": solutions, "exercise": exercise,
             "memory_heading": memory_heading(report),
@@ -405,17 +407,22 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
                                                                    key=str))),
             # compute cost and receptive fields (templates/compute_*.j2): per node, and per
             # group; MACs in the named sizes where the network has them
-            "compute_rows": tuple(zip(report.analysis.rows, _macs_rows(report),
-                                      report.receptive_fields)),
+            "compute_rows": tuple(zip(report.analysis.rows, _macs_rows(report), fields)),
             "compute_groups": tuple(zip(report.groups,
                                         report.named_group_macs or report.group_macs,
-                                        (report.receptive_fields[g.rows[-1].index - 1]
-                                         for g in report.groups))),
+                                        (fields[g.rows[-1].index - 1] for g in report.groups))),
             "charts": images.charts if images else chart_data(report), "chart_images": images,
             "derivation": report.derivation, "notation": report.notation,
             "IL": TeX(report.notation.activation),
             # a name the spec did not give (flatten_9) as the documents write it (Flatten 9)
             "shown_names": shown_names(report.network)}
+
+
+def _field_rows(report: Report):
+    """Each node's receptive field, in the named sizes of a symbolic network (a linear
+    layer's ``16 D_8 + 45``, not the closed form of ``D``)."""
+    d = report.derivation
+    return named_fields(report.analysis, d.sizes) if d is not None else report.receptive_fields
 
 
 def _macs_rows(report: Report):
