@@ -104,7 +104,8 @@ def test_a_symbolic_linear_layers_field_in_the_named_sizes():
     """The lecture's L9 reads L8's D_8 positions, 61 voxels each 16 apart: (D_8 - 1) 16 + 61 =
     16 D_8 + 45 (by hand), as the worksheet and the Markdown write it, not the closed form
     in D; at D = 193 (D_8 = 9) the 189 of the numeric lecture."""
-    from symcnn.analysis.receptive import named_fields, receptive_fields
+    from symcnn.analysis.field_forms import named_fields
+    from symcnn.analysis.receptive import receptive_fields
     from symcnn.spec.builtin import example_spec
     from symcnn.symbols import size
 

@@ -34,8 +34,8 @@ is the largest over the paths: the union of the inputs' fields.
   adaptive pooling to 1, sees all of it); a slice moves its first element.  ``Mul`` is a merge,
   as ``Add``: where one input's every element sees all that the others see (a
   squeeze-excitation scale, an attention's output), the union is its field at every position
-  (jump 0).  A learned tensor (a class token, a position embedding) sees no pixel: it has no
-  field (no axes, as a network without spatial axes), and adds nothing where it is merged.
+  (jump 0).  A learned tensor (a class token) sees no pixel: it has no field (no axes, as
+  without spatial axes), and adds nothing where it is merged.
   Attention: every output element sees every input element of its sample.
 
 >>> from symcnn.analysis import analyze
@@ -47,7 +47,7 @@ is the largest over the paths: the union of the inputs' fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import gcd
 
@@ -57,7 +57,6 @@ from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation
 from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
 from symcnn.analysis.lattice import transposed_window
-from symcnn.analysis.named import is_plain
 from symcnn.intdiv import FloorDiv
 from symcnn.layers import (
     ELU,
@@ -129,37 +128,6 @@ class AxisField:
             return self.phases.at(element)
         first = self.start + element * self.jump
         return first, first + self.size - 1
-
-
-def sees_whole_axis(f: AxisField, n) -> bool:
-    """Whether every output element sees every pixel of an input axis of ``n`` pixels: jump 0
-    (all elements see the same), from pixel 0 or before to ``n - 1`` or after (``size``
-    counts the padding it reaches: VGG-16's classifier sees 404 pixels of a 224 axis).
-
-    >>> sees_whole_axis(AxisField(404, 0, -90), 224), sees_whole_axis(AxisField(189, 0, 0), 193)
-    (True, False)
-    """
-    if f.phases is not None or f.jump != 0:
-        return False
-    return _true(f.start <= 0) and _true(f.start + f.size >= n)
-
-
-def shared_pixels(f: AxisField, n) -> sympy.Expr:
-    """For a field every output element shares (jump 0): how many of the axis's ``n`` input
-    pixels it covers, the padding not counted (its ``size`` where that is not decided: a
-    symbolic start or end).
-
-    >>> shared_pixels(AxisField(192, 0, -1), 193), shared_pixels(AxisField(189, 0, 0), 193)
-    (191, 189)
-    """
-    first, last = f.start, f.start + f.size - 1
-    if not (_decided(first <= 0) and _decided(last >= n - 1)):
-        return f.size
-    return sympy.Min(last, n - 1) - sympy.Max(first, 0) + 1
-
-
-def _decided(condition) -> bool:
-    return sympy.sympify(condition) in (sympy.true, sympy.false)
 
 
 @dataclass(frozen=True)
@@ -496,38 +464,33 @@ FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Ha
                  GroupNorm, LayerNorm, Contiguous, StochasticDepth), _same)
 
 
-def receptive_fields(analysis, shapes: Mapping[str, Shape] | None = None
-                     ) -> tuple[tuple[AxisField, ...] | None, ...]:
+def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
-    network's input (empty when the input has none, and for a learned tensor, which reads no
-    input and so has no field), or None where it is not known (a
-    spatial layer after its axes were flattened, a concatenation along a spatial axis,
-    adaptive pooling to a symbolic size that may not divide, a symbolic geometry after a
-    fractional jump).
+    network's input (empty when the input has none, and for a learned tensor: no field), or
+    None where it is not known (a spatial layer after its axes were flattened, a
+    concatenation along a spatial axis, adaptive pooling to a symbolic size that may not
+    divide, a symbolic geometry after a fractional jump).  ``shapes``: each node's output
+    shape (``"input"`` too) to count positions in, such as the named sizes (a linear layer's
+    field in them: :func:`symcnn.analysis.field_forms.named_fields`).
 
     >>> import symcnn
     >>> fields = symcnn.receptive_fields(symcnn.analyze(symcnn.example_spec().network))
     >>> [(axis.size, axis.jump, axis.start) for axis in fields[3]]  # L4, per axis
     [(13, 4, 0), (13, 4, 0), (13, 4, 0)]
-
-    ``shapes``: every node's output shape (``"input"`` too) to count positions in, such as the
-    named sizes of :mod:`symcnn.analysis.named`: a field that spans a whole axis (after a
-    linear layer) is then written in them (:func:`named_fields`).
     """
-    input_shape = shapes["input"] if shapes is not None else analysis.input_shape
+    shapes = shapes or {"input": analysis.input_shape,
+                        **{row.name: row.output_shape for row in analysis.rows}}
     start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
-                  for i, n in enumerate(input_shape[1:]))
+                  for i, n in enumerate(shapes["input"][1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
     for row in analysis.rows:
         ins = tuple(states[name] for name in row.inputs)
         state = None
-        in_shapes, out_shape = row.input_shapes, row.output_shape
-        if shapes is not None:
-            in_shapes, out_shape = tuple(shapes[i] for i in row.inputs), shapes[row.name]
         if all(s is not None for s in ins) or not row.layer.reads_inputs:
             try:
-                state = FIELD_RULES[row.layer](row.layer, ins, in_shapes, out_shape)
+                state = FIELD_RULES[row.layer](row.layer, ins, tuple(shapes[i] for i in row.inputs),
+                                               shapes[row.name])
             except Unknown:  # a symbolic geometry where the field differs by element
                 state = None
             except SeesNothing:
@@ -535,28 +498,3 @@ def receptive_fields(analysis, shapes: Mapping[str, Shape] | None = None
         states[row.name] = state
         out.append(None if state is None else tuple(a.field for a in state))
     return tuple(out)
-
-
-def named_fields(analysis, named) -> tuple[tuple[AxisField, ...] | None, ...]:
-    """The fields of a symbolic network with the sizes it computes named
-    (:class:`symcnn.analysis.named.NamedSizes`): a linear layer after the lecture's L8 sees
-    ``16 D_8 + 45`` voxels, not ``16 floor((D - 61)/16) + 61``; the closed form where the
-    names leave a field unknown (a rule that needs the sizes' values) and where it has
-    nothing to name (:func:`symcnn.analysis.named.is_plain`).
-
-    >>> from symcnn.analysis.named import name_sizes
-    >>> from symcnn.analysis.rows import analyze
-    >>> from symcnn.spec.builtin import example_spec
-    >>> a = analyze(example_spec("lecture_symbolic").network)
-    >>> named_fields(a, name_sizes(a))[-1][0].size
-    16*D_8 + 45
-    """
-    closed = receptive_fields(analysis)
-    in_names = receptive_fields(analysis, named.shapes)
-    return tuple(c if n is None or _plain(c) else n for n, c in zip(in_names, closed))
-
-
-def _plain(field) -> bool:
-    """A field with nothing to name: numbers, or symbols and products of them (a linear
-    layer that sees the whole ``I x H`` input reads ``I``, not ``I_1 + 2``)."""
-    return all(is_plain(sympy.sympify(x)) for a in field for x in (a.size, a.jump, a.start))

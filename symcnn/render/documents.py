@@ -17,7 +17,7 @@ import jinja2.sandbox
 import sympy
 
 from symcnn.analysis.letters import Notation
-from symcnn.analysis.receptive import named_fields
+from symcnn.analysis.field_forms import named_fields
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.render.charts import chart_data
@@ -30,6 +30,8 @@ from symcnn.render.latex import (
     escape_latex,
     escape_markdown,
     factor,
+    field_cell,
+    field_part,
     formula,
     math,
     math_name,
@@ -208,25 +210,6 @@ def _power(unit: str) -> str:
     return f"{base}^{{{exponent}}}"
 
 
-def _axes(field, attribute: str) -> TeX:
-    """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
-    ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
-    ``?``, none (a learned tensor, an input without spatial axes) nothing."""
-    if field is None:
-        return TeX("?")
-    shown = [math(getattr(axis, attribute)) for axis in field]
-    if not shown:
-        return TeX("")
-    return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
-
-
-def _axes_cell(field, attribute: str) -> TeX:
-    """:func:`_axes` as a table cell with its own ``$...$``: empty where there is no field
-    (an empty ``$$`` would open display math)."""
-    shown = _axes(field, attribute)
-    return TeX(f"${shown}$" if shown else "")
-
-
 def reader_name(node, index: int) -> str:
     """A node's name as a reader knows it: empty where the spec gave none (``flatten_9``,
     made up from the type and position, is code, not a name)."""
@@ -300,7 +283,7 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
-        "escape": escape, "e": escape, "raw": TeX, "axes": _axes, "axes_cell": _axes_cell,
+        "escape": escape, "e": escape, "raw": TeX, "axes": field_part, "axes_cell": field_cell,
         "chunks": chunks, "spaced_size": spaced_size,
     })
     return env

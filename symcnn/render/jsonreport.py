@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy
 
-from symcnn.analysis.receptive import sees_whole_axis
+from symcnn.analysis.field_forms import sees_whole_axis
 from symcnn.network import DTYPE_BYTES
 from symcnn.render.formatting import budget_text, expr_text, generic_text, written
 from symcnn.render.formatting import json_value as value

@@ -252,3 +252,22 @@ def sum_lines(expr, width: int = 55) -> TeX:
             out.append(f" {sign} {body}")
             line += size_
     return TeX("".join(out))
+
+
+def field_part(field, attribute: str) -> TeX:
+    """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
+    ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
+    ``?``, none (a learned tensor, an input without spatial axes) nothing."""
+    if field is None:
+        return TeX("?")
+    shown = [math(getattr(axis, attribute)) for axis in field]
+    if not shown:
+        return TeX("")
+    return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
+
+
+def field_cell(field, attribute: str) -> TeX:
+    """:func:`field_part` as a table cell with its own ``$...$``: empty where there is no field
+    (an empty ``$$`` would open display math)."""
+    shown = field_part(field, attribute)
+    return TeX(f"${shown}$" if shown else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy
 
-from symcnn.analysis.receptive import sees_whole_axis, shared_pixels
+from symcnn.analysis.field_forms import sees_whole_axis, shared_pixels
 from symcnn.layers import BatchNormNd
 from symcnn.render.formatting import budget_text, expr_text, factor, figure_units, number, shape, written
 from symcnn.report import Report
