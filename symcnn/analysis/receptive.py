@@ -34,7 +34,8 @@ is the largest over the paths: the union of the inputs' fields.
   adaptive pooling to 1, sees all of it); a slice moves its first element.  ``Mul`` is a merge,
   as ``Add``: where one input's every element sees all that the others see (a
   squeeze-excitation scale, an attention's output), the union is its field at every position
-  (jump 0).  A learned tensor sees no pixel (None), and adds nothing where it is merged.
+  (jump 0).  A learned tensor (a class token) sees no pixel: it has no field (no axes, as
+  without spatial axes), and adds nothing where it is merged.
   Attention: every output element sees every input element of its sample.
 
 >>> from symcnn.analysis import analyze
@@ -463,20 +464,24 @@ FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Ha
                  GroupNorm, LayerNorm, Contiguous, StochasticDepth), _same)
 
 
-def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
+def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
-    network's input (empty when the input has none), or None where it is not known (a
-    spatial layer after its axes were flattened, a concatenation along a spatial axis,
-    adaptive pooling to a symbolic size that may not divide, a symbolic geometry after a
-    fractional jump).
+    network's input (empty when the input has none, and for a learned tensor: no field), or
+    None where it is not known (a spatial layer after its axes were flattened, a
+    concatenation along a spatial axis, adaptive pooling to a symbolic size that may not
+    divide, a symbolic geometry after a fractional jump).  ``shapes``: each node's output
+    shape (``"input"`` too) to count positions in, such as the named sizes (a linear layer's
+    field in them: :func:`symcnn.analysis.field_forms.named_fields`).
 
     >>> import symcnn
     >>> fields = symcnn.receptive_fields(symcnn.analyze(symcnn.example_spec().network))
     >>> [(axis.size, axis.jump, axis.start) for axis in fields[3]]  # L4, per axis
     [(13, 4, 0), (13, 4, 0), (13, 4, 0)]
     """
+    shapes = shapes or {"input": analysis.input_shape,
+                        **{row.name: row.output_shape for row in analysis.rows}}
     start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
-                  for i, n in enumerate(analysis.input_shape[1:]))
+                  for i, n in enumerate(shapes["input"][1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
     for row in analysis.rows:
@@ -484,13 +489,12 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
         state = None
         if all(s is not None for s in ins) or not row.layer.reads_inputs:
             try:
-                state = FIELD_RULES[row.layer](row.layer, ins, row.input_shapes,
-                                               row.output_shape)
+                state = FIELD_RULES[row.layer](row.layer, ins, tuple(shapes[i] for i in row.inputs),
+                                               shapes[row.name])
             except Unknown:  # a symbolic geometry where the field differs by element
                 state = None
             except SeesNothing:
                 state = ()
         states[row.name] = state
-        sees_nothing = start and state == ()
-        out.append(None if state is None or sees_nothing else tuple(a.field for a in state))
+        out.append(None if state is None else tuple(a.field for a in state))
     return tuple(out)

@@ -63,6 +63,9 @@ def math_name(text) -> TeX:
 
 
 _SUBSCRIPTED = re.compile(r"\b([A-Za-z])(?:_([A-Za-z0-9]+)|\^(\d+))\b")
+#: The kernel size ``k`` standing alone (an exam's "kernel volume k instead of k^2"): a word
+#: that English prose never writes, so it is the symbol.
+_LONE_KERNEL = re.compile(r"(?<![\w.\\])k(?![\w.^])")
 
 
 def prose_with_symbols(text) -> TeX:
@@ -71,12 +74,14 @@ def prose_with_symbols(text) -> TeX:
 
     >>> print(prose_with_symbols("C_in forgotten (I_5 & more), k^2 instead of k^3"))
     $C_{\\mathrm{in}}$ forgotten ($I_{5}$ \\& more), $k^{2}$ instead of $k^{3}$
+    >>> print(prose_with_symbols("kernel volume k instead of k^2 in every layer"))
+    kernel volume $k$ instead of $k^{2}$ in every layer
     """
     if isinstance(text, TeX):
         return text
     out, last = [], 0
     for m in _SUBSCRIPTED.finditer(str(text)):
-        out.append(escape_latex(str(text)[last:m.start()]))
+        out.append(_lone_kernel(str(text)[last:m.start()]))
         base, sub, power = m.groups()
         if power is not None:
             out.append(f"${base}^{{{power}}}$")
@@ -84,8 +89,14 @@ def prose_with_symbols(text) -> TeX:
             sub = sub if sub.isdigit() else r"\mathrm{" + sub + "}"
             out.append(f"${base}_{{{sub}}}$")
         last = m.end()
-    out.append(escape_latex(str(text)[last:]))
+    out.append(_lone_kernel(str(text)[last:]))
     return TeX("".join(out))
+
+
+def _lone_kernel(text: str) -> str:
+    """Prose escaped, a lone kernel size ``k`` in it set as math."""
+    parts = _LONE_KERNEL.split(text)
+    return "$k$".join(escape_latex(part) for part in parts)
 
 
 def escape_markdown(text) -> TeX:
@@ -241,3 +252,22 @@ def sum_lines(expr, width: int = 55) -> TeX:
             out.append(f" {sign} {body}")
             line += size_
     return TeX("".join(out))
+
+
+def field_part(field, attribute: str) -> TeX:
+    """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
+    ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
+    ``?``, none (a learned tensor, an input without spatial axes) nothing."""
+    if field is None:
+        return TeX("?")
+    shown = [math(getattr(axis, attribute)) for axis in field]
+    if not shown:
+        return TeX("")
+    return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
+
+
+def field_cell(field, attribute: str) -> TeX:
+    """:func:`field_part` as a table cell with its own ``$...$``: empty where there is no field
+    (an empty ``$$`` would open display math)."""
+    shown = field_part(field, attribute)
+    return TeX(f"${shown}$" if shown else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy
 
+from symcnn.analysis.field_forms import sees_whole_axis, shared_pixels
 from symcnn.layers import BatchNormNd
 from symcnn.render.formatting import budget_text, expr_text, factor, figure_units, number, shape, written
 from symcnn.report import Report
@@ -43,14 +44,20 @@ def _layer_rows(report: Report) -> list[list[str]]:
                else f"({kind}, no new memory)")
         inputs = [", ".join(r.inputs)] if graph else []
         rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params,
-                     _macs(macs.value), receptive_field(field), act])
+                     _macs(macs.value), receptive_field(field, report.analysis.input_shape), act])
     return rows
 
 
-def receptive_field(axes) -> str:
+def receptive_field(axes, input_shape=None) -> str:
     """A node's receptive field: its size, and its jump where that is not 1, written once
     where every spatial axis has the same (``61, jump 16``), else one value per axis
-    (``5 x 3, jump 2 x 1``); ``?`` where it is not known, empty without spatial axes."""
+    (``5 x 3, jump 2 x 1``); ``?`` where it is not known, empty where there is none (no
+    spatial axes, a learned tensor).  Where every output element sees the same pixels (jump
+    0 on every axis: a linear layer, a global pool, attention), the jump is not written: the
+    field is ``whole input`` where it covers every input pixel, else the input pixels it
+    covers of the input's (``189 x 221 x 189 of 193 x 229 x 193``, the padding not counted);
+    the JSON keeps the numbers (``size`` with padding, ``jump`` 0) and marks the first
+    ``whole_input``.  ``input_shape``: the network's (channels first)."""
     if axes is None:
         return "?"
     if not axes:
@@ -60,8 +67,14 @@ def receptive_field(axes) -> str:
         texts = [number(v) for v in values]
         return texts[0] if len(set(texts)) == 1 else " x ".join(texts)
 
-    size, jump = per_axis(a.size for a in axes), per_axis(a.jump for a in axes)
-    text = size if jump == "1" else f"{size}, jump {jump}"
+    spatial = input_shape[1:] if input_shape is not None else None
+    if spatial is not None and all(a.jump == 0 and a.phases is None for a in axes):
+        if all(sees_whole_axis(a, n) for a, n in zip(axes, spatial)):
+            return "whole input"
+        text = f"{per_axis(map(shared_pixels, axes, spatial))} of {per_axis(spatial)}"
+    else:
+        size, jump = per_axis(a.size for a in axes), per_axis(a.jump for a in axes)
+        text = size if jump == "1" else f"{size}, jump {jump}"
     return text if len(text) <= 40 else "(closed form: --json)"
 
 
@@ -176,12 +189,13 @@ def render_text(report: Report) -> str:
     s = mem.element_bytes
 
     letters = report.notation.text  # never written like one of the network's symbols
+    letters_in = report.notation.relabel
 
     def product(term) -> str:
         return written(term.derivation.substituted) if a.total_params.is_number \
             else f"{letters['params']}*{s}"
 
-    out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
+    out += ["", f"Memory, {mem.convention} convention ({letters_in(mem.rules.summary)}), "
                 f"{unit_note(unit)}:",
             f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}"]
     if mem.grads.bytes != 0:
