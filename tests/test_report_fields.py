@@ -16,11 +16,13 @@ from symcnn.render.textreport import render_text
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def column(text: str, title: str = "receptive field") -> dict[str, str]:
-    """A column of the report's layer table, by layer name."""
+def column(text: str, title: str = "receptive field",
+           following: str = "activation") -> dict[str, str]:
+    """A column of the report's layer table (from ``title`` to the ``following`` column's
+    title), by layer name."""
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("#") and " layer " in line)
-    start, end = lines[header].index(title), lines[header].index("activation")
+    start, end = lines[header].index(title), lines[header].index(following)
     cells = {}
     for line in lines[header + 2:]:
         if not line.strip():
@@ -134,3 +136,34 @@ def test_a_field_with_nothing_to_name_stays_in_the_symbols():
     report = make_report(parse_spec(_SPEC_I))
     assert r"L2 & $(I, H)$ & $0$ & $0$ \\" in render_string(report, "worksheet")
     assert column(render_text(report))["L2"] == "whole input"
+
+
+def activation_column(text: str) -> dict[str, str]:
+    """The last column of the report's layer table (the activation each node stores)."""
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("#") and " layer " in line)
+    start = lines[header].index("activation")
+    return {line.split()[1]: line[start:].strip() for line in lines[header + 2:]
+            if line.strip()}
+
+
+def test_the_activation_column_says_why_a_node_adds_nothing():
+    """Under PyTorch's convention a node's output is counted when something saves it for
+    backward: the patch convolution's output is read only by views and the concatenation,
+    which saves nothing, so it is "(not saved)", not a view; ``flatten`` is a view; the
+    attention's output is read by an Add (nothing saved); ``layers.l0.ln_1``'s output is saved
+    by the attention (its input); the class token is a parameter, read from no input."""
+    from symcnn.options import MemoryOptions
+
+    report = make_report(load_spec(ROOT / "validation/heldout/vit_small.toml"),
+                         MemoryOptions(convention="pytorch"))
+    text = render_text(report)
+    cells = activation_column(text)
+    assert cells["patch"] == "(not saved)"
+    assert cells["flatten"] == "(view, no new memory)"
+    assert cells["cls_token"] == cells["pos"] == "(learned tensor)"
+    assert cells["layers.l0.attention"] == "(not saved)"
+    assert cells["layers.l0.ln_1"].startswith("S_")
+    inputs = column(text, "inputs", "output shape")
+    assert inputs["cls_token"] == inputs["pos"] == ""      # a parameter reads nothing
+    assert inputs["cat"] == "cls_token, transpose"

@@ -21,6 +21,20 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
+def _activation_cell(r, term, report: Report, unit) -> str:
+    """A node's stored activation and its size; else why it adds none to the sum: a learned
+    tensor (a parameter), a view or an in-place layer (no new memory), or an output the
+    convention does not count (PyTorch's: one that nothing saves for backward)."""
+    if term is not None:
+        return f"{report.notation.text_label(term.label)} = {nbytes(term.bytes, unit)}"
+    if not r.layer.reads_inputs:
+        return "(learned tensor)"
+    if r.allocates:
+        return "(not saved)"
+    return "(in place, no new memory)" if getattr(r.layer, "inplace", False) \
+        else "(view, no new memory)"
+
+
 def _layer_rows(report: Report) -> list[list[str]]:
     mem, unit = report.memory, figure_units(report)
     labels = {t.source: t for t in mem.activations}
@@ -38,11 +52,8 @@ def _layer_rows(report: Report) -> list[list[str]]:
             text = written(d.substituted)
             if d.value.is_number or len(text) <= 32:
                 params = f"{text} = {number(d.value)}"
-        term = labels.get(r.name) if r.allocates else None
-        kind = "in place" if getattr(r.layer, "inplace", False) else "view"
-        act = (f"{report.notation.text_label(term.label)} = {nbytes(term.bytes, unit)}" if term
-               else f"({kind}, no new memory)")
-        inputs = [", ".join(r.inputs)] if graph else []
+        act = _activation_cell(r, labels.get(r.name) if r.allocates else None, report, unit)
+        inputs = [", ".join(r.inputs) if r.layer.reads_inputs else ""] if graph else []
         rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params,
                      _macs(macs.value), receptive_field(field, report.analysis.input_shape), act])
     return rows
