@@ -28,6 +28,13 @@ fp32 on AVX2 (oneDNN; ``ONEDNN_VERBOSE``):
   channels padded to 8 and the input channels **not** padded, ``Wp = C_in rnd(C_out, 8) k 4``
   (:func:`avx2_forward_weight`; e.g. a 3->96 16x16 patch embedding: 294,912 B, not the
   786,432 B of a padded ``C_in``).
+* **dense weight gradient** (``jit:avx2``, 1-d, 2-d, 3-d): two stages, oneDNN's copies of the
+  output gradient and the source with its own weight gradient, then that weight gradient beside
+  ATen's (:func:`avx2_weight_stages`: the peak where the weight outweighs the activations, as
+  in a patch embedding or on a small map); the source copied into 8-channel blocks but for 3
+  input channels; ``gemm:jit`` from a 14-wide kernel in 1-d and 2-d; a strided data gradient's
+  blocked weight with ``C_out`` unpadded (:func:`avx2_strided_data_weight`).  Measured on
+  single layers, ``validation/conv_backward_avx2.py`` (``results/cpu_avx2_conv_backward.json``).
 * **channels-last input** (a 2-d convolution reading ``x.permute(0, 3, 1, 2)`` of a contiguous
   tensor, as ConvNeXt's ``LayerNorm2d`` hands on): PyTorch runs it channels-last
   (``mkldnn_conv_use_channels_last``) and oneDNN takes ``brg_conv_fwd:avx2`` on ``acdb``

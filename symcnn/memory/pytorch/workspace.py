@@ -33,6 +33,9 @@ CPU, fp32 (``device="cpu"``):
   61,488 B, where :mod:`symcnn.memory.pytorch.onednn.fp32` has no rule), then ATen allocates the result and a
   contiguous copy: **3 I** at once; then the weight stage as for stride 1.
   First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B`` (+ scratch).
+  On AVX2 (``jit:avx2``) the weight gradient has a second stage, oneDNN's weight gradient
+  beside ATen's, and the source is copied for every channel count but 3
+  (:func:`symcnn.memory.pytorch.convkinds.avx2_weight_stages`).
 * **Convolution, im2col** (PyTorch's ``use_mkldnn`` in ``aten/src/ATen/native/Convolution.cpp``
   keeps the native ``slow_conv2d``/``slow_conv3d`` at batch 1 when ``groups == 1``, the kernel
   is not larger than 3 in both last axes and ``C * d1 * d2 <= 20480``): forward ``+col +O
