@@ -33,6 +33,9 @@ CPU, fp32 (``device="cpu"``):
   61,488 B, where :mod:`symcnn.memory.pytorch.onednn.fp32` has no rule), then ATen allocates the result and a
   contiguous copy: **3 I** at once; then the weight stage as for stride 1.
   First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B`` (+ scratch).
+  On AVX2 (``jit:avx2``) the weight gradient has a second stage, oneDNN's weight gradient
+  beside ATen's, and the source is copied for every channel count but 3
+  (:func:`symcnn.memory.pytorch.convkinds.avx2_weight_stages`).
 * **Convolution, im2col** (PyTorch's ``use_mkldnn`` in ``aten/src/ATen/native/Convolution.cpp``
   keeps the native ``slow_conv2d``/``slow_conv3d`` at batch 1 when ``groups == 1``, the kernel
   is not larger than 3 in both last axes and ``C * d1 * d2 <= 20480``): forward ``+col +O
@@ -299,16 +302,22 @@ def _dense_convolution(call: KernelCall) -> Transients:
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
     scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
                                call.cpu)
-    if blocked_weight_stage(row, call.channel_block):
-        weight_stage = (wp - w, op) if first else (wp - w, op + ip)
-    else:                                 # plain copies of the input and output gradient
-        weight_stage = (zero, o) if first else (zero, o + i)
-    weight_stage = (weight_stage[0] + scratch[0], weight_stage[1])
+    if call.cpu == convkinds.MEASURED_ON and convkinds.avx2_weights_jit(row, call.batch,
+                                                                     call.threads):
+        weight_stages = convkinds.avx2_weight_stages(call, scratch[0])
+    else:
+        if blocked_weight_stage(row, call.channel_block):
+            weight_stage = (wp - w, op) if first else (wp - w, op + ip)
+        else:                             # plain copies of the input and output gradient
+            weight_stage = (zero, o) if first else (zero, o + i)
+        weight_stages = ((weight_stage[0] + scratch[0], weight_stage[1]),)
     if first:
-        return (weight_stage,)
+        return weight_stages
     if all(st == 1 for st in row.layer.stride):
-        return (weight_stage, (wp + scratch[1] - w - b_, op + ip - i))
-    return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
+        return weight_stages + ((wp + scratch[1] - w - b_, op + ip - i),)
+    if call.cpu == convkinds.MEASURED_ON:
+        wp = convkinds.avx2_strided_data_weight(row, wp, s)
+    return weight_stages + ((-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
 
 
 @CPU.entry(layers.ConvTransposeNd)
