@@ -1,0 +1,56 @@
+"""Hostile input against symcnn's outputs (issue 12, continued): hypothesis writes names,
+descriptions, symbols and arguments; a document, a JSON report or a text report is written
+from them, or one ``SymcnnError`` line is; never another exception, never a hang, and no
+user text reaches LaTeX or Markdown unescaped (pdflatex, without shell escape, judges)."""
+
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sympy.printing.latex import greek_letters_set, modifier_dict, other_symbols
+
+from tests.test_hostile import run_main
+
+HAVE_TEX = shutil.which("latexmk") is not None
+needs_tex = pytest.mark.skipif(not HAVE_TEX, reason="latexmk not installed")
+FEW = settings(max_examples=4, deadline=None,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+#: Pieces of symbol names that sympy's LaTeX printer turns into commands: a Greek letter,
+#: a sign (``hbar``), a modifier at the end (``Xbar``, ``Hscr``), ``_`` and ``__`` for sub-
+#: and superscripts.
+PIECES = sorted(greek_letters_set | set(other_symbols) | set(modifier_dict)) + \
+    ["x", "H", "C", "_", "__", "1"]
+SYMBOL_NAMES = st.lists(st.sampled_from(PIECES), min_size=1, max_size=4).map(
+    lambda parts: "S" + "".join(parts)).filter(lambda n: not n.endswith("_"))
+
+
+def spec_text(out_channels: str, name: str = "fuzz", description: str = "") -> str:
+    from tomli_w import dumps
+    return dumps({"name": name, "description": description, "input": {"shape": [3, 8, 8]},
+                  "layers": [{"type": "Conv2d", "out_channels": out_channels, "kernel_size": 3},
+                             {"type": "Flatten"}, {"type": "Linear", "out_features": 2}]})
+
+
+@needs_tex
+@FEW
+@given(st.lists(SYMBOL_NAMES, min_size=8, max_size=16, unique=True))
+def test_any_symbol_name_compiles(tmp_path_factory, names):
+    """A spec's symbol is typeset by sympy's printer: ``Hscr`` was ``\\mathscr{H}``, which
+    the templates' packages (amsmath, amssymb) do not define, so pdflatex stopped."""
+    tmp = tmp_path_factory.mktemp("symbols")
+    spec = tmp / "s.toml"
+    spec.write_text(spec_text(" + ".join(names)), encoding="utf-8")
+    assert run_main(["render", str(spec), "-t", "worksheet", "--out", str(tmp / "out"),
+                     "--pdf"], seconds=120) == 0
+    assert (tmp / "out" / "fuzz-worksheet.pdf").stat().st_size > 0
+
+
+@needs_tex
+def test_a_script_modifier_compiles(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec_text("Cscr + xhatscr + yscr_zcal"), encoding="utf-8")
+    assert run_main(["render", str(spec), "-t", "worksheet", "--out", str(tmp_path / "out"),
+                     "--pdf"], seconds=120) == 0, capsys.readouterr().err
+
