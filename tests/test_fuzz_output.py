@@ -12,6 +12,11 @@ from sympy.printing.latex import greek_letters_set, modifier_dict, other_symbols
 
 from tests.test_hostile import run_main
 
+
+def sympy_rational(p: int, q: int):
+    import sympy
+    return sympy.Rational(p, q)
+
 HAVE_TEX = shutil.which("latexmk") is not None
 needs_tex = pytest.mark.skipif(not HAVE_TEX, reason="latexmk not installed")
 FEW = settings(max_examples=4, deadline=None,
@@ -94,3 +99,61 @@ def test_an_escape_in_a_layer_name_leaves_the_svg_well_formed(tmp_path):
         text = svg.read_bytes()
         parseString(text)
         assert b"c[2J" in text or svg.name.endswith("memory.svg")
+
+
+HUGE = st.one_of(st.integers(1, 10**8), st.sampled_from([10**8, 10**8 - 1, 10**8 + 1, 99_999_989]))
+SPREADING_LAYERS = st.one_of(
+    st.builds(lambda k, s, d: {"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": k,
+                               "stride": s, "dilation": d}, HUGE, HUGE, st.integers(1, 5)),
+    st.builds(lambda n: {"type": "AdaptiveAvgPool1d", "output_size": n}, HUGE),
+    st.builds(lambda n, m: {"type": "Upsample", "size": n, "mode": m}, HUGE,
+              st.sampled_from(["nearest", "linear", "nearest-exact"])),
+    st.builds(lambda f: {"type": "Upsample", "scale_factor": f}, st.sampled_from([1.5, 2.5, 0.3])),
+    st.builds(lambda k, s: {"type": "MaxPool1d", "kernel_size": k, "stride": s},
+              st.integers(1, 9), st.integers(1, 9)),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 10**8), st.lists(SPREADING_LAYERS, min_size=1, max_size=3))
+def test_receptive_fields_take_bounded_time(length, layers):
+    """Receptive fields after layers whose field differs by output element (a transposed
+    convolution, an upsampling, an adaptive pooling that does not divide) were followed
+    element by element: an adaptive pooling of 10^6 positions to 7, a kernel or a stride of
+    10^8 ran for minutes.  Now: a field, or an unknown one ('?'), within seconds."""
+    from tomli_w import dumps
+
+    from symcnn import SymcnnError, analyze, parse_spec, receptive_fields
+    text = dumps({"name": "wide", "input": {"shape": [1, length]}, "layers": layers})
+    seconds = 20
+
+    def hung(*_):
+        raise AssertionError(f"receptive fields ran for more than {seconds} s: {layers}")
+    import signal
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        fields = receptive_fields(analyze(parse_spec(text, "wide.toml").network))
+    except SymcnnError as err:
+        assert "\n" not in str(err)
+        return
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(fields) == len(layers)
+
+
+@pytest.mark.parametrize("layer, field", [
+    # bins floor(i n/7) to ceil((i + 1) n/7) - 1 of n = 1,000,001: at most ceil(n/7) + 1 wide
+    ({"type": "AdaptiveAvgPool1d", "output_size": 7}, (142_859, sympy_rational(1_000_001, 7))),
+    # output o reads the inputs i = (o - t)/2 for the 10^6 taps t: 500,000 of them
+    ({"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 10**6, "stride": 2},
+     (500_000, sympy_rational(1, 2))),
+])
+def test_wide_fields_are_exact(layer, field):
+    from tomli_w import dumps
+
+    from symcnn import analyze, parse_spec, receptive_fields
+    text = dumps({"name": "wide", "input": {"shape": [1, 1_000_001]}, "layers": [layer]})
+    axis, = receptive_fields(analyze(parse_spec(text).network))[0]
+    assert (axis.size, axis.jump) == field
