@@ -157,3 +157,35 @@ def test_wide_fields_are_exact(layer, field):
     text = dumps({"name": "wide", "input": {"shape": [1, 1_000_001]}, "layers": [layer]})
     axis, = receptive_fields(analyze(parse_spec(text).network))[0]
     assert (axis.size, axis.jump) == field
+
+
+@FEW
+@given(st.lists(st.integers(10**35, 10**39 - 1), min_size=8, max_size=9),
+       st.sampled_from(["markdown", "worksheet", "slides", "exercise"]))
+def test_documents_of_enormous_networks(tmp_path_factory, capsys, shape, template):
+    """The charts' coordinates are floats: a training memory beyond 10^308 bytes (nine axes
+    of 10^39) stopped every document with an OverflowError.  Now the charts say why they
+    are not drawn, and the rest of the document is written."""
+    from tomli_w import dumps
+    tmp = tmp_path_factory.mktemp("huge")
+    spec = tmp / "s.toml"
+    spec.write_text(dumps({"name": "huge", "input": {"shape": shape},
+                           "layers": [{"type": "ReLU"}]}), encoding="utf-8")
+    status = run_main(["render", str(spec), "-t", template, "--out", str(tmp / "out")])
+    err = capsys.readouterr().err
+    assert status == 0, err
+
+
+@needs_tex
+def test_a_document_beyond_a_floats_range_compiles(tmp_path, capsys):
+    from tomli_w import dumps
+    spec = tmp_path / "s.toml"
+    spec.write_text(dumps({"name": "huge", "input": {"shape": [10**39 - 1] * 9},
+                           "layers": [{"type": "ReLU"}]}), encoding="utf-8")
+    assert run_main(["render", str(spec), "-t", "worksheet", "--out", str(tmp_path),
+                     "--pdf"], seconds=120) == 0, capsys.readouterr().err
+    assert run_main(["render", str(spec), "-t", "markdown", "--out", str(tmp_path)]) == 0
+    markdown = (tmp_path / "huge-markdown.md").read_text(encoding="utf-8")
+    assert "are not drawn: the training memory is more than 10^300 TB" in markdown
+    assert not list(tmp_path.glob("*.svg"))
+
