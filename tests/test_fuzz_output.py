@@ -189,3 +189,25 @@ def test_a_document_beyond_a_floats_range_compiles(tmp_path, capsys):
     assert "are not drawn: the training memory is more than 10^300 TB" in markdown
     assert not list(tmp_path.glob("*.svg"))
 
+
+MODEL = "import torch.nn as nn\n\ndef net():\n    return nn.Sequential(nn.Conv1d(1, 2, 1), nn.ReLU())\n"
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.integers(1, 16), st.integers(2**63 - 2, 10**45)), min_size=2,
+                max_size=2))
+def test_import_input_shapes(tmp_path, monkeypatch, capsys, shape):
+    """A size past an int64 reached torch.empty inside the trace: "importing the model failed:
+    TypeError: ... Overflow when unpacking long long".  Now the flag is named."""
+    pytest.importorskip("torch")
+    (tmp_path / "fuzzmodels.py").write_text(MODEL)
+    monkeypatch.chdir(tmp_path)
+    text = ",".join(map(str, shape))
+    status = run_main(["import", "fuzzmodels:net", "--input-shape", text], seconds=120)
+    captured = capsys.readouterr()
+    if max(shape) > 2**63 - 1:
+        assert status == 2 and captured.err.startswith("symcnn: error: --input-shape: ")
+        assert "a size of more than 2^63 - 1" in captured.err and captured.err.count("\n") == 1
+    else:  # a spec, or PyTorch's own one line (a storage of more than 2^63 bytes)
+        assert status == 0 or captured.err.count("\n") == 1, captured.err
