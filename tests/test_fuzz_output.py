@@ -211,3 +211,44 @@ def test_import_input_shapes(tmp_path, monkeypatch, capsys, shape):
         assert "a size of more than 2^63 - 1" in captured.err and captured.err.count("\n") == 1
     else:  # a spec, or PyTorch's own one line (a storage of more than 2^63 bytes)
         assert status == 0 or captured.err.count("\n") == 1, captured.err
+
+
+SUMS = st.lists(st.sampled_from(["C", "D", "H", "W", "E", "1", "2*C"]), min_size=1,
+                max_size=5).map(lambda terms: "(" + " + ".join(terms) + ")")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SUMS, st.integers(0, 64))
+def test_an_expression_that_multiplies_out_to_many_terms_is_refused(base, exponent):
+    """``(C + D + H + W)**64`` was within the digits and the degree allowed, yet sympy's
+    expansions of the sizes it reached ran for minutes.  Now it is one line, or a value
+    with at most 1,000 terms once multiplied out, and the spec is read within seconds."""
+    import math
+    import signal
+
+    import sympy
+
+    from symcnn import SymcnnError, parse_spec
+    text = ('name = "t"\n[input]\nshape = [1, 8, 8]\n[[layers]]\ntype = "Conv2d"\n'
+            f'out_channels = "{base}**{exponent}"\nkernel_size = 3\n')
+
+    def hung(*_):
+        raise AssertionError(f"reading {base}**{exponent} took more than 20 s")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        spec = parse_spec(text, "t.toml")
+        channels = spec.network.nodes[0].layer.out_channels
+        assert len(sympy.expand(channels).as_ordered_terms()) <= 1_000
+    except SymcnnError as err:
+        # independently: the monomials of degree n in t distinct symbols (and 1)
+        parts = {t.replace("2*C", "C") for t in base.strip("()").split(" + ")}
+        distinct = len(parts)  # the symbols, and 1 where a constant is among them
+        assert math.comb(exponent + distinct - 1, distinct - 1) > 1_000 \
+            or "degree" in str(err), str(err)
+        assert "terms once multiplied out" in str(err) or "degree" in str(err)
+        assert str(err).startswith("t.toml: layer 1 (Conv2d): field 'out_channels': ")
+        return
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
