@@ -10,7 +10,7 @@ the union of those elements' fields.  The window maps of the layers whose jump i
 bins differ are here, as PyTorch computes the indices:
 
 >>> from fractions import Fraction
->>> transposed_window(kernel=3, stride=2, padding=1, dilation=1)(3)
+>>> list(transposed_window(kernel=3, stride=2, padding=1, dilation=1)(3))
 [1, 2]
 >>> list(interpolation_window("bilinear", False, Fraction(1, 2))(0))
 [-1, 0]
@@ -33,6 +33,10 @@ from symcnn.layers.base import to_expr
 
 #: The input elements an output element reads, in order (none: it reads none).
 Window = Callable[[int], Sequence[int]]
+#: The most input elements one layer's phases may read while their fields are followed: a
+#: layer beyond it (a transposed convolution of stride 10^8, an upsampling to 10^8 - 1 from
+#: 10^8 + 1 positions: as many phases) has an unknown field, not a wait of minutes.
+MAX_ELEMENTS = 20_000
 
 
 class Unknown(Exception):
@@ -69,16 +73,36 @@ class Lattice:
     def union(self, elements: Sequence[int]) -> tuple[sympy.Expr, sympy.Expr] | None:
         """The first and the last pixel that ``elements`` see together (a dilated transposed
         convolution's neighbouring outputs may read inputs out of order)."""
-        seen = [b for b in map(self.at, elements) if b is not None]
+        seen = [b for b in map(self.at, self._ends(elements)) if b is not None]
         return (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) if seen \
             else None
 
+    def _ends(self, elements: Sequence[int]) -> Sequence[int]:
+        """Of a long ``range``, the elements that decide its union: the first and the last
+        of each phase (the first ``P`` and the last ``P`` elements hold them; the fields
+        move forward, ``shift >= 0``).  An adaptive pooling of 10^6 positions to 7 took a
+        union over every position: minutes."""
+        period = len(self.bounds)
+        if not isinstance(elements, range) or len(elements) <= 2 * period \
+                or not sympy.sympify(self.shift).is_nonnegative:
+            return elements
+        return [*elements[:period], *elements[-period:]]
+
     def remapped(self, window: Window, step: tuple[int, int]) -> Lattice:
         """The lattice of a layer whose output ``o'`` reads ``window(o')``, a window that moves
-        ``u`` elements every ``v`` outputs (``step = (u, v)``)."""
+        ``u`` elements every ``v`` outputs (``step = (u, v)``); :class:`Unknown` where that
+        takes more than :data:`MAX_ELEMENTS` elements to follow."""
         u, v = step
         periods = len(self.bounds) // gcd(u, len(self.bounds))  # of v outputs: whole phases
-        bounds = tuple(self.union(window(o)) for o in range(v * periods))
+        if v * periods > MAX_ELEMENTS:
+            raise Unknown(v * periods)
+        windows, visited = [], 0
+        for o in range(v * periods):
+            windows.append(self._ends(window(o)))
+            visited += len(windows[-1])
+            if visited > MAX_ELEMENTS:
+                raise Unknown(visited)
+        bounds = tuple(map(self.union, windows))
         if all(b is None for b in bounds):
             raise SeesNothing
         return Lattice(bounds, self.shift * (periods * u // len(self.bounds)))
@@ -107,6 +131,8 @@ def merged(lattices: list[Lattice]) -> Lattice | None:
     period = 1
     for x in lattices:
         period = period * len(x.bounds) // gcd(period, len(x.bounds))
+    if period > MAX_ELEMENTS:
+        return None
     bounds = []
     for o in range(period):
         seen = [b for b in (x.at(o) for x in lattices) if b is not None]
@@ -122,9 +148,24 @@ def sliding_window(reach: int, stride: int, front: int, dilation: int = 1) -> Wi
 
 
 def transposed_window(kernel: int, stride: int, padding: int, dilation: int) -> Window:
-    """Output ``o`` reads the inputs ``i`` with ``i s = o + p - d t`` for a tap ``t < k``."""
-    return lambda o: [(o + padding - dilation * t) // stride for t in reversed(range(kernel))
-                      if (o + padding - dilation * t) % stride == 0]
+    """Output ``o`` reads the inputs ``i`` with ``i s = o + p - d t`` for a tap ``t < k``: the
+    taps with ``d t = o + p`` modulo ``s`` are every ``s/g``-th from the first (``g = gcd(d,
+    s)``), so ``i`` steps by ``d/g``; a range, whatever the kernel (10^8 taps, one by one,
+    took minutes)."""
+    g = gcd(dilation, stride)
+    m = stride // g
+
+    def window(o: int) -> range:
+        if (o + padding) % g:
+            return range(0)
+        first = (o + padding) // g * pow(dilation // g, -1, m) % m if m > 1 else 0
+        if first >= kernel:
+            return range(0)
+        last = first + (kernel - 1 - first) // m * m
+        return range((o + padding - dilation * last) // stride,
+                     (o + padding - dilation * first) // stride + 1, dilation // g)
+
+    return window
 
 
 def adaptive_window(inputs: int, outputs: int) -> Window:

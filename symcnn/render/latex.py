@@ -16,7 +16,14 @@ from __future__ import annotations
 import re
 
 import sympy
-from sympy.printing.latex import LatexPrinter
+from sympy.printing.latex import (
+    LatexPrinter,
+    greek_letters_set,
+    modifier_dict,
+    other_symbols,
+    tex_greek_dictionary,
+)
+from sympy.printing.conventions import split_super_sub
 from sympy.printing.precedence import PRECEDENCE
 
 from symcnn.errors import SymcnnError, shorten
@@ -116,8 +123,38 @@ def group_digits(n: int, sep: str = "{,}") -> str:
     return f"{n:,}".replace(",", sep)
 
 
+#: sympy's name modifiers (``Xbar`` -> ``\\bar{X}``) less ``scr``: ``\\mathscr`` needs the
+#: mathrsfs package, which the templates do not load (pdflatex stopped at "Undefined control
+#: sequence" on a symbol named ``Hscr``), so such a name prints as it is written.
+_MODIFIERS = {key: modifier_dict[key] for key in sorted(modifier_dict, key=len, reverse=True)
+              if key != "scr"}
+
+
+def _translate(name: str) -> str:
+    """sympy's ``translate`` (a Greek letter or a symbol's name, then its modifiers) with
+    :data:`_MODIFIERS`: only commands of amsmath and amssymb."""
+    tex = tex_greek_dictionary.get(name)
+    if tex:
+        return tex
+    if name.lower() in greek_letters_set:
+        return "\\" + name.lower()
+    if name in other_symbols:
+        return "\\" + name
+    for key, modify in _MODIFIERS.items():
+        if name.lower().endswith(key) and len(name) > len(key):
+            return modify(_translate(name[:-len(key)]))
+    return name
+
+
 class _Printer(LatexPrinter):
-    """sympy's LaTeX printer with grouped digits (``FloorDiv`` prints itself as a floor bracket)."""
+    """sympy's LaTeX printer with grouped digits (``FloorDiv`` prints itself as a floor
+    bracket) and symbol names set with the templates' packages only (:func:`_translate`)."""
+
+    def _split_super_sub(self, name: str) -> tuple[str, list[str], list[str]]:
+        if name is None or "{" in name:
+            return name, [], []
+        base, supers, subs = split_super_sub(name)
+        return _translate(base), [_translate(s) for s in supers], [_translate(s) for s in subs]
 
     def _print_Integer(self, expr):
         return group_digits(int(expr))
