@@ -252,3 +252,29 @@ def test_an_expression_that_multiplies_out_to_many_terms_is_refused(base, expone
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_kernel_rules_of_an_enormous_convolution_end(tmp_path):
+    """A 1x1 convolution on a 1 x 10^37 map under PyTorch's convention on the CPU: oneDNN's
+    blocking search (``best_divider``) stepped through the whole width and never ended; past
+    ``RULE_SIZE_LIMIT`` the rules are not evaluated.  The saved input and output still count:
+    3 and 4 channels of 10^37 fp32 elements, 28 x 10^37 B per sample at least."""
+    import signal
+
+    from symcnn import analyze, parse_spec
+    from symcnn.memory.pytorch.timeline import peak, training_moments
+
+    spec = parse_spec('[input]\nshape = [3, 1, 10000000000000000000000000000000000000]\n'
+                      '[[layers]]\ntype = "Conv2d"\nname = "c"\nout_channels = 4\n'
+                      'kernel_size = 1\n')
+
+    def hung(*_):
+        raise AssertionError("the kernel rules ran for more than 20 s")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        moments = training_moments(analyze(spec.network), device="cpu", batch=1, cpu="AVX2")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert int(peak(moments, 1)) >= 28 * 10**37

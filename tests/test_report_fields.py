@@ -167,3 +167,19 @@ def test_the_activation_column_says_why_a_node_adds_nothing():
     inputs = column(text, "inputs", "output shape")
     assert inputs["cls_token"] == inputs["pos"] == ""      # a parameter reads nothing
     assert inputs["cat"] == "cls_token, transpose"
+
+
+def test_control_characters_in_names_are_printed_as_escapes(tmp_path):
+    """A spec's name, description and layer names reach the terminal: an ESC sequence there
+    would retitle the window (``ESC ] 0 ; ... BEL``) or clear the screen (``ESC [ 2 J``).  The
+    text report writes each such character as its escape, and the table stays aligned."""
+    spec = tmp_path / "evil.toml"
+    spec.write_text('name = "evil\\u001b]0;owned\\u0007"\ndescription = "wipe\\u001b[2J\\r\\u202e"\n'
+                    '[input]\nshape = [3, 8, 8]\n'
+                    '[[layers]]\ntype = "Conv2d"\nname = "c\\u001b[31m"\nout_channels = 4\n'
+                    'kernel_size = 3\n')
+    text = render_text(make_report(load_spec(spec)))
+    assert not any(ord(ch) < 32 and ch != "\n" or 0x7f <= ord(ch) <= 0x9f or ch == "\u202e"
+                   for ch in text)
+    assert text.splitlines()[0] == "evil\\x1b]0;owned\\x07: wipe\\x1b[2J\\r\\u202e"
+    assert column(text, "type", "output shape")["c\\x1b[31m"] == "Conv2d"

@@ -6,7 +6,8 @@ import sympy
 
 from symcnn.analysis.field_forms import sees_whole_axis, shared_pixels
 from symcnn.layers import BatchNormNd
-from symcnn.render.formatting import budget_text, expr_text, factor, figure_units, number, shape, written
+from symcnn.render.formatting import (budget_text, expr_text, factor, figure_units, number,
+                                      shape, visible, written)
 from symcnn.report import Report
 from symcnn.units import format_bytes, unit_note
 
@@ -17,6 +18,7 @@ def nbytes(value, unit: str) -> str:
 
 
 def _table(rows: list[list[str]]) -> list[str]:
+    rows = [[visible(c) for c in r] for r in rows]          # aligned as printed
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
@@ -175,7 +177,12 @@ def _moments(report: Report) -> list[str]:
 
 
 def render_text(report: Report) -> str:
-    """The report as it is printed by ``symcnn report``."""
+    """The report as it is printed by ``symcnn report``: names and descriptions from the spec
+    with their control characters escaped (:func:`symcnn.render.formatting.visible`)."""
+    return visible(_report_text(report))
+
+
+def _report_text(report: Report) -> str:
     net, mem, unit = report.network, report.memory, figure_units(report)
     a = report.analysis
     out = [f"{net.name}" + (f": {net.description}" if net.description else ""),

@@ -39,15 +39,22 @@ TRANSPOSED_SCRATCH = {4: 61_616, 2: 49_840}
 THREADS = 2
 
 
+#: Largest channel count or spatial size the oneDNN rules are evaluated at: their blocking
+#: searches step through a size (``best_divider`` of a 1x1 convolution's width), which at
+#: 10^37 would not end; a layer past this gets no scratchpad, as a layer without a rule.
+RULE_SIZE_LIMIT = 2 ** 22
+
+
 def _conv_arguments(row: LayerRow, batch, threads: int):
     """The plain-integer arguments of :mod:`symcnn.memory.pytorch.onednn.fp32` / :mod:`symcnn.memory.pytorch.onednn.bf16`
     for ``row``'s convolution, or None where they have no rule (symbolic sizes, string
-    padding, groups, dilation, output padding)."""
+    padding, groups, dilation, output padding, sizes past :data:`RULE_SIZE_LIMIT`)."""
     layer, ins = row.layer, row.input_shapes[0]
     sizes = (ins[0], layer.out_channels, *layer.kernel_size, *layer.stride, *ins[1:])
     if isinstance(layer.padding, str) or not all(sympy.sympify(v).is_Integer for v in sizes) \
             or layer.groups != 1 or any(d != 1 for d in layer.dilation) \
-            or any(v != 0 for v in getattr(layer, "output_padding", ())):
+            or any(v != 0 for v in getattr(layer, "output_padding", ())) \
+            or any(int(v) > RULE_SIZE_LIMIT for v in (ins[0], layer.out_channels, *ins[1:])):
         return None
     return (int(ins[0]), int(layer.out_channels), [int(k) for k in layer.kernel_size],
             [int(v) for v in layer.stride], [int(v) for v in layer.padding],
