@@ -137,6 +137,8 @@ def _layer_norm_call_peak(shape, permuted):
     torch = pytest.importorskip("torch")
     from torch.profiler import ProfilerActivity, profile
 
+    from validation.measure import profiler_events
+
     b, length, embed = shape
     ln = torch.nn.LayerNorm(embed).eval()
     x = torch.randn(b, embed, length).permute(0, 2, 1) if permuted \
@@ -145,11 +147,7 @@ def _layer_norm_call_peak(shape, permuted):
             torch.no_grad():
         y = ln(x)
     del y
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        e = stack.pop()
-        events.append(e)
-        stack.extend(e.children)
+    events = profiler_events(prof)
     allocation = torch._C._profiler._EventType.Allocation
     sizes = [e.extra_fields.alloc_size for e in sorted(events, key=lambda e: e.start_time_ns)
              if e.tag == allocation]

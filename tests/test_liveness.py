@@ -105,6 +105,8 @@ def _measure(training: bool):
     torch = pytest.importorskip("torch")
     from torch.profiler import ProfilerActivity, profile, record_function
 
+    from validation.measure import profiler_events
+
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -128,11 +130,7 @@ def _measure(training: bool):
         else:
             with torch.no_grad():
                 model.eval()(x)
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        e = stack.pop()
-        events.append(e)
-        stack.extend(e.children)
+    events = profiler_events(prof)
     kinds = torch._C._profiler._EventType
     allocs = sorted((e.start_time_ns, e.extra_fields.alloc_size, e.extra_fields.total_allocated)
                     for e in events if e.tag == kinds.Allocation)
@@ -275,6 +273,8 @@ def test_pytorch_keeps_a_module_argument_alive_through_the_module():
     torch = pytest.importorskip("torch")
     from torch.profiler import ProfilerActivity, profile
 
+    from validation.measure import profiler_events
+
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__()
@@ -289,11 +289,7 @@ def test_pytorch_keeps_a_module_argument_alive_through_the_module():
     model, x = Net().eval(), torch.randn(BATCH, 64)
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         model(x)
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        e = stack.pop()
-        events.append(e)
-        stack.extend(e.children)
+    events = profiler_events(prof)
     allocs = sorted((e.start_time_ns, e.extra_fields.total_allocated) for e in events
                     if e.tag == torch._C._profiler._EventType.Allocation)
     start = allocs[0][1] - next(e.extra_fields.alloc_size for e in events

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from validation.measure import environment
+from validation.measure import environment, profiler_events
 
 warnings.filterwarnings("ignore")
 HERE = Path(__file__).resolve().parent
@@ -89,11 +89,7 @@ def trace(module, shape, precision: str = "fp32") -> tuple[list[tuple[int, str]]
         with torch.no_grad(), _autocast(precision):
             out = module(x)
         del out
-    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
-    while stack:
-        e = stack.pop()
-        events.append(e)
-        stack.extend(e.children)
+    events = profiler_events(prof)
     kinds = torch._C._profiler._EventType
     allocs = sorted((e.start_time_ns, e.extra_fields.alloc_size,
                      e.parent.name if e.parent else "-") for e in events

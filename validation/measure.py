@@ -453,6 +453,17 @@ class _Ranges:
         return None
 
 
+def profiler_events(prof) -> list:
+    """Every event of a finished ``torch.profiler.profile`` (with ``profile_memory=True``: its
+    allocations too), its event tree walked depth first."""
+    events, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        e = stack.pop()
+        events.append(e)
+        stack.extend(e.children)
+    return events
+
+
 def collect(prof) -> tuple[list[Alloc], dict, dict]:
     """Allocation events with phase and node, the phase ranges, and per-node ranges.
 
@@ -461,13 +472,7 @@ def collect(prof) -> tuple[list[Alloc], dict, dict]:
     it, not around the ops that ran inside.  Ops and autograd functions are found by nesting.
     A backward allocation belongs to the node whose forward op has the autograd function's
     sequence number."""
-    roots = prof.profiler.kineto_results.experimental_event_tree()
-    events = []
-    stack = list(roots)
-    while stack:
-        e = stack.pop()
-        events.append(e)
-        stack.extend(e.children)
+    events = profiler_events(prof)
     phase_marks, node_marks = {}, []
     for e in events:
         if e.tag == _EV.TorchOp and e.name.startswith("symcnn::"):
