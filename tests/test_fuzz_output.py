@@ -4,6 +4,7 @@ from them, or one ``SymcnnError`` line is; never another exception, never a hang
 user text reaches LaTeX or Markdown unescaped (pdflatex, without shell escape, judges)."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -278,3 +279,23 @@ def test_the_kernel_rules_of_an_enormous_convolution_end(tmp_path):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert int(peak(moments, 1)) >= 28 * 10**37
+
+
+def test_sizes_that_multiply_out_too_far_are_refused(tmp_path, capsys):
+    """Each size within the limits, but their product ``(C + D)**32 x (H + W)**32`` has 1,089
+    terms multiplied out (33 x 33, more than MAX_TERMS), and ``--set C=D**64 --set D=H**64``
+    makes L1's channel count ``H**4096`` (degree more than MAX_DEGREE): every memory figure
+    expands them, for minutes.  Each is now refused in one line naming the tensor."""
+    from symcnn.cli import main
+
+    spec = tmp_path / "wide.toml"
+    spec.write_text('[input]\nshape = [1, "(C+D)**32", "(H+W)**32"]\n[[layers]]\n'
+                    'type = "Conv2d"\nname = "c"\nout_channels = 4\nkernel_size = 3\n')
+    assert main(["report", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "input: field 'shape'" in err and "1,000 terms" in err
+    lecture = Path(__file__).resolve().parent.parent / "examples" / "lecture_symbolic.toml"
+    assert main(["report", str(lecture), "--set", "C=D**64", "--set", "D=H**64"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "layer 1 (Conv3d 'L1'): field 'output shape'" in err
+    assert "degree more than 64" in err

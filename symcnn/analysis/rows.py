@@ -10,7 +10,9 @@ import sympy
 from symcnn.analysis.liveness import Liveness, lifetimes
 from symcnn.analysis.sweep import all_hold
 from symcnn.errors import SymcnnError
+from symcnn.expressions import degree, expanded_terms
 from symcnn.intdiv import FloorDiv
+from symcnn.limits import MAX_DEGREE, MAX_TERMS
 from symcnn.layers import Derivation, Layer, Shape, numel
 from symcnn.network import INPUT, Network
 
@@ -87,6 +89,10 @@ def analyze(network: Network) -> Analysis:
     (3301651, (1,))
     """
     shapes: dict[str, Shape] = {INPUT: network.input_shape}
+    try:
+        _check_terms(network.input_shape, "shape")
+    except SymcnnError as err:
+        raise err.within(layer="input") from None
     rows, conditions = [], []
     for index, node in enumerate(network.nodes, start=1):
         layer = node.layer
@@ -99,6 +105,7 @@ def analyze(network: Network) -> Analysis:
             # parameters follow the first input: merging layers (Add, Concat) have none
             params, buffers = layer.params(ins[0]), layer.buffers(ins[0])
             derivation = layer.params_derivation(ins[0])
+            _check_terms(out, "output shape")
         except SymcnnError as err:
             raise err.within(layer=f"layer {index} ({node.label})") from None
         shapes[node.name] = out
@@ -108,6 +115,20 @@ def analyze(network: Network) -> Analysis:
                              activation, layer.allocates_output, node.inputs, node.block,
                              node.block_type, node.block_args))
     return Analysis(network, tuple(rows), tuple(conditions))
+
+
+def _check_terms(shape: Shape, what: str) -> None:
+    """Refuse a tensor that no memory figure can be derived for in reasonable time: a size of
+    degree more than :data:`symcnn.limits.MAX_DEGREE` (``--set C=D**64 --set D=H**64`` makes
+    ``H**4096`` of sizes each within the limit), or an element count of more than
+    :data:`symcnn.limits.MAX_TERMS` terms once multiplied out (``(C + D)**32 x (H + W)**32``):
+    every memory figure expands them, which kept sympy busy for minutes."""
+    if any(degree(sympy.sympify(v)) > MAX_DEGREE for v in shape):
+        raise SymcnnError(f"a size of degree more than {MAX_DEGREE}: "
+                          f"{' x '.join(map(str, shape))}", field=what)
+    if expanded_terms(numel(shape)) > MAX_TERMS:
+        raise SymcnnError(f"its {len(shape)} sizes multiply out to more than {MAX_TERMS:,} "
+                          "terms; give some of their symbols values (--set)", field=what)
 
 
 def valid_sizes(analysis: Analysis, symbol: sympy.Symbol, values, fixed=None) -> list[int]:
