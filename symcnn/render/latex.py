@@ -123,11 +123,15 @@ def group_digits(n: int, sep: str = "{,}") -> str:
     return f"{n:,}".replace(",", sep)
 
 
-#: sympy's name modifiers (``Xbar`` -> ``\\bar{X}``) less ``scr``: ``\\mathscr`` needs the
-#: mathrsfs package, which the templates do not load (pdflatex stopped at "Undefined control
-#: sequence" on a symbol named ``Hscr``), so such a name prints as it is written.
+#: sympy's name modifiers (``Xbar`` -> ``\\bar{X}``) less ``scr`` and the delimiters: ``\\mathscr``
+#: needs the mathrsfs package, which the templates do not load (pdflatex stopped at "Undefined
+#: control sequence" on a symbol named ``Hscr``), and ``mag``, ``abs``, ``norm``, ``avg`` put
+#: ``\\left| ... \\right|`` into the name, which amsmath cannot set inside ``\\boldsymbol``
+#: under an accent (``Stildemagboldbar``: "Undefined control sequence"); such a name prints as
+#: it is written.
+_NOT_MODIFIERS = ("scr", "mag", "abs", "norm", "avg")
 _MODIFIERS = {key: modifier_dict[key] for key in sorted(modifier_dict, key=len, reverse=True)
-              if key != "scr"}
+              if key not in _NOT_MODIFIERS}
 
 
 def _translate(name: str) -> str:
