@@ -52,36 +52,128 @@ def whole(value) -> int:
     return int(value)
 
 
+Bounds = tuple[sympy.Expr, sympy.Expr] | None
+
+
+def known(value) -> int | None:
+    """``value`` as an int, or None where it is a symbol (a border that cannot be placed)."""
+    value = sympy.sympify(value)
+    return int(value) if value.is_Integer else None
+
+
+def _decided(condition) -> bool | None:
+    condition = sympy.sympify(condition)
+    return bool(condition) if condition in (sympy.true, sympy.false) else None
+
+
+def _outside(bounds: Bounds, side: int, span: int | None) -> Bounds:
+    """The part of a padding element's pattern field that lies outside the input (before it,
+    ``side < 0``; after its ``span`` pixels, ``side > 0``): a window that reads padding sees
+    the positions the pattern gives it there (the classical ``start - p jump``), but no pixel
+    of the input, which no element reads there (a slice before it, or a stride that left the
+    last pixels out).  Undecided (symbols): the pattern's."""
+    if bounds is None or (side > 0 and span is None):
+        return bounds
+    lo, hi = bounds
+    edge = -1 if side < 0 else span
+    beyond = _decided(lo <= edge) if side < 0 else _decided(hi >= edge)
+    if beyond is None:
+        return bounds
+    if not beyond:
+        return None
+    return (lo, sympy.Min(hi, edge)) if side < 0 else (sympy.Max(lo, edge), hi)
+
+
 @dataclass(frozen=True)
 class Lattice:
     """Output element ``q P + r`` sees the pixels ``bounds[r][0] + q shift`` to ``bounds[r][1]
-    + q shift`` (``bounds[r]`` None: none); the bounds may be expressions in the network's
+    + q shift`` (``bounds[r]`` None: none), except the border elements in ``edges``, ``(o,
+    bounds)`` pairs, whose windows read past their input's ends (an interpolation's clamped
+    index, a padding beside a slice); the bounds may be expressions in the network's
     symbols, ``P`` and the window maps are numbers."""
 
-    bounds: tuple[tuple[sympy.Expr, sympy.Expr] | None, ...]
+    bounds: tuple[Bounds, ...]
     shift: sympy.Expr
+    edges: tuple[tuple[int, Bounds], ...] = ()
 
-    def at(self, o: int) -> tuple[sympy.Expr, sympy.Expr] | None:
+    def pattern(self, o: int) -> Bounds:
+        """Element ``o``'s field as the pattern continues it (interior elements; past the
+        ends: the padding's positions)."""
         q, r = divmod(o, len(self.bounds))
         b = self.bounds[r]
         return None if b is None else (b[0] + q * self.shift, b[1] + q * self.shift)
 
-    def union(self, elements: Sequence[int]) -> tuple[sympy.Expr, sympy.Expr] | None:
+    def at(self, o: int) -> Bounds:
+        for element, bounds in self.edges:
+            if element == o:
+                return bounds
+        return self.pattern(o)
+
+    def union(self, elements: Sequence[int], at=None) -> Bounds:
         """The first and the last pixel that ``elements`` see together (a dilated transposed
         convolution's neighbouring outputs may read inputs out of order)."""
-        seen = [b for b in map(self.at, elements) if b is not None]
+        seen = [b for b in map(at or self.at, elements) if b is not None]
         return (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) if seen \
             else None
 
-    def remapped(self, window: Window, step: tuple[int, int]) -> Lattice:
+    def read(self, j: int, reads: int | None, span: int | None, clamp: bool) -> Bounds:
+        """What reading element ``j`` of a tensor of ``reads`` elements sees: past the ends,
+        an interpolation reads the edge element (PyTorch clamps the index), any other layer
+        padding (:func:`_outside`)."""
+        side = -1 if j < 0 else 1 if reads is not None and j >= reads else 0
+        if side == 0:
+            return self.at(j)
+        if clamp:
+            return self.at(0 if side < 0 else reads - 1)
+        return _outside(self.pattern(j), side, span)
+
+    def remapped(self, window: Window, step: tuple[int, int], reads: int | None = None,
+                 positions: int | None = None, span: int | None = None,
+                 clamp: bool = False) -> Lattice:
         """The lattice of a layer whose output ``o'`` reads ``window(o')``, a window that moves
-        ``u`` elements every ``v`` outputs (``step = (u, v)``)."""
+        ``u`` elements every ``v`` outputs (``step = (u, v)``), from a tensor of ``reads``
+        elements into one of ``positions`` (None: symbolic, the far border is not followed),
+        ``span`` input pixels along the axis; ``clamp``: past the ends it reads the edge."""
         u, v = step
         periods = len(self.bounds) // gcd(u, len(self.bounds))  # of v outputs: whole phases
-        bounds = tuple(self.union(window(o)) for o in range(v * periods))
+        bounds = tuple(self.union(window(o), self.pattern) for o in range(v * periods))
         if all(b is None for b in bounds):
             raise SeesNothing
-        return Lattice(bounds, self.shift * (periods * u // len(self.bounds)))
+        lattice = Lattice(bounds, self.shift * (periods * u // len(self.bounds)))
+        edges = []
+        for o in self._borders(window, step, reads, positions):
+            seen = [self.read(j, reads, span, clamp) for j in window(o)]
+            seen = [b for b in seen if b is not None]
+            exact = (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) \
+                if seen else None
+            if exact != lattice.pattern(o):
+                edges.append((o, exact))
+        return Lattice(bounds, lattice.shift, tuple(edges))
+
+    def _borders(self, window: Window, step, reads, positions) -> list[int]:
+        """The outputs whose window reaches one of this lattice's edges or past its ends
+        (``window(o + v) = window(o) + u``: found phase by phase)."""
+        u, v = step
+        keys = [o for o, _ in self.edges]
+        head = 1 + max([k for k in keys if reads is None or 2 * k < reads], default=-1)
+        tail = min([k for k in keys if reads is not None and 2 * k >= reads],
+                   default=reads) if positions is not None else None
+        found = set()
+        for r in range(v):
+            w = list(window(r))
+            if not w:
+                continue
+            q = 0
+            while min(w) + q * u < head and (positions is None or q * v + r < positions):
+                found.add(q * v + r)
+                if u == 0 and positions is None:
+                    break
+                q += 1
+            if tail is not None:
+                q = 0 if u == 0 else max(0, ceil(Fraction(tail - max(w), u)))
+                if u > 0 or max(w) >= tail:
+                    found.update(range(q * v + r, positions, v))
+        return sorted(found)
 
     def extent(self, positions: int) -> tuple[sympy.Expr, sympy.Expr]:
         """The pixels that elements ``0`` to ``positions - 1`` see together."""
@@ -90,12 +182,20 @@ class Lattice:
             raise Unknown(positions)
         return found
 
+    def first(self) -> int:
+        """The first element that sees a pixel."""
+        o = 0
+        while self.at(o) is None:
+            o += 1
+        return o
+
     def field(self) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
-        """``(size, jump, start)``: the largest field of an element, the mean step, and where
-        element 0's field starts (the first element that sees a pixel where 0 sees none)."""
+        """``(size, jump, start)``: the largest field of an element (an interior one's: the
+        border elements in ``edges`` see no more), the mean step, and where element 0's
+        field starts (the first element that sees a pixel where 0 sees none)."""
         seen = [b for b in self.bounds if b is not None]
         return (sympy.Max(*(hi - lo + 1 for lo, hi in seen)),
-                sympy.Rational(1, len(self.bounds)) * self.shift, seen[0][0])
+                sympy.Rational(1, len(self.bounds)) * self.shift, self.at(self.first())[0])
 
 
 def merged(lattices: list[Lattice]) -> Lattice | None:
@@ -107,12 +207,15 @@ def merged(lattices: list[Lattice]) -> Lattice | None:
     period = 1
     for x in lattices:
         period = period * len(x.bounds) // gcd(period, len(x.bounds))
-    bounds = []
-    for o in range(period):
-        seen = [b for b in (x.at(o) for x in lattices) if b is not None]
-        bounds.append((sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen)))
-                      if seen else None)
-    return Lattice(tuple(bounds), steps.pop() * period)
+    def union(o: int, at) -> Bounds:
+        seen = [b for b in (at(x)(o) for x in lattices) if b is not None]
+        return (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) \
+            if seen else None
+
+    bounds = tuple(union(o, lambda x: x.pattern) for o in range(period))
+    edges = sorted({o for x in lattices for o, _ in x.edges})
+    return Lattice(bounds, steps.pop() * period,
+                   tuple((o, union(o, lambda x: x.at)) for o in edges))
 
 
 def sliding_window(reach: int, stride: int, front: int, dilation: int = 1) -> Window:

@@ -52,7 +52,8 @@ from math import gcd
 
 import sympy
 
-from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, whole
+from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, known
+from symcnn.analysis.lattice import whole
 from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
 from symcnn.analysis.lattice import transposed_window
@@ -139,6 +140,7 @@ class _Axis:
     field: AxisField
     positions: sympy.Expr
     axis: int | None
+    span: int | None = None  # the network input's pixels along the axis (None: symbolic)
 
     @property
     def spatial(self) -> bool:
@@ -148,11 +150,13 @@ class _Axis:
         f = self.field
         return self.field.phases or Lattice(((f.start, f.start + f.size - 1),), f.jump)
 
-    def remapped(self, window, step, positions) -> _Axis:
+    def remapped(self, window, step, positions, clamp: bool = False) -> _Axis:
         """The field of a layer whose output ``o`` reads this axis's elements ``window(o)``
-        (which moves ``u`` elements every ``v`` outputs, ``step = (u, v)``)."""
-        phases = self.lattice().remapped(window, tuple(map(whole, step)))
-        if len(phases.bounds) == 1 and phases.bounds[0] is not None:
+        (which moves ``u`` elements every ``v`` outputs, ``step = (u, v)``); past the ends
+        of the axis it reads padding, or the edge element where it ``clamp``s."""
+        phases = self.lattice().remapped(window, tuple(map(whole, step)), known(self.positions),
+                                         known(positions), self.span, clamp)
+        if len(phases.bounds) == 1 and phases.bounds[0] is not None and not phases.edges:
             (lo, hi), = phases.bounds
             return replace(self, field=AxisField(hi - lo + 1, phases.shift, lo),
                            positions=positions)
@@ -274,7 +278,7 @@ def _upsample(layer, states, ins, out) -> State:
     for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
         scale = interpolation_scale(layer, x, y, f)
         window = interpolation_window(layer.mode, bool(layer.align_corners), scale)
-        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y))
+        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y, clamp=True))
     return tuple(axes)
 
 
@@ -389,7 +393,7 @@ def _merge(layer, states, ins, out) -> State:
         axis = axes[0].axis
         positions = axes[0].positions if axis is None else out[axis - 1]  # broadcast
         merged.append(_Axis(AxisField(last - first + 1, sympy.Max(*(a.field.jump for a in axes)),
-                                      first), positions, axis))
+                                      first), positions, axis, axes[0].span))
     return tuple(merged)
 
 
@@ -475,8 +479,8 @@ def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
     >>> [(axis.size, axis.jump, axis.start) for axis in fields[3]]  # L4, per axis
     [(13, 4, 0), (13, 4, 0), (13, 4, 0)]
     """
-    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
-                  for i, n in enumerate(analysis.input_shape[1:]))
+    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i,
+                        known(n)) for i, n in enumerate(analysis.input_shape[1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
     for row in analysis.rows:
