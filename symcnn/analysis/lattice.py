@@ -61,7 +61,7 @@ def known(value) -> int | None:
     return int(value) if value.is_Integer else None
 
 
-def _decided(condition) -> bool | None:
+def decided(condition) -> bool | None:
     condition = sympy.sympify(condition)
     return bool(condition) if condition in (sympy.true, sympy.false) else None
 
@@ -76,7 +76,7 @@ def _outside(bounds: Bounds, side: int, span: int | None) -> Bounds:
         return bounds
     lo, hi = bounds
     edge = -1 if side < 0 else span
-    beyond = _decided(lo <= edge) if side < 0 else _decided(hi >= edge)
+    beyond = decided(lo <= edge) if side < 0 else decided(hi >= edge)
     if beyond is None:
         return bounds
     if not beyond:
@@ -189,13 +189,21 @@ class Lattice:
             o += 1
         return o
 
-    def field(self) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
-        """``(size, jump, start)``: the largest field of an element (an interior one's: the
-        border elements in ``edges`` see no more), the mean step, and where element 0's
-        field starts (the first element that sees a pixel where 0 sees none)."""
-        seen = [b for b in self.bounds if b is not None]
-        return (sympy.Max(*(hi - lo + 1 for lo, hi in seen)),
-                sympy.Rational(1, len(self.bounds)) * self.shift, self.at(self.first())[0])
+    def field(self, positions: int | None = None) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+        """``(size, jump, start)``: the largest field of the ``positions`` elements (None:
+        unknown, an interior one's, which the border elements in ``edges`` do not exceed),
+        the mean step, and where element 0's field starts (the first element that sees a
+        pixel where 0 sees none)."""
+        sizes = [b[1] - b[0] + 1 for o, b in self.edges
+                 if b is not None and (positions is None or o < positions)]
+        border = {o for o, _ in self.edges}
+        for r, b in enumerate(self.bounds):
+            elements = range(r, positions, len(self.bounds)) if positions is not None else (-1,)
+            if b is not None and any(o not in border for o in elements):
+                sizes.append(b[1] - b[0] + 1)
+        sizes = sizes or [b[1] - b[0] + 1 for b in self.bounds if b is not None]
+        return (sympy.Max(*sizes), sympy.Rational(1, len(self.bounds)) * self.shift,
+                self.at(self.first())[0])
 
 
 def merged(lattices: list[Lattice]) -> Lattice | None:

@@ -53,6 +53,7 @@ from math import gcd
 import sympy
 
 from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, known
+from symcnn.analysis.lattice import decided
 from symcnn.analysis.lattice import whole
 from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
@@ -160,17 +161,29 @@ class _Axis:
             (lo, hi), = phases.bounds
             return replace(self, field=AxisField(hi - lo + 1, phases.shift, lo),
                            positions=positions)
-        return replace(self, field=AxisField(*phases.field(), phases), positions=positions)
+        return replace(self, field=AxisField(*phases.field(known(positions)), phases),
+                       positions=positions)
 
     def window(self, kernel, stride, front, positions, dilation=1) -> _Axis:
         """A window of ``kernel`` pixels (dilation included: every ``dilation``-th is read)
         every ``stride``, ``front`` positions of padding before the first."""
-        if self.field.phases is not None:
+        numeric = all(known(x) is not None for x in (kernel, stride, front, dilation))
+        if self.field.phases is not None or (numeric and self._ragged()):
             return self.remapped(sliding_window(whole(kernel), whole(stride), whole(front),
                                                 whole(dilation)), (stride, 1), positions)
         f = self.field
         return replace(self, field=AxisField(f.size + (kernel - 1) * f.jump, f.jump * stride,
                                              f.start - front * f.jump), positions=positions)
+
+    def _ragged(self) -> bool:
+        """Whether the pattern continued past the axis's ends sees pixels of the input (after
+        a slice, or a stride that left the last pixels out): a padding there sees none, and
+        the border elements are followed one by one (:class:`Lattice`'s edges)."""
+        f, m = self.field, known(self.positions)
+        if m is None or self.span is None:
+            return False
+        return any(decided(condition) for condition in (
+            f.start - f.jump + f.size - 1 >= 0, f.start + m * f.jump <= self.span - 1))
 
     def extent(self) -> tuple[sympy.Expr, sympy.Expr]:
         """The first and the last pixel that the axis's elements see together."""
@@ -384,9 +397,9 @@ def _merge(layer, states, ins, out) -> State:
             phases = lattice_union([a.lattice() for a in axes])
             if phases is None:
                 return None
-            merged.append(replace(axes[0], field=AxisField(*phases.field(), phases),
-                                  positions=out[axes[0].axis - 1] if axes[0].spatial
-                                  else axes[0].positions))
+            positions = out[axes[0].axis - 1] if axes[0].spatial else axes[0].positions
+            merged.append(replace(axes[0], field=AxisField(*phases.field(known(positions)),
+                                                           phases), positions=positions))
             continue
         first = sympy.Min(*(a.field.start for a in axes))
         last = sympy.Max(*(a.field.start + a.field.size - 1 for a in axes))
