@@ -18,9 +18,18 @@ is the largest over the paths: the union of the inputs' fields.
   ``jump`` the mean step).  A transposed convolution's output ``o`` reads the inputs ``i``
   with ``i s = o + p - d t``; upsampling reads the pixels with a non-zero weight, one for the
   nearest modes, two (linear modes) or four (bicubic) where the source position falls between
-  pixels, as PyTorch computes it (the borders, which PyTorch clamps, are reached as padding
-  is).  The layers after them follow each element.  A symbolic stride, padding or kernel
-  after a fractional jump is not followed (None).
+  pixels, as PyTorch's forward computes it (the nearest modes' index in float32; an axis the
+  linear modes do not resize is copied).  The layers after them follow each element.  A
+  symbolic stride, padding or kernel after a fractional jump is not followed (None).
+* The borders: ``pixels(o)`` holds for every output element.  A window that reads past its
+  input's ends reads padding: it sees the positions the pattern gives there (outside the
+  input: ``start`` is negative), but no pixel of the input (beside a slice, or where a stride
+  left the last pixels out, no element reads one there).  An interpolation has no padding:
+  PyTorch clamps the source index, and a border element reads the edge element (linear,
+  twice the size: element 0 sees pixel 0 alone, ``start`` 0).  Such border elements are
+  held one by one (:class:`~symcnn.analysis.lattice.Lattice`'s edges); ``size`` is the
+  largest over the elements there are, ``start`` element 0's.  (Not where the axis's size is
+  a symbol: the far border is then the pattern's.)
 * Adaptive pooling: its bins (``floor(i n/o)`` to ``ceil((i + 1) n/o) - 1``); to size 1 it
   sees the whole axis.
 * A linear layer, and a softmax over a spatial axis, see every position of the axes they mix:
@@ -48,6 +57,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from math import gcd
 
 import sympy
@@ -55,7 +65,8 @@ import sympy
 from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, known
 from symcnn.analysis.lattice import decided
 from symcnn.analysis.lattice import whole
-from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
+from symcnn.analysis.lattice import adaptive_window, interpolation_window, nearest_index
+from symcnn.analysis.lattice import sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
 from symcnn.analysis.lattice import transposed_window
 from symcnn.intdiv import FloorDiv
@@ -151,12 +162,13 @@ class _Axis:
         f = self.field
         return self.field.phases or Lattice(((f.start, f.start + f.size - 1),), f.jump)
 
-    def remapped(self, window, step, positions, clamp: bool = False) -> _Axis:
+    def remapped(self, window, step, positions, clamp: bool = False, irregular=None) -> _Axis:
         """The field of a layer whose output ``o`` reads this axis's elements ``window(o)``
         (which moves ``u`` elements every ``v`` outputs, ``step = (u, v)``); past the ends
-        of the axis it reads padding, or the edge element where it ``clamp``s."""
+        of the axis it reads padding, or the edge element where it ``clamp``s; ``irregular``:
+        see :meth:`Lattice.remapped`."""
         phases = self.lattice().remapped(window, tuple(map(whole, step)), known(self.positions),
-                                         known(positions), self.span, clamp)
+                                         known(positions), self.span, clamp, irregular)
         if len(phases.bounds) == 1 and phases.bounds[0] is not None and not phases.edges:
             (lo, hi), = phases.bounds
             return replace(self, field=AxisField(hi - lo + 1, phases.shift, lo),
@@ -290,8 +302,19 @@ def _upsample(layer, states, ins, out) -> State:
     axes = []
     for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
         scale = interpolation_scale(layer, x, y, f)
+        if layer.mode in ("linear", "bilinear", "trilinear") and sympy.expand(x - y) == 0:
+            scale = Fraction(1)  # PyTorch copies an axis it does not resize (whatever the factor)
+        irregular = None
+        if layer.mode.startswith("nearest") and known(x) is not None and known(y) is not None:
+            exact = layer.mode == "nearest-exact"
+            index = nearest_index(exact, whole(x), whole(y),
+                                  None if layer.recompute_scale_factor else f)
+            window = interpolation_window(layer.mode, False, scale)
+            irregular = (lambda o, index=index: (index(o),),
+                         [o for o in range(whole(y)) if (index(o),) != tuple(window(o))])
         window = interpolation_window(layer.mode, bool(layer.align_corners), scale)
-        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y, clamp=True))
+        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y, clamp=True,
+                               irregular=irregular))
     return tuple(axes)
 
 
