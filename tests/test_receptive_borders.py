@@ -1,7 +1,7 @@
 """Receptive fields at the borders, against PyTorch's forward: every output element of a chain
 with an interpolation in it (every mode, with and without ``align_corners``, whole and
 fractional scale factors, an explicit size), after a slice or a strided convolution and
-before a padded one.  The input pixels output element ``o`` depends on (a non-zero
+before a padded one (and transposed convolutions).  The input pixels output element ``o`` depends on (a non-zero
 derivative, measured by the forward on each pixel alone) lie within the first and the last
 position :meth:`AxisField.pixels` gives; where no layer pads, they run exactly from the one
 to the other; with padding, an end inside the input is the first (the last) such pixel, an
@@ -18,13 +18,17 @@ from hypothesis import strategies as st
 import symcnn
 from symcnn import analyze
 from symcnn.analysis.receptive import receptive_fields
-from symcnn.layers import Conv1d, Conv2d, Conv3d, Narrow, Upsample
+from symcnn.layers import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from symcnn.layers import ConvTranspose3d, Narrow, Upsample
 from symcnn.network import Network
 from tests.test_receptive import ones
 
 torch = pytest.importorskip("torch")
 
 CONVS = {1: (Conv1d, torch.nn.Conv1d), 2: (Conv2d, torch.nn.Conv2d), 3: (Conv3d, torch.nn.Conv3d)}
+TRANSPOSED = {1: (ConvTranspose1d, torch.nn.ConvTranspose1d),
+              2: (ConvTranspose2d, torch.nn.ConvTranspose2d),
+              3: (ConvTranspose3d, torch.nn.ConvTranspose3d)}
 #: mode -> spatial axes it works on
 MODES = {"nearest": 1, "nearest-exact": 1, "linear": 1, "bilinear": 2, "bicubic": 2,
          "trilinear": 3}
@@ -48,6 +52,16 @@ def _conv(draw, axes: int, padded: bool):
             ones(theirs(1, 1, k, stride=s, padding=p, bias=False)))
 
 
+def _transposed(draw, axes: int):
+    """A transposed convolution of ones (it pads: output 0 reads ``d(k - 1) - p`` positions
+    before the input)."""
+    k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    p = draw(st.integers(0, d * (k - 1) // 2))
+    ours, theirs = TRANSPOSED[axes]
+    return (ours(out_channels=1, kernel_size=k, stride=s, padding=p, dilation=d, bias=False),
+            ones(theirs(1, 1, k, stride=s, padding=p, dilation=d, bias=False)))
+
+
 def _interpolation(draw, mode: str, axes: int):
     corners = draw(st.booleans()) if mode not in ("nearest", "nearest-exact") else None
     how = draw(st.sampled_from(["factor", "fraction", "size"]))
@@ -66,13 +80,13 @@ def _interpolation(draw, mode: str, axes: int):
 
 @st.composite
 def bordered(draw):
-    """(symcnn layers, torch modules, input shape): a slice or a strided convolution (or
-    nothing), an interpolation, a padded convolution (or nothing)."""
+    """(symcnn layers, torch modules, input shape): a slice, a strided or a transposed
+    convolution (or nothing), an interpolation, a padded convolution (or nothing)."""
     mode = draw(st.sampled_from(list(MODES)))
     axes = MODES[mode]
     shape = (1, *(draw(st.integers(3, 9 if axes < 3 else 5)) for _ in range(axes)))
     layers = []
-    before = draw(st.sampled_from(["none", "slice", "conv"]))
+    before = draw(st.sampled_from(["none", "slice", "conv", "transposed"]))
     if before == "slice":
         dim = 2 + draw(st.integers(0, axes - 1))
         start = draw(st.integers(0, 2))
@@ -80,6 +94,8 @@ def bordered(draw):
         layers.append((Narrow(dim=dim, start=start, length=length), Narrowed(dim, start, length)))
     elif before == "conv":
         layers.append(_conv(draw, axes, padded=False))
+    elif before == "transposed":
+        layers.append(_transposed(draw, axes))
     layers.append(_interpolation(draw, mode, axes))
     if draw(st.booleans()):
         layers.append(_conv(draw, axes, padded=True))
@@ -119,7 +135,11 @@ def test_every_element_against_the_jacobian(chain):
     assert tuple(out) == tuple(int(n) for n in a.output_shape[1:])
     jacobian = forward_jacobian(model, shape).reshape(math.prod(out), *shape[1:])
     field = receptive_fields(a)[-1]
-    padded = any(any(getattr(layer, "padding", (0,))) for layer in layers)
+    if field is None:  # every element reads only a transposed convolution's gaps
+        assert _seen(jacobian) is None
+        return
+    padded = any(isinstance(layer, tuple(t for t, _ in TRANSPOSED.values()))
+                 or any(getattr(layer, "padding", (0,))) for layer in layers)
     sizes = [0] * len(field)
     for flat, element in enumerate(torch.cartesian_prod(*(torch.arange(n) for n in out))
                                    .reshape(-1, len(out)).tolist()):

@@ -206,6 +206,8 @@ class Lattice:
             elements = range(r, positions, len(self.bounds)) if positions is not None else (-1,)
             if b is not None and any(o not in border for o in elements):
                 sizes.append(b[1] - b[0] + 1)
+        if not sizes and positions is not None:
+            raise SeesNothing  # the elements that see pixels are past the last one
         sizes = sizes or [b[1] - b[0] + 1 for b in self.bounds if b is not None]
         return (sympy.Max(*sizes), sympy.Rational(1, len(self.bounds)) * self.shift,
                 self.at(self.first())[0])
