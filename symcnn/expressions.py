@@ -35,6 +35,7 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -48,6 +49,7 @@ from symcnn.limits import (
     MAX_EXPONENT,
     MAX_EXPRESSION_DEPTH,
     MAX_EXPRESSION_LENGTH,
+    MAX_TERMS,
 )
 from symcnn.symbols import size
 
@@ -122,6 +124,27 @@ def degree(expr: sympy.Basic) -> int:
     return max((degree(a) for a in expr.args), default=0)
 
 
+def expanded_terms(expr: sympy.Basic, most: int = MAX_TERMS) -> int:
+    """A bound on the number of terms of ``expr`` multiplied out (a floor or a maximum is
+    one term), counted up to ``most + 1``: a value whose expansion would take sympy long.
+
+    >>> expanded_terms((size("C") + size("D"))**3), expanded_terms(size("C")**64 + 1)
+    (4, 2)
+    """
+    if expr.is_Add:
+        return min(most + 1, sum(expanded_terms(a, most) for a in expr.args))
+    if expr.is_Mul:
+        out = 1
+        for a in expr.args:
+            out = min(most + 1, out * expanded_terms(a, most))
+        return out
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 1:
+        terms = expanded_terms(expr.base, most)
+        # the monomials of degree n in t terms: C(n + t - 1, t - 1)
+        return min(most + 1, math.comb(int(expr.exp) + terms - 1, terms - 1))
+    return 1
+
+
 class _Parser:
     def __init__(self, text: str, functions: dict, written: bool) -> None:
         self.text = text
@@ -162,6 +185,8 @@ class _Parser:
                 raise self.fail(f"a value of more than {self.max_digits} digits")
         if not value.is_Number and degree(value) > self.max_degree:
             raise self.fail(f"a value of degree more than {self.max_degree}")
+        if not self.written and not value.is_Number and expanded_terms(value) > MAX_TERMS:
+            raise self.fail(f"a value of more than {MAX_TERMS:,} terms once multiplied out")
         return value
 
     def parse(self) -> sympy.Expr:

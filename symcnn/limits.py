@@ -25,6 +25,9 @@ MAX_INTEGER = 10**MAX_DIGITS
 #: The largest exponent of one ``**``, and the largest degree of a symbolic value.
 MAX_EXPONENT = 64
 MAX_DEGREE = 64
+#: Terms of one symbolic value once multiplied out (``(C + D + H + W)**64`` has 47,905:
+#: sympy's expansions of the sizes then ran for minutes).
+MAX_TERMS = 1_000
 #: Characters in one expression string.
 MAX_EXPRESSION_LENGTH = 500
 #: Parentheses, signs and powers inside one another in an expression.

@@ -49,12 +49,13 @@ def test_auto_is_this_machine():
 
 def test_channel_block_follows_the_cpu():
     """20 channels are 32 in oneDNN's 16-channel blocks (AVX-512), 24 in 8-channel blocks
-    (AVX2): the forward's blocked weight ``Cp_out Cp_in 9 4`` and per sample the blocked
-    input and output less the plain output, ``(2 Cp - 20) 64 4``."""
+    (AVX2): the forward's blocked weight ``Cp_out Cp_in 9 4`` and its bias padded to ``Cp``
+    (``4 Cp + 128``), and per sample the blocked input and output less the plain output,
+    ``(2 Cp - 20) 64 4``."""
     conv = rows()["conv"]
     for cpu, cp in (("AVX512", 32), ("AVX2", 24)):
         first = transient(conv, "forward", "cpu", batch=2, cpu=cpu)[0]
-        assert first == (cp * cp * 9 * 4, (2 * cp - 20) * 64 * 4)
+        assert first == (cp * cp * 9 * 4 + 4 * cp + 128, (2 * cp - 20) * 64 * 4)
     assert transient(conv, "forward", "cpu", batch=2, cpu="AVX2", channel_block=16) \
         == transient(conv, "forward", "cpu", batch=2)
 

@@ -60,9 +60,9 @@ def test_fitting_set_peaks():
     """The fitting set the rules were derived on, measured on AVX2: every peak within 64 B
     (18 of the 20 convolution runs to 4 B; the other two 52 B under, the bias sums of a
     dilated bf16 layer); the 12 runs of the attention and tensor-operation networks within
-    12 B (8 to 4 B); the patch embeddings to 4 B but one: fit_patch8 fp32 SGD at b = 2, 5.97 %
-    under (its 8x8 patch layer's and the 3x3 layer's weight gradients on 6 x 6: not modelled
-    yet, as the one-block torchvision ViT's)."""
+    12 B (8 to 4 B); the patch embeddings to 4 B (fit_patch8 fp32 SGD at b = 2 was 5.97 %
+    under before ``jit:avx2``'s second weight stage, ``convkinds.avx2_weight_stages``: its
+    3x3 layer's weight gradient on 6 x 6, oneDNN's and ATen's alive together)."""
     from validation import judge_cpu
 
     data = judge_cpu.load(RESULTS / "cpu_avx2_fitting.json")
@@ -70,10 +70,8 @@ def test_fitting_set_peaks():
     rows = judge_cpu.compare(data)
     assert len(rows) == 40
     patches = [r for r in rows if r["network"] in ("fit_patch8", "fit_patch16")]
-    missed = [r for r in patches if abs(r["predicted"] - r["measured"]) > 4]
-    assert len(patches) == 8 and [(m["network"], m["label"]) for m in missed] == [
-        ("fit_patch8", "sgd, fp32")]
-    assert -0.06 < missed[0]["error"] < -0.059
+    assert len(patches) == 8
+    assert all(-4 <= r["predicted"] - r["measured"] <= 0 for r in patches)
     rows = [r for r in rows if r not in patches]
     assert all(abs(r["predicted"] - r["measured"]) <= 64 for r in rows)
     conv = [r for r in rows if r["network"] not in ATTENTION_FITTING]

@@ -6,6 +6,7 @@ the layers, M(b) = c + a b and the budget."""
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -174,26 +175,65 @@ out_features = 2
 
 def test_a_symbol_I_renames_the_stored_activations():
     """``I`` (or ``I_1``) as a network symbol would read like the activations I_1, I_2:
-    they take another letter, in LaTeX, in the text report and in the JSON."""
+    they take another letter, X, in LaTeX, in the text report and in the JSON."""
     assert notation({size("C"), size("H")}).activation == "I"
     for taken in ("I", "I_1", "I_12"):
         n = notation({size(taken)})
-        assert n.activation == r"\mathcal{I}" and n.text_label("I_3") == "Ical_3", taken
-    # a symbol already called Ical pushes the letter on to the next candidate
-    assert notation({size("I"), size("Ical")}).activation == r"\tilde{I}"
+        assert n.activation == "X" and n.text_label("I_3") == "X_3", taken
+    # a symbol already called X (or X_2) pushes the letter on to the next candidate
+    assert notation({size("I"), size("X")}).activation == "J"
+    assert notation({size("I"), size("X_2")}).text_label("I_1") == "J_1"
     report = make_report(parse_spec(_SPEC_I))
     doc = render_string(report, "worksheet")
     # the input I x H, one channel: I_1 is the input, written in the new letter
-    assert r"\mathcal{I}_{1} &= " in doc and r"\mathcal{I}_1 + 2 \sum" in doc
+    assert r"X_{1} &= " in doc and r"X_1 + 2 \sum" in doc
     # a plain I_1 is now only the network's own size I after L1 (named I_1 = I - 2)
     plain = re.findall(r"(?<![\\\w{])I_\{?[0-9i]\}? ?(?:&=|=|\+)[^&\n]*", doc)
     assert plain == ["I_{1} &= I - 2 "], plain
     from symcnn.render.jsonreport import to_json
     from symcnn.render.textreport import render_text
     text = render_text(report)
-    assert "Ical_1 = " in text and "Ical_2 = " in text and "I_1 =" not in text
+    assert "X_1 = " in text and "X_2 = " in text and "I_1 =" not in text
     labels = [layer["activation_label"] for layer in to_json(report)["layers"]]
-    assert labels == ["Ical_2", None, "Ical_3"]  # the Flatten is a view
+    assert labels == ["X_2", None, "X_3"]  # the Flatten is a view
+
+
+_PLAIN = re.compile(r"\\mathrm\{(\w+)\}|([\w']+)")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sets(st.sampled_from(["I", "I_1", "I_12", "X", "X_2", "J", "J_3", "Act", "A", "C",
+                                "H_2", "x", "j"])))
+def test_the_activation_letter_reads_the_same_in_text_and_latex(taken):
+    """Whatever symbols a network has, the activations' letter is I unless a symbol is
+    written I or I_<n>; it is never a symbol, nor a symbol's letter with an index; and the
+    text report writes the letter the LaTeX does (``\\mathrm{Act}`` as ``Act``)."""
+    n = notation({size(t) for t in taken})
+    text, tex = n.text["activation"], n.activation
+    assert (text == "I") == (not {"I", "I_1", "I_12"} & taken)
+    assert "".join(a or b for a, b in _PLAIN.findall(tex)) == text
+    assert text not in taken and not any(re.fullmatch(rf"{re.escape(text)}_\d+", t) for t in taken)
+    assert n.text_label("I_7") == f"{text}_7" and n.text_label("S_7") == "S_7"
+
+
+@pytest.mark.parametrize("taken", ["I", "I_1"])
+def test_every_output_writes_the_same_activation_letter(taken):
+    """A network with a symbol ``I`` (or ``I_1``): the text report, the JSON, the Markdown
+    and the LaTeX name the input's activation with one letter, X (the input ``1 x I x H``
+    is stored first: its label is the letter with index 1)."""
+    from symcnn.render.jsonreport import to_json
+    from symcnn.render.textreport import render_text
+    report = make_report(parse_spec(_SPEC_I.replace('"I"', f'"{taken}"')))
+    text = render_text(report)
+    assert "X_1 = " in text and "X_1 + 2*(X_2 + X_3)" in text
+    assert "b (X_1 + 2 sum of the allocated outputs)" in text  # the convention, in words
+    assert to_json(report)["layers"][0]["activation_label"] == "X_2"
+    for template in ("markdown", "worksheet", "slides"):
+        doc = render_string(report, template)
+        assert re.search(r"X_\{?1\}? &?= ", doc), template
+        if template != "slides":  # the slides do not say the convention in words
+            assert re.search(r"b \(\$?X\\?_\{?1\}?\$? \+ 2 sum", doc), template
+        assert not re.search(r"(?<![\\\w{])I_\{?[0-9]\}? ?&?= [^&\n]*(?:\\times|\bB\b)", doc), template
 
 
 def test_json_formulas_in_the_documents_letters():

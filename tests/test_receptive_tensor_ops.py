@@ -75,8 +75,8 @@ def fields(layers, shape=(2, 16, 16)):
 
 
 def test_where_the_field_is_undefined():
-    # a learned tensor sees no pixel
-    assert fields([Parameter(shape=(4, 1, 1))])[0] is None
+    # a learned tensor sees no pixel: no field (no axes), not an unknown one
+    assert fields([Parameter(shape=(4, 1, 1))])[0] == ()
     # a spatial axis selected away or split: a convolution after it has no field
     selected = fields([Select(dim=2, index=3), Conv1d(out_channels=1, kernel_size=3)])
     assert [(a.size, a.jump, a.start) for a in selected[0]] == [(1, 1, 3), (1, 1, 0)]

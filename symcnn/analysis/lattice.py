@@ -10,7 +10,7 @@ the union of those elements' fields.  The window maps of the layers whose jump i
 bins differ are here, as PyTorch computes the indices:
 
 >>> from fractions import Fraction
->>> transposed_window(kernel=3, stride=2, padding=1, dilation=1)(3)
+>>> list(transposed_window(kernel=3, stride=2, padding=1, dilation=1)(3))
 [1, 2]
 >>> list(interpolation_window("bilinear", False, Fraction(1, 2))(0))
 [-1, 0]
@@ -22,7 +22,9 @@ bins differ are here, as PyTorch computes the indices:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 import struct
 from math import ceil, floor, gcd
@@ -34,6 +36,10 @@ from symcnn.layers.base import to_expr
 
 #: The input elements an output element reads, in order (none: it reads none).
 Window = Callable[[int], Sequence[int]]
+#: The most input elements one layer's phases may read while their fields are followed: a
+#: layer beyond it (a transposed convolution of stride 10^8, an upsampling to 10^8 - 1 from
+#: 10^8 + 1 positions: as many phases) has an unknown field, not a wait of minutes.
+MAX_ELEMENTS = 20_000
 
 
 class Unknown(Exception):
@@ -77,12 +83,26 @@ def _outside(bounds: Bounds, side: int, span: int | None) -> Bounds:
         return bounds
     lo, hi = bounds
     edge = -1 if side < 0 else span
-    beyond = decided(lo <= edge) if side < 0 else decided(hi >= edge)
+    if isinstance(lo, (int, sympy.Integer)) and isinstance(hi, (int, sympy.Integer)):
+        beyond = int(lo) <= edge if side < 0 else int(hi) >= edge
+    else:
+        beyond = decided(lo <= edge) if side < 0 else decided(hi >= edge)
     if beyond is None:
         return bounds
     if not beyond:
         return None
     return (lo, sympy.Min(hi, edge)) if side < 0 else (sympy.Max(lo, edge), hi)
+
+
+def _hull(seen: list) -> Bounds:
+    """The first and the last pixel of several fields (None: none); in ints where they are
+    numbers (sympy's ``Min`` of a hundred numbers took a millisecond)."""
+    if not seen:
+        return None
+    if all(isinstance(x, (int, sympy.Integer)) for b in seen for x in b):
+        return (sympy.Integer(min(int(b[0]) for b in seen)),
+                sympy.Integer(max(int(b[1]) for b in seen)))
+    return sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))
 
 
 @dataclass(frozen=True)
@@ -104,18 +124,33 @@ class Lattice:
         b = self.bounds[r]
         return None if b is None else (b[0] + q * self.shift, b[1] + q * self.shift)
 
+    @cached_property
+    def _edge_map(self) -> dict[int, Bounds]:
+        return dict(self.edges)
+
     def at(self, o: int) -> Bounds:
-        for element, bounds in self.edges:
-            if element == o:
-                return bounds
-        return self.pattern(o)
+        edge = self._edge_map
+        return edge[o] if o in edge else self.pattern(o)
 
     def union(self, elements: Sequence[int], at=None) -> Bounds:
         """The first and the last pixel that ``elements`` see together (a dilated transposed
         convolution's neighbouring outputs may read inputs out of order)."""
-        seen = [b for b in map(at or self.at, elements) if b is not None]
-        return (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) if seen \
-            else None
+        picked = self._ends(elements)
+        if picked is not elements:  # the border elements break the pattern: each is read
+            picked += [o for o in self._edge_map if o in elements]
+        seen = [b for b in map(at or self.at, picked) if b is not None]
+        return _hull(seen)
+
+    def _ends(self, elements: Sequence[int]) -> Sequence[int]:
+        """Of a long ``range``, the elements that decide its union: the first and the last
+        of each phase (the first ``P`` and the last ``P`` elements hold them; the fields
+        move forward, ``shift >= 0``), with the border elements in ``edges`` (:meth:`union`).
+        An adaptive pooling of 10^6 positions to 7 took a union over every position: minutes."""
+        period = len(self.bounds)
+        if not isinstance(elements, range) or len(elements) <= 2 * period \
+                or not sympy.sympify(self.shift).is_nonnegative:
+            return elements
+        return [*elements[:period], *elements[-period:]]
 
     def read(self, j: int, reads: int | None, span: int | None, clamp: bool) -> Bounds:
         """What reading element ``j`` of a tensor of ``reads`` elements sees: past the ends,
@@ -128,6 +163,30 @@ class Lattice:
             return self.at(0 if side < 0 else reads - 1)
         return _outside(self.pattern(j), side, span)
 
+    def sees(self, elements: Sequence[int], reads: int | None, span: int | None,
+             clamp: bool, budget: list[int]) -> Bounds:
+        """What a window that reads ``elements`` sees (:meth:`read`): the elements inside the
+        tensor as :meth:`union` takes them (a window of 10^6 taps: its ends), those past its
+        ends one by one (clamped: the edge element once); :class:`Unknown` once more than
+        ``budget[0]`` of them were read (the budget of a layer's border elements)."""
+        parts = [elements]
+        if isinstance(elements, range) and elements.step > 0:
+            first = bisect_left(elements, 0)
+            last = bisect_left(elements, reads) if reads is not None else len(elements)
+            parts = [elements[:first], elements[last:]]
+            inside = self.union(elements[first:last])
+            if clamp:
+                parts = [part[:1] for part in parts]
+        else:
+            inside = None
+        outside = [j for part in parts for j in part]
+        budget[0] -= len(outside)
+        if budget[0] < 0:
+            raise Unknown(len(outside))
+        seen = [b for b in (inside, *(self.read(j, reads, span, clamp) for j in outside))
+                if b is not None]
+        return _hull(seen)
+
     def remapped(self, window: Window, step: tuple[int, int], reads: int | None = None,
                  positions: int | None = None, span: int | None = None,
                  clamp: bool = False, irregular: tuple[Window, Sequence[int]] | None = None
@@ -137,23 +196,48 @@ class Lattice:
         elements into one of ``positions`` (None: symbolic, the far border is not followed),
         ``span`` input pixels along the axis; ``clamp``: past the ends it reads the edge;
         ``irregular``: the window the layer really reads and the outputs where it is not
-        ``window`` (PyTorch's float32 nearest index)."""
+        ``window`` (PyTorch's float32 nearest index); :class:`Unknown` where that takes more
+        than :data:`MAX_ELEMENTS` elements to follow."""
         u, v = step
         periods = len(self.bounds) // gcd(u, len(self.bounds))  # of v outputs: whole phases
-        bounds = tuple(self.union(window(o), self.pattern) for o in range(v * periods))
+        if v * periods > MAX_ELEMENTS:
+            raise Unknown(v * periods)
+        windows, visited = [], 0
+        for o in range(v * periods):
+            windows.append(self._ends(window(o)))
+            visited += len(windows[-1])
+            if visited > MAX_ELEMENTS:
+                raise Unknown(visited)
+        bounds = tuple(self.union(w, self.pattern) for w in windows)
         if all(b is None for b in bounds):
             raise SeesNothing
         lattice = Lattice(bounds, self.shift * (periods * u // len(self.bounds)))
         edges = []
         actual, odd = irregular or (window, ())
-        for o in sorted(set(self._borders(window, step, reads, positions)) | set(odd)):
-            seen = [self.read(j, reads, span, clamp) for j in actual(o)]
-            seen = [b for b in seen if b is not None]
-            exact = (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) \
-                if seen else None
+        if not (self.edges or clamp or odd) and self._padding_sees_none(reads, span):
+            return lattice  # every border element reads the pattern (a kernel of 10^6: no loop)
+        outputs = sorted(set(self._borders(window, step, reads, positions)) | set(odd))
+        if len(outputs) > MAX_ELEMENTS:
+            raise Unknown(len(outputs))
+        budget = [MAX_ELEMENTS]  # padding elements read: a kernel of 10^4 beside 10^4 borders
+        for o in outputs:
+            exact = self.sees(actual(o), reads, span, clamp, budget)
             if exact != lattice.pattern(o):
                 edges.append((o, exact))
         return Lattice(bounds, lattice.shift, tuple(edges))
+
+    def _padding_sees_none(self, reads: int | None, span: int | None) -> bool:
+        """Whether the pattern continued past the ends sees no pixel of the input (the
+        ``P`` elements beside each end decide it, the fields moving forward): a window that
+        reads padding then sees what the pattern gives it, :func:`_outside` changes nothing."""
+        period = len(self.bounds)
+        if not sympy.sympify(self.shift).is_nonnegative:
+            return False
+        before = all(_outside(self.pattern(j), -1, span) == self.pattern(j)
+                     for j in range(-period, 0))
+        return before and (reads is None or all(
+            _outside(self.pattern(j), 1, span) == self.pattern(j)
+            for j in range(reads, reads + period)))
 
     def _borders(self, window: Window, step, reads, positions) -> list[int]:
         """The outputs whose window reaches one of this lattice's edges or past its ends
@@ -165,19 +249,25 @@ class Lattice:
                    default=reads) if positions is not None else None
         found = set()
         for r in range(v):
-            w = list(window(r))
-            if not w:
+            w = window(r)
+            if not len(w):
                 continue
+            w = (min(w[0], w[-1]), max(w[0], w[-1])) if isinstance(w, range) else (min(w), max(w))
             q = 0
             while min(w) + q * u < head and (positions is None or q * v + r < positions):
                 found.add(q * v + r)
                 if u == 0 and positions is None:
                     break
                 q += 1
+                if len(found) > MAX_ELEMENTS:
+                    raise Unknown(len(found))
             if tail is not None:
                 q = 0 if u == 0 else max(0, ceil(Fraction(tail - max(w), u)))
                 if u > 0 or max(w) >= tail:
-                    found.update(range(q * v + r, positions, v))
+                    ends = range(q * v + r, positions, v)
+                    if len(found) + len(ends) > MAX_ELEMENTS:
+                        raise Unknown(len(ends))
+                    found.update(ends)
         return sorted(found)
 
     def extent(self, positions: int) -> tuple[sympy.Expr, sympy.Expr]:
@@ -222,10 +312,12 @@ def merged(lattices: list[Lattice]) -> Lattice | None:
     period = 1
     for x in lattices:
         period = period * len(x.bounds) // gcd(period, len(x.bounds))
+    if period > MAX_ELEMENTS:
+        return None
+
     def union(o: int, at) -> Bounds:
         seen = [b for b in (at(x)(o) for x in lattices) if b is not None]
-        return (sympy.Min(*(b[0] for b in seen)), sympy.Max(*(b[1] for b in seen))) \
-            if seen else None
+        return _hull(seen)
 
     bounds = tuple(union(o, lambda x: x.pattern) for o in range(period))
     edges = sorted({o for x in lattices for o, _ in x.edges})
@@ -240,9 +332,24 @@ def sliding_window(reach: int, stride: int, front: int, dilation: int = 1) -> Wi
 
 
 def transposed_window(kernel: int, stride: int, padding: int, dilation: int) -> Window:
-    """Output ``o`` reads the inputs ``i`` with ``i s = o + p - d t`` for a tap ``t < k``."""
-    return lambda o: [(o + padding - dilation * t) // stride for t in reversed(range(kernel))
-                      if (o + padding - dilation * t) % stride == 0]
+    """Output ``o`` reads the inputs ``i`` with ``i s = o + p - d t`` for a tap ``t < k``: the
+    taps with ``d t = o + p`` modulo ``s`` are every ``s/g``-th from the first (``g = gcd(d,
+    s)``), so ``i`` steps by ``d/g``; a range, whatever the kernel (10^8 taps, one by one,
+    took minutes)."""
+    g = gcd(dilation, stride)
+    m = stride // g
+
+    def window(o: int) -> range:
+        if (o + padding) % g:
+            return range(0)
+        first = (o + padding) // g * pow(dilation // g, -1, m) % m if m > 1 else 0
+        if first >= kernel:
+            return range(0)
+        last = first + (kernel - 1 - first) // m * m
+        return range((o + padding - dilation * last) // stride,
+                     (o + padding - dilation * first) // stride + 1, dilation // g)
+
+    return window
 
 
 def adaptive_window(inputs: int, outputs: int) -> Window:

@@ -7,7 +7,8 @@ parameter count ``N = sum_i L_i``, the memory ``M(b) = c + a b`` and the budget
 ``[1, "S", "p"]``, a channel count ``k``), that letter would mean two things on one page:
 :func:`notation` picks another for the formulas (``S_str``, ``p_pad``, ``kappa``), the same in
 every document.  A symbol ``I`` or ``I_1`` would read like the stored activations
-``I_1, I_2, ...``: their labels then take ``\\mathcal{I}``.
+``I_1, I_2, ...``: their labels then take another letter, ``X`` (else ``J``), the same in
+the text report, the JSON and the documents.
 
 >>> from symcnn.symbols import size
 >>> n = notation({size("c"), size("k"), size("N"), size("M"), size("S")})
@@ -15,8 +16,8 @@ every document.  A symbol ``I`` or ``I_1`` would read like the stored activation
 ('P', 'm_{0}', 'm_{1}', '\\\\mathcal{M}', '\\\\kappa', '{\\\\kappa}_{2}', 'S_{\\\\mathrm{str}}')
 >>> n.letter("p"), n.text["budget"], n.activation
 ('p', 'M_avail', 'I')
->>> notation({size("I_1")}).activation
-'\\\\mathcal{I}'
+>>> notation({size("I_1")}).activation, notation({size("I"), size("X")}).text_label("I_3")
+('X', 'J_3')
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ _OWN = {
     "g": (("g", "g"), ("g_grp", r"g_{\mathrm{grp}}"), _tilde("g")),
     "n": (("n", "n"), ("nu", r"\nu"), _tilde("n")),
     "L_i": (("L", "L"), ("ell", r"\ell"), ("Lambda", r"\Lambda")),
-    # the stored activations I_1, I_2, ... of M(b) (their labels in every document)
-    "I_i": (("I", "I"), ("Ical", r"\mathcal{I}"), _tilde("I")),
+    # the stored activations I_1, I_2, ... of M(b) (their labels in every document): letters
+    # that read the same as text (the report, the JSON) as in LaTeX; not A (the simulated
+    # step's F_t + A_t b), nor a, c, m (the memory's)
+    "I_i": (("I", "I"), ("X", "X"), ("J", "J"), ("Act", r"\mathrm{Act}")),
     "eps": (("epsilon", r"\varepsilon"), ("eps_bn", r"\varepsilon_{\mathrm{bn}}")),
 }
 #: The other general formulas' letters (sizes of a layer's tensors, of attention, of the
@@ -100,10 +103,15 @@ class Notation:
     text_renames: dict[str, str] = field(default_factory=dict)
 
     def text_label(self, label: str) -> str:
-        """A stored activation's label as plain text here: ``I_5`` -> ``Ical_5`` where the
-        network has a symbol ``I``."""
+        """A stored activation's label as plain text here: ``I_5`` -> ``X_5`` where the
+        network has a symbol ``I`` (the letter the documents write, :attr:`activation`)."""
         base, _, index = label.partition("_")
         return f"{self.text['activation']}_{index}" if base == "I" and index else label
+
+    def relabel(self, text: str) -> str:
+        """Prose that names the stored activations (a convention's summary, ``b (I_1 + 2 sum
+        ...)``) with this notation's letter: ``I_1`` -> ``X_1`` where ``I`` is a symbol."""
+        return re.sub(r"\bI_(\d+|i)\b", lambda m: self.text_label(m.group(0)), text)
 
     def letter(self, name: str) -> str:
         """The LaTeX of the generic letter ``name`` (``"S"``, ``"k_2"``, ``"L_i"``) here."""
@@ -122,11 +130,18 @@ def _is_taken(candidate: tuple[str, str], taken: set[str], indexed: bool) -> boo
     return indexed and any(re.fullmatch(rf"{re.escape(name)}_\d+", t) for t in taken)
 
 
+def _primed(candidate: tuple[str, str]) -> tuple[str, str]:
+    """The usual letter with a prime, where every candidate is a symbol: a spec's symbol is
+    a name (:func:`symcnn.symbols.size`), never written with a prime."""
+    name, tex = candidate
+    return f"{name}'", f"{tex}'"
+
+
 def notation(symbols) -> Notation:
     """Letters for the documents of a network with ``symbols`` (its own and the sizes named
     for it, :mod:`symcnn.analysis.named`): the usual ones unless a symbol is named or
     written like one (then the next candidate that is neither a symbol nor a letter chosen
-    before)."""
+    before; the usual one primed where every candidate is taken)."""
     taken = {str(s) for s in symbols} | {sympy.latex(s) for s in symbols}
     chosen: dict[str, tuple[str, str]] = {}
     for key, candidates in GENERIC.items():
@@ -137,7 +152,7 @@ def notation(symbols) -> Notation:
             continue
         used = taken | {x for c in chosen.values() for x in c}
         chosen[key] = next((c for c in candidates[1:] if not _is_taken(c, used, indexed)),
-                           candidates[-1])
+                           _primed(usual))
     renames = {key: tex for key, (name, tex) in chosen.items() if (name, tex) != GENERIC[key][0]}
     renames |= {name: f"{{{renames[base]}}}_{{{name.partition('_')[2]}}}"
                 for name, base in _INDEXED.items() if base in renames}

@@ -43,7 +43,8 @@ is the largest over the paths: the union of the inputs' fields.
   adaptive pooling to 1, sees all of it); a slice moves its first element.  ``Mul`` is a merge,
   as ``Add``: where one input's every element sees all that the others see (a
   squeeze-excitation scale, an attention's output), the union is its field at every position
-  (jump 0).  A learned tensor sees no pixel (None), and adds nothing where it is merged.
+  (jump 0).  A learned tensor (a class token) sees no pixel: it has no field (no axes, as
+  without spatial axes), and adds nothing where it is merged.
   Attention: every output element sees every input element of its sample.
 
 >>> from symcnn.analysis import analyze
@@ -63,7 +64,7 @@ from math import gcd
 import sympy
 
 from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, known
-from symcnn.analysis.lattice import decided
+from symcnn.analysis.lattice import MAX_ELEMENTS, decided
 from symcnn.analysis.lattice import whole
 from symcnn.analysis.lattice import adaptive_window, interpolation_window, nearest_index
 from symcnn.analysis.lattice import sliding_window
@@ -306,6 +307,8 @@ def _upsample(layer, states, ins, out) -> State:
             scale = Fraction(1)  # PyTorch copies an axis it does not resize (whatever the factor)
         irregular = None
         if layer.mode.startswith("nearest") and known(x) is not None and known(y) is not None:
+            if whole(y) > MAX_ELEMENTS:  # float32's index is checked output by output
+                raise Unknown(y)
             exact = layer.mode == "nearest-exact"
             index = nearest_index(exact, whole(x), whole(y),
                                   None if layer.recompute_scale_factor else f)
@@ -503,34 +506,41 @@ FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Ha
                  GroupNorm, LayerNorm, Contiguous, StochasticDepth), _same)
 
 
-def receptive_fields(analysis) -> tuple[tuple[AxisField, ...] | None, ...]:
+def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
-    network's input (empty when the input has none), or None where it is not known (a
-    spatial layer after its axes were flattened, a concatenation along a spatial axis,
-    adaptive pooling to a symbolic size that may not divide, a symbolic geometry after a
-    fractional jump).
+    network's input (empty when the input has none, and for a learned tensor: no field), or
+    None where it is not known (a spatial layer after its axes were flattened, a
+    concatenation along a spatial axis, adaptive pooling to a symbolic size that may not
+    divide, a symbolic geometry after a fractional jump).  ``shapes``: each node's output
+    shape (``"input"`` too) to count positions in, such as the named sizes (a linear layer's
+    field in them: :func:`symcnn.analysis.field_forms.named_fields`).
 
     >>> import symcnn
     >>> fields = symcnn.receptive_fields(symcnn.analyze(symcnn.example_spec().network))
     >>> [(axis.size, axis.jump, axis.start) for axis in fields[3]]  # L4, per axis
     [(13, 4, 0), (13, 4, 0), (13, 4, 0)]
     """
+    shapes = shapes or {"input": analysis.input_shape,
+                        **{row.name: row.output_shape for row in analysis.rows}}
     start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i,
-                        known(n)) for i, n in enumerate(analysis.input_shape[1:]))
+                        known(n)) for i, n in enumerate(shapes["input"][1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
+    blind: set[str] = set()  # the nodes whose elements see no pixel: no field known (None)
     for row in analysis.rows:
         ins = tuple(states[name] for name in row.inputs)
         state = None
         if all(s is not None for s in ins) or not row.layer.reads_inputs:
             try:
-                state = FIELD_RULES[row.layer](row.layer, ins, row.input_shapes,
-                                               row.output_shape)
+                state = FIELD_RULES[row.layer](row.layer, ins, tuple(shapes[i] for i in row.inputs),
+                                               shapes[row.name])
             except Unknown:  # a symbolic geometry where the field differs by element
                 state = None
             except SeesNothing:
                 state = ()
+                blind.add(row.name)
+        if state == () and any(name in blind for name in row.inputs):
+            blind.add(row.name)  # after a layer that sees nothing (not a learned tensor)
         states[row.name] = state
-        sees_nothing = start and state == ()
-        out.append(None if state is None or sees_nothing else tuple(a.field for a in state))
+        out.append(None if state is None or row.name in blind else tuple(a.field for a in state))
     return tuple(out)

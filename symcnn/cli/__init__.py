@@ -19,6 +19,7 @@ from symcnn.cli import calibrate, documents, exam, importer, report, solve, swee
 from symcnn.cli.flags import FLAGS, flag
 from symcnn.cli.parser import build_parser
 from symcnn.errors import SymcnnError
+from symcnn.render.formatting import visible
 
 __all__ = ["FLAGS", "main"]
 
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         text = _run(args)
     except SymcnnError as err:
-        print(f"symcnn: error: {err.describe(flag)}", file=sys.stderr)
+        print(f"symcnn: error: {visible(err.describe(flag))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # output is a transaction: nothing is left half-written
         print("symcnn: interrupted", file=sys.stderr)

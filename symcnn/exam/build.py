@@ -307,8 +307,8 @@ def _receptive_field(q, report, mistakes, row) -> _Answered:
     value = field_along(a, row, q.axis - 1)
     if value is None:
         raise SymcnnError(f"layer {row.name!r} ({row.type_name}) has no receptive field to ask "
-                          "about (its spatial axes are flattened or mixed whole)",
-                          layer=q.where, field="layer")
+                          "about (its spatial axes are flattened or mixed whole, or it is a "
+                          "learned tensor)", layer=q.where, field="layer")
     return _Answered(Answer("count", value), field_work(a, row, q.axis - 1), row,
                      partial(field_mistakes, a, row, q.axis - 1), int)
 

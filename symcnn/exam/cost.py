@@ -41,6 +41,27 @@ from symcnn.units import parse_size
 
 
 @dataclass(frozen=True)
+class MacsGroup:
+    """Layers that count the same: one formula, the same numbers put in, the same value
+    (ResNet's repeated blocks), as a key writes them once, with how many."""
+
+    rows: tuple[LayerRow, ...]
+    derivation: Derivation
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def value(self) -> int:
+        return int(self.derivation.value)
+
+    @property
+    def together(self) -> int:
+        return self.count * self.value
+
+
+@dataclass(frozen=True)
 class MacsWork:
     """The layers that count (the asked one alone for a layer's question), with their
     derivations, the value asked for, and the tool whose count it is."""
@@ -49,6 +70,24 @@ class MacsWork:
     value: int
     total: bool  # the whole network's count (else one layer's)
     convention: MacsConvention = MacsConvention.FVCORE
+
+    @property
+    def groups(self) -> tuple[MacsGroup, ...]:
+        """The rows, those with the same formula and numbers together, in the order they
+        first count: a whole network's sum written compactly (ResNet-50's 108 layers that
+        count are 34 computations)."""
+        by_key: dict[tuple[str, str], list] = {}
+        for row, d in self.rows:
+            by_key.setdefault((str(d.formula), str(d.substituted)), [d]).append(row)
+        return tuple(MacsGroup(tuple(rows), d) for d, *rows in by_key.values())
+
+    @property
+    def formulas(self) -> tuple[tuple[str, sympy.Expr], ...]:
+        """Each layer type's general formula once, ``(type, formula)``, in order."""
+        seen: dict[tuple[str, str], tuple[str, sympy.Expr]] = {}
+        for row, d in self.rows:
+            seen.setdefault((row.type_name, str(d.formula)), (row.type_name, d.formula))
+        return tuple(seen.values())
 
 
 def macs_work(analysis: Analysis, row: LayerRow | None,
@@ -162,7 +201,8 @@ def _fields(analysis: Analysis):
 
 def field_along(analysis: Analysis, row: LayerRow, axis: int) -> int | None:
     """The receptive field of ``row`` along spatial axis ``axis`` (from 0), None where it has
-    none to ask about (its axes flattened, a jump of 0: it sees the whole axis)."""
+    none to ask about (its axes flattened, a learned tensor, a jump of 0: it sees the whole
+    axis)."""
     f = _fields(analysis)[row.index - 1]
     if f is None or axis >= len(f) or f[axis] is None or f[axis][1] == 0:
         return None
@@ -176,7 +216,7 @@ def field_work(analysis: Analysis, row: LayerRow, axis: int) -> FieldWork:
     steps, at = [], {"input": (1, 1)}
     for r in analysis.rows[:row.index]:
         f = fields[r.index - 1]
-        if f is None or f[axis] is None:
+        if not f or f[axis] is None:  # unknown, or none (a learned tensor)
             continue
         size, jump = f[axis]
         at[r.name] = (size, jump)

@@ -21,7 +21,7 @@ import os
 import sys
 import warnings
 
-from symcnn.errors import SymcnnError
+from symcnn.errors import SymcnnError, shorten
 from symcnn.importers import fx_walk
 from symcnn.importers.spec_text import (
     TracedLayer,
@@ -34,6 +34,8 @@ from symcnn.network import INPUT
 
 #: Batch size of the traced run: two, so that an operation mixing up the batch axis shows.
 BATCH = 2
+#: The largest size of a tensor's axis PyTorch takes (an int64).
+TORCH_MAX_SIZE = 2**63 - 1
 TORCH_MISSING = 'install the torch extra: pip install "symcnn[torch]"'
 
 
@@ -70,6 +72,9 @@ def parse_shape(value) -> tuple[int, ...]:
     if not shape or min(shape) < 1:
         raise SymcnnError(f"{value!r}: expected positive whole numbers, channels first and no "
                           "batch axis, e.g. 3,224,224", argument="input_shape")
+    if max(shape) > TORCH_MAX_SIZE:  # torch.empty failed "to unpack the object" in the trace
+        raise SymcnnError(f"{shorten(str(value))!r}: a size of more than 2^63 - 1, PyTorch's "
+                          "largest", argument="input_shape")
     return shape
 
 

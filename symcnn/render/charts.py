@@ -41,6 +41,10 @@ SIMULATED_POINTS = 12
 #: (no two oranges or browns side by side), dark enough for a projector and for print.
 BUDGET_COLORS = ("blue!80!black", "red!80!black", "green!50!black", "orange!90!black",
                  "violet", "cyan!60!black", "magenta!80!black", "black!55")
+#: The largest memory a chart draws, in its unit (TB at most): its coordinates are floats, and
+#: pgfplots and matplotlib compute ticks beyond them.  A network of 10^39-wide axes needs
+#: more than a float holds (10^308), which stopped the documents with an OverflowError.
+MAX_DRAWN = 10**300
 _NICE = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10)
 _STEPS = (1, 2, 2.5, 5, 10)
 
@@ -118,9 +122,10 @@ class Shares:
 @dataclass(frozen=True)
 class Charts:
     """What the charts show.  ``needs``: the symbols without a value, when the network has
-    any (then nothing is drawn); else ``curve`` (``(b, M(b))`` in bytes, exactly the
-    report's), ``budgets``, the axes (``xmax`` in samples, ``unit`` and ``ymax`` for
-    memory) and the bars of each share chart."""
+    any, and ``beyond``: why its figures cannot be drawn (then nothing is drawn); else
+    ``curve`` (``(b, M(b))`` in bytes, exactly the report's), ``budgets``, the axes
+    (``xmax`` in samples, ``unit`` and ``ymax`` for memory) and the bars of each share
+    chart."""
 
     needs: tuple[str, ...] = ()
     unit: str = "B"
@@ -137,6 +142,7 @@ class Charts:
     #: The letters of the memory ``M(b) = c + a b``, as LaTeX: the document's
     #: (:class:`symcnn.analysis.letters.Notation`)
     letters: tuple[str, str, str] = ("M", "c", "a")
+    beyond: str = ""
 
     @property
     def memory_legend(self) -> str:
@@ -146,7 +152,7 @@ class Charts:
 
     @property
     def drawn(self) -> bool:
-        return not self.needs
+        return not self.needs and not self.beyond
 
     @property
     def xticks(self) -> str:
@@ -274,6 +280,9 @@ def chart_data(report: Report) -> Charts:
     curve = _curve(report, budgets, xmax)
     top = max(max(m for _, m in curve), *(b.bytes for b in budgets))
     unit = _unit(top, binary=report.units.endswith("iB"))
+    if top >= MAX_DRAWN * UNITS[unit]:
+        return Charts(beyond=f"the training memory is more than 10^{len(str(MAX_DRAWN)) - 1} "
+                      f"{unit}, beyond a chart's numbers")
     ymax = f"{top * 1.06 / UNITS[unit]:.3g}"
     names = shown_names(report.network)  # flatten_9 as the documents write it: Flatten 9
     activations = [(names.get(n, n), v) for n, v in _activation_items(report)]
@@ -288,5 +297,5 @@ def _letters(notation) -> tuple[str, str, str]:
     return notation.memory, notation.fixed, notation.per_sample
 
 
-__all__ = ["BUDGET_COLORS", "Bar", "Budget", "Charts", "Shares", "chart_data"]
+__all__ = ["BUDGET_COLORS", "MAX_DRAWN", "Bar", "Budget", "Charts", "Shares", "chart_data"]
 

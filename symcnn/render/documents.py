@@ -17,6 +17,7 @@ import jinja2.sandbox
 import sympy
 
 from symcnn.analysis.letters import Notation
+from symcnn.analysis.field_forms import named_fields
 from symcnn.errors import SymcnnError, shorten
 from symcnn.files import OutputTransaction, shipped_dir, write_atomic
 from symcnn.render.charts import chart_data
@@ -29,6 +30,8 @@ from symcnn.render.latex import (
     escape_latex,
     escape_markdown,
     factor,
+    field_cell,
+    field_part,
     formula,
     math,
     math_name,
@@ -121,7 +124,7 @@ def _bytes_text(value, unit: str = "MB") -> TeX:
 @jinja2.pass_context
 def _label(ctx, name: str) -> TeX:
     """``I_5`` -> ``I_{5}``: a memory term's label as math, in the document's activation
-    letter (``\\mathcal{I}_{5}`` for a network with a symbol ``I``)."""
+    letter (``X_{5}`` for a network with a symbol ``I``, as the text report writes it)."""
     base, _, sub = str(name).partition("_")
     if base == "I":
         base = (ctx.get("notation") or Notation()).activation
@@ -207,18 +210,6 @@ def _power(unit: str) -> str:
     return f"{base}^{{{exponent}}}"
 
 
-def _axes(field, attribute: str) -> TeX:
-    """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
-    ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
-    ``?``."""
-    if field is None:
-        return TeX("?")
-    shown = [math(getattr(axis, attribute)) for axis in field]
-    if not shown:
-        return TeX("")
-    return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
-
-
 def reader_name(node, index: int) -> str:
     """A node's name as a reader knows it: empty where the spec gave none (``flatten_9``,
     made up from the type and position, is code, not a name)."""
@@ -292,8 +283,8 @@ def template_environment(kind: str, search: list[Path]) -> jinja2.Environment:
         "block_args": _block_args,
         "bytes": _breakable_bytes if kind == "tex" else _bytes_text,
         "texbytes": _breakable_bytes if kind == "tex" else _bytes_tex,
-        "escape": escape, "e": escape, "raw": TeX, "axes": _axes, "chunks": chunks,
-        "spaced_size": spaced_size,
+        "escape": escape, "e": escape, "raw": TeX, "axes": field_part, "axes_cell": field_cell,
+        "chunks": chunks, "spaced_size": spaced_size,
     })
     return env
 
@@ -382,11 +373,15 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
     not drawn)."""
     titles = titles or TitlePage()
     exercise = exercise_parts(report) if report.memory.simulation is None else None
+    fields = _field_rows(report)
     return {"doc": titles, "title": titles.title or DEFAULT_TITLE,
             "solutions": solutions, "exercise": exercise,
             "memory_heading": memory_heading(report),
             "report": report, "net": report.network, "analysis": report.analysis,
             "memory": report.memory, "rows": report.analysis.rows,
+            # the convention in words, its activations in the document's letter (X_1 where
+            # the network has a symbol I)
+            "rules_summary": report.notation.relabel(report.memory.rules.summary),
             "terms": report.memory.activations, "limits": report.limits,
             "checks": report.checks, "mismatches": report.mismatches,
             "misprinted": {c.key: c for c in report.mismatches},
@@ -395,17 +390,22 @@ def context(report: Report, titles: TitlePage | None = None, solutions: bool = F
                                                                    key=str))),
             # compute cost and receptive fields (templates/compute_*.j2): per node, and per
             # group; MACs in the named sizes where the network has them
-            "compute_rows": tuple(zip(report.analysis.rows, _macs_rows(report),
-                                      report.receptive_fields)),
+            "compute_rows": tuple(zip(report.analysis.rows, _macs_rows(report), fields)),
             "compute_groups": tuple(zip(report.groups,
                                         report.named_group_macs or report.group_macs,
-                                        (report.receptive_fields[g.rows[-1].index - 1]
-                                         for g in report.groups))),
+                                        (fields[g.rows[-1].index - 1] for g in report.groups))),
             "charts": images.charts if images else chart_data(report), "chart_images": images,
             "derivation": report.derivation, "notation": report.notation,
             "IL": TeX(report.notation.activation),
             # a name the spec did not give (flatten_9) as the documents write it (Flatten 9)
             "shown_names": shown_names(report.network)}
+
+
+def _field_rows(report: Report):
+    """Each node's receptive field, in the named sizes of a symbolic network (a linear
+    layer's ``16 D_8 + 45``, not the closed form of ``D``)."""
+    d = report.derivation
+    return named_fields(report.analysis, d.sizes) if d is not None else report.receptive_fields
 
 
 def _macs_rows(report: Report):

@@ -92,3 +92,19 @@ def budget_text(formula: sympy.Expr, name: str) -> str:
     """The largest batch's closed form with the budget written ``name`` (``M_avail``: the
     budget is not the memory ``M(b)`` it bounds); text and JSON both write it so."""
     return expr_text(formula.subs(BUDGET, size(name)))
+
+
+#: Characters a terminal acts on or that reorder what it shows: C0 and C1 controls but the
+#: newline (ESC starts escape sequences that retitle the window or clear the screen, CR
+#: overwrites the line) and the invisible and bidirectional format characters.
+_UNSEEN = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible(text: str) -> str:
+    """``text`` safe to print on a terminal: every control or format character written as its
+    escape (``\\x1b``, ``\\u202e``), so a name from a spec shows what it holds and cannot act.
+
+    >>> visible("conv\\x1b]0;owned\\x07 1")
+    'conv\\\\x1b]0;owned\\\\x07 1'
+    """
+    return _UNSEEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sympy
 
+from symcnn.analysis.field_forms import sees_whole_axis
 from symcnn.network import DTYPE_BYTES
 from symcnn.render.formatting import budget_text, expr_text, generic_text, written
 from symcnn.render.formatting import json_value as value
 from symcnn.report import Report
 
 
-def _layer(r, macs, field, term, s: int, notation) -> dict:
+def _layer(r, macs, field, term, s: int, notation, input_shape) -> dict:
     """One node: its shapes, parameters, MACs, receptive field and stored activation."""
     d, m = r.params_derivation, macs.derivation
     return {
@@ -31,17 +32,21 @@ def _layer(r, macs, field, term, s: int, notation) -> dict:
         "macs": value(macs.value),
         "macs_formula": generic_text(m.formula, notation, written) if m else None,
         "macs_substituted": written(m.substituted) if m else None,
-        "receptive_field": None if field is None else [_axis_field(f) for f in field],
+        "receptive_field": None if field is None else [_axis_field(f, n) for f, n in
+                                                       zip(field, input_shape[1:])],
         "inputs": list(r.inputs),
         **({"block": r.block, "block_type": r.block_type} if r.block else {}),
     }
 
 
-def _axis_field(f) -> dict:
-    """Size, jump and start; where the elements' fields differ (a fractional jump), each
-    phase's first and last pixel: element ``q P + r`` sees ``phases[r]`` moved by ``q P jump``
-    (None: no pixel)."""
+def _axis_field(f, n) -> dict:
+    """Size, jump and start along an input axis of ``n`` pixels; ``whole_input`` where every
+    output element sees all of them (jump 0: a linear layer, a global pool); where the
+    elements' fields differ (a fractional jump), each phase's first and last pixel: element
+    ``q P + r`` sees ``phases[r]`` moved by ``q P jump`` (None: no pixel)."""
     out = {"size": value(f.size), "jump": value(f.jump), "start": value(f.start)}
+    if sees_whole_axis(f, n):
+        out["whole_input"] = True
     if f.phases is not None:
         out["phases"] = [None if b is None else [value(b[0]), value(b[1])]
                          for b in f.phases.bounds]
@@ -53,7 +58,7 @@ def to_json(report: Report) -> dict:
     s = DTYPE_BYTES[mem.dtype]
     terms = {t.source: t for t in mem.activations}
     layers = [_layer(r, macs, field, terms.get(r.name) if r.allocates else None, s,
-                     report.notation)
+                     report.notation, a.input_shape)
               for r, macs, field in zip(a.rows, report.macs.rows, report.receptive_fields)]
     memory = {
         "convention": mem.convention, "dtype": mem.dtype, "bytes_per_element": s,

@@ -16,7 +16,14 @@ from __future__ import annotations
 import re
 
 import sympy
-from sympy.printing.latex import LatexPrinter
+from sympy.printing.latex import (
+    LatexPrinter,
+    greek_letters_set,
+    modifier_dict,
+    other_symbols,
+    tex_greek_dictionary,
+)
+from sympy.printing.conventions import split_super_sub
 from sympy.printing.precedence import PRECEDENCE
 
 from symcnn.errors import SymcnnError, shorten
@@ -63,6 +70,9 @@ def math_name(text) -> TeX:
 
 
 _SUBSCRIPTED = re.compile(r"\b([A-Za-z])(?:_([A-Za-z0-9]+)|\^(\d+))\b")
+#: The kernel size ``k`` standing alone (an exam's "kernel volume k instead of k^2"): a word
+#: that English prose never writes, so it is the symbol.
+_LONE_KERNEL = re.compile(r"(?<![\w.\\])k(?![\w.^])")
 
 
 def prose_with_symbols(text) -> TeX:
@@ -71,12 +81,14 @@ def prose_with_symbols(text) -> TeX:
 
     >>> print(prose_with_symbols("C_in forgotten (I_5 & more), k^2 instead of k^3"))
     $C_{\\mathrm{in}}$ forgotten ($I_{5}$ \\& more), $k^{2}$ instead of $k^{3}$
+    >>> print(prose_with_symbols("kernel volume k instead of k^2 in every layer"))
+    kernel volume $k$ instead of $k^{2}$ in every layer
     """
     if isinstance(text, TeX):
         return text
     out, last = [], 0
     for m in _SUBSCRIPTED.finditer(str(text)):
-        out.append(escape_latex(str(text)[last:m.start()]))
+        out.append(_lone_kernel(str(text)[last:m.start()]))
         base, sub, power = m.groups()
         if power is not None:
             out.append(f"${base}^{{{power}}}$")
@@ -84,8 +96,14 @@ def prose_with_symbols(text) -> TeX:
             sub = sub if sub.isdigit() else r"\mathrm{" + sub + "}"
             out.append(f"${base}_{{{sub}}}$")
         last = m.end()
-    out.append(escape_latex(str(text)[last:]))
+    out.append(_lone_kernel(str(text)[last:]))
     return TeX("".join(out))
+
+
+def _lone_kernel(text: str) -> str:
+    """Prose escaped, a lone kernel size ``k`` in it set as math."""
+    parts = _LONE_KERNEL.split(text)
+    return "$k$".join(escape_latex(part) for part in parts)
 
 
 def escape_markdown(text) -> TeX:
@@ -105,8 +123,38 @@ def group_digits(n: int, sep: str = "{,}") -> str:
     return f"{n:,}".replace(",", sep)
 
 
+#: sympy's name modifiers (``Xbar`` -> ``\\bar{X}``) less ``scr``: ``\\mathscr`` needs the
+#: mathrsfs package, which the templates do not load (pdflatex stopped at "Undefined control
+#: sequence" on a symbol named ``Hscr``), so such a name prints as it is written.
+_MODIFIERS = {key: modifier_dict[key] for key in sorted(modifier_dict, key=len, reverse=True)
+              if key != "scr"}
+
+
+def _translate(name: str) -> str:
+    """sympy's ``translate`` (a Greek letter or a symbol's name, then its modifiers) with
+    :data:`_MODIFIERS`: only commands of amsmath and amssymb."""
+    tex = tex_greek_dictionary.get(name)
+    if tex:
+        return tex
+    if name.lower() in greek_letters_set:
+        return "\\" + name.lower()
+    if name in other_symbols:
+        return "\\" + name
+    for key, modify in _MODIFIERS.items():
+        if name.lower().endswith(key) and len(name) > len(key):
+            return modify(_translate(name[:-len(key)]))
+    return name
+
+
 class _Printer(LatexPrinter):
-    """sympy's LaTeX printer with grouped digits (``FloorDiv`` prints itself as a floor bracket)."""
+    """sympy's LaTeX printer with grouped digits (``FloorDiv`` prints itself as a floor
+    bracket) and symbol names set with the templates' packages only (:func:`_translate`)."""
+
+    def _split_super_sub(self, name: str) -> tuple[str, list[str], list[str]]:
+        if name is None or "{" in name:
+            return name, [], []
+        base, supers, subs = split_super_sub(name)
+        return _translate(base), [_translate(s) for s in supers], [_translate(s) for s in subs]
 
     def _print_Integer(self, expr):
         return group_digits(int(expr))
@@ -241,3 +289,22 @@ def sum_lines(expr, width: int = 55) -> TeX:
             out.append(f" {sign} {body}")
             line += size_
     return TeX("".join(out))
+
+
+def field_part(field, attribute: str) -> TeX:
+    """One part of a receptive field (``size``, ``jump``, ``start``) per spatial axis as math:
+    ``13`` when the axes agree, else ``(13, 9)``; a field that is not known (None) reads
+    ``?``, none (a learned tensor, an input without spatial axes) nothing."""
+    if field is None:
+        return TeX("?")
+    shown = [math(getattr(axis, attribute)) for axis in field]
+    if not shown:
+        return TeX("")
+    return TeX(shown[0] if len(set(shown)) == 1 else "(" + ", ".join(shown) + ")")
+
+
+def field_cell(field, attribute: str) -> TeX:
+    """:func:`field_part` as a table cell with its own ``$...$``: empty where there is no field
+    (an empty ``$$`` would open display math)."""
+    shown = field_part(field, attribute)
+    return TeX(f"${shown}$" if shown else "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -51,8 +52,11 @@ def _matplotlib():
 
 
 def _plain(text: str) -> str:
-    """A name as matplotlib's literal text: a ``$`` would start its math."""
-    return text.replace("$", r"\$")
+    """A name as matplotlib's literal text: a ``$`` would start its math; white space is a
+    space and a control or format character is left out, as in the LaTeX (an escape or a
+    backspace in a layer's name made the SVG file ill-formed XML)."""
+    return "".join(" " if c.isspace() else "" if unicodedata.category(c)[0] == "C" else c
+                   for c in text).replace("$", r"\$")
 
 
 def _memory_chart(fig, charts: Charts) -> None:

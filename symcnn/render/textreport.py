@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sympy
 
+from symcnn.analysis.field_forms import sees_whole_axis, shared_pixels
 from symcnn.layers import BatchNormNd
-from symcnn.render.formatting import budget_text, expr_text, factor, figure_units, number, shape, written
+from symcnn.render.formatting import (budget_text, expr_text, factor, figure_units, number,
+                                      shape, visible, written)
 from symcnn.report import Report
 from symcnn.units import format_bytes, unit_note
 
@@ -16,8 +18,23 @@ def nbytes(value, unit: str) -> str:
 
 
 def _table(rows: list[list[str]]) -> list[str]:
+    rows = [[visible(c) for c in r] for r in rows]          # aligned as printed
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _activation_cell(r, term, report: Report, unit) -> str:
+    """A node's stored activation and its size; else why it adds none to the sum: a learned
+    tensor (a parameter), a view or an in-place layer (no new memory), or an output the
+    convention does not count (PyTorch's: one that nothing saves for backward)."""
+    if term is not None:
+        return f"{report.notation.text_label(term.label)} = {nbytes(term.bytes, unit)}"
+    if not r.layer.reads_inputs:
+        return "(learned tensor)"
+    if r.allocates:
+        return "(not saved)"
+    return "(in place, no new memory)" if getattr(r.layer, "inplace", False) \
+        else "(view, no new memory)"
 
 
 def _layer_rows(report: Report) -> list[list[str]]:
@@ -37,20 +54,23 @@ def _layer_rows(report: Report) -> list[list[str]]:
             text = written(d.substituted)
             if d.value.is_number or len(text) <= 32:
                 params = f"{text} = {number(d.value)}"
-        term = labels.get(r.name) if r.allocates else None
-        kind = "in place" if getattr(r.layer, "inplace", False) else "view"
-        act = (f"{report.notation.text_label(term.label)} = {nbytes(term.bytes, unit)}" if term
-               else f"({kind}, no new memory)")
-        inputs = [", ".join(r.inputs)] if graph else []
+        act = _activation_cell(r, labels.get(r.name) if r.allocates else None, report, unit)
+        inputs = [", ".join(r.inputs) if r.layer.reads_inputs else ""] if graph else []
         rows.append([str(r.index), r.name, r.type_name, *inputs, shape(r.output_shape), params,
-                     _macs(macs.value), receptive_field(field), act])
+                     _macs(macs.value), receptive_field(field, report.analysis.input_shape), act])
     return rows
 
 
-def receptive_field(axes) -> str:
+def receptive_field(axes, input_shape=None) -> str:
     """A node's receptive field: its size, and its jump where that is not 1, written once
     where every spatial axis has the same (``61, jump 16``), else one value per axis
-    (``5 x 3, jump 2 x 1``); ``?`` where it is not known, empty without spatial axes."""
+    (``5 x 3, jump 2 x 1``); ``?`` where it is not known, empty where there is none (no
+    spatial axes, a learned tensor).  Where every output element sees the same pixels (jump
+    0 on every axis: a linear layer, a global pool, attention), the jump is not written: the
+    field is ``whole input`` where it covers every input pixel, else the input pixels it
+    covers of the input's (``189 x 221 x 189 of 193 x 229 x 193``, the padding not counted);
+    the JSON keeps the numbers (``size`` with padding, ``jump`` 0) and marks the first
+    ``whole_input``.  ``input_shape``: the network's (channels first)."""
     if axes is None:
         return "?"
     if not axes:
@@ -60,8 +80,14 @@ def receptive_field(axes) -> str:
         texts = [number(v) for v in values]
         return texts[0] if len(set(texts)) == 1 else " x ".join(texts)
 
-    size, jump = per_axis(a.size for a in axes), per_axis(a.jump for a in axes)
-    text = size if jump == "1" else f"{size}, jump {jump}"
+    spatial = input_shape[1:] if input_shape is not None else None
+    if spatial is not None and all(a.jump == 0 and a.phases is None for a in axes):
+        if all(sees_whole_axis(a, n) for a, n in zip(axes, spatial)):
+            return "whole input"
+        text = f"{per_axis(map(shared_pixels, axes, spatial))} of {per_axis(spatial)}"
+    else:
+        size, jump = per_axis(a.size for a in axes), per_axis(a.jump for a in axes)
+        text = size if jump == "1" else f"{size}, jump {jump}"
     return text if len(text) <= 40 else "(closed form: --json)"
 
 
@@ -151,7 +177,12 @@ def _moments(report: Report) -> list[str]:
 
 
 def render_text(report: Report) -> str:
-    """The report as it is printed by ``symcnn report``."""
+    """The report as it is printed by ``symcnn report``: names and descriptions from the spec
+    with their control characters escaped (:func:`symcnn.render.formatting.visible`)."""
+    return visible(_report_text(report))
+
+
+def _report_text(report: Report) -> str:
     net, mem, unit = report.network, report.memory, figure_units(report)
     a = report.analysis
     out = [f"{net.name}" + (f": {net.description}" if net.description else ""),
@@ -176,12 +207,13 @@ def render_text(report: Report) -> str:
     s = mem.element_bytes
 
     letters = report.notation.text  # never written like one of the network's symbols
+    letters_in = report.notation.relabel
 
     def product(term) -> str:
         return written(term.derivation.substituted) if a.total_params.is_number \
             else f"{letters['params']}*{s}"
 
-    out += ["", f"Memory, {mem.convention} convention ({mem.rules.summary}), "
+    out += ["", f"Memory, {mem.convention} convention ({letters_in(mem.rules.summary)}), "
                 f"{unit_note(unit)}:",
             f"  Params      = {product(mem.params)} B = {nbytes(mem.params.bytes, unit)}"]
     if mem.grads.bytes != 0:

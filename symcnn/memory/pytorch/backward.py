@@ -61,6 +61,8 @@ class Step:
     profile: Profile | None = None   # measured workspace, in place of the rules where it has it
     #: node -> (strided input, strided output gradient): :mod:`symcnn.memory.pytorch.layout`
     layout: dict | None = None
+    #: the nodes whose input is a channels-last view (:mod:`symcnn.memory.pytorch.layout`)
+    channels_last: frozenset = frozenset()
 
     def transients(self, r, phase: str = "forward", **extra):
         """The kernel transients of ``r``'s ``phase`` (:func:`symcnn.memory.pytorch.workspace.transient`),
@@ -73,7 +75,8 @@ class Step:
         strided = (self.layout or {}).get(r.name, (False, False))
         return transient(r, phase, self.device, self.width[r.name], batch=self.batch,
                          threads=self.threads, precision=self.precision, cpu=self.cpu,
-                         first=first, strided=strided, **extra)
+                         first=first, strided=strided,
+                         channels_last=r.name in self.channels_last, **extra)
 
 
 def input_gradient(r, step: Step) -> sympy.Expr:

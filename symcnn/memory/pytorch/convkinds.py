@@ -23,6 +23,23 @@ fp32 on AVX2 (oneDNN; ``ONEDNN_VERBOSE``):
   gradient ``I + W + scratch + B`` then ``I + 2 W + 2 B``; the scratchpads of
   :mod:`symcnn.memory.pytorch.onednn.gemm`.
 
+* **first layer** (fewer than 8 input channels, every dense forward ``jit:avx2`` takes,
+  1-d, 2-d and 3-d): the weight is reordered to ``Ohwi8o`` (``Acdb8a``) with the output
+  channels padded to 8 and the input channels **not** padded, ``Wp = C_in rnd(C_out, 8) k 4``
+  (:func:`avx2_forward_weight`; e.g. a 3->96 16x16 patch embedding: 294,912 B, not the
+  786,432 B of a padded ``C_in``).
+* **dense weight gradient** (``jit:avx2``, 1-d, 2-d, 3-d): two stages, oneDNN's copies of the
+  output gradient and the source with its own weight gradient, then that weight gradient beside
+  ATen's (:func:`avx2_weight_stages`: the peak where the weight outweighs the activations, as
+  in a patch embedding or on a small map); the source copied into 8-channel blocks but for 3
+  input channels; ``gemm:jit`` from a 14-wide kernel in 1-d and 2-d; a strided data gradient's
+  blocked weight with ``C_out`` unpadded (:func:`avx2_strided_data_weight`).  Measured on
+  single layers, ``validation/conv_backward_avx2.py`` (``results/cpu_avx2_conv_backward.json``).
+* **channels-last input** (a 2-d convolution reading ``x.permute(0, 3, 1, 2)`` of a contiguous
+  tensor, as ConvNeXt's ``LayerNorm2d`` hands on): PyTorch runs it channels-last
+  (``mkldnn_conv_use_channels_last``) and oneDNN takes ``brg_conv_fwd:avx2`` on ``acdb``
+  tensors: forward ``Wc + O + scratch + Wp`` (:func:`channels_last_forward`).
+
 2 bytes where PyTorch runs its own kernels (fp16; bf16 without oneDNN's bf16 kernels, AVX2):
 
 * **grouped** (depthwise included): a loop over the groups (``at::_convolution``'s
@@ -64,6 +81,11 @@ NO_ONEDNN_BF16 = frozenset({"AVX2"})
 AVX2_UR_W = 3
 #: The narrowest kernel whose dense weight gradient ``jit:avx2`` declines (measured).
 AVX2_BWD_WEIGHTS_KW = 14
+#: ``jit:avx2``'s channel block (8 fp32 values fill an AVX2 register).
+AVX2_BLOCK = 8
+#: ``brg_conv_fwd:avx2``'s scratchpad: ``4096 + 4120 threads`` bytes (measured on 1, 2 and 4
+#: threads; 4120 is a page of brgemm batch elements, ``onednn.common.BATCH_ELEMENT``).
+BRG_FWD_SCRATCH, BRG_FWD_SCRATCH_PER_THREAD = 4096, 4120
 
 ZERO = sympy.Integer(0)
 
@@ -181,9 +203,119 @@ def avx2_weights_declines(row: LayerRow) -> bool:
     """Whether ``jit:avx2`` declines a dense layer's weight gradient, so that oneDNN takes
     ``gemm:jit``: a kernel at least :data:`AVX2_BWD_WEIGHTS_KW` wide (``ONEDNN_VERBOSE``,
     Conv2d on 3 channels with kernel = stride: 8 to 13 ``jit:avx2``, 14, 15, 16 and 20
-    ``gemm:jit``; ViT's 16x16 patch embedding)."""
+    ``gemm:jit``; ViT's 16x16 patch embedding; Conv1d on 1 and 3 channels, kernel = stride and
+    stride 8 with padding 4: 8, 12, 13 ``jit:avx2``, 14 and 16 ``gemm:jit``,
+    ``results/cpu_avx2_conv_backward.json``).  Not measured in 3-d, where the rule is not
+    applied."""
     v = _ints(row)
-    return v is not None and len(v["in"]) == 2 and v["k"][-1] >= AVX2_BWD_WEIGHTS_KW
+    return v is not None and len(v["in"]) in (1, 2) and v["k"][-1] >= AVX2_BWD_WEIGHTS_KW
+
+
+def avx2_forward_weight(row: LayerRow, wp, element_bytes: int):
+    """The blocked weight of a dense ``jit:avx2`` forward: ``wp`` (both channel counts padded
+    to 8), but with fewer than 8 input channels ``Ohwi8o``, which pads only the output channels:
+    ``C_in rnd(C_out, 8) k s`` (``ONEDNN_VERBOSE``: ``wei:...:Acdb8a``; the allocator saw
+    294,912 B for Conv2d 3->96 16x16, 73,728 B for 3->20 16x16, 30,720 B for 5->20 8x8, and the
+    same for Conv1d 1->32 and 3->16, Conv3d 3->16 and 1->8; measured on the AVX2 EPYC, torch
+    2.13.0+cpu, 2 threads)."""
+    cin = sympy.sympify(row.input_shapes[0][0])
+    if sympy.sympify(cin < AVX2_BLOCK) != sympy.true:
+        return wp
+    cout = sympy.sympify(row.layer.out_channels)
+    return (cin * sympy.ceiling(cout / AVX2_BLOCK) * AVX2_BLOCK
+            * sympy.Mul(*row.layer.kernel_size) / row.layer.groups * element_bytes)
+
+
+def avx2_weight_input_channels(cin):
+    """The input channels of ``jit:avx2``'s blocked weight gradient and of its copy of the
+    source: 3 stay 3 (oneDNN's "flat" case, ``jcp.ic == 3``: the source is read as it is),
+    every other count is padded to the 8-channel block (1, 2, 4 to 7 as well: measured)."""
+    cin = sympy.sympify(cin)
+    return cin if cin == 3 else sympy.ceiling(cin / AVX2_BLOCK) * AVX2_BLOCK
+
+
+def avx2_weight_stages(call, scratch: int) -> tuple:
+    """The weight gradient of a dense fp32 layer in ``jit:avx2`` (1-d, 2-d and 3-d without
+    front/back padding), on top of the node's moment (which counts ``I``, ``W``, ``B``)::
+
+        + Op + Ip' + Wp' + scratch + B    oneDNN's copies and gradients (its bias gradient
+                                          stands where the moment counts ``B``)
+        free Ip', Op, scratch
+        + B + W                           ATen's gradients, then free Wp', oneDNN's bias
+
+    so the second stage, ``Wp' + B`` above the moment, outweighs the first where the weight
+    outweighs the activations (small maps, large kernels: patch embeddings).  ``Op`` is the
+    output gradient with ``rnd(C_out, 8)`` channels; ``Ip'`` the source copied into 8-channel
+    blocks (none for 3 input channels, :func:`avx2_weight_input_channels`, which a first layer
+    does too: a 1-channel input is copied to 8); ``Wp' = C_in' rnd(C_out, 8) k 4``.
+    Measured on the AVX2 EPYC (torch 2.13.0+cpu, oneDNN v3.12, 2 threads), every allocation of
+    the backward alone: ``validation/conv_backward_avx2.py``,
+    ``results/cpu_avx2_conv_backward.json`` (kernel = stride 2 to 8 on 1, 3, 5, 7 channels,
+    3x3 on 1 to 32 channels, 1-d, 2-d, 3-d, batches 2 and 3)."""
+    row, s = call.row, call.element_bytes
+    ins, out = row.input_shapes[0], row.output_shape
+    tensors = row.layer.param_tensors(ins)
+    w = tensors[0] * call.param_bytes
+    b = tensors[1] * call.param_bytes if len(tensors) > 1 else ZERO
+    cin = avx2_weight_input_channels(ins[0])
+    cout = sympy.ceiling(sympy.sympify(out[0]) / AVX2_BLOCK) * AVX2_BLOCK
+    wp = cin * cout * sympy.Mul(*row.layer.kernel_size) * s
+    op = cout * numel(out[1:]) * s
+    ip = ZERO if cin == 3 else cin * numel(ins[1:]) * s
+    return ((wp - w + scratch, op + ip), (wp + b, ZERO))
+
+
+def avx2_strided_data_weight(row: LayerRow, wp, element_bytes: int):
+    """The blocked weight of a strided data gradient in ``brgconv_strided:avx2``: the input
+    channels padded to 8, the output channels (its reduction) not: ``rnd(C_in, 8) C_out k s``
+    (measured: 10,240 B for Conv2d 1->20 4x4 stride 4, 40,960 B for 1, 3, 5, 7 -> 20 8x8,
+    163,840 B for 1->20 16x16, 1-d and 3-d alike, ``results/cpu_avx2_conv_backward.json``;
+    AVX2 EPYC, torch 2.13.0+cpu).  ``wp`` (both padded) where a size is symbolic."""
+    cin, cout = sympy.sympify(row.input_shapes[0][0]), sympy.sympify(row.layer.out_channels)
+    if not (cin.is_Integer and cout.is_Integer):
+        return wp
+    return (sympy.ceiling(cin / AVX2_BLOCK) * AVX2_BLOCK * cout
+            * sympy.Mul(*row.layer.kernel_size) * element_bytes)
+
+
+def avx2_weights_jit(row: LayerRow, batch, threads) -> bool:
+    """Whether oneDNN takes ``jit:avx2`` for a dense layer's weight gradient on AVX2
+    (:func:`symcnn.memory.pytorch.onednn.fp32.implementation`; not ``jit_1x1:avx2``, not
+    ``gemm:jit``); False where a size is symbolic."""
+    v = _ints(row)
+    if v is None or avx2_weights_declines(row):
+        return False
+    args = _args(v, batch, threads)
+    _, wei = onednn_fp32.implementation(*args[:6], threads=threads, batch=args[6],
+                                        cpu=MEASURED_ON)
+    return wei == "jit:avx2"
+
+
+def channels_last_forward(call) -> tuple:
+    """A dense 2-d forward on a channels-last input (``brg_conv_fwd:avx2``, ``acdb`` source and
+    output): PyTorch copies the weight channels-last (``Wc = W``; none for a 1x1 kernel or one
+    input channel, which are channels-last already), allocates the output ``O`` (plain,
+    channels-last), then oneDNN books its scratchpad, ``4096 + 4120 threads`` B (1, 2 and 4
+    threads), and reorders the weight to ``Acdb{8,16,24,32}a``, the output channels padded to its
+    block: ``Wp = C_in rnd(C_out, blk) k 4``.  oneDNN picks ``blk`` (8 ``ocb``, ``ocb`` <= 4) by
+    an efficiency estimate (``brg_blocking_t::est_eff``) that is not reproduced here: the rule
+    takes the largest ``rnd(C_out, blk)`` of the candidates, exact when ``C_out`` is a multiple
+    of 96 or at most 8 and an upper bound otherwise (measured: 3->96 16x16, 16->{8..768} 2x2,
+    384->768 2x2, 64->64 3x3, 96->96 7x7, 40->100 3x3 and more, peak ``O + Wc + scratch + Wp``
+    with the chosen block; AVX2 EPYC, torch 2.13.0+cpu).  The input is not copied.  Not
+    measured in 1-d or 3-d, nor in 2 bytes: the dense rules stay there."""
+    row, s = call.row, call.element_bytes
+    layer, cin = row.layer, sympy.sympify(row.input_shapes[0][0])
+    cout, kernel = sympy.sympify(layer.out_channels), sympy.Mul(*layer.kernel_size)
+    ocb = sympy.Min(4, sympy.ceiling(cout / AVX2_BLOCK))
+    padded = sympy.Max(*(sympy.ceiling(cout / (AVX2_BLOCK * m)) * AVX2_BLOCK * m
+                         for m in range(1, 5)))
+    if ocb.is_number:                      # only the blocks oneDNN tries
+        padded = max(sympy.ceiling(cout / (AVX2_BLOCK * m)) * AVX2_BLOCK * m
+                     for m in range(1, int(ocb) + 1))
+    copy = ZERO if kernel == 1 or cin == 1 else cin * cout * kernel * s
+    scratch = BRG_FWD_SCRATCH + BRG_FWD_SCRATCH_PER_THREAD * int(call.threads)
+    return ((copy + scratch + cin * padded * kernel * s, ZERO),)
 
 
 def gemm_weights(call) -> tuple:
@@ -271,7 +403,7 @@ def _grouped_weight_scratch(v, batch: int, threads: int) -> int:
 
 # ------------------------------------------------------------------------ native 2 bytes -------
 
-def _columns(row: LayerRow, s: int, groups: int = 1):
+def native_columns(row: LayerRow, s: int, groups: int = 1):
     """Bytes per sample of a native im2col buffer for one group (0 for a 1x1 stride-1 layer
     without padding, which needs none)."""
     layer, ins, out = row.layer, row.input_shapes[0], row.output_shape
@@ -288,12 +420,12 @@ def native_stages(call, what: str) -> tuple:
     tensors = row.layer.param_tensors(row.input_shapes[0])
     low = sympy.Add(*tensors) * s
     if what == "native_dilated":
-        cols = _columns(row, s) * 1        # one sample: fixed in the batch
+        cols = native_columns(row, s) * 1        # one sample: fixed in the batch
         if call.phase == "forward":
             return ((cols, ZERO),)
         return ((low - w - b + cols, ZERO),)
     g = row.layer.groups
-    col = _columns(row, s, g)
+    col = native_columns(row, s, g)
     copy = i / g if call.batch != 1 else ZERO  # a group's input slice (contiguous at b = 1)
     if call.phase == "forward":
         return ((ZERO, copy + col), (ZERO, o))
@@ -317,7 +449,7 @@ def allowance(call, dense) -> tuple:
     v = _ints(row)
     out = list(dense)
     g = row.layer.groups
-    col = _columns(row, s, g)
+    col = native_columns(row, s, g)
     every = sympy.Integer(0)
     if v is not None and len(v["in"]) < 3:
         args = _args(v, call.batch, call.threads)

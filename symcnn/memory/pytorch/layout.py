@@ -56,3 +56,25 @@ def layouts(analysis) -> dict[str, tuple[bool, bool]]:
         if any(flags):
             out[r.name] = flags
     return out
+
+
+#: The permutation that makes a contiguous (b, H, W, C) tensor a channels-last (b, C, H, W) view.
+TO_CHANNELS_LAST = (0, 3, 1, 2)
+
+
+def channels_last_input(row, by_name: dict) -> bool:
+    """Whether ``row``'s first input is ``x.permute(0, 3, 1, 2)`` of a contiguous 4-d ``x``
+    (not itself a permuted view): a channels-last tensor, which PyTorch's convolutions keep
+    channels-last (``mkldnn_conv_use_channels_last``) rather than copying it."""
+    source = by_name.get(row.inputs[0]) if row.inputs else None
+    if source is None or not isinstance(source.layer, layers.Permute):
+        return False
+    dims = tuple(d % len(source.layer.dims) for d in source.layer.dims)
+    return dims == TO_CHANNELS_LAST and not strided_input(source, by_name)
+
+
+def channels_last_inputs(analysis) -> frozenset[str]:
+    """The nodes whose input is a channels-last view (:func:`channels_last_input`)."""
+    by_name = {r.name: r for r in analysis.rows}
+    return frozenset(r.name for r in analysis.rows
+                     if r.layer.reads_inputs and channels_last_input(r, by_name))

@@ -52,7 +52,7 @@ from symcnn.analysis.liveness import lifetimes
 from symcnn.analysis.rows import Analysis
 from symcnn.memory.pytorch.backward import Step, backward_moments
 from symcnn.memory.pytorch.checkpointing import CPU_RNG_STATE, checkpoint_moments, segments
-from symcnn.memory.pytorch.layout import layouts
+from symcnn.memory.pytorch.layout import channels_last_inputs, layouts
 from symcnn.memory.pytorch.moments import (
     Ledger,
     Moment,
@@ -170,7 +170,7 @@ def _setup(analysis, s, optimizer, foreach, device, batch, precision, threads, c
     step = Step(total(f for f, _ in resident_parts), plus(x, out),
                 (resident_parts, ((0, x), (0, out))), out, width, ran_in, s, device,
                 precision, batch, threads, live, sizes, cpu, profile,  # mse_loss: unreduced buffer
-                layouts(analysis))
+                layouts(analysis), channels_last_inputs(analysis))
     return step, Update(optimizer, foreach, updated, s)
 
 

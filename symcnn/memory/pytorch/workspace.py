@@ -21,7 +21,10 @@ CPU, fp32 (``device="cpu"``):
 * **Convolution, oneDNN** (every batch >= 2; at batch 1 see im2col below).
   Forward: ``+Ip +Wp +Op``, free ``Wp, Ip``, ``+O`` (ATen's output), free ``Op``: peak
   ``max(Ip + Wp + Op, Op + O)``; the input is reordered only when it has at least
-  ``channel_block`` channels (``Ip = 0`` otherwise).
+  ``channel_block`` channels (``Ip = 0`` otherwise); where a bias's channels do not fill the
+  last block, oneDNN books it padded first (:func:`padded_bias`, 128 to 256 B); on AVX2 a layer
+  with fewer than 8 input channels has them unpadded in ``Wp``, and one reading a
+  channels-last view runs ``brg_conv_fwd`` (:mod:`symcnn.memory.pytorch.convkinds`).
   Backward, input needing a gradient, stride 1: gradient of the input ``Op + Wp + Ip`` then
   ``I + Ip``; gradient of the weight ``I + Op + Ip + Wp + B`` plus oneDNN's weight-gradient
   scratchpad (reduction buffers of its thread split, barriers: :func:`conv_scratchpads`).
@@ -30,6 +33,9 @@ CPU, fp32 (``device="cpu"``):
   61,488 B, where :mod:`symcnn.memory.pytorch.onednn.fp32` has no rule), then ATen allocates the result and a
   contiguous copy: **3 I** at once; then the weight stage as for stride 1.
   First layer (its input needs no gradient): only the weight stage, ``Op + Wp + B`` (+ scratch).
+  On AVX2 (``jit:avx2``) the weight gradient has a second stage, oneDNN's weight gradient
+  beside ATen's, and the source is copied for every channel count but 3
+  (:func:`symcnn.memory.pytorch.convkinds.avx2_weight_stages`).
 * **Convolution, im2col** (PyTorch's ``use_mkldnn`` in ``aten/src/ATen/native/Convolution.cpp``
   keeps the native ``slow_conv2d``/``slow_conv3d`` at batch 1 when ``groups == 1``, the kernel
   is not larger than 3 in both last axes and ``C * d1 * d2 <= 20480``): forward ``+col +O
@@ -66,7 +72,6 @@ returns no alternative there, so the CUDA timeline is still a lower bound.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,30 +83,10 @@ from symcnn.layers import numel
 from symcnn.layers.dispatch import RuleTable
 from symcnn.memory.pytorch import convkinds, tokenops
 from symcnn.memory.pytorch.convkinds import NO_ONEDNN_BF16, allowance_layers  # noqa: F401
-from symcnn.memory.pytorch.onednn import bf16 as onednn_bf16
-from symcnn.memory.pytorch.onednn import bf16_1x1 as onednn_bf16_1x1
-from symcnn.memory.pytorch.onednn import fp32 as onednn_fp32
+from symcnn.memory.pytorch.scratchpads import (  # noqa: F401  (their home, re-exported)
+    CHANNEL_BLOCK, CHANNEL_BLOCKS, RULES_CPU_CAPABILITY, STRIDED_SCRATCH, THREADS,
+    TRANSPOSED_SCRATCH, conv_scratchpads, forward_scratch, padded_bias, transposed_scratch)
 
-#: The CPU the kernel rules of this module and of the ``onednn_*`` modules were measured and
-#: derived on, as PyTorch names its dispatch level (``torch.backends.cpu.get_cpu_capability()``):
-#: an AVX-512 CPU with avx512_bf16 and no AMX (``validation/results/*.json`` say which).  On
-#: another capability oneDNN and ATen pick other kernels (AVX2: 8-channel blocks, no oneDNN
-#: bf16 convolutions), so these rules are not exact there.
-RULES_CPU_CAPABILITY = "AVX512"
-#: Channels per block of oneDNN's blocked layout: 16 fp32 values fill an AVX-512 register.
-CHANNEL_BLOCK = 16
-#: The block per CPU capability (``nChw16c`` on AVX-512, ``nChw8c`` on AVX2: 8 fp32 values
-#: fill an AVX2 register).
-CHANNEL_BLOCKS = {"AVX512": CHANNEL_BLOCK, "AVX2": 8}
-#: Smallest backward-data scratchpad of a strided oneDNN convolution seen on the CPU (bytes).
-STRIDED_SCRATCH = 61_488
-#: Scratchpad of a transposed convolution's forward (oneDNN's backward-data kernel), per
-#: element size: the same for every ConvTranspose1d/2d/3d of the zoo in fp32; the smallest
-#: seen in bf16 (49,840 to 51,376 B).
-TRANSPOSED_SCRATCH = {4: 61_616, 2: 49_840}
-#: Intra-op threads of the CPU the rules were measured on (``torch.get_num_threads()``);
-#: oneDNN's per-thread buffers scale with it.
-THREADS = 2
 #: PyTorch hands a 2-byte matmul to oneDNN when ``m * k * n`` exceeds this
 #: (``mkldnn_gemm_min_size`` in ``aten/src/ATen/native/mkldnn/Matmul.cpp``).
 MKLDNN_GEMM_MIN_SIZE = 16 * 16 * 16
@@ -159,6 +144,9 @@ class KernelCall:
     cpu: str = RULES_CPU_CAPABILITY
     #: (input, output gradient) strided views the kernel copies: :mod:`symcnn.memory.pytorch.layout`
     strided: tuple[bool, bool] = (False, False)
+    #: The input is a channels-last (NHWC-strided) view
+    #: (:func:`symcnn.memory.pytorch.layout.channels_last_inputs`).
+    channels_last: bool = False
 
     @property
     def native_half(self) -> bool:
@@ -205,7 +193,8 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
               strided_scratch: int = STRIDED_SCRATCH,
               threads: int = THREADS, param_bytes: int | None = None,
               precision: str = "fp32", cpu: str = RULES_CPU_CAPABILITY,
-              strided: tuple[bool, bool] = (False, False)) -> tuple[Alternative, ...]:
+              strided: tuple[bool, bool] = (False, False),
+              channels_last: bool = False) -> tuple[Alternative, ...]:
     """Extra bytes alive inside ``row``'s ``phase`` ("forward" or "backward") on ``device``,
     as alternatives ``(fixed, per_sample)`` on top of the timeline's moment (see the module);
     the rule of ``row``'s layer type in :data:`TRANSIENTS`.
@@ -217,11 +206,13 @@ def transient(row: LayerRow, phase: str, device: str = "cpu", element_bytes: int
     capability whose rules apply (:class:`symcnn.options.CpuCapability`); ``channel_block``
     (default: the block of ``cpu``) overrides its channel block.  ``strided``: whether the
     node's input and its output's gradient are strided views (:mod:`symcnn.memory.pytorch.
-    layout`), which some kernels copy."""
+    layout`), which some kernels copy; ``channels_last``: whether its input is a channels-last
+    view (a 2-d convolution then runs oneDNN's ``brg_conv_fwd`` on AVX2)."""
     cpu = str(cpu)
     block = CHANNEL_BLOCKS[cpu] if channel_block is None else channel_block
     call = KernelCall(row, phase, element_bytes, first, batch, block, strided_scratch,
-                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided))
+                      threads, param_bytes or element_bytes, precision, cpu, tuple(strided),
+                      channels_last)
     alternatives = TRANSIENTS[device][row.layer](call)
     return tokenops.gradient_copy(call, alternatives) if device == "cpu" else alternatives
 
@@ -258,9 +249,11 @@ def _convolution(call: KernelCall) -> Transients:
         return convkinds.native_stages(call, special)
     if special != "dense":
         return convkinds.onednn_stages(call, special)
-    if call.phase == "forward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
-            and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
-            and convkinds.avx2_forward_declines(call.row):
+    onednn_fp32_avx2 = call.cpu == convkinds.MEASURED_ON and not call.native_half \
+        and call.element_bytes == 4 and not uses_im2col(call.row, call.batch)
+    if call.phase == "forward" and onednn_fp32_avx2 and call.channels_last:
+        return convkinds.channels_last_forward(call)
+    if call.phase == "forward" and onednn_fp32_avx2 and convkinds.avx2_forward_declines(call.row):
         return convkinds.gemm_forward(call)
     if call.phase == "backward" and call.cpu == convkinds.MEASURED_ON and not call.native_half \
             and call.element_bytes == 4 and not uses_im2col(call.row, call.batch) \
@@ -280,20 +273,29 @@ def _dense_convolution(call: KernelCall) -> Transients:
         return ((col, zero),)            # b = 1: a fixed number of bytes
     i, o, ip, op, w, b_, wp, reorder_in = _conv_sizes(call)
     if call.phase == "forward":
-        first_stage = forward_scratch(row, call.batch, call.threads, s)
+        if call.cpu == convkinds.MEASURED_ON:
+            wp = convkinds.avx2_forward_weight(call.row, wp, s)
+        first_stage = forward_scratch(row, call.batch, call.threads, s) \
+            or padded_bias(row, call.channel_block, s)
         return ((wp + first_stage, reorder_in + op - o), (zero, op))
     scratch = conv_scratchpads(row, call.batch, call.threads, s, call.strided_scratch,
                                call.cpu)
-    if blocked_weight_stage(row, call.channel_block):
-        weight_stage = (wp - w, op) if first else (wp - w, op + ip)
-    else:                                 # plain copies of the input and output gradient
-        weight_stage = (zero, o) if first else (zero, o + i)
-    weight_stage = (weight_stage[0] + scratch[0], weight_stage[1])
+    if call.cpu == convkinds.MEASURED_ON and convkinds.avx2_weights_jit(row, call.batch,
+                                                                     call.threads):
+        weight_stages = convkinds.avx2_weight_stages(call, scratch[0])
+    else:
+        if blocked_weight_stage(row, call.channel_block):
+            weight_stage = (wp - w, op) if first else (wp - w, op + ip)
+        else:                             # plain copies of the input and output gradient
+            weight_stage = (zero, o) if first else (zero, o + i)
+        weight_stages = ((weight_stage[0] + scratch[0], weight_stage[1]),)
     if first:
-        return (weight_stage,)
+        return weight_stages
     if all(st == 1 for st in row.layer.stride):
-        return (weight_stage, (wp + scratch[1] - w - b_, op + ip - i))
-    return (weight_stage, (-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
+        return weight_stages + ((wp + scratch[1] - w - b_, op + ip - i),)
+    if call.cpu == convkinds.MEASURED_ON:
+        wp = convkinds.avx2_strided_data_weight(row, wp, s)
+    return weight_stages + ((-w - b_, 2 * i), (wp + scratch[1] - w - b_, o))
 
 
 @CPU.entry(layers.ConvTransposeNd)
@@ -343,7 +345,10 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     """fp16 under CPU autocast: PyTorch 2.13 runs these outside oneDNN on an AVX-512 CPU
     without fp16 units (no oneDNN primitive runs): a convolution as im2col (``_slow_conv2d``,
     ``slow_conv3d``) with a column buffer of the whole batch, ``col = C_in k n(O) 2`` per
-    sample; forward ``+col``; backward the input's gradient (with ``+col`` in 3-d), then the
+    sample (none in the forward of a 1x1 stride-1 layer without padding: the allocator saw only
+    its weight copy and output: Conv1d, Conv2d, Conv3d 16->8 1x1, bf16 and fp16, AVX2 EPYC);
+    forward ``+col``;
+    backward the input's gradient (with ``+col`` in 3-d), then the
     2-byte weight and bias gradients with ``+col`` (an output gradient that is not contiguous,
     as ``y.sum().backward()`` gives, is copied first: ``+O``).  A linear layer's matmuls take
     nothing more; a transposed convolution is not modelled.  Every fp16 peak of the zoo to
@@ -353,8 +358,8 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
     if layer.groups != 1:
         return ()
     col = ins[0] * sympy.Mul(*layer.kernel_size) * numel(out[1:]) * 2
-    if phase == "forward":
-        return ((zero, col),)
+    if phase == "forward":            # a 1x1 stride-1 layer without padding reads its input
+        return ((zero, convkinds.native_columns(row, 2)),)   # as the columns: none made
     tensors = layer.param_tensors(ins)
     w = sympy.Add(*tensors) * param_bytes            # this layer's gradients, not made yet
     weight_stage = (sympy.Add(*tensors) * 2 - w, col)
@@ -366,96 +371,6 @@ def _native_half(row: LayerRow, phase: str, first: bool, param_bytes: int):
 def _at_least(value, bound: int) -> bool:
     """Whether ``value`` (a size, maybe symbolic) is surely at least ``bound``."""
     return sympy.sympify(value >= bound) == sympy.true
-
-
-def _conv_arguments(row: LayerRow, batch, threads: int):
-    """The plain-integer arguments of :mod:`symcnn.memory.pytorch.onednn.fp32` / :mod:`symcnn.memory.pytorch.onednn.bf16`
-    for ``row``'s convolution, or None where they have no rule (symbolic sizes, string
-    padding, groups, dilation, output padding)."""
-    layer, ins = row.layer, row.input_shapes[0]
-    sizes = (ins[0], layer.out_channels, *layer.kernel_size, *layer.stride, *ins[1:])
-    if isinstance(layer.padding, str) or not all(sympy.sympify(v).is_Integer for v in sizes) \
-            or layer.groups != 1 or any(d != 1 for d in layer.dilation) \
-            or any(v != 0 for v in getattr(layer, "output_padding", ())):
-        return None
-    return (int(ins[0]), int(layer.out_channels), [int(k) for k in layer.kernel_size],
-            [int(v) for v in layer.stride], [int(v) for v in layer.padding],
-            tuple(int(v) for v in ins[1:]), int(batch) if batch is not None else 8, threads)
-
-
-def conv_scratchpads(row: LayerRow, batch, threads: int = THREADS, element_bytes: int = 4,
-                     strided_scratch: int = STRIDED_SCRATCH,
-                     cpu: str = RULES_CPU_CAPABILITY) -> tuple[int, int]:
-    """oneDNN's scratchpads of a convolution's backward on the CPU, ``(weight stage, strided
-    data stage)`` in bytes, derived from oneDNN's source and checked on measured grids:
-    :mod:`symcnn.memory.pytorch.onednn.fp32` (4-byte elements) and :mod:`symcnn.memory.pytorch.onednn.bf16` (2).  Where they
-    have no rule: no weight scratchpad and ``strided_scratch`` (fp32; 0 in bf16) for the data
-    stage.  Without a batch size: a batch of 8 for oneDNN's thread split."""
-    rules = onednn_fp32 if element_bytes == 4 else onednn_bf16
-    fallback = (0, strided_scratch if element_bytes == 4 else 0)
-    args = _conv_arguments(row, batch, threads)
-    if args is None:
-        return fallback
-    weight, data = rules.weight_scratch, rules.data_scratch
-    if element_bytes == 4 and cpu != RULES_CPU_CAPABILITY:
-        weight = functools.partial(weight, cpu=cpu)
-        data = functools.partial(data, cpu=cpu)
-    if element_bytes == 2 and args[1] < CHANNEL_BLOCK and not _one_by_one(row):
-        return fallback                            # outside the measured grid (C_out >= 16)
-    if element_bytes == 2 and _one_by_one(row):
-        impl = onednn_bf16_1x1.implementation(*args[:6])
-        bias = bool(getattr(row.layer, "bias", False))
-        if impl["backward_weights"] == onednn_bf16_1x1.IMPLEMENTATION:
-            weight = functools.partial(onednn_bf16_1x1.weight_scratch, bias=bias)
-        if impl["backward_data"] == onednn_bf16_1x1.IMPLEMENTATION:
-            data = onednn_bf16_1x1.data_scratch
-    found = []
-    for rule, default in ((weight, fallback[0]), (data, fallback[1])):
-        try:
-            found.append(rule(*args))
-        except (NotImplementedError, ValueError):
-            found.append(default)
-    return found[0], found[1]
-
-
-def _one_by_one(row: LayerRow) -> bool:
-    layer = row.layer
-    return all(k == 1 for k in layer.kernel_size) and not isinstance(layer.padding, str) \
-        and all(p == 0 for p in layer.padding)
-
-
-def forward_scratch(row: LayerRow, batch, threads: int = THREADS,
-                    element_bytes: int = 4) -> int:
-    """oneDNN's scratchpad of a convolution's forward: a 2-byte 1x1 convolution's
-    (``jit_bf16_1x1``: an fp32 buffer of the output per thread,
-    :func:`symcnn.memory.pytorch.onednn.bf16_1x1.forward_scratch`); none for the others (the ones measured
-    book at most a padded bias)."""
-    if element_bytes != 2 or not _one_by_one(row):
-        return 0
-    args = _conv_arguments(row, batch, threads)
-    if args is None:
-        return 0
-    if onednn_bf16_1x1.implementation(*args[:6])["forward"] != onednn_bf16_1x1.IMPLEMENTATION:
-        return 0
-    try:
-        return onednn_bf16_1x1.forward_scratch(*args, bias=bool(row.layer.bias))
-    except (NotImplementedError, ValueError):
-        return 0
-
-
-def transposed_scratch(row: LayerRow, batch, threads: int = THREADS,
-                       element_bytes: int = 4) -> int:
-    """oneDNN's scratchpad of a transposed convolution's forward: in fp32 from
-    :func:`symcnn.memory.pytorch.onednn.fp32.transposed_forward_scratch`, else (and where it has no rule)
-    :data:`TRANSPOSED_SCRATCH`."""
-    fallback = TRANSPOSED_SCRATCH.get(element_bytes, TRANSPOSED_SCRATCH[4])
-    args = _conv_arguments(row, batch, threads) if element_bytes == 4 else None
-    if args is None:
-        return fallback
-    try:
-        return onednn_fp32.transposed_forward_scratch(*args)
-    except (NotImplementedError, ValueError):
-        return fallback
 
 
 def _packed_matmul(row: LayerRow, batch, threads: int) -> tuple[Alternative, ...]:

@@ -96,6 +96,9 @@ convolution"), without front/back padding in 3-d.  8-channel blocks (``C_o8 = rn
                    + reducer(job 64 K,       njobs C_i8/8 C_o8/8,      reduction b o_d)
 
 each ``reducer = 4 g (p - 1) J job + 4096 + 4096 (g + 1)`` when its ``p > 1`` (0 at 1 thread).
+With 3 input channels the kernel reads the source as it is (``ic = ic_block = 3``, unpadded);
+the buffers around the primitive (the copies, oneDNN's weight gradient beside ATen's) are
+:func:`symcnn.memory.pytorch.convkinds.avx2_weight_stages`.
 
 **Not modelled** (``NotImplementedError``): the weight gradient in ``x64:gemm:jit`` (3-d, 4 to 15
 input channels, with depth padding; on the one measured layer, Conv3d 4->16 k3 p1 on 8^3, it is
