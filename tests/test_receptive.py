@@ -141,11 +141,14 @@ def test_transposed_convolution_by_hand():
 
 def test_upsampling_by_hand():
     """Twice the size, linear (align_corners false): output ``o`` samples position ``(2o -
-    1)/4``, between two pixels; nearest: pixel ``floor(o/2)``."""
+    1)/4``, between two pixels, except at the borders, where PyTorch clamps it to the map:
+    output 0's ``-1/4`` is pixel 0, output 19's ``37/4`` reads pixel 9 and (clamped) 9 again;
+    nearest: pixel ``floor(o/2)``."""
     linear = fields(Network.sequential("l", (1, 10), [Upsample(scale_factor=2,
                                                                mode="linear")]))[0][0]
-    assert [linear.pixels(o) for o in range(4)] == [(-1, 0), (0, 1), (0, 1), (1, 2)]
-    assert (linear.size, linear.jump, linear.start) == (2, sympy.Rational(1, 2), -1)
+    assert [linear.pixels(o) for o in range(4)] == [(0, 0), (0, 1), (0, 1), (1, 2)]
+    assert [linear.pixels(o) for o in range(17, 20)] == [(8, 9), (8, 9), (9, 9)]
+    assert (linear.size, linear.jump, linear.start) == (2, sympy.Rational(1, 2), 0)
     nearest = fields(Network.sequential("n", (1, 10), [Upsample(scale_factor=3)]))[0][0]
     assert [nearest.pixels(o) for o in range(4)] == [(0, 0), (0, 0), (0, 0), (1, 1)]
     assert (nearest.size, nearest.jump) == (1, sympy.Rational(1, 3))

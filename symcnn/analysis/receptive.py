@@ -18,9 +18,18 @@ is the largest over the paths: the union of the inputs' fields.
   ``jump`` the mean step).  A transposed convolution's output ``o`` reads the inputs ``i``
   with ``i s = o + p - d t``; upsampling reads the pixels with a non-zero weight, one for the
   nearest modes, two (linear modes) or four (bicubic) where the source position falls between
-  pixels, as PyTorch computes it (the borders, which PyTorch clamps, are reached as padding
-  is).  The layers after them follow each element.  A symbolic stride, padding or kernel
-  after a fractional jump is not followed (None).
+  pixels, as PyTorch's forward computes it (the nearest modes' index in float32; an axis the
+  linear modes do not resize is copied).  The layers after them follow each element.  A
+  symbolic stride, padding or kernel after a fractional jump is not followed (None).
+* The borders: ``pixels(o)`` holds for every output element.  A window that reads past its
+  input's ends reads padding: it sees the positions the pattern gives there (outside the
+  input: ``start`` is negative), but no pixel of the input (beside a slice, or where a stride
+  left the last pixels out, no element reads one there).  An interpolation has no padding:
+  PyTorch clamps the source index, and a border element reads the edge element (linear,
+  twice the size: element 0 sees pixel 0 alone, ``start`` 0).  Such border elements are
+  held one by one (:class:`~symcnn.analysis.lattice.Lattice`'s edges); ``size`` is the
+  largest over the elements there are, ``start`` element 0's.  (Not where the axis's size is
+  a symbol: the far border is then the pattern's.)
 * Adaptive pooling: its bins (``floor(i n/o)`` to ``ceil((i + 1) n/o) - 1``); to size 1 it
   sees the whole axis.
 * A linear layer, and a softmax over a spatial axis, see every position of the axes they mix:
@@ -49,12 +58,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from math import gcd
 
 import sympy
 
-from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, whole
-from symcnn.analysis.lattice import adaptive_window, interpolation_window, sliding_window
+from symcnn.analysis.lattice import Lattice, SeesNothing, Unknown, interpolation_scale, known
+from symcnn.analysis.lattice import MAX_ELEMENTS, decided
+from symcnn.analysis.lattice import whole
+from symcnn.analysis.lattice import adaptive_window, interpolation_window, nearest_index
+from symcnn.analysis.lattice import sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
 from symcnn.analysis.lattice import transposed_window
 from symcnn.intdiv import FloorDiv
@@ -140,6 +153,7 @@ class _Axis:
     field: AxisField
     positions: sympy.Expr
     axis: int | None
+    span: int | None = None  # the network input's pixels along the axis (None: symbolic)
 
     @property
     def spatial(self) -> bool:
@@ -149,25 +163,40 @@ class _Axis:
         f = self.field
         return self.field.phases or Lattice(((f.start, f.start + f.size - 1),), f.jump)
 
-    def remapped(self, window, step, positions) -> _Axis:
+    def remapped(self, window, step, positions, clamp: bool = False, irregular=None) -> _Axis:
         """The field of a layer whose output ``o`` reads this axis's elements ``window(o)``
-        (which moves ``u`` elements every ``v`` outputs, ``step = (u, v)``)."""
-        phases = self.lattice().remapped(window, tuple(map(whole, step)))
-        if len(phases.bounds) == 1 and phases.bounds[0] is not None:
+        (which moves ``u`` elements every ``v`` outputs, ``step = (u, v)``); past the ends
+        of the axis it reads padding, or the edge element where it ``clamp``s; ``irregular``:
+        see :meth:`Lattice.remapped`."""
+        phases = self.lattice().remapped(window, tuple(map(whole, step)), known(self.positions),
+                                         known(positions), self.span, clamp, irregular)
+        if len(phases.bounds) == 1 and phases.bounds[0] is not None and not phases.edges:
             (lo, hi), = phases.bounds
             return replace(self, field=AxisField(hi - lo + 1, phases.shift, lo),
                            positions=positions)
-        return replace(self, field=AxisField(*phases.field(), phases), positions=positions)
+        return replace(self, field=AxisField(*phases.field(known(positions)), phases),
+                       positions=positions)
 
     def window(self, kernel, stride, front, positions, dilation=1) -> _Axis:
         """A window of ``kernel`` pixels (dilation included: every ``dilation``-th is read)
         every ``stride``, ``front`` positions of padding before the first."""
-        if self.field.phases is not None:
+        numeric = all(known(x) is not None for x in (kernel, stride, front, dilation))
+        if self.field.phases is not None or (numeric and self._ragged()):
             return self.remapped(sliding_window(whole(kernel), whole(stride), whole(front),
                                                 whole(dilation)), (stride, 1), positions)
         f = self.field
         return replace(self, field=AxisField(f.size + (kernel - 1) * f.jump, f.jump * stride,
                                              f.start - front * f.jump), positions=positions)
+
+    def _ragged(self) -> bool:
+        """Whether the pattern continued past the axis's ends sees pixels of the input (after
+        a slice, or a stride that left the last pixels out): a padding there sees none, and
+        the border elements are followed one by one (:class:`Lattice`'s edges)."""
+        f, m = self.field, known(self.positions)
+        if m is None or self.span is None:
+            return False
+        return any(decided(condition) for condition in (
+            f.start - f.jump + f.size - 1 >= 0, f.start + m * f.jump <= self.span - 1))
 
     def extent(self) -> tuple[sympy.Expr, sympy.Expr]:
         """The first and the last pixel that the axis's elements see together."""
@@ -274,8 +303,21 @@ def _upsample(layer, states, ins, out) -> State:
     axes = []
     for a, x, y, f in zip(state, ins[0][1:], out[1:], factors):
         scale = interpolation_scale(layer, x, y, f)
+        if layer.mode in ("linear", "bilinear", "trilinear") and sympy.expand(x - y) == 0:
+            scale = Fraction(1)  # PyTorch copies an axis it does not resize (whatever the factor)
+        irregular = None
+        if layer.mode.startswith("nearest") and known(x) is not None and known(y) is not None:
+            if whole(y) > MAX_ELEMENTS:  # float32's index is checked output by output
+                raise Unknown(y)
+            exact = layer.mode == "nearest-exact"
+            index = nearest_index(exact, whole(x), whole(y),
+                                  None if layer.recompute_scale_factor else f)
+            window = interpolation_window(layer.mode, False, scale)
+            irregular = (lambda o, index=index: (index(o),),
+                         [o for o in range(whole(y)) if (index(o),) != tuple(window(o))])
         window = interpolation_window(layer.mode, bool(layer.align_corners), scale)
-        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y))
+        axes.append(a.remapped(window, (scale.numerator, scale.denominator), y, clamp=True,
+                               irregular=irregular))
     return tuple(axes)
 
 
@@ -381,16 +423,16 @@ def _merge(layer, states, ins, out) -> State:
             phases = lattice_union([a.lattice() for a in axes])
             if phases is None:
                 return None
-            merged.append(replace(axes[0], field=AxisField(*phases.field(), phases),
-                                  positions=out[axes[0].axis - 1] if axes[0].spatial
-                                  else axes[0].positions))
+            positions = out[axes[0].axis - 1] if axes[0].spatial else axes[0].positions
+            merged.append(replace(axes[0], field=AxisField(*phases.field(known(positions)),
+                                                           phases), positions=positions))
             continue
         first = sympy.Min(*(a.field.start for a in axes))
         last = sympy.Max(*(a.field.start + a.field.size - 1 for a in axes))
         axis = axes[0].axis
         positions = axes[0].positions if axis is None else out[axis - 1]  # broadcast
         merged.append(_Axis(AxisField(last - first + 1, sympy.Max(*(a.field.jump for a in axes)),
-                                      first), positions, axis))
+                                      first), positions, axis, axes[0].span))
     return tuple(merged)
 
 
@@ -480,10 +522,11 @@ def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | Non
     """
     shapes = shapes or {"input": analysis.input_shape,
                         **{row.name: row.output_shape for row in analysis.rows}}
-    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i)
-                  for i, n in enumerate(shapes["input"][1:]))
+    start = tuple(_Axis(AxisField(sympy.Integer(1), sympy.Integer(1), sympy.Integer(0)), n, 2 + i,
+                        known(n)) for i, n in enumerate(shapes["input"][1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
+    blind: set[str] = set()  # the nodes whose elements see no pixel: no field known (None)
     for row in analysis.rows:
         ins = tuple(states[name] for name in row.inputs)
         state = None
@@ -495,6 +538,9 @@ def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | Non
                 state = None
             except SeesNothing:
                 state = ()
+                blind.add(row.name)
+        if state == () and any(name in blind for name in row.inputs):
+            blind.add(row.name)  # after a layer that sees nothing (not a learned tensor)
         states[row.name] = state
-        out.append(None if state is None else tuple(a.field for a in state))
+        out.append(None if state is None or row.name in blind else tuple(a.field for a in state))
     return tuple(out)
