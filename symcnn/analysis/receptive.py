@@ -70,6 +70,7 @@ from symcnn.analysis.lattice import adaptive_window, interpolation_window, neare
 from symcnn.analysis.lattice import sliding_window
 from symcnn.analysis.lattice import merged as lattice_union
 from symcnn.analysis.lattice import transposed_window
+from symcnn.analysis.receptive_tensors import TENSOR_RULES
 from symcnn.intdiv import FloorDiv
 from symcnn.layers import (
     ELU,
@@ -82,7 +83,6 @@ from symcnn.layers import (
     ConvNd,
     ConvTransposeNd,
     DropoutNd,
-    Flatten,
     GroupNorm,
     Hardsigmoid,
     Hardswish,
@@ -91,31 +91,21 @@ from symcnn.layers import (
     Layer,
     LayerNorm,
     LeakyReLU,
-    Linear,
-    Mean,
     Mish,
     Mul,
-    MultiheadAttention,
-    Narrow,
-    Parameter,
-    Permute,
     PoolNd,
     PReLU,
     ReLU,
     ReLU6,
-    Select,
     Shape,
     Sigmoid,
     SiLU,
-    Softmax,
     Softplus,
     StochasticDepth,
     Tanh,
-    Unflatten,
     Upsample,
 )
 from symcnn.layers.dispatch import RuleTable
-from symcnn.layers.tensor import sample_axis
 
 
 @dataclass(frozen=True)
@@ -224,13 +214,6 @@ def _mapped(state: tuple[_Axis, ...], shape: Shape) -> bool:
     return len(shape) - 1 == len(state) and all(a.axis == 2 + i for i, a in enumerate(state))
 
 
-def _located(state) -> bool:
-    """Whether an operation along a tensor axis can be followed: every tracked axis is at a
-    known tensor axis, or is one whose elements all see the same pixels (jump 0: mixing its
-    positions changes nothing)."""
-    return all(a.axis is not None or a.field.jump == 0 for a in state)
-
-
 def _windows(state, shape: Shape, out: Shape, kernels, strides, fronts, dilation) -> State:
     if not _mapped(state, shape):
         return None
@@ -321,64 +304,6 @@ def _upsample(layer, states, ins, out) -> State:
     return tuple(axes)
 
 
-def _moved(state, where) -> State:
-    """Each tracked axis at its new tensor axis, ``where(axis)`` (None: no longer an axis)."""
-    return tuple(a if a.axis is None else replace(a, axis=where(a.axis)) for a in state)
-
-
-@FIELD_RULES.entry(Flatten)
-def _flatten(layer, states, ins, out) -> State:
-    rank = len(ins[0]) + 1  # with the batch axis
-    first = layer.start_dim + rank if layer.start_dim < 0 else layer.start_dim
-    last = layer.end_dim + rank if layer.end_dim < 0 else layer.end_dim
-    if first == last:
-        return states[0]
-    return _moved(states[0], lambda t: t if t < first else None if t <= last
-                  else t - (last - first))
-
-
-@FIELD_RULES.entry(Linear)
-def _linear(layer, states, ins, out) -> State:
-    """Mixes its input's last axis: every position of it (all of them, once flattened)."""
-    state = states[0]
-    if len(ins[0]) == 1:
-        return tuple(a.whole() for a in state)
-    last = len(ins[0])
-    if not _located(state):
-        return None
-    return tuple(replace(a.whole(), positions=out[-1]) if a.axis == last else a for a in state)
-
-
-@FIELD_RULES.entry(Softmax)
-def _softmax(layer, states, ins, out) -> State:
-    rank = len(ins[0]) + 1
-    dim = layer.dim
-    if dim is None:  # PyTorch's _get_softmax_dim
-        dim = 0 if rank in (0, 1, 3) else 1
-    dim = dim + rank if dim < 0 else dim
-    return _mixing(states[0], (dim,), "same")
-
-
-def _mixing(state, dims, result: str) -> State:
-    """Every output element sees every position of the tensor axes ``dims``, which keep their
-    positions (``result="same"``: a softmax), become one (``"one"``: a mean with
-    ``keepdim``) or are gone (``"gone"``: the later axes move up)."""
-    if not _located(state):
-        return None
-
-    def mixed(a: _Axis) -> _Axis:
-        if a.axis is None:
-            return a
-        if a.axis not in dims:
-            gone = sum(d < a.axis for d in dims) if result == "gone" else 0
-            return replace(a, axis=a.axis - gone)
-        whole = a.whole()
-        return {"same": whole, "one": replace(whole, positions=sympy.Integer(1)),
-                "gone": replace(whole, axis=None)}[result]
-
-    return tuple(mixed(a) for a in state)
-
-
 def _true(condition) -> bool:
     return bool(sympy.sympify(condition) == sympy.true)
 
@@ -440,66 +365,6 @@ def _same(layer, states, ins, out) -> State:
     return states[0]
 
 
-@FIELD_RULES.entry(Permute)
-def _permute(layer, states, ins, out) -> State:
-    rank = len(ins[0]) + 1
-    dims = [d + rank if d < 0 else d for d in layer.dims]
-    return _moved(states[0], dims.index)
-
-
-@FIELD_RULES.entry(Unflatten)
-def _unflatten(layer, states, ins, out) -> State:
-    """Axis ``dim`` split in several: a spatial axis split is no longer one axis; the later
-    axes move down."""
-    dim = sample_axis(layer.dim, ins[0], "dim") + 1
-    more = len(layer.unflattened_size) - 1
-    return _moved(states[0], lambda t: t if t < dim else None if t == dim else t + more)
-
-
-def _part(state, dim: int, start, positions) -> State:
-    """Positions ``start`` onwards of axis ``dim`` (``positions`` of them; None: the axis
-    is selected away)."""
-    if not _located(state) and start != 0:
-        return None  # element 0 moves along an axis that holds flattened ones
-
-    def part(a: _Axis) -> _Axis:
-        if a.axis is None or a.axis < dim:
-            return a
-        if a.axis > dim:
-            return replace(a, axis=a.axis - 1) if positions is None else a
-        f = a.field
-        moved = replace(a, field=replace(f, start=f.start + start * f.jump)) \
-            if f.phases is None else a.remapped(lambda o: (o + whole(start),), (1, 1), 1)
-        return replace(moved, axis=None) if positions is None else \
-            replace(moved, positions=positions)
-
-    return tuple(part(a) for a in state)
-
-
-FIELD_RULES.add(Select, lambda layer, states, ins, out:
-                _part(states[0], sample_axis(layer.dim, ins[0], "dim") + 1, layer.index, None))
-FIELD_RULES.add(Narrow, lambda layer, states, ins, out:
-                _part(states[0], sample_axis(layer.dim, ins[0], "dim") + 1, layer.start,
-                      layer.length))
-
-
-@FIELD_RULES.entry(Mean)
-def _mean(layer, states, ins, out) -> State:
-    dims = tuple(sample_axis(d, ins[0], "dim") + 1 for d in layer.dim)
-    return _mixing(states[0], dims, "one" if layer.keepdim else "gone")
-
-
-#: A learned tensor reads no input: it sees no pixel (the state of no axes).
-FIELD_RULES.add(Parameter, lambda layer, states, ins, out: ())
-
-
-@FIELD_RULES.entry(MultiheadAttention)
-def _attention(layer, states, ins, out) -> State:
-    """Every output element depends on every input element of its sample (the projections mix
-    the features, the attention the positions)."""
-    return tuple(a.whole() for a in states[0])
-
-
 #: element-wise: activations, dropout, identity, and normalization (see the module's docstring)
 FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Hardswish,
                  Hardsigmoid, ELU, Mish, Softplus, PReLU, DropoutNd, Identity, BatchNormNd,
@@ -508,10 +373,12 @@ FIELD_RULES.add((ReLU, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, ReLU6, Hardtanh, Ha
 
 def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | None, ...]:
     """For every node of ``analysis``: its receptive field along each spatial axis of the
-    network's input (empty when the input has none, and for a learned tensor: no field), or
-    None where it is not known (a spatial layer after its axes were flattened, a
+    network's input (empty when the input has none, for a learned tensor and where every
+    element sees no pixel, such as a layer that reads only a transposed convolution's gaps: no
+    field), or None where it is not known (a spatial layer after its axes were flattened, a
     concatenation along a spatial axis, adaptive pooling to a symbolic size that may not
-    divide, a symbolic geometry after a fractional jump).  ``shapes``: each node's output
+    divide, a symbolic geometry after a fractional jump, a pattern longer than symcnn
+    follows).  ``shapes``: each node's output
     shape (``"input"`` too) to count positions in, such as the named sizes (a linear layer's
     field in them: :func:`symcnn.analysis.field_forms.named_fields`).
 
@@ -526,7 +393,7 @@ def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | Non
                         known(n)) for i, n in enumerate(shapes["input"][1:]))
     states: dict[str, State] = {"input": start}
     out: list[tuple[AxisField, ...] | None] = []
-    blind: set[str] = set()  # the nodes whose elements see no pixel: no field known (None)
+    blind: set[str] = set()  # the nodes whose elements see no pixel: no field, ()
     for row in analysis.rows:
         ins = tuple(states[name] for name in row.inputs)
         state = None
@@ -542,5 +409,11 @@ def receptive_fields(analysis, shapes=None) -> tuple[tuple[AxisField, ...] | Non
         if state == () and any(name in blind for name in row.inputs):
             blind.add(row.name)  # after a layer that sees nothing (not a learned tensor)
         states[row.name] = state
-        out.append(None if state is None or row.name in blind else tuple(a.field for a in state))
+        out.append(() if row.name in blind else None if state is None
+                   else tuple(a.field for a in state))
     return tuple(out)
+
+
+# the rules of tensor operations (views, token mixing, selections) join the table
+for _layer_type, _rule in TENSOR_RULES.items():
+    FIELD_RULES.add(_layer_type, _rule)
