@@ -10,6 +10,7 @@ import sympy
 
 from symcnn.cli import main
 from symcnn.options import MemoryOptions
+from tests.test_report_fields import column as fields_column
 
 LECTURE_TOTAL = 3_301_651
 
@@ -270,25 +271,11 @@ def test_symbolic_pytorch_figures_are_named_not_dumped(capsys):
     assert _figure(many, "B").startswith("the largest of 19 expressions")
 
 
-def _column(out: str, title: str) -> dict[str, str]:
-    """A column of the report's layer table, by layer name (the text under its title)."""
-    lines = out.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("#") and " layer " in line)
-    start = lines[header].index(title)
-    end = lines[header].index("activation")
-    cells = {}
-    for line in lines[header + 2:]:
-        if not line.strip():
-            break
-        cells[line.split()[1]] = line[start:end].strip()
-    return cells
-
-
 def test_report_shows_the_receptive_field(capsys):
     """The lecture's L4 sees 13 pixels, L8 61, on each axis (issue 14; by hand: 3x3x3
     convolutions add 2 jumps each, every second one doubles the jump)."""
     assert main(["report"]) == 0
-    column = _column(capsys.readouterr().out, "receptive field")
+    column = fields_column(capsys.readouterr().out)
     assert column["L1"] == "3"
     assert column["L4"] == "13, jump 4"
     assert column["L8"] == "61, jump 16"
@@ -313,7 +300,7 @@ def test_report_receptive_field_per_axis(capsys, tmp_path):
         stride = 2
     """))
     assert main(["report", str(spec)]) == 0
-    column = _column(capsys.readouterr().out, "receptive field")
+    column = fields_column(capsys.readouterr().out)
     assert list(column.values()) == ["3 x 5, jump 2 x 1", "7, jump 4 x 2"]  # 3 + 2*2 and 5 + 2*1
 
 

@@ -143,7 +143,7 @@ def _held_by_callers(rows, storage, learned) -> dict[str, int]:
             if path not in calls:
                 continue
             for i in r.inputs:
-                if not i.startswith(path + ".") and i in storage:
+                if not i.startswith(path + "."):
                     st = storage[i]
                     held[st] = max(held.get(st, 0), calls[path])
     return held
